@@ -1,0 +1,3 @@
+from vidgan.cli import main
+
+main()

@@ -1,0 +1,128 @@
+"""Checkpoints: weights, optimizer and RNG state plus the architecture config, loadable without running code.
+
+A checkpoint is a `torch.save` dict of tensors, numbers, strings, lists and dicts only, read back with
+`torch.load(weights_only=True)`, which refuses any pickle that would construct arbitrary objects.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vidgan.errors import VidganError
+from vidgan.fsutil import atomic_path
+from vidgan.progress import warn
+
+FORMAT = "vidgan-checkpoint/1"
+LATEST = "latest.pt"
+_STEP_FILE = re.compile(r"step_(\d+)\.pt$")
+
+
+def checkpoint_dir(run_dir: Path) -> Path:
+    return Path(run_dir) / "checkpoints"
+
+
+def save_checkpoint(
+    path: Path,
+    *,
+    kind: str,
+    step: int,
+    arch: dict[str, Any],
+    modules: dict[str, nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write one checkpoint atomically (temporary file, then rename)."""
+    payload = {
+        "format": FORMAT,
+        "kind": kind,
+        "step": step,
+        "arch": arch,
+        "models": {name: module.state_dict() for name, module in modules.items()},
+        "optimizers": {name: opt.state_dict() for name, opt in (optimizers or {}).items()},
+        "extra": extra or {},
+    }
+    with atomic_path(path) as temp:
+        torch.save(payload, temp)
+    return Path(path)
+
+
+def save_run_checkpoint(run_dir: Path, step: int, keep: int = 3, **contents: Any) -> Path:
+    """Save `checkpoints/step_NNNNNNN.pt`, point `latest.pt` at it, and keep only the newest `keep` step files."""
+    folder = checkpoint_dir(run_dir)
+    path = save_checkpoint(folder / f"step_{step:07d}.pt", step=step, **contents)
+    with atomic_path(folder / LATEST) as temp:
+        temp.unlink()
+        try:
+            os.link(path, temp)  # no second copy of the weights on disk
+        except OSError:
+            import shutil
+
+            shutil.copyfile(path, temp)
+    for old in step_checkpoints(run_dir)[:-keep]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def step_checkpoints(run_dir: Path) -> list[Path]:
+    """The run's step-numbered checkpoints, oldest first."""
+    folder = checkpoint_dir(run_dir)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _STEP_FILE.search(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint safely; any failure (missing, truncated, pickled code, wrong format) is one-line VidganError."""
+    path = Path(path)
+    if not path.is_file():
+        raise VidganError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe content"
+        raise VidganError(f"{path}: refused to load, it is not a plain weights file ({first_line})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, AttributeError, KeyError, IndexError) as error:
+        raise VidganError(f"{path}: not a readable checkpoint (truncated or corrupt: {type(error).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise VidganError(f"{path}: not a vidgan checkpoint")
+    return payload
+
+
+def load_latest_checkpoint(run_dir: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The newest checkpoint of a run that loads; a corrupt newest one is reported and an older one used."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise VidganError(f"{run_dir}: no such run folder")
+    candidates = step_checkpoints(run_dir)[::-1]
+    latest = checkpoint_dir(run_dir) / LATEST
+    if latest.is_file():
+        candidates.insert(0, latest)
+    if not candidates:
+        raise VidganError(f"{run_dir}: run folder has no checkpoint (train first, or give --checkpoint)")
+    for path in candidates:
+        try:
+            return load_checkpoint(path, map_location)
+        except VidganError as error:
+            warn(f"{error}; trying an older checkpoint")
+    raise VidganError(f"{run_dir}: none of its checkpoints could be loaded")
+
+
+def capture_rng() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,0 +1,171 @@
+"""The `vidgan` command line: parses options, calls one pipeline function per command, reports the result."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vidgan.errors import VidganError
+from vidgan.progress import console
+
+# Typer re-exports click's exception classes only through BadParameter's bases (it vendors click in newer
+# releases), so take them from there rather than importing click, which may not be installed.
+_ClickUsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+app = typer.Typer(
+    help="GAN-based image and video translation: extract frames, train a CycleGAN, render footage.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+
+class Direction(str, Enum):
+    a2b = "a2b"
+    b2a = "b2a"
+
+
+class Crop(str, Enum):
+    center = "center"
+    none = "none"
+
+
+class Disc(str, Enum):
+    patch = "patch"
+    dc = "dc"
+
+
+class Aug(str, Enum):
+    mirror = "mirror"
+    deluxe = "deluxe"
+    none = "none"
+
+
+DeviceOption = Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
+@app.command()
+def extract(
+    out: Annotated[Path, typer.Option(help="Output folder: OUT/a/*.png, OUT/b/*.png, OUT/manifest.json.")],
+    a: Annotated[list[Path], typer.Option("--a", help="Clip for domain a (repeat for several).")],
+    b: Annotated[list[Path], typer.Option("--b", help="Clip for domain b (repeat for several).")],
+    every: Annotated[int, typer.Option(help="Keep frames 0, N, 2N, … of each clip (decode order).")] = 15,
+    size: Annotated[int, typer.Option(help="Side of the square images written.")] = 128,
+    crop: Annotated[Crop, typer.Option(help="center: largest centred square; none: stretch.")] = Crop.center,
+    start: Annotated[Optional[float], typer.Option(help="Start time in seconds.")] = None,
+    end: Annotated[Optional[float], typer.Option(help="End time in seconds.")] = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Take every Nth frame of the clips into two unpaired image domains."""
+    from vidgan.pipelines.extract import extract_frames
+
+    result = extract_frames(
+        {"a": a, "b": b}, out, every=every, size=size, crop=crop.value, start=start, end=end, quiet=quiet
+    )
+    counts = ", ".join(f"{n} in {domain}/" for domain, n in result.counts.items())
+    console.print(f"wrote {counts} under {result.out_dir}")
+
+
+@app.command()
+def train(
+    data: Annotated[Optional[Path], typer.Argument(help="Folder with a/ and b/ image subfolders (from extract).")] = None,
+    out: Annotated[Path, typer.Option(help="Run folder to create (or continue with --resume).")] = Path("runs/latest"),
+    a: Annotated[Optional[Path], typer.Option("--a", help="Image folder of domain a (instead of DATA).")] = None,
+    b: Annotated[Optional[Path], typer.Option("--b", help="Image folder of domain b (instead of DATA).")] = None,
+    size: Annotated[Optional[int], typer.Option(help="64 or 128 (default: the images' size, else 128).")] = None,
+    channels: Annotated[Optional[int], typer.Option(help="Generator base width (default 32 at 64 px, 64 at 128).")] = None,
+    res_blocks: Annotated[int, typer.Option(help="Residual blocks in each generator.")] = 6,
+    disc: Annotated[Disc, typer.Option(help="patch: a map of scores; dc: one score per image.")] = Disc.patch,
+    cycle_weight: Annotated[float, typer.Option(help="Weight of the cycle-consistency L1 loss.")] = 10.0,
+    no_cycle: Annotated[bool, typer.Option("--no-cycle", help="Train without cycle-consistency.")] = False,
+    identity_weight: Annotated[float, typer.Option(help="Weight of the identity L1 loss (0 = off).")] = 0.0,
+    aug: Annotated[Aug, typer.Option(help="mirror: random flips; deluxe: 1.1x resize, random crop, flip.")] = Aug.mirror,
+    diffaug: Annotated[bool, typer.Option("--diffaug", help="DiffAugment every discriminator input.")] = False,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 2e-4,
+    beta1: Annotated[float, typer.Option(help="Adam beta1.")] = 0.5,
+    beta2: Annotated[float, typer.Option(help="Adam beta2.")] = 0.999,
+    batch_size: Annotated[int, typer.Option(help="Images per domain per step.")] = 4,
+    iters: Annotated[Optional[int], typer.Option(help="Training steps (default 10000; with --resume: the run's).")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: DeviceOption = "auto",
+    sample_every: Annotated[int, typer.Option(help="Save a sample grid every K steps.")] = 500,
+    checkpoint_every: Annotated[int, typer.Option(help="Save a checkpoint every K steps.")] = 1000,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its latest checkpoint.")] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Train a CycleGAN on two unpaired image domains."""
+    from vidgan.pipelines.cyclegan import resolve_domains, resume_cyclegan, train_cyclegan
+
+    if resume:
+        result = resume_cyclegan(out, iters=iters, device=device, quiet=quiet)
+    else:
+        a_dir, b_dir = resolve_domains(data, a, b)
+        result = train_cyclegan(
+            a_dir,
+            b_dir,
+            out,
+            size=size,
+            channels=channels,
+            res_blocks=res_blocks,
+            disc=disc.value,
+            cycle_weight=0.0 if no_cycle else cycle_weight,
+            identity_weight=identity_weight,
+            aug=aug.value,
+            diffaug=diffaug,
+            lr=lr,
+            beta1=beta1,
+            beta2=beta2,
+            batch_size=batch_size,
+            iters=10000 if iters is None else iters,
+            seed=seed,
+            device=device,
+            sample_every=sample_every,
+            checkpoint_every=checkpoint_every,
+            quiet=quiet,
+        )
+    console.print(f"trained to step {result.step}; checkpoint {result.checkpoint}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: usage errors and VidganErrors become one line on stderr; --debug shows tracebacks."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    if debug:
+        args.remove("--debug")
+    command = typer.main.get_command(app)
+    try:
+        command.main(args, prog_name="vidgan", standalone_mode=False)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        _fail("interrupted", 130)
+    except _ClickUsageError as error:
+        if type(error).__name__ == "NoArgsIsHelpError":
+            print(error.format_message())  # the message is the help text
+            sys.exit(0)
+        where = f"vidgan {error.ctx.info_name}: " if error.ctx and error.ctx.parent else "vidgan: "
+        _fail(f"{where}{error.format_message()}", 2)
+    except _ClickException as error:
+        _fail(error.format_message(), error.exit_code)
+    except VidganError as error:
+        if debug:
+            raise
+        _fail(str(error), error.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except Exception as error:  # a bug, not the user's fault: still one line unless --debug
+        if debug:
+            raise
+        _fail(f"internal error: {type(error).__name__}: {error} (run again with --debug for the traceback)", 1)
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)

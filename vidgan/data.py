@@ -1,0 +1,203 @@
+"""Image folders, in-memory datasets and augmentation (mirror, deluxe, DiffAugment).
+
+Every dataset here is small enough to live in memory as uint8 (10 000 frames at 128 px are 0.5 GB), so
+training draws batches by indexing a tensor on the training device instead of decoding PNGs each step.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+
+from vidgan.errors import UsageError, VidganError
+from vidgan.progress import warn
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+AUGMENTATIONS = ("mirror", "deluxe", "none")
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Sorted image files directly inside `folder`; errors name the folder when there are none."""
+    folder = Path(folder)
+    if not folder.exists():
+        raise VidganError(f"{folder}: no such folder")
+    if not folder.is_dir():
+        raise VidganError(f"{folder}: expected a folder of images, got a file")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise VidganError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Convert grayscale, palette, RGBA (onto black), CMYK and 16-bit images to 8-bit RGB."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16/32-bit grey: scale the full range down to 8 bits rather than clipping.
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if array.max() > 255 else 255.0
+        image = Image.fromarray(np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        image = image.convert("RGBA")
+        background = Image.new("RGBA", image.size, (0, 0, 0, 255))
+        image = Image.alpha_composite(background, image)
+    return image.convert("RGB")
+
+
+def square_resize(rgb: np.ndarray, size: int, crop: str = "center") -> np.ndarray:
+    """Largest centred square (crop="center") or the whole frame (crop="none"), resized to size×size."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    if crop == "center":
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        rgb = rgb[top : top + side, left : left + side]
+    elif crop != "none":
+        raise UsageError(f"--crop must be center or none, got {crop!r}")
+    if rgb.shape[0] == size and rgb.shape[1] == size:
+        return np.ascontiguousarray(rgb)
+    shrinking = rgb.shape[0] > size or rgb.shape[1] > size
+    return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+
+
+def load_image(path: Path, size: int) -> np.ndarray:
+    """One image as size×size×3 uint8 RGB; raises VidganError when it can't be decoded."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            rgb = np.asarray(to_rgb(image))
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        raise VidganError(f"{path}: not a readable image ({error})") from None
+    return square_resize(rgb, size)
+
+
+def load_image_folder(folder: Path, size: int) -> torch.Tensor:
+    """All readable images of a folder as an N×3×size×size uint8 tensor; unreadable files are skipped with a warning."""
+    images = []
+    for path in list_images(folder):
+        try:
+            images.append(load_image(path, size))
+        except VidganError as error:
+            warn(f"skipping {error}")
+    if not images:
+        raise VidganError(f"{folder}: none of the images could be read")
+    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+
+
+def detect_image_size(folder: Path) -> int | None:
+    """The side of the folder's first image when it is a square 64 or 128 px image, else None."""
+    try:
+        with Image.open(list_images(folder)[0]) as image:
+            width, height = image.size
+    except (VidganError, OSError, UnidentifiedImageError):
+        return None
+    return width if width == height and width in (64, 128) else None
+
+
+class ImageBank:
+    """A domain's images resident on the training device as uint8; draws augmented float batches in [-1, 1]."""
+
+    def __init__(self, images: torch.Tensor, device: torch.device, augmentation: str = "mirror") -> None:
+        if augmentation not in AUGMENTATIONS:
+            raise UsageError(f"--aug must be one of {', '.join(AUGMENTATIONS)}, got {augmentation!r}")
+        self.images = images.to(device)
+        self.augmentation = augmentation
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def batch(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        index = torch.randint(len(self), (batch_size,), generator=generator).to(self.images.device)
+        return augment(to_float(self.images[index]), self.augmentation, generator)
+
+    def fixed(self, count: int) -> torch.Tensor:
+        """The first `count` images (evenly spread over the bank), unaugmented: for comparable sample grids."""
+        index = torch.linspace(0, len(self) - 1, min(count, len(self))).round().long().to(self.images.device)
+        return to_float(self.images[index])
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] → float [-1, 1]."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] → uint8 [0, 255]."""
+    return images.detach().add(1.0).mul(127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def _crop_windows(x: torch.Tensor, top: torch.Tensor, left: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Per-sample crop: sample i gets x[i, :, top[i]:top[i]+height, left[i]:left[i]+width] (differentiable)."""
+    n, c = x.shape[:2]
+    rows = (torch.arange(height, device=x.device)[None, :] + top[:, None])[:, None, :, None]
+    cols = (torch.arange(width, device=x.device)[None, :] + left[:, None])[:, None, None, :]
+    batch = torch.arange(n, device=x.device)[:, None, None, None]
+    channel = torch.arange(c, device=x.device)[None, :, None, None]
+    return x[batch, channel, rows, cols]
+
+
+def _random_ints(high: int, n: int, device: torch.device, generator: torch.Generator | None) -> torch.Tensor:
+    return torch.randint(high, (n,), generator=generator).to(device)
+
+
+def random_flip(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    flip = torch.rand(x.shape[0], generator=generator).to(x.device) < 0.5
+    return torch.where(flip[:, None, None, None], x.flip(3), x)
+
+
+def augment(x: torch.Tensor, mode: str, generator: torch.Generator | None = None) -> torch.Tensor:
+    """mirror: random horizontal flip; deluxe: upscale to 1.1×, random crop back, flip; none: as is."""
+    if mode == "none":
+        return x
+    if mode == "deluxe":
+        size = x.shape[-1]
+        big = int(math.ceil(size * 1.1))
+        x = F.interpolate(x, size=(big, big), mode="bilinear", align_corners=False)
+        n = x.shape[0]
+        x = _crop_windows(
+            x,
+            _random_ints(big - size + 1, n, x.device, generator),
+            _random_ints(big - size + 1, n, x.device, generator),
+            size,
+            size,
+        )
+    return random_flip(x, generator)
+
+
+DIFFAUG_POLICY = ("color", "translation", "cutout")
+
+
+def diff_augment(x: torch.Tensor, policy: tuple[str, ...] = DIFFAUG_POLICY) -> torch.Tensor:
+    """Differentiable augmentation (Zhao et al. 2020) applied to every discriminator input, real and fake alike.
+
+    Each op is built from differentiable tensor ops, so gradients reach the generator through it.
+    """
+    n, _, h, w = x.shape
+    device = x.device
+    if "color" in policy:
+        x = x + (torch.rand(n, 1, 1, 1, device=device) - 0.5)  # brightness
+        mean = x.mean(dim=1, keepdim=True)
+        x = (x - mean) * (torch.rand(n, 1, 1, 1, device=device) * 2) + mean  # saturation
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        x = (x - mean) * (torch.rand(n, 1, 1, 1, device=device) + 0.5) + mean  # contrast
+    if "translation" in policy:
+        pad_y, pad_x = max(1, int(h / 8 + 0.5)), max(1, int(w / 8 + 0.5))
+        padded = F.pad(x, (pad_x, pad_x, pad_y, pad_y))
+        top = torch.randint(0, 2 * pad_y + 1, (n,), device=device)
+        left = torch.randint(0, 2 * pad_x + 1, (n,), device=device)
+        x = _crop_windows(padded, top, left, h, w)
+    if "cutout" in policy:
+        cut_h, cut_w = int(h / 2 + 0.5), int(w / 2 + 0.5)
+        cy = torch.randint(0, h + 1 - cut_h % 2, (n, 1, 1), device=device)
+        cx = torch.randint(0, w + 1 - cut_w % 2, (n, 1, 1), device=device)
+        rows = torch.arange(h, device=device)[None, :, None]
+        cols = torch.arange(w, device=device)[None, None, :]
+        top, left = cy - cut_h // 2, cx - cut_w // 2  # the box may hang over the border, as in the paper
+        inside = (rows >= top) & (rows < top + cut_h) & (cols >= left) & (cols < left + cut_w)
+        x = x * (~inside)[:, None].to(x.dtype)
+    return x

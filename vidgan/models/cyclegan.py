@@ -1,0 +1,168 @@
+"""CycleGAN networks: a ResNet encoder/decoder generator and patch or DC discriminators.
+
+Shapes in comments are for the 64-px configuration with base width C (128 px adds one more
+down-sampling and one more up-sampling stage).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+def default_channels(size: int) -> int:
+    """Base width: 32 at 64 px, 64 at 128 px (the larger image gets the wider network)."""
+    return 32 if size <= 64 else 64
+
+
+def default_downsamplings(size: int) -> int:
+    """Stride-2 stages in the generator's encoder: 2 at 64 px, 3 at 128 px."""
+    return 2 if size <= 64 else 3
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    size: int = 64
+    channels: int = 32
+    res_blocks: int = 6
+    downsamplings: int = 2
+    upsample: str = "resize"  # "resize" (nearest + conv, no checkerboards) or "transpose"
+    image_channels: int = 3
+
+    @classmethod
+    def for_size(cls, size: int, channels: int | None = None, res_blocks: int = 6, **kwargs) -> "GeneratorConfig":
+        return cls(
+            size=size,
+            channels=channels or default_channels(size),
+            res_blocks=res_blocks,
+            downsamplings=default_downsamplings(size),
+            **kwargs,
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DiscriminatorConfig:
+    size: int = 64
+    kind: str = "patch"  # "patch": a map of real/fake scores; "dc": one score per image
+    channels: int = 64
+    layers: int = 3
+    image_channels: int = 3
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _conv_norm_act(c_in: int, c_out: int, kernel: int, stride: int, padding: int) -> list[nn.Module]:
+    return [
+        nn.Conv2d(c_in, c_out, kernel, stride, padding, padding_mode="reflect" if padding else "zeros"),
+        nn.InstanceNorm2d(c_out, affine=True),
+        nn.ReLU(inplace=True),
+    ]
+
+
+class ResidualBlock(nn.Module):
+    """Two 3×3 convolutions with a skip connection; keeps shape."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, channels, 3, 1, 1, padding_mode="reflect"),
+            nn.InstanceNorm2d(channels, affine=True),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, 1, 1, padding_mode="reflect"),
+            nn.InstanceNorm2d(channels, affine=True),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResnetGenerator(nn.Module):
+    """Encoder → residual blocks → decoder; fully convolutional, so any size divisible by 2**downsamplings works."""
+
+    def __init__(self, config: GeneratorConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config.channels
+        widths = [min(c * 2**i, 256) for i in range(config.downsamplings + 1)]  # e.g. C, 2C, 4C
+        layers: list[nn.Module] = _conv_norm_act(config.image_channels, c, 7, 1, 3)  # C × 64 × 64
+        for w_in, w_out in zip(widths, widths[1:]):
+            layers += _conv_norm_act(w_in, w_out, 3, 2, 1)  # 2C × 32 × 32, then 4C × 16 × 16
+        layers += [ResidualBlock(widths[-1]) for _ in range(config.res_blocks)]  # 4C × 16 × 16
+        for w_in, w_out in zip(widths[::-1], widths[::-1][1:]):
+            if config.upsample == "transpose":
+                layers += [
+                    nn.ConvTranspose2d(w_in, w_out, 3, 2, 1, output_padding=1),
+                    nn.InstanceNorm2d(w_out, affine=True),
+                    nn.ReLU(inplace=True),
+                ]
+            else:
+                layers += [nn.Upsample(scale_factor=2, mode="nearest"), *_conv_norm_act(w_in, w_out, 3, 1, 1)]
+            # 2C × 32 × 32, then C × 64 × 64
+        layers += [nn.Conv2d(c, config.image_channels, 7, 1, 3, padding_mode="reflect"), nn.Tanh()]  # 3 × 64 × 64
+        self.net = nn.Sequential(*layers)
+
+    @property
+    def stride(self) -> int:
+        """Input sides must be multiples of this."""
+        return 2**self.config.downsamplings
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class PatchDiscriminator(nn.Module):
+    """PatchGAN: strided convolutions ending in a map of real/fake scores, one per overlapping patch."""
+
+    def __init__(self, config: DiscriminatorConfig) -> None:
+        super().__init__()
+        c = config.channels
+        layers: list[nn.Module] = [nn.Conv2d(config.image_channels, c, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+        # C × 32 × 32
+        width = c
+        for _ in range(config.layers - 1):
+            layers += [
+                nn.Conv2d(width, min(width * 2, 512), 4, 2, 1),
+                nn.InstanceNorm2d(min(width * 2, 512), affine=True),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
+            width = min(width * 2, 512)
+        # 4C × 8 × 8 with 3 layers
+        layers += [nn.Conv2d(width, 1, 3, 1, 1)]  # 1 × 8 × 8 scores
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class DCDiscriminator(nn.Module):
+    """DCGAN-style: halve the image down to 4×4, then a 4×4 convolution gives one score per image."""
+
+    def __init__(self, config: DiscriminatorConfig) -> None:
+        super().__init__()
+        c = config.channels
+        stages = max(1, (config.size // 4).bit_length() - 1)  # 64 px → 4 stages, 128 px → 5
+        layers: list[nn.Module] = [nn.Conv2d(config.image_channels, c, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+        width = c
+        for _ in range(stages - 1):
+            layers += [
+                nn.Conv2d(width, min(width * 2, 512), 4, 2, 1),
+                nn.InstanceNorm2d(min(width * 2, 512), affine=True),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
+            width = min(width * 2, 512)
+        # width × 4 × 4
+        layers += [nn.Conv2d(width, 1, 4, 1, 0)]  # 1 × 1 × 1
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten(1)  # N × 1
+
+
+def build_discriminator(config: DiscriminatorConfig) -> nn.Module:
+    return {"patch": PatchDiscriminator, "dc": DCDiscriminator}[config.kind](config)

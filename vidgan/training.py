@@ -1,0 +1,152 @@
+"""The training loop shared by every model: steps, progress bar, metrics, samples, checkpoints, resume, Ctrl-C.
+
+A model plugs in as a `Trainable`: it owns its networks, optimizers and data and knows how to take one
+optimisation step and draw a sample grid; this loop owns everything that happens around those steps.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from vidgan.checkpoints import capture_rng, load_latest_checkpoint, restore_rng, save_run_checkpoint
+from vidgan.errors import VidganError
+from vidgan.progress import make_progress
+from vidgan.runs import RunFolder
+
+
+class Trainable(Protocol):
+    kind: str  # "cyclegan", "dcgan", …: stored in checkpoints so a run of one kind is never loaded as another
+    arch: dict[str, Any]  # everything needed to rebuild the networks
+    modules: dict[str, nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+
+    def train_step(self, step: int, total_steps: int) -> dict[str, torch.Tensor]:
+        """One optimisation step; returns the detached loss terms."""
+
+    def sample_grid(self) -> torch.Tensor:
+        """A 3×H×W uint8 image of samples from fixed inputs, comparable across steps."""
+
+
+class Interrupted(VidganError):
+    exit_code = 130
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    checkpoint: Path | None
+    losses: dict[str, float]
+
+
+def restore(task: Trainable, run: RunFolder, device: torch.device) -> int:
+    """Load the run's newest good checkpoint into `task`; returns the step it was taken at."""
+    checkpoint = load_latest_checkpoint(run.root, map_location=device)
+    if checkpoint["kind"] != task.kind:
+        raise VidganError(f"{run.root}: holds a {checkpoint['kind']} run, not {task.kind}")
+    for name, module in task.modules.items():
+        module.load_state_dict(checkpoint["models"][name])
+    for name, optimizer in task.optimizers.items():
+        optimizer.load_state_dict(checkpoint["optimizers"][name])
+    restore_rng(checkpoint["extra"]["rng"])
+    return int(checkpoint["step"])
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C so a killed job (scheduler, `kill`) still saves its checkpoint."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not in the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _format_losses(losses: dict[str, float]) -> str:
+    return " ".join(f"{name} {value:.3f}" for name, value in losses.items())
+
+
+def train_loop(
+    task: Trainable,
+    run: RunFolder,
+    *,
+    iters: int,
+    sample_every: int,
+    checkpoint_every: int,
+    start_step: int = 0,
+    log_every: int = 10,
+    quiet: bool = False,
+) -> TrainResult:
+    """Run steps start_step+1 … iters, logging, sampling and checkpointing along the way."""
+    step = start_step
+    last_checkpoint: Path | None = None
+    pending: dict[str, list[torch.Tensor]] = {}
+    logged: dict[str, float] = {}
+
+    def checkpoint() -> Path:
+        return save_run_checkpoint(
+            run.root,
+            step,
+            kind=task.kind,
+            arch=task.arch,
+            modules=task.modules,
+            optimizers=task.optimizers,
+            extra={"rng": capture_rng()},
+        )
+
+    def flush_metrics() -> None:
+        # Averaging on the device and converting once per log interval avoids a GPU sync every step.
+        nonlocal logged
+        if not pending:
+            return
+        logged = {name: torch.stack(values).float().mean().item() for name, values in pending.items()}
+        pending.clear()
+        bad = [name for name, value in logged.items() if not math.isfinite(value)]
+        if bad:
+            where = f"; the last good checkpoint is {last_checkpoint}" if last_checkpoint else ""
+            raise VidganError(f"training stopped: loss {bad[0]} became {logged[bad[0]]} by step {step}{where}")
+        run.append_metrics(step, logged)
+
+    started = time.perf_counter()
+    with make_progress(quiet=quiet) as progress, _sigterm_as_interrupt():
+        bar = progress.add_task("train", total=iters, completed=start_step, info="")
+        try:
+            while step < iters:
+                losses = task.train_step(step, iters)
+                step += 1
+                for name, value in losses.items():
+                    pending.setdefault(name, []).append(value)
+                if step % log_every == 0 or step == iters:
+                    flush_metrics()
+                    rate = (step - start_step) / max(time.perf_counter() - started, 1e-9)
+                    progress.update(bar, info=f"{_format_losses(logged)}  {rate:.2f} it/s")
+                if step % sample_every == 0 or step == iters:
+                    run.save_sample(task.sample_grid(), step)
+                if step % checkpoint_every == 0 or step == iters:
+                    last_checkpoint = checkpoint()
+                progress.update(bar, completed=step)
+        except KeyboardInterrupt:
+            flush_metrics()
+            last_checkpoint = checkpoint()
+            raise Interrupted(
+                f"interrupted at step {step}; checkpoint saved to {last_checkpoint} (continue with --resume)"
+            ) from None
+    return TrainResult(run.root, step, last_checkpoint, logged)
