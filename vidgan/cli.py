@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vidgan.errors import VidganError
+from vidgan.errors import UsageError, VidganError
 from vidgan.progress import console
 
 # Typer re-exports click's exception classes only through BadParameter's bases (it vendors click in newer
@@ -131,6 +131,59 @@ def train(
             quiet=quiet,
         )
     console.print(f"trained to step {result.step}; checkpoint {result.checkpoint}")
+
+
+@app.command()
+def render(
+    input: Annotated[Path, typer.Argument(help="Video to translate.")],
+    run: Annotated[Optional[Path], typer.Option(help="Run folder (uses its latest checkpoint).")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="A checkpoint file instead of --run.")] = None,
+    direction: Annotated[Direction, typer.Option(help="a2b or b2a.")] = Direction.a2b,
+    out: Annotated[Optional[Path], typer.Option(help="Output video (default: INPUT_<direction>.mp4 beside it).")] = None,
+    compare: Annotated[Optional[Path], typer.Option(help="Also write a side-by-side (source | result) video here.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Frames per batch (default 4 on CPU, 16 on CUDA).")] = None,
+    device: DeviceOption = "auto",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Translate every frame of a video with a trained generator; keeps size, frame rate, timestamps and audio."""
+    from vidgan.pipelines.render import render_video
+
+    result = render_video(
+        input,
+        _model_source(run, checkpoint),
+        out,
+        direction=direction.value,
+        compare=compare,
+        batch_size=batch_size,
+        device=device,
+        overwrite=overwrite,
+        quiet=quiet,
+    )
+    console.print(f"wrote {result.out} ({result.frames} frames, {result.fps:.1f} fps)")
+    if result.compare:
+        console.print(f"side by side: {result.compare}")
+
+
+def _model_source(run: Path | None, checkpoint: Path | None) -> Path:
+    if (run is None) == (checkpoint is None):
+        raise UsageError("give exactly one of --run RUN or --checkpoint FILE")
+    return run if run is not None else checkpoint
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for the demo's clips, data, run and videos.")] = Path("vidgan-demo"),
+    device: DeviceOption = "auto",
+    quiet: QuietOption = False,
+) -> None:
+    """Remove a glove from a synthetic shot: builds clips, then extract → train → render (a few CPU minutes)."""
+    from vidgan.pipelines.demo import run_demo
+
+    result = run_demo(out, device=device, quiet=quiet)
+    console.print(f"translated clip: {result.translated}")
+    console.print(f"side by side:    {result.side_by_side}")
+    console.print(f"training run:    {result.run_dir} (sample grids in samples/)")
 
 
 def main(argv: list[str] | None = None) -> None:

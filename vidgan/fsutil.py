@@ -8,6 +8,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from vidgan.errors import VidganError
+
 
 def temp_path_for(path: Path) -> Path:
     """A fresh hidden name beside `path` that keeps its suffix (muxers and image writers pick formats by it)."""
@@ -19,15 +21,24 @@ def temp_path_for(path: Path) -> Path:
 
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path to write; on success it replaces `path`, on error it is removed."""
+    """Yield a temporary path to write; on success it replaces `path`, on error it is removed.
+
+    OSErrors (disk full, permissions) become a one-line VidganError naming `path`.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = temp_path_for(path)
+    temp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = temp_path_for(path)
         yield temp
         os.replace(temp, path)
+    except OSError as error:
+        if temp is not None:
+            temp.unlink(missing_ok=True)
+        raise VidganError(f"{path}: cannot write ({error.strerror or error})") from None
     except BaseException:
-        temp.unlink(missing_ok=True)
+        if temp is not None:
+            temp.unlink(missing_ok=True)
         raise
 
 

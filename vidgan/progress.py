@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -33,4 +34,4 @@ def make_progress(*, quiet: bool = False) -> Progress:
 
 def warn(message: str) -> None:
     """One warning line on stderr."""
-    console.print(f"[yellow]warning:[/yellow] {message}", highlight=False, soft_wrap=True)
+    console.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)

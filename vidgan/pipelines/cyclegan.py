@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,8 @@ from torch import nn
 from torchvision.utils import make_grid
 
 from vidgan.checkpoints import load_checkpoint, load_latest_checkpoint
-from vidgan.data import ImageBank, detect_image_size, diff_augment, load_image_folder, to_uint8
+from vidgan.data import ImageBank, diff_augment, load_image_folder, to_uint8
+from vidgan.images import detect_image_size
 from vidgan.devices import resolve_device
 from vidgan.errors import UsageError, VidganError
 from vidgan.models.cyclegan import (

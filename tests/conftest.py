@@ -1,0 +1,54 @@
+"""Shared fixtures: tiny synthetic clips written with vidgan.video.write_test_clip."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vidgan.video import write_test_clip
+
+NTSC = Fraction(30000, 1001)
+
+
+@pytest.fixture
+def make_clip(tmp_path: Path) -> Callable[..., Path]:
+    """Factory for small clips in tmp_path: make_clip("a.mp4", n_frames=30, audio=True, draw=None, width=96, height=64)."""
+
+    def make(
+        name: str = "clip.mp4",
+        *,
+        n_frames: int = 30,
+        width: int = 96,
+        height: int = 64,
+        fps: Fraction = NTSC,
+        audio: bool = False,
+        draw: Callable[[int], np.ndarray] | None = None,
+    ) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return write_test_clip(path, width=width, height=height, fps=fps, n_frames=n_frames, audio=audio, draw=draw)
+
+    return make
+
+
+@pytest.fixture
+def audio_only_file(tmp_path: Path) -> Path:
+    """A one-second AAC file with no video stream."""
+    import av
+
+    path = tmp_path / "voice.m4a"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("aac", rate=44100, layout="mono")
+        t = np.arange(44100) / 44100
+        frame = av.AudioFrame.from_ndarray(
+            (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :], format="fltp", layout="mono"
+        )
+        frame.sample_rate = 44100
+        frame.pts = 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return path

@@ -1,0 +1,165 @@
+"""Extract square training images from clips: out_dir/<domain>/*.png plus out_dir/manifest.json."""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from rich.markup import escape
+
+from vidgan.errors import UsageError, VidganError
+from vidgan.fsutil import atomic_path, write_text_atomic
+from vidgan.images import square_resize
+from vidgan.progress import make_progress, warn
+from vidgan.video import VideoInfo, iter_frames, probe_video
+
+CROPS = ("center", "none")
+MIN_SIZE = 16
+_DOMAIN_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_STEM_MAX = 40
+
+
+@dataclass
+class ExtractResult:
+    """Where the images went and how many each domain got."""
+
+    out_dir: Path
+    counts: dict[str, int]
+
+
+def _validate(every: int, size: int, crop: str, start: float | None, end: float | None) -> None:
+    if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
+        raise UsageError(f"--every must be a whole number of 1 or more, got {every!r}")
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < MIN_SIZE:
+        raise UsageError(f"--size must be a whole number of {MIN_SIZE} or more, got {size!r}")
+    if crop not in CROPS:
+        raise UsageError(f"--crop must be one of {', '.join(CROPS)}, got {crop!r}")
+    if start is not None and start < 0:
+        raise UsageError(f"--start must be 0 or more seconds, got {start}")
+    if end is not None and end <= 0:
+        raise UsageError(f"--end must be more than 0 seconds, got {end}")
+    if start is not None and end is not None and start >= end:
+        raise UsageError(f"--start ({start}) must be before --end ({end})")
+
+
+def safe_stem(path: Path) -> str:
+    """The clip's name reduced to [A-Za-z0-9_-] so image names can never leave their folder."""
+    stem = _UNSAFE.sub("_", path.stem).strip("_")[:_STEM_MAX]
+    return stem or "clip"
+
+
+def _estimate_kept(info: VideoInfo, every: int, start: float | None, end: float | None) -> int | None:
+    """How many frames extraction will keep from a clip, for the progress bar; None when the length is unknown."""
+    count = info.frame_count
+    if count is None and info.duration is not None:
+        count = round(info.duration * info.fps)
+    if count is None:
+        return None
+    first = math.ceil((start or 0) * info.fps)
+    stop = count if end is None else min(count, math.ceil(end * info.fps))
+    return max(0, math.ceil(stop / every) - math.ceil(first / every))
+
+
+def _write_png(path: Path, rgb: np.ndarray) -> None:
+    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise VidganError(f"{path}: could not encode the image as PNG")
+    with atomic_path(path) as temp:
+        temp.write_bytes(data.tobytes())
+
+
+def _check_inputs(
+    domains: dict[str, list[Path]], out_dir: Path, start: float | None
+) -> dict[str, list[tuple[Path, VideoInfo]]]:
+    """Probe every clip before anything is written, so one bad clip stops the run at once."""
+    out_root = out_dir.resolve()
+    if out_root.exists() and not out_root.is_dir():
+        raise VidganError(f"{out_dir}: exists and is not a folder")
+    if not domains:
+        raise UsageError("no domains given")
+    plan: dict[str, list[tuple[Path, VideoInfo]]] = {}
+    for domain, clips in domains.items():
+        if not _DOMAIN_NAME.fullmatch(domain):
+            raise UsageError(f"domain name {domain!r} may only use letters, digits, '_' and '-'")
+        if not clips:
+            raise VidganError(f"domain {domain}: no clips given")
+        plan[domain] = []
+        for clip in map(Path, clips):
+            info = probe_video(clip)
+            if clip.resolve().is_relative_to(out_root):
+                raise VidganError(f"{clip}: is inside the output folder {out_dir}; move it or pick another output")
+            if start is not None and info.duration is not None and start >= info.duration:
+                raise VidganError(f"{clip}: --start {start:g}s is past its end ({info.duration:.2f}s)")
+            plan[domain].append((clip, info))
+    return plan
+
+
+def extract_frames(
+    domains: dict[str, list[Path]],
+    out_dir: Path,
+    *,
+    every: int = 15,
+    size: int = 128,
+    crop: str = "center",
+    start: float | None = None,
+    end: float | None = None,
+    quiet: bool = False,
+) -> ExtractResult:
+    """Save every `every`-th frame of each clip as a size×size PNG under out_dir/<domain>/ and list them in manifest.json."""
+    _validate(every, size, crop, start, end)
+    out_dir = Path(out_dir)
+    plan = _check_inputs(domains, out_dir, start)
+
+    images: list[dict[str, object]] = []
+    counts: dict[str, int] = {}
+    with make_progress(quiet=quiet) as progress:
+        for domain, clips in plan.items():
+            domain_dir = out_dir / domain
+            try:
+                domain_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise VidganError(f"{domain_dir}: cannot create the folder ({exc.strerror or exc})") from exc
+            estimates = [_estimate_kept(info, every, start, end) for _, info in clips]
+            total = None if None in estimates else sum(estimates)
+            task = progress.add_task(f"domain {domain}", total=total, info="")
+            written: set[str] = set()
+            for clip_index, (clip, info) in enumerate(clips):
+                # The info column renders markup, so a "[" in a file name must not be read as a style tag.
+                progress.update(task, info=escape(f"{clip.name} @ {float(info.fps):.2f} fps"))
+                stem = safe_stem(clip)
+                source = str(clip.resolve())
+                kept = 0
+                for frame in iter_frames(clip, every=every, start=start, end=end):
+                    name = f"c{clip_index:02d}_{stem}_f{frame.index:06d}.png"
+                    _write_png(domain_dir / name, square_resize(frame.rgb, size, crop))
+                    written.add(name)
+                    images.append(
+                        {
+                            "file": f"{domain}/{name}",
+                            "domain": domain,
+                            "source": source,
+                            "clip_index": clip_index,
+                            "frame_index": frame.index,
+                            "time": round(frame.time, 6),
+                        }
+                    )
+                    kept += 1
+                    progress.advance(task)
+                if kept == 0:
+                    raise VidganError(f"{clip}: no frames to extract in the chosen time range")
+            counts[domain] = len(written)
+            progress.update(task, total=len(written), completed=len(written))
+            stale = [p for p in domain_dir.glob("*.png") if p.name not in written]
+            if stale:
+                warn(f"{domain_dir}: {len(stale)} PNG files from an earlier run are not in manifest.json")
+
+    manifest = {"every": every, "size": size, "crop": crop, "images": images}
+    write_text_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1) + "\n")
+    return ExtractResult(out_dir=out_dir, counts=counts)
