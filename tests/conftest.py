@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -52,3 +56,45 @@ def audio_only_file(tmp_path: Path) -> Path:
         out.mux(stream.encode(frame))
         out.mux(stream.encode())
     return path
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> Callable[..., CliResult]:
+    """Run `python -m vidgan ARGS…` in a subprocess (this checkout's code), the way a user's shell would."""
+
+    def run(*args: object, timeout: float = 300, cwd: Path | None = None) -> CliResult:
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "COLUMNS": "120"}
+        done = subprocess.run(
+            [sys.executable, "-m", "vidgan", *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=cwd or tmp_path,
+            env=env,
+        )
+        return CliResult(done.returncode, done.stdout, done.stderr)
+
+    return run
+
+
+def assert_clean_failure(result: CliResult, *fragments: str, code: int | None = None) -> None:
+    """A failure the way users should see it: non-zero exit, no traceback, one error line naming the problem."""
+    assert result.code != 0, result.stderr
+    if code is not None:
+        assert result.code == code, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
