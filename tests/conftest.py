@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -71,19 +73,39 @@ class CliResult:
 
 @pytest.fixture
 def run_cli(tmp_path: Path) -> Callable[..., CliResult]:
-    """Run `python -m vidgan ARGS…` in a subprocess (this checkout's code), the way a user's shell would."""
+    """Run `vidgan ARGS…` as a user's shell would, from tmp_path.
 
-    def run(*args: object, timeout: float = 300, cwd: Path | None = None) -> CliResult:
-        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "COLUMNS": "120"}
-        done = subprocess.run(
-            [sys.executable, "-m", "vidgan", *map(str, args)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=cwd or tmp_path,
-            env=env,
-        )
-        return CliResult(done.returncode, done.stdout, done.stderr)
+    By default in this process through `vidgan.cli.main` (the same code path as the console script, without
+    paying a torch import per call); with a `timeout`, or isolated=True, in a subprocess `python -m vidgan`.
+    """
+
+    def run(*args: object, timeout: float | None = None, cwd: Path | None = None, isolated: bool = False) -> CliResult:
+        argv = [str(a) for a in args]
+        if isolated or timeout is not None:
+            env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "COLUMNS": "120"}
+            done = subprocess.run(
+                [sys.executable, "-m", "vidgan", *argv],
+                capture_output=True,
+                text=True,
+                timeout=timeout or 300,
+                cwd=cwd or tmp_path,
+                env=env,
+            )
+            return CliResult(done.returncode, done.stdout, done.stderr)
+        from vidgan.cli import main
+
+        stdout, stderr = io.StringIO(), io.StringIO()
+        previous = os.getcwd()
+        os.chdir(cwd or tmp_path)
+        try:
+            with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+                main(argv)
+            code = 0
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        finally:
+            os.chdir(previous)
+        return CliResult(code, stdout.getvalue(), stderr.getvalue())
 
     return run
 

@@ -1,0 +1,46 @@
+"""The demo at a small scale: the translated shot's hand moves from the glove's colour toward skin."""
+
+import numpy as np
+
+from vidgan.pipelines.demo import GLOVE, SKIN, DemoScale, hand_mask, run_demo
+from vidgan.video import iter_frames, probe_video
+
+SMALL = DemoScale(width=96, height=72, seconds=2.5, every=1, size=64, channels=8, res_blocks=2, batch_size=4, iters=70)
+
+
+def test_demo_removes_the_glove(tmp_path):
+    result = run_demo(tmp_path / "demo", SMALL, device="cpu", quiet=True)
+    shot = tmp_path / "demo" / "clips" / "shot.mp4"
+    source = [f.rgb.astype(float) for f in iter_frames(shot)]
+    translated = [f.rgb.astype(float) for f in iter_frames(result.translated)]
+    assert len(translated) == len(source)
+    assert probe_video(result.translated).has_audio
+    assert probe_video(result.side_by_side).width == 2 * SMALL.width
+
+    hand_before, hand_after, background_change = [], [], []
+    for i in range(0, len(source), 10):
+        # Erode the mask so blurred edges don't count as hand pixels.
+        hand = hand_mask(i, SMALL.width, SMALL.height, phase=7.0) > 250
+        hand_before.append(source[i][hand].mean(axis=0))
+        hand_after.append(translated[i][hand].mean(axis=0))
+        background_change.append(np.abs(translated[i][~hand] - source[i][~hand]).mean())
+    distance_to_skin = lambda colour: np.linalg.norm(np.mean(colour, axis=0) - np.array(SKIN))
+    distance_to_glove = lambda colour: np.linalg.norm(np.mean(colour, axis=0) - np.array(GLOVE))
+    # Translated hands sit much nearer skin than the gloved source did, and nearer skin than glove.
+    assert distance_to_skin(hand_after) < 0.5 * distance_to_skin(hand_before)
+    assert distance_to_skin(hand_after) < distance_to_glove(hand_after)
+    # The table-top stays roughly where it was.
+    assert np.mean(background_change) < 30
+
+
+def test_rerunning_the_demo_replaces_its_own_output_only(tmp_path):
+    from vidgan.errors import UsageError
+    from vidgan.pipelines.demo import _clear_previous_demo
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.txt").write_text("precious")
+    try:
+        _clear_previous_demo(tmp_path / "mine")
+    except UsageError as error:
+        assert "not made by vidgan demo" in str(error)
+    assert (tmp_path / "mine" / "thesis.txt").read_text() == "precious"
