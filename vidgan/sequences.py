@@ -1,4 +1,5 @@
-"""Image sequences: reading numbered frames (a folder, or a printf pattern like shot_%04d.png) and writing PNGs.
+"""Image sequences (a folder, or a printf pattern like shot_%04d.png): reading, writing PNGs, and `open_clip`,
+which opens any render input, video file or sequence, behind one interface.
 
 A frame's number comes from the digits at the end of its file name, so a sequence starting at 1001 or with
 gaps keeps its numbering through a render.
@@ -18,7 +19,7 @@ import numpy as np
 from vidgan.errors import UsageError, VidganError
 from vidgan.fsutil import atomic_path
 from vidgan.images import list_images, read_rgb
-from vidgan.video import Frame
+from vidgan.video import Frame, iter_frames, probe_video
 
 _PRINTF = re.compile(r"(?P<prefix>.*?)%(?P<padding>0\d+)?d(?P<suffix>.*)")
 _TRAILING_NUMBER = re.compile(r"(?P<prefix>.*?)(?P<number>\d+)$")
@@ -159,3 +160,34 @@ class PngSequenceWriter:
 
     def abort(self) -> None:
         """Nothing to undo: every file in the folder is a complete frame, which --resume keeps."""
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One input to render, a video file or an image sequence, behind one interface."""
+
+    path: Path
+    width: int
+    height: int
+    fps: Fraction
+    time_base: Fraction  # of the frames' pts
+    frame_count: int | None
+    has_audio: bool
+    stem: str  # base name for outputs made from it
+    sequence: ImageSequence | None = None
+
+    def frames(self) -> Iterator[Frame]:
+        if self.sequence is not None:
+            return iter_sequence_frames(self.sequence, self.fps)
+        return iter_frames(self.path)
+
+
+def open_clip(path: Path, fps: Fraction = Fraction(25)) -> Clip:
+    """Probe a video file, or list an image sequence (folder or printf pattern) shown at `fps`."""
+    path = Path(path)
+    if is_image_sequence(path):
+        sequence = open_image_sequence(path)
+        count = len(sequence.files)
+        return Clip(path, sequence.width, sequence.height, fps, 1 / fps, count, False, sequence.stem, sequence)
+    info = probe_video(path)
+    return Clip(path, info.width, info.height, info.fps, info.time_base, info.frame_count, info.has_audio, path.stem)

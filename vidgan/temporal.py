@@ -173,3 +173,7 @@ class TemporalSmoother:
             rgb = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
         self._previous = rgb
         return rgb
+
+    def follow(self, rgb: np.ndarray) -> None:
+        """Take a frame that is already final (kept from an interrupted render) as the previous one."""
+        self._previous = rgb

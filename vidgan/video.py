@@ -372,6 +372,10 @@ class VideoWriter:
             self.abort()
             raise VidganError(f"{self.path}: encoding failed ({_reason(exc)})") from exc
 
+    def write_frame(self, frame: Frame, rgb: np.ndarray) -> None:
+        """Encode `rgb` at the timestamp of the source `frame` (PngSequenceWriter has the same method)."""
+        self.write(rgb, frame.pts)
+
     def close(self) -> None:
         """Flush the encoder, copy the remaining audio, and move the finished file to its final name."""
         if self._done:
