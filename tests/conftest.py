@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from vidgan.video import write_test_clip
 
@@ -62,6 +63,21 @@ def audio_only_file(tmp_path: Path) -> Path:
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """An (untrained) 64-px CycleGAN run: 2 steps of a 4-channel, 1-block generator."""
+    root = tmp_path_factory.mktemp("run")
+    for domain, seed in (("a", 1), ("b", 2)):
+        (root / domain).mkdir()
+        for i in range(4):
+            pixels = np.random.default_rng(seed * 10 + i).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / domain / f"{i}.png")
+    from vidgan.pipelines.cyclegan import train_cyclegan
+
+    train_cyclegan(root / "a", root / "b", root / "run", channels=4, res_blocks=1, iters=2, quiet=True, device="cpu")
+    return root / "run"
 
 
 @dataclass

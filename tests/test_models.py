@@ -3,7 +3,12 @@
 import pytest
 import torch
 
-from vidgan.models.cyclegan import DiscriminatorConfig, GeneratorConfig, ResnetGenerator, build_discriminator
+from vidgan.models.cyclegan import (
+    DiscriminatorConfig,
+    GeneratorConfig,
+    ResnetGenerator,
+    build_discriminator,
+)
 
 
 @pytest.mark.parametrize("size", [64, 128])

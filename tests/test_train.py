@@ -5,13 +5,19 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED_DATA, assert_clean_failure
 from PIL import Image
 
-from conftest import SHARED_DATA, assert_clean_failure
 from vidgan.data import ImageBank, augment, diff_augment, load_image_folder
 from vidgan.errors import VidganError
 from vidgan.models.cyclegan import DiscriminatorConfig, GeneratorConfig
-from vidgan.pipelines.cyclegan import CycleGANTask, LossWeights, load_generator, resume_cyclegan, train_cyclegan
+from vidgan.pipelines.cyclegan import (
+    CycleGANTask,
+    LossWeights,
+    load_generator,
+    resume_cyclegan,
+    train_cyclegan,
+)
 from vidgan.runs import RunFolder
 
 TINY = dict(channels=4, res_blocks=1, batch_size=2, sample_every=2, checkpoint_every=2, quiet=True, device="cpu")

@@ -79,21 +79,35 @@ def step_checkpoints(run_dir: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint safely; any failure (missing, truncated, pickled code, wrong format) is one-line VidganError."""
-    path = Path(path)
+def _load_weights_only(path: Path, map_location: str | torch.device) -> Any:
+    """torch.load that runs no pickled code; any failure (missing, truncated, pickled code) is one-line VidganError."""
     if not path.is_file():
         raise VidganError(f"{path}: no such checkpoint file")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe content"
         raise VidganError(f"{path}: refused to load, it is not a plain weights file ({first_line})") from None
     except (RuntimeError, EOFError, OSError, ValueError, AttributeError, KeyError, IndexError) as error:
         raise VidganError(f"{path}: not a readable checkpoint (truncated or corrupt: {type(error).__name__})") from None
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a vidgan checkpoint safely; failures, including another program's file, are one-line VidganErrors."""
+    path = Path(path)
+    payload = _load_weights_only(path, map_location)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise VidganError(f"{path}: not a vidgan checkpoint")
     return payload
+
+
+def load_state_dict_file(path: Path, map_location: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """Read a bare state dict (name → tensor, as other PyTorch programs save weights) without running pickled code."""
+    path = Path(path)
+    payload = _load_weights_only(path, map_location)
+    if not isinstance(payload, dict) or not payload or not all(isinstance(v, torch.Tensor) for v in payload.values()):
+        raise VidganError(f"{path}: not a state dict of weights (expected names mapped to tensors)")
+    return dict(payload)
 
 
 def load_latest_checkpoint(run_dir: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

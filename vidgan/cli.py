@@ -101,7 +101,11 @@ def train(
     quiet: QuietOption = False,
 ) -> None:
     """Train a CycleGAN on two unpaired image domains."""
-    from vidgan.pipelines.cyclegan import resolve_domains, resume_cyclegan, train_cyclegan
+    from vidgan.pipelines.cyclegan import (
+        resolve_domains,
+        resume_cyclegan,
+        train_cyclegan,
+    )
 
     if resume:
         result = resume_cyclegan(out, iters=iters, device=device, quiet=quiet)
@@ -133,36 +137,101 @@ def train(
     console.print(f"trained to step {result.step}; checkpoint {result.checkpoint}")
 
 
+class RenderDirection(str, Enum):
+    a2b = "a2b"
+    b2a = "b2a"
+    both = "both"
+
+
+class Codec(str, Enum):
+    h264 = "h264"
+    prores = "prores"
+    ffv1 = "ffv1"
+    png = "png"
+
+
+class Fit(str, Enum):
+    short_side = "short-side"
+    stretch = "stretch"
+    crop = "crop"
+    native = "native"
+
+
+class Arch(str, Enum):
+    resnet_9blocks = "resnet_9blocks"
+    resnet_6blocks = "resnet_6blocks"
+    unet_128 = "unet_128"
+    unet_256 = "unet_256"
+
+
 @app.command()
 def render(
-    input: Annotated[Path, typer.Argument(help="Video to translate.")],
+    inputs: Annotated[list[Path], typer.Argument(help="Videos, image-sequence folders or patterns (shot_%04d.png).")],
     run: Annotated[Optional[Path], typer.Option(help="Run folder (uses its latest checkpoint).")] = None,
-    checkpoint: Annotated[Optional[Path], typer.Option(help="A checkpoint file instead of --run.")] = None,
-    direction: Annotated[Direction, typer.Option(help="a2b or b2a.")] = Direction.a2b,
-    out: Annotated[Optional[Path], typer.Option(help="Output video (default: INPUT_<direction>.mp4 beside it).")] = None,
-    compare: Annotated[Optional[Path], typer.Option(help="Also write a side-by-side (source | result) video here.")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="A checkpoint file instead of --run (with --arch: a reference CycleGAN .pth).")] = None,
+    arch: Annotated[Optional[Arch], typer.Option(help="Architecture of a reference CycleGAN --checkpoint (latest_net_G_A.pth).")] = None,
+    direction: Annotated[RenderDirection, typer.Option(help="a2b, b2a, or both (one output each).")] = RenderDirection.a2b,
+    out: Annotated[Optional[Path], typer.Option(help="Output for one input: .mp4, .mov, .mkv, or a folder for PNGs (default: INPUT_<direction>.mp4 beside it).")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option(help="Folder for the outputs of several inputs (STEM_<direction>).")] = None,
+    codec: Annotated[Optional[Codec], typer.Option(help="h264 (.mp4), prores (422 HQ 10-bit, .mov), ffv1 (lossless, .mkv), png (folder). Default: from --out, else h264 for videos and png for sequences.")] = None,
+    crf: Annotated[int, typer.Option(help="H.264 quality: 0 lossless … 51 worst.")] = 18,
+    fit: Annotated[Fit, typer.Option(help="short-side: short side to the training size; stretch: squash to the square; crop: centre square only; native: full resolution.")] = Fit.short_side,
+    roi: Annotated[Optional[str], typer.Option(help="Translate only this box X,Y,W,H (source pixels); the rest stays untouched.", metavar="X,Y,W,H")] = None,
+    roi_track: Annotated[Optional[Path], typer.Option(help="CSV of frame,x,y,w,h: a box that moves with the subject.")] = None,
+    feather: Annotated[int, typer.Option(help="Width in pixels of the soft edge inside the region.")] = 16,
+    fps: Annotated[str, typer.Option(help="Frame rate of image-sequence inputs (25, 29.97, 30000/1001).")] = "25",
+    temporal_smooth: Annotated[float, typer.Option(help="0..1: blend in the previous output, moved by the source's optical flow, against flicker (0 = off).")] = 0.0,
+    compare: Annotated[bool, typer.Option("--compare", help="Also write a labelled side-by-side (source | result) beside each output.")] = False,
+    no_audio: Annotated[bool, typer.Option("--no-audio", help="Do not copy the input's audio.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted PNG-sequence render (frames already there are kept).")] = False,
     batch_size: Annotated[Optional[int], typer.Option(help="Frames per batch (default 4 on CPU, 16 on CUDA).")] = None,
     device: DeviceOption = "auto",
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Translate every frame of a video with a trained generator; keeps size, frame rate, timestamps and audio."""
+    """Translate every frame of videos or image sequences; keeps resolution, frame numbers, timestamps and audio."""
+    from vidgan.framing import parse_box
     from vidgan.pipelines.render import render_video
+    from vidgan.sequences import parse_fps
 
     result = render_video(
-        input,
+        inputs,
         _model_source(run, checkpoint),
         out,
+        out_dir=out_dir,
         direction=direction.value,
+        arch=arch.value if arch else None,
+        codec=codec.value if codec else None,
+        crf=crf,
+        fit=fit.value,
+        roi=parse_box(roi) if roi is not None else None,
+        roi_track=roi_track,
+        feather=feather,
+        fps=parse_fps(fps),
+        temporal_smooth=temporal_smooth,
         compare=compare,
+        audio=not no_audio,
+        overwrite=overwrite,
+        resume=resume,
         batch_size=batch_size,
         device=device,
-        overwrite=overwrite,
         quiet=quiet,
     )
-    console.print(f"wrote {result.out} ({result.frames} frames, {result.fps:.1f} fps)")
-    if result.compare:
-        console.print(f"side by side: {result.compare}")
+    for clip in result.clips:
+        for d, path in clip.outputs.items():
+            kept = f", {clip.resumed} kept from before" if clip.resumed else ""
+            console.print(f"wrote {path} ({clip.frames} frames{kept})")
+            if d in clip.compares:
+                console.print(f"side by side: {clip.compares[d]}")
+            console.print(f"  warp error (flicker): {_warp_report(clip.warp_errors[d], clip.source_warp_error)}")
+    console.print(f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps)")
+
+
+def _warp_report(output: float | None, source: float | None) -> str:
+    if output is None or source is None:
+        return "not measured (needs two frames with trackable motion)"
+    ratio = f", {output / source:.2f}x the source's" if source > 0 else ""
+    return f"output {output:.6f}, source {source:.6f}{ratio}"
 
 
 def _model_source(run: Path | None, checkpoint: Path | None) -> Path:

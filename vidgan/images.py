@@ -56,15 +56,19 @@ def square_resize(rgb: np.ndarray, size: int, crop: str = "center") -> np.ndarra
     return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
 
 
-def load_image(path: Path, size: int) -> np.ndarray:
-    """One image as size×size×3 uint8 RGB; raises VidganError when it can't be decoded."""
+def read_rgb(path: Path) -> np.ndarray:
+    """One image at its own size as H×W×3 uint8 RGB; raises VidganError when it can't be decoded."""
     try:
         with Image.open(path) as image:
             image.load()
-            rgb = np.asarray(to_rgb(image))
+            return np.asarray(to_rgb(image))
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
         raise VidganError(f"{path}: not a readable image ({error})") from None
-    return square_resize(rgb, size)
+
+
+def load_image(path: Path, size: int) -> np.ndarray:
+    """One image as size×size×3 uint8 RGB; raises VidganError when it can't be decoded."""
+    return square_resize(read_rgb(path), size)
 
 
 def detect_image_size(folder: Path) -> int | None:

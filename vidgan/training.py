@@ -18,7 +18,12 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from vidgan.checkpoints import capture_rng, load_latest_checkpoint, restore_rng, save_run_checkpoint
+from vidgan.checkpoints import (
+    capture_rng,
+    load_latest_checkpoint,
+    restore_rng,
+    save_run_checkpoint,
+)
 from vidgan.errors import VidganError
 from vidgan.progress import make_progress
 from vidgan.runs import RunFolder

@@ -22,6 +22,26 @@ _FALLBACK_FPS = Fraction(30)
 
 
 @dataclass(frozen=True)
+class VideoCodec:
+    """How one of the codecs offered to users is encoded: FFmpeg encoder, pixel format, options, containers."""
+
+    encoder: str
+    pix_fmt: str | None  # None: yuv420p, or yuv444p for odd sizes
+    options: tuple[tuple[str, str], ...]
+    suffixes: tuple[str, ...]
+    takes_crf: bool = False
+
+
+VIDEO_CODECS = {
+    "h264": VideoCodec("libx264", None, (), (".mp4", ".mov", ".mkv"), takes_crf=True),
+    # Profile 3 is ProRes 422 HQ; 10-bit 4:2:2 is what finishing tools expect of it.
+    "prores": VideoCodec("prores_ks", "yuv422p10le", (("profile", "3"), ("vendor", "apl0")), (".mov",)),
+    # FFV1 on RGB planes is bit-exact: no colour-space conversion or chroma subsampling to lose pixels.
+    "ffv1": VideoCodec("ffv1", "bgr0", (("level", "3"),), (".mkv",)),
+}
+
+
+@dataclass(frozen=True)
 class VideoInfo:
     """What `probe_video` learned about a clip; width and height are those of upright frames."""
 
@@ -187,7 +207,7 @@ def _default_pix_fmt(width: int, height: int) -> str:
 def _add_video_stream(
     container: av.container.OutputContainer,
     *,
-    codec: str,
+    codec: VideoCodec,
     width: int,
     height: int,
     fps: Fraction,
@@ -195,22 +215,22 @@ def _add_video_stream(
     crf: int,
     pix_fmt: str | None,
 ) -> av.video.stream.VideoStream:
-    stream = container.add_stream(codec, rate=fps)
+    stream = container.add_stream(codec.encoder, rate=fps)
     stream.width = width
     stream.height = height
-    stream.pix_fmt = pix_fmt or _default_pix_fmt(width, height)
+    stream.pix_fmt = pix_fmt or codec.pix_fmt or _default_pix_fmt(width, height)
     # The same time base on stream and encoder keeps the caller's pts exact (no rounding to 1/fps).
     stream.time_base = time_base
     stream.codec_context.time_base = time_base
-    if any(option.name == "crf" for option in stream.codec_context.supported_options.private):
-        stream.options = {"crf": str(crf)}
+    stream.options = dict(codec.options) | ({"crf": str(crf)} if codec.takes_crf else {})
     return stream
 
 
 class VideoWriter:
     """Encodes RGB frames to a video file; writes to a temporary name in the same folder and renames into place on close().
 
-    Frames are H.264 (libx264) yuv420p by default, yuv444p when width or height is odd. Pass each input frame's
+    `codec` is a VIDEO_CODECS name: h264 (yuv420p, yuv444p when width or height is odd; quality `crf`),
+    prores (422 HQ, 10-bit) or ffv1 (lossless RGB). Pass each input frame's
     pts with the input's time_base to keep its timestamps (variable frame rate, 29.97); `audio_from` copies the
     first audio stream of that file without re-encoding (a file without audio adds none).
     """
@@ -223,7 +243,7 @@ class VideoWriter:
         height: int,
         fps: Fraction,
         time_base: Fraction | None = None,
-        codec: str = "libx264",
+        codec: str = "h264",
         crf: int = 18,
         audio_from: str | Path | None = None,
         pix_fmt: str | None = None,
@@ -252,6 +272,8 @@ class VideoWriter:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise VidganError(f"{self.path}: cannot create its folder ({_reason(exc)})") from exc
+        if codec not in VIDEO_CODECS:
+            raise VidganError(f"{self.path}: unknown video codec {codec!r} (choose from {', '.join(VIDEO_CODECS)})")
         self._temp = temp_path_for(self.path)
         try:
             self._out = av.open(str(self._temp), "w")
@@ -261,7 +283,7 @@ class VideoWriter:
         try:
             self._video = _add_video_stream(
                 self._out,
-                codec=codec,
+                codec=VIDEO_CODECS[codec],
                 width=width,
                 height=height,
                 fps=self.fps,
@@ -276,7 +298,7 @@ class VideoWriter:
             raise
         except UnknownCodecError as exc:
             self.abort()
-            raise VidganError(f"{self.path}: unknown video codec {codec!r}") from exc
+            raise VidganError(f"{self.path}: this FFmpeg build has no {VIDEO_CODECS[codec].encoder} encoder") from exc
         except (av.error.FFmpegError, ValueError, TypeError) as exc:
             self.abort()
             raise VidganError(f"{self.path}: cannot encode with {codec} ({_reason(exc)})") from exc
@@ -350,6 +372,10 @@ class VideoWriter:
             self.abort()
             raise VidganError(f"{self.path}: encoding failed ({_reason(exc)})") from exc
 
+    def write_frame(self, frame: Frame, rgb: np.ndarray) -> None:
+        """Encode `rgb` at the timestamp of the source `frame` (PngSequenceWriter has the same method)."""
+        self.write(rgb, frame.pts)
+
     def close(self) -> None:
         """Flush the encoder, copy the remaining audio, and move the finished file to its final name."""
         if self._done:
@@ -422,7 +448,7 @@ def write_test_clip(
     sample_rate = 44100
     with av.open(str(path), "w") as out:
         video = _add_video_stream(
-            out, codec="libx264", width=width, height=height, fps=fps, time_base=time_base, crf=18, pix_fmt=None
+            out, codec=VIDEO_CODECS["h264"], width=width, height=height, fps=fps, time_base=time_base, crf=18, pix_fmt=None
         )
         sound = out.add_stream("aac", rate=sample_rate, layout="mono") if audio else None
         total_samples = round(n_frames / fps * sample_rate)

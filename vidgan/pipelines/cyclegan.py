@@ -13,9 +13,9 @@ from torchvision.utils import make_grid
 
 from vidgan.checkpoints import load_checkpoint, load_latest_checkpoint
 from vidgan.data import ImageBank, diff_augment, load_image_folder, to_uint8
-from vidgan.images import detect_image_size
 from vidgan.devices import resolve_device
 from vidgan.errors import UsageError, VidganError
+from vidgan.images import detect_image_size
 from vidgan.models.cyclegan import (
     DiscriminatorConfig,
     GeneratorConfig,

@@ -138,9 +138,10 @@ def run_demo(out_dir: Path = Path("vidgan-demo"), scale: DemoScale = DemoScale()
         run.run_dir,
         out_dir / "shot_nogloves.mp4",
         direction="a2b",
-        compare=out_dir / "shot_compare.mp4",
+        compare=True,
         device=device,
         overwrite=True,
         quiet=quiet,
     )
-    return DemoResult(result.out, result.compare, run.run_dir)
+    clip = result.clips[0]
+    return DemoResult(clip.outputs["a2b"], clip.compares["a2b"], run.run_dir)
