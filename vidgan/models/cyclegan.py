@@ -116,25 +116,28 @@ class ResnetGenerator(nn.Module):
         return self.net(x)
 
 
+def _downsampling_stack(image_channels: int, channels: int, stages: int) -> tuple[list[nn.Module], int]:
+    """`stages` stride-2 4×4 convolutions (the first without normalisation), doubling width up to 512."""
+    layers: list[nn.Module] = [nn.Conv2d(image_channels, channels, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+    width = channels
+    for _ in range(stages - 1):
+        layers += [
+            nn.Conv2d(width, min(width * 2, 512), 4, 2, 1),
+            nn.InstanceNorm2d(min(width * 2, 512), affine=True),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
+        width = min(width * 2, 512)
+    return layers, width
+
+
 class PatchDiscriminator(nn.Module):
     """PatchGAN: strided convolutions ending in a map of real/fake scores, one per overlapping patch."""
 
     def __init__(self, config: DiscriminatorConfig) -> None:
         super().__init__()
-        c = config.channels
-        layers: list[nn.Module] = [nn.Conv2d(config.image_channels, c, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
-        # C × 32 × 32
-        width = c
-        for _ in range(config.layers - 1):
-            layers += [
-                nn.Conv2d(width, min(width * 2, 512), 4, 2, 1),
-                nn.InstanceNorm2d(min(width * 2, 512), affine=True),
-                nn.LeakyReLU(0.2, inplace=True),
-            ]
-            width = min(width * 2, 512)
-        # 4C × 8 × 8 with 3 layers
-        layers += [nn.Conv2d(width, 1, 3, 1, 1)]  # 1 × 8 × 8 scores
-        self.net = nn.Sequential(*layers)
+        layers, width = _downsampling_stack(config.image_channels, config.channels, config.layers)
+        # 4C × 8 × 8 at 64 px with 3 layers
+        self.net = nn.Sequential(*layers, nn.Conv2d(width, 1, 3, 1, 1))  # 1 × 8 × 8 scores
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -145,20 +148,10 @@ class DCDiscriminator(nn.Module):
 
     def __init__(self, config: DiscriminatorConfig) -> None:
         super().__init__()
-        c = config.channels
         stages = max(1, (config.size // 4).bit_length() - 1)  # 64 px → 4 stages, 128 px → 5
-        layers: list[nn.Module] = [nn.Conv2d(config.image_channels, c, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
-        width = c
-        for _ in range(stages - 1):
-            layers += [
-                nn.Conv2d(width, min(width * 2, 512), 4, 2, 1),
-                nn.InstanceNorm2d(min(width * 2, 512), affine=True),
-                nn.LeakyReLU(0.2, inplace=True),
-            ]
-            width = min(width * 2, 512)
+        layers, width = _downsampling_stack(config.image_channels, config.channels, stages)
         # width × 4 × 4
-        layers += [nn.Conv2d(width, 1, 4, 1, 0)]  # 1 × 1 × 1
-        self.net = nn.Sequential(*layers)
+        self.net = nn.Sequential(*layers, nn.Conv2d(width, 1, 4, 1, 0))  # 1 × 1 × 1
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).flatten(1)  # N × 1
