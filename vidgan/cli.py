@@ -18,7 +18,8 @@ _ClickUsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "
 _ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 app = typer.Typer(
-    help="GAN-based image and video translation: extract frames, train a CycleGAN, render footage.",
+    help="GAN-based image and video translation: extract frames, train a CycleGAN, render footage; "
+    "also DCGAN, MLP GAN and VAE image models.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -44,7 +45,26 @@ class Disc(str, Enum):
 class Aug(str, Enum):
     mirror = "mirror"
     deluxe = "deluxe"
+    basic = "basic"
     none = "none"
+
+
+class Model(str, Enum):
+    cyclegan = "cyclegan"
+    dcgan = "dcgan"
+    mlp_gan = "mlp-gan"
+    vae = "vae"
+
+
+class Gen(str, Enum):
+    resnet = "resnet"
+    unet = "unet"
+
+
+class Loss(str, Enum):
+    lsgan = "lsgan"
+    bce = "bce"
+    wgan_gp = "wgan-gp"
 
 
 DeviceOption = Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")]
@@ -75,59 +95,86 @@ def extract(
 
 @app.command()
 def train(
-    data: Annotated[Optional[Path], typer.Argument(help="Folder with a/ and b/ image subfolders (from extract).")] = None,
+    data: Annotated[
+        Optional[Path], typer.Argument(help="cyclegan: a folder with a/ and b/ (from extract); other models: one image folder.")
+    ] = None,
     out: Annotated[Path, typer.Option(help="Run folder to create (or continue with --resume).")] = Path("runs/latest"),
-    a: Annotated[Optional[Path], typer.Option("--a", help="Image folder of domain a (instead of DATA).")] = None,
-    b: Annotated[Optional[Path], typer.Option("--b", help="Image folder of domain b (instead of DATA).")] = None,
-    size: Annotated[Optional[int], typer.Option(help="64 or 128 (default: the images' size, else 128).")] = None,
-    channels: Annotated[Optional[int], typer.Option(help="Generator base width (default 32 at 64 px, 64 at 128).")] = None,
-    res_blocks: Annotated[int, typer.Option(help="Residual blocks in each generator.")] = 6,
-    disc: Annotated[Disc, typer.Option(help="patch: a map of scores; dc: one score per image.")] = Disc.patch,
-    cycle_weight: Annotated[float, typer.Option(help="Weight of the cycle-consistency L1 loss.")] = 10.0,
-    no_cycle: Annotated[bool, typer.Option("--no-cycle", help="Train without cycle-consistency.")] = False,
-    identity_weight: Annotated[float, typer.Option(help="Weight of the identity L1 loss (0 = off).")] = 0.0,
-    aug: Annotated[Aug, typer.Option(help="mirror: random flips; deluxe: 1.1x resize, random crop, flip.")] = Aug.mirror,
-    diffaug: Annotated[bool, typer.Option("--diffaug", help="DiffAugment every discriminator input.")] = False,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 2e-4,
-    beta1: Annotated[float, typer.Option(help="Adam beta1.")] = 0.5,
-    beta2: Annotated[float, typer.Option(help="Adam beta2.")] = 0.999,
-    batch_size: Annotated[int, typer.Option(help="Images per domain per step.")] = 4,
-    iters: Annotated[Optional[int], typer.Option(help="Training steps (default 10000; with --resume: the run's).")] = None,
+    model: Annotated[Optional[Model], typer.Option(help="What to train (default cyclegan).")] = None,
+    a: Annotated[Optional[Path], typer.Option("--a", help="[cyclegan] Image folder of domain a (instead of DATA).")] = None,
+    b: Annotated[Optional[Path], typer.Option("--b", help="[cyclegan] Image folder of domain b (instead of DATA).")] = None,
+    size: Annotated[Optional[int], typer.Option(help="Image side (cyclegan/dcgan/vae: the images' size if 64 or 128, else 128/64/64; mlp-gan: 28).")] = None,
+    channels: Annotated[Optional[int], typer.Option(help="Network base width (mlp-gan: hidden units; default per model).")] = None,
+    channels_in: Annotated[Optional[int], typer.Option(help="[dcgan/mlp-gan/vae] 1 (grey) or 3 (RGB); default: detected.")] = None,
+    gen: Annotated[Optional[Gen], typer.Option(help="[cyclegan] Generator: resnet (default) or unet.")] = None,
+    res_blocks: Annotated[Optional[int], typer.Option(help="[cyclegan] Residual blocks per ResNet generator (default 6).")] = None,
+    disc: Annotated[Optional[Disc], typer.Option(help="[cyclegan] patch (default): a map of scores; dc: one per image.")] = None,
+    cycle_weight: Annotated[Optional[float], typer.Option(help="[cyclegan] Weight of the cycle-consistency L1 loss (default 10).")] = None,
+    no_cycle: Annotated[bool, typer.Option("--no-cycle", help="[cyclegan] Train without cycle-consistency.")] = False,
+    identity_weight: Annotated[Optional[float], typer.Option(help="[cyclegan] Weight of the identity L1 loss (default 0 = off).")] = None,
+    pool: Annotated[Optional[int], typer.Option(help="[cyclegan] History of N generated images shown to D (default 0 = off).")] = None,
+    lr_decay_from: Annotated[Optional[int], typer.Option(help="[cyclegan] From this step, decay the learning rate linearly to 0 at the end.")] = None,
+    noise_dim: Annotated[Optional[int], typer.Option(help="[dcgan/mlp-gan/vae] Noise (latent) vector size (default 100; vae 64).")] = None,
+    loss: Annotated[Optional[Loss], typer.Option(help="[dcgan/mlp-gan] GAN loss (default dcgan lsgan, mlp-gan bce).")] = None,
+    critic_steps: Annotated[Optional[int], typer.Option(help="[dcgan/mlp-gan] D updates per G update (default 5 with wgan-gp, else 1).")] = None,
+    slope: Annotated[Optional[float], typer.Option(help="[dcgan/mlp-gan] LeakyReLU negative slope (default 0.2).")] = None,
+    dropout: Annotated[Optional[float], typer.Option(help="[mlp-gan] Dropout in D (default 0.3).")] = None,
+    kl_weight: Annotated[Optional[float], typer.Option(help="[vae] Weight of the KL term (default 1).")] = None,
+    aug: Annotated[Optional[Aug], typer.Option(help="mirror: flips; deluxe: 1.1x resize, random crop, flip; basic/none: as is (default: cyclegan/vae mirror, dcgan basic, mlp-gan none).")] = None,
+    diffaug: Annotated[Optional[bool], typer.Option("--diffaug", help="[cyclegan/dcgan] DiffAugment every discriminator input.")] = None,
+    lr: Annotated[Optional[float], typer.Option(help="[cyclegan/vae] Adam learning rate (default 2e-4; vae 1e-3).")] = None,
+    lr_g: Annotated[Optional[float], typer.Option(help="[dcgan/mlp-gan] Generator learning rate (default 2e-4).")] = None,
+    lr_d: Annotated[Optional[float], typer.Option(help="[dcgan/mlp-gan] Discriminator learning rate (default 2e-4).")] = None,
+    beta1: Annotated[Optional[float], typer.Option(help="Adam beta1 (default 0.5; vae 0.9).")] = None,
+    beta2: Annotated[Optional[float], typer.Option(help="Adam beta2 (default 0.999).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Images per step (default: cyclegan 4 per domain, dcgan 16, mlp-gan 64, vae 32).")] = None,
+    iters: Annotated[Optional[int], typer.Option(help="Training steps (default cyclegan 10000, others 5000; with --resume: the run's).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: DeviceOption = "auto",
-    sample_every: Annotated[int, typer.Option(help="Save a sample grid every K steps.")] = 500,
+    sample_every: Annotated[int, typer.Option(help="Save a sample grid (and redraw the plots) every K steps.")] = 500,
     checkpoint_every: Annotated[int, typer.Option(help="Save a checkpoint every K steps.")] = 1000,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its latest checkpoint.")] = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Train a CycleGAN on two unpaired image domains."""
-    from vidgan.pipelines.cyclegan import (
-        resolve_domains,
-        resume_cyclegan,
-        train_cyclegan,
-    )
+    """Train a model: a CycleGAN on two unpaired image domains, or a DCGAN, MLP GAN or VAE on one image folder.
+
+    Options marked [model] apply to those models only; giving one to another model is an error.
+    """
+    from vidgan.pipelines.launch import resume_training, train_model
 
     if resume:
-        result = resume_cyclegan(out, iters=iters, device=device, quiet=quiet)
+        result = resume_training(out, iters=iters, device=device, quiet=quiet, model=_value(model))
     else:
-        a_dir, b_dir = resolve_domains(data, a, b)
-        result = train_cyclegan(
-            a_dir,
-            b_dir,
+        result = train_model(
+            _value(model) or Model.cyclegan.value,
             out,
+            data=data,
+            a=a,
+            b=b,
             size=size,
             channels=channels,
+            channels_in=channels_in,
+            gen=_value(gen),
             res_blocks=res_blocks,
-            disc=disc.value,
+            disc=_value(disc),
             cycle_weight=0.0 if no_cycle else cycle_weight,
             identity_weight=identity_weight,
-            aug=aug.value,
+            pool=pool,
+            lr_decay_from=lr_decay_from,
+            noise_dim=noise_dim,
+            loss=_value(loss),
+            critic_steps=critic_steps,
+            slope=slope,
+            dropout=dropout,
+            kl_weight=kl_weight,
+            aug=_value(aug),
             diffaug=diffaug,
             lr=lr,
+            lr_g=lr_g,
+            lr_d=lr_d,
             beta1=beta1,
             beta2=beta2,
             batch_size=batch_size,
-            iters=10000 if iters is None else iters,
+            iters=iters,
             seed=seed,
             device=device,
             sample_every=sample_every,
@@ -135,6 +182,56 @@ def train(
             quiet=quiet,
         )
     console.print(f"trained to step {result.step}; checkpoint {result.checkpoint}")
+    console.print(f"plots: {result.run_dir / 'losses.png'}, {result.run_dir / 'progress.gif'}")
+
+
+def _value(choice: Enum | None) -> str | None:
+    return None if choice is None else choice.value
+
+
+@app.command()
+def sample(
+    run: Annotated[Path, typer.Option(help="A dcgan, mlp-gan or vae run folder (or one of its checkpoint files).")],
+    out: Annotated[Path, typer.Option(help="Image file for the grid (e.g. grid.png).")] = Path("samples.png"),
+    n: Annotated[int, typer.Option("-n", help="Number of images.")] = 64,
+    seed: Annotated[int, typer.Option(help="Seed of the random latents (same seed, same images).")] = 0,
+    interpolate: Annotated[bool, typer.Option("--interpolate", help="Rows of 8-step walks between random latents.")] = False,
+    device: DeviceOption = "auto",
+) -> None:
+    """Draw new images from a trained generator (or VAE decoder) into one grid image."""
+    from vidgan.pipelines.sample import sample_images
+
+    result = sample_images(run, out, count=n, seed=seed, interpolate=interpolate, device=device)
+    console.print(f"wrote {result.count} {result.kind} samples to {result.out}")
+
+
+@app.command()
+def translate(
+    input: Annotated[Path, typer.Argument(help="Folder of images to translate.")],
+    run: Annotated[Path, typer.Option(help="A cyclegan run folder (or one of its checkpoint files).")],
+    out: Annotated[Path, typer.Option(help="Folder for the results (not the input folder).")],
+    direction: Annotated[Direction, typer.Option(help="a2b or b2a.")] = Direction.a2b,
+    device: DeviceOption = "auto",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Translate every image of a folder: one PNG per input, same name and size, in --out."""
+    from vidgan.pipelines.translate import translate_folder
+
+    result = translate_folder(
+        input, run, out, direction=direction.value, device=device, overwrite=overwrite, quiet=quiet
+    )
+    skipped = f" ({result.skipped} unreadable skipped)" if result.skipped else ""
+    console.print(f"wrote {result.written} images to {result.out_dir}{skipped}")
+
+
+@app.command()
+def plot(run: Annotated[Path, typer.Argument(help="Run folder.")]) -> None:
+    """Redraw a run's losses.png and progress.gif (training refreshes them with each sample grid)."""
+    from vidgan.pipelines.plot import plot_run
+
+    for path in plot_run(run):
+        console.print(f"wrote {path}")
 
 
 class RenderDirection(str, Enum):

@@ -17,15 +17,17 @@ from vidgan.errors import UsageError, VidganError
 from vidgan.images import list_images, load_image
 from vidgan.progress import warn
 
-AUGMENTATIONS = ("mirror", "deluxe", "none")
+# "basic" is the DCGAN seeds' name for resize-and-normalise only, i.e. "none".
+AUGMENTATIONS = ("mirror", "deluxe", "none", "basic")
 
 
-def load_image_folder(folder: Path, size: int) -> torch.Tensor:
-    """All readable images of a folder as an N×3×size×size uint8 tensor; unreadable files are skipped with a warning."""
+def load_image_folder(folder: Path, size: int, channels: int = 3) -> torch.Tensor:
+    """All readable images of a folder as an N×channels×size×size uint8 tensor (3: RGB, 1: grey);
+    unreadable files are skipped with a warning."""
     images = []
     for path in list_images(folder):
         try:
-            images.append(load_image(path, size))
+            images.append(load_image(path, size, channels))
         except VidganError as error:
             warn(f"skipping {error}")
     if not images:
@@ -85,8 +87,8 @@ def random_flip(x: torch.Tensor, generator: torch.Generator | None = None) -> to
 
 
 def augment(x: torch.Tensor, mode: str, generator: torch.Generator | None = None) -> torch.Tensor:
-    """mirror: random horizontal flip; deluxe: upscale to 1.1×, random crop back, flip; none: as is."""
-    if mode == "none":
+    """mirror: random horizontal flip; deluxe: upscale to 1.1×, random crop back, flip; none/basic: as is."""
+    if mode in ("none", "basic"):
         return x
     if mode == "deluxe":
         size = x.shape[-1]

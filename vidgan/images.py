@@ -66,9 +66,12 @@ def read_rgb(path: Path) -> np.ndarray:
         raise VidganError(f"{path}: not a readable image ({error})") from None
 
 
-def load_image(path: Path, size: int) -> np.ndarray:
-    """One image as size×size×3 uint8 RGB; raises VidganError when it can't be decoded."""
-    return square_resize(read_rgb(path), size)
+def load_image(path: Path, size: int, channels: int = 3) -> np.ndarray:
+    """One image as size×size×channels uint8 (3: RGB, 1: grey); raises VidganError when it can't be decoded."""
+    image = square_resize(read_rgb(path), size)
+    if channels == 1:
+        return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[:, :, None]
+    return image
 
 
 def detect_image_size(folder: Path) -> int | None:
@@ -79,3 +82,23 @@ def detect_image_size(folder: Path) -> int | None:
     except (VidganError, OSError, UnidentifiedImageError):
         return None
     return width if width == height and width in (64, 128) else None
+
+
+GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+
+
+def detect_channels(folder: Path) -> int:
+    """1 when the folder's first image is stored as grayscale, else 3."""
+    try:
+        with Image.open(list_images(folder)[0]) as image:
+            return 1 if image.mode in GREY_MODES else 3
+    except (OSError, UnidentifiedImageError):
+        return 3
+
+
+def resolve_channels(requested: int | None, folder: Path) -> int:
+    """Image channels to train on: as asked (--channels-in 1 or 3), else detected from the folder."""
+    channels = requested or detect_channels(folder)
+    if channels not in (1, 3):
+        raise UsageError(f"--channels-in must be 1 (grey) or 3 (RGB), got {channels}")
+    return channels

@@ -4,6 +4,9 @@
     RUN/metrics.jsonl      one JSON object per logged step: {"step": …, "time": …, <loss term>: …}
     RUN/checkpoints/       step_NNNNNNN.pt (newest few) and latest.pt
     RUN/samples/           step_NNNNNNN.png sample grids
+    RUN/losses.png         smoothed loss curves from metrics.jsonl     (refreshed with each sample grid)
+    RUN/progress.gif       the sample grids over training, in order    (refreshed with each sample grid)
+    RUN/histograms/        step_NNNNNNN.png histograms of D's scores, real vs generated (GAN runs)
 """
 
 from __future__ import annotations
@@ -30,6 +33,12 @@ class RunFolder:
     metrics_path = property(lambda self: self.root / "metrics.jsonl")
     samples_dir = property(lambda self: self.root / "samples")
     checkpoints_dir = property(lambda self: self.root / "checkpoints")
+    losses_plot_path = property(lambda self: self.root / "losses.png")
+    progress_gif_path = property(lambda self: self.root / "progress.gif")
+    histograms_dir = property(lambda self: self.root / "histograms")
+
+    def histogram_path(self, step: int) -> Path:
+        return self.histograms_dir / f"step_{step:07d}.png"
 
     def create(self) -> None:
         self.samples_dir.mkdir(parents=True, exist_ok=True)
@@ -81,6 +90,10 @@ class RunFolder:
             Image.fromarray(grid.permute(1, 2, 0).cpu().numpy()).save(temp, format="PNG")
         return path
 
+    def sample_paths(self) -> list[Path]:
+        """The saved sample grids, oldest first."""
+        return sorted(self.samples_dir.glob("step_*.png"))
+
     def latest_sample(self) -> Path | None:
-        samples = sorted(self.samples_dir.glob("step_*.png"))
+        samples = self.sample_paths()
         return samples[-1] if samples else None

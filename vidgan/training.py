@@ -1,7 +1,8 @@
 """The training loop shared by every model: steps, progress bar, metrics, samples, checkpoints, resume, Ctrl-C.
 
 A model plugs in as a `Trainable`: it owns its networks, optimizers and data and knows how to take one
-optimisation step and draw a sample grid; this loop owns everything that happens around those steps.
+optimisation step and draw a sample grid; this loop owns everything that happens around those steps,
+including redrawing the run's plots (losses.png, progress.gif) whenever it saves a sample grid.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from vidgan.checkpoints import (
     save_run_checkpoint,
 )
 from vidgan.errors import VidganError
+from vidgan.plots import refresh_plots
 from vidgan.progress import make_progress
 from vidgan.runs import RunFolder
 
@@ -40,6 +42,21 @@ class Trainable(Protocol):
 
     def sample_grid(self) -> torch.Tensor:
         """A 3×H×W uint8 image of samples from fixed inputs, comparable across steps."""
+
+    # Optional: `on_sample(run, step)`, called after each sample grid is saved, for a model's own figures.
+
+
+@contextmanager
+def eval_mode(*modules: nn.Module) -> Iterator[None]:
+    """Put modules in eval mode (batch-norm running statistics, no dropout) and restore their previous modes."""
+    previous = [module.training for module in modules]
+    for module in modules:
+        module.eval()
+    try:
+        yield
+    finally:
+        for module, was_training in zip(modules, previous):
+            module.train(was_training)
 
 
 class Interrupted(VidganError):
@@ -145,6 +162,9 @@ def train_loop(
                     progress.update(bar, info=f"{_format_losses(logged)}  {rate:.2f} it/s")
                 if step % sample_every == 0 or step == iters:
                     run.save_sample(task.sample_grid(), step)
+                    if hasattr(task, "on_sample"):
+                        task.on_sample(run, step)
+                    refresh_plots(run)
                 if step % checkpoint_every == 0 or step == iters:
                     last_checkpoint = checkpoint()
                 progress.update(bar, completed=step)

@@ -1,4 +1,4 @@
-"""CycleGAN networks: a ResNet encoder/decoder generator and patch or DC discriminators.
+"""CycleGAN networks: ResNet or U-Net generators and patch or DC discriminators.
 
 Shapes in comments are for the 64-px configuration with base width C (128 px adds one more
 down-sampling and one more up-sampling stage).
@@ -17,27 +17,36 @@ def default_channels(size: int) -> int:
     return 32 if size <= 64 else 64
 
 
-def default_downsamplings(size: int) -> int:
-    """Stride-2 stages in the generator's encoder: 2 at 64 px, 3 at 128 px."""
+def default_downsamplings(size: int, kind: str = "resnet") -> int:
+    """Stride-2 stages in the generator's encoder: ResNet 2 at 64 px, 3 at 128 px; U-Net down to 4×4."""
+    if kind == "unet":
+        return max(1, size.bit_length() - 3)  # 64 px → 4 stages, 128 px → 5
     return 2 if size <= 64 else 3
+
+
+GENERATOR_KINDS = ("resnet", "unet")
 
 
 @dataclass(frozen=True)
 class GeneratorConfig:
     size: int = 64
     channels: int = 32
-    res_blocks: int = 6
+    res_blocks: int = 6  # ResNet only
     downsamplings: int = 2
     upsample: str = "resize"  # "resize" (nearest + conv, no checkerboards) or "transpose"
     image_channels: int = 3
+    kind: str = "resnet"  # "resnet" or "unet"; checkpoints from before U-Nets lack the field and load as ResNets
 
     @classmethod
-    def for_size(cls, size: int, channels: int | None = None, res_blocks: int = 6, **kwargs) -> "GeneratorConfig":
+    def for_size(
+        cls, size: int, channels: int | None = None, res_blocks: int = 6, kind: str = "resnet", **kwargs
+    ) -> "GeneratorConfig":
         return cls(
             size=size,
             channels=channels or default_channels(size),
-            res_blocks=res_blocks,
-            downsamplings=default_downsamplings(size),
+            res_blocks=res_blocks if kind == "resnet" else 0,
+            downsamplings=default_downsamplings(size, kind),
+            kind=kind,
             **kwargs,
         )
 
@@ -52,6 +61,7 @@ class DiscriminatorConfig:
     channels: int = 64
     layers: int = 3
     image_channels: int = 3
+    slope: float = 0.2  # LeakyReLU negative slope
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,6 +73,17 @@ def _conv_norm_act(c_in: int, c_out: int, kernel: int, stride: int, padding: int
         nn.InstanceNorm2d(c_out, affine=True),
         nn.ReLU(inplace=True),
     ]
+
+
+def _upsample_norm_act(c_in: int, c_out: int, upsample: str) -> list[nn.Module]:
+    """Double the resolution: nearest + 3×3 convolution ("resize") or a transposed convolution."""
+    if upsample == "transpose":
+        return [
+            nn.ConvTranspose2d(c_in, c_out, 3, 2, 1, output_padding=1),
+            nn.InstanceNorm2d(c_out, affine=True),
+            nn.ReLU(inplace=True),
+        ]
+    return [nn.Upsample(scale_factor=2, mode="nearest"), *_conv_norm_act(c_in, c_out, 3, 1, 1)]
 
 
 class ResidualBlock(nn.Module):
@@ -95,15 +116,7 @@ class ResnetGenerator(nn.Module):
             layers += _conv_norm_act(w_in, w_out, 3, 2, 1)  # 2C × 32 × 32, then 4C × 16 × 16
         layers += [ResidualBlock(widths[-1]) for _ in range(config.res_blocks)]  # 4C × 16 × 16
         for w_in, w_out in zip(widths[::-1], widths[::-1][1:]):
-            if config.upsample == "transpose":
-                layers += [
-                    nn.ConvTranspose2d(w_in, w_out, 3, 2, 1, output_padding=1),
-                    nn.InstanceNorm2d(w_out, affine=True),
-                    nn.ReLU(inplace=True),
-                ]
-            else:
-                layers += [nn.Upsample(scale_factor=2, mode="nearest"), *_conv_norm_act(w_in, w_out, 3, 1, 1)]
-            # 2C × 32 × 32, then C × 64 × 64
+            layers += _upsample_norm_act(w_in, w_out, config.upsample)  # 2C × 32 × 32, then C × 64 × 64
         layers += [nn.Conv2d(c, config.image_channels, 7, 1, 3, padding_mode="reflect"), nn.Tanh()]  # 3 × 64 × 64
         self.net = nn.Sequential(*layers)
 
@@ -116,18 +129,70 @@ class ResnetGenerator(nn.Module):
         return self.net(x)
 
 
-def _downsampling_stack(image_channels: int, channels: int, stages: int) -> tuple[list[nn.Module], int]:
-    """`stages` stride-2 4×4 convolutions (the first without normalisation), doubling width up to 512."""
-    layers: list[nn.Module] = [nn.Conv2d(image_channels, channels, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
+class UnetGenerator(nn.Module):
+    """Encoder/decoder with skip connections: each decoder stage sees the encoder's features at its resolution."""
+
+    def __init__(self, config: GeneratorConfig) -> None:
+        super().__init__()
+        self.config = config
+        c, levels = config.channels, config.downsamplings
+        widths = [min(c * 2**i, 256) for i in range(levels)]  # C, 2C, 4C, 8C at 32, 16, 8, 4 px
+        self.down = nn.ModuleList([nn.Sequential(nn.Conv2d(config.image_channels, c, 4, 2, 1), nn.LeakyReLU(0.2))])
+        for w_in, w_out in zip(widths, widths[1:]):
+            self.down.append(
+                nn.Sequential(nn.Conv2d(w_in, w_out, 4, 2, 1), nn.InstanceNorm2d(w_out, affine=True), nn.LeakyReLU(0.2))
+            )
+        # Decoder stage i doubles the resolution; all but the last then concatenate the encoder's skip features.
+        self.up = nn.ModuleList()
+        for i in range(levels - 1, 0, -1):
+            w_in = widths[i] if i == levels - 1 else 2 * widths[i]
+            self.up.append(nn.Sequential(*_upsample_norm_act(w_in, widths[i - 1], config.upsample)))
+        last_in = 2 * widths[0] if levels > 1 else widths[0]
+        self.up.append(nn.Sequential(*_upsample_norm_act(last_in, c, config.upsample)))  # C × 64 × 64
+        self.out = nn.Sequential(nn.Conv2d(c, config.image_channels, 3, 1, 1, padding_mode="reflect"), nn.Tanh())
+
+    @property
+    def stride(self) -> int:
+        """Input sides must be multiples of this."""
+        return 2**self.config.downsamplings
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for stage in self.down:
+            x = stage(x)
+            skips.append(x)
+        x = skips.pop()  # 8C × 4 × 4
+        for stage in self.up:
+            x = stage(x)
+            if skips:
+                x = torch.cat([x, skips.pop()], dim=1)  # e.g. (4C + 4C) × 8 × 8
+        return self.out(x)  # 3 × 64 × 64
+
+
+def build_generator(config: GeneratorConfig) -> nn.Module:
+    if config.kind not in GENERATOR_KINDS:
+        raise ValueError(f"unknown generator kind {config.kind!r}")
+    return {"resnet": ResnetGenerator, "unet": UnetGenerator}[config.kind](config)
+
+
+def strided_conv_stack(image_channels: int, channels: int, stages: int, slope: float = 0.2) -> tuple[list[nn.Module], int]:
+    """Convolutions (kernel 4, stride 2, padding 1) with LeakyReLU, each halving the image and doubling the width
+    (capped at 512); instance norm after all but the first. Returns the layers and the final width."""
+    layers: list[nn.Module] = [nn.Conv2d(image_channels, channels, 4, 2, 1), nn.LeakyReLU(slope, inplace=True)]
     width = channels
     for _ in range(stages - 1):
         layers += [
             nn.Conv2d(width, min(width * 2, 512), 4, 2, 1),
             nn.InstanceNorm2d(min(width * 2, 512), affine=True),
-            nn.LeakyReLU(0.2, inplace=True),
+            nn.LeakyReLU(slope, inplace=True),
         ]
         width = min(width * 2, 512)
     return layers, width
+
+
+def stages_to_4px(size: int) -> int:
+    """Stride-2 stages that take a size-px image down to 4×4: 64 px → 4, 128 px → 5."""
+    return max(1, (size // 4).bit_length() - 1)
 
 
 class PatchDiscriminator(nn.Module):
@@ -135,8 +200,8 @@ class PatchDiscriminator(nn.Module):
 
     def __init__(self, config: DiscriminatorConfig) -> None:
         super().__init__()
-        layers, width = _downsampling_stack(config.image_channels, config.channels, config.layers)
-        # 4C × 8 × 8 at 64 px with 3 layers
+        layers, width = strided_conv_stack(config.image_channels, config.channels, config.layers, config.slope)
+        # C × 32 × 32, 2C × 16 × 16, then 4C × 8 × 8 with 3 layers
         self.net = nn.Sequential(*layers, nn.Conv2d(width, 1, 3, 1, 1))  # 1 × 8 × 8 scores
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -148,8 +213,8 @@ class DCDiscriminator(nn.Module):
 
     def __init__(self, config: DiscriminatorConfig) -> None:
         super().__init__()
-        stages = max(1, (config.size // 4).bit_length() - 1)  # 64 px → 4 stages, 128 px → 5
-        layers, width = _downsampling_stack(config.image_channels, config.channels, stages)
+        stages = stages_to_4px(config.size)
+        layers, width = strided_conv_stack(config.image_channels, config.channels, stages, config.slope)
         # width × 4 × 4
         self.net = nn.Sequential(*layers, nn.Conv2d(width, 1, 4, 1, 0))  # 1 × 1 × 1
 

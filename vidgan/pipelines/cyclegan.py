@@ -13,17 +13,18 @@ from torchvision.utils import make_grid
 
 from vidgan.checkpoints import load_checkpoint, load_latest_checkpoint
 from vidgan.data import ImageBank, diff_augment, load_image_folder, to_uint8
-from vidgan.devices import resolve_device
 from vidgan.errors import UsageError, VidganError
 from vidgan.images import detect_image_size
+from vidgan.losses import lsgan_loss
 from vidgan.models.cyclegan import (
+    GENERATOR_KINDS,
     DiscriminatorConfig,
     GeneratorConfig,
-    ResnetGenerator,
     build_discriminator,
+    build_generator,
 )
-from vidgan.runs import RunFolder
-from vidgan.training import TrainResult, restore, train_loop
+from vidgan.pipelines.launch import start_training
+from vidgan.training import TrainResult
 
 KIND = "cyclegan"
 SIZES = (64, 128)
@@ -38,9 +39,42 @@ class LossWeights:
     identity: float = 0.0
 
 
-def lsgan_loss(scores: torch.Tensor, target_is_real: bool) -> torch.Tensor:
-    """Least-squares GAN loss: push scores to 1 for real, 0 for fake."""
-    return F.mse_loss(scores, torch.full_like(scores, 1.0 if target_is_real else 0.0))
+class ImagePool:
+    """A history of generated images for the discriminator (Shrivastava et al. 2017): once the pool is full, each
+    new image is swapped for a random stored one half the time, so D also judges what G made a while ago.
+
+    Its contents are not checkpointed: a resumed run starts with an empty pool and refills it within
+    capacity / batch size steps.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.stored: torch.Tensor | None = None
+        self.count = 0
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        images = images.detach()
+        if self.capacity == 0:
+            return images
+        if self.stored is None:
+            self.stored = images.new_empty((self.capacity, *images.shape[1:]))
+        shown = images.clone()
+        for i, image in enumerate(images):
+            if self.count < self.capacity:
+                self.stored[self.count] = image
+                self.count += 1
+            elif torch.rand(()) < 0.5:
+                j = int(torch.randint(self.capacity, ()))
+                shown[i] = self.stored[j]
+                self.stored[j] = image
+        return shown
+
+
+def linear_decay(step: int, total_steps: int, decay_from: int | None) -> float:
+    """Learning-rate factor: 1 until `decay_from`, then falling linearly to 0 at `total_steps` (None: always 1)."""
+    if decay_from is None or step < decay_from:
+        return 1.0
+    return max(0.0, (total_steps - step) / (total_steps - decay_from))
 
 
 class CycleGANTask:
@@ -60,13 +94,18 @@ class CycleGANTask:
         betas: tuple[float, float],
         diffaug: bool,
         device: torch.device,
+        pool: int = 0,
+        lr_decay_from: int | None = None,
     ) -> None:
         self.banks = banks
         self.weights = weights
         self.batch_size = batch_size
         self.diffaug = diffaug
+        self.lr = lr
+        self.lr_decay_from = lr_decay_from
+        self.pools = {d: ImagePool(pool) for d in banks}
         self.arch = {"generator": generator.to_dict(), "discriminator": discriminator.to_dict()}
-        self.generators = nn.ModuleDict({f"{s}2{t}": ResnetGenerator(generator) for s, t in DIRECTIONS}).to(device)
+        self.generators = nn.ModuleDict({f"{s}2{t}": build_generator(generator) for s, t in DIRECTIONS}).to(device)
         self.discriminators = nn.ModuleDict({d: build_discriminator(discriminator) for d in banks}).to(device)
         fused = device.type == "cuda"  # one kernel per parameter group instead of one per tensor
         self.optimizers = {
@@ -80,6 +119,11 @@ class CycleGANTask:
         return self.discriminators[domain](diff_augment(images) if self.diffaug else images)
 
     def train_step(self, step: int, total_steps: int) -> dict[str, torch.Tensor]:
+        # The rate is a function of the step alone, so a resumed run continues the schedule with no extra state.
+        lr = self.lr * linear_decay(step, total_steps, self.lr_decay_from)
+        for optimizer in self.optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] = lr
         real = {d: bank.batch(self.batch_size) for d, bank in self.banks.items()}
 
         # 1. Generators: fool the target domain's discriminator, come back through the other generator
@@ -101,10 +145,11 @@ class CycleGANTask:
         loss_g.backward()
         self.optimizers["generators"].step()
 
-        # 2. Discriminators: score real images of their domain as 1 and the generators' images as 0.
+        # 2. Discriminators: score real images of their domain as 1 and the generators' images (fresh, or from
+        #    the history pool) as 0.
         self.discriminators.requires_grad_(True)
         loss_d_real = sum(lsgan_loss(self._judge(d, real[d]), True) for d in self.banks)
-        loss_d_fake = sum(lsgan_loss(self._judge(d, fake[d].detach()), False) for d in self.banks)
+        loss_d_fake = sum(lsgan_loss(self._judge(d, self.pools[d](fake[d])), False) for d in self.banks)
         loss_d = 0.5 * (loss_d_real + loss_d_fake)
         self.optimizers["discriminators"].zero_grad(set_to_none=True)
         loss_d.backward()
@@ -149,13 +194,16 @@ def train_cyclegan(
     *,
     size: int | None = None,
     channels: int | None = None,
+    gen: str = "resnet",
     res_blocks: int = 6,
     disc: str = "patch",
     cycle_weight: float = 10.0,
     identity_weight: float = 0.0,
     aug: str = "mirror",
     diffaug: bool = False,
+    pool: int = 0,
     lr: float = 2e-4,
+    lr_decay_from: int | None = None,
     beta1: float = 0.5,
     beta2: float = 0.999,
     batch_size: int = 4,
@@ -168,76 +216,48 @@ def train_cyclegan(
 ) -> TrainResult:
     """Train a CycleGAN from scratch into the run folder `out`; returns where it ended."""
     config = dict(locals())
-    run = RunFolder(out)
-    if run.has_checkpoint():
-        raise UsageError(f"{out}: run folder already has checkpoints (use --resume, or another --out)")
-    _check_positive(iters=iters, batch_size=batch_size, sample_every=sample_every, checkpoint_every=checkpoint_every)
+    if gen not in GENERATOR_KINDS:
+        raise UsageError(f"--gen must be resnet or unet, got {gen!r}")
     if disc not in ("patch", "dc"):
         raise UsageError(f"--disc must be patch or dc, got {disc!r}")
+    if pool < 0:
+        raise UsageError(f"--pool must be 0 (off) or more, got {pool}")
     size = size or detect_image_size(a_dir) or 128
     if size not in SIZES:
         raise UsageError(f"--size must be 64 or 128, got {size}")
     config.update(kind=KIND, size=size, a_dir=str(Path(a_dir).resolve()), b_dir=str(Path(b_dir).resolve()), out=str(out))
-    config["channels"] = channels = channels or GeneratorConfig.for_size(size).channels
-    task, torch_device = _build_task(config, device)
-    run.create()
-    run.write_config(config)
-    return train_loop(task, run, iters=iters, sample_every=sample_every, checkpoint_every=checkpoint_every, quiet=quiet)
+    config["channels"] = channels or GeneratorConfig.for_size(size).channels
+    return start_training(config, build_task, device=device, quiet=quiet)
 
 
-def resume_cyclegan(out: Path, *, iters: int | None = None, device: str = "auto", quiet: bool = False) -> TrainResult:
-    """Continue a run from its newest good checkpoint, with the options it was started with (and optionally more steps)."""
-    run = RunFolder(out)
-    config = run.read_config()
-    if config.get("kind", KIND) != KIND:
-        raise VidganError(f"{out}: holds a {config['kind']} run, not a CycleGAN")
-    if iters is not None:
-        _check_positive(iters=iters)
-        config["iters"] = iters
-        run.write_config({k: v for k, v in config.items() if k != "versions"})
-    task, torch_device = _build_task(config, device)
-    start = restore(task, run, torch_device)
-    run.truncate_metrics(start)
-    return train_loop(
-        task,
-        run,
-        iters=config["iters"],
-        sample_every=config["sample_every"],
-        checkpoint_every=config["checkpoint_every"],
-        start_step=start,
-        quiet=quiet,
-    )
-
-
-def _check_positive(**values: int) -> None:
-    for name, value in values.items():
-        if value < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-
-
-def _build_task(config: dict[str, Any], device: str) -> tuple[CycleGANTask, torch.device]:
-    torch_device = resolve_device(device)
-    torch.manual_seed(config["seed"])
+def build_task(config: dict[str, Any], device: torch.device) -> CycleGANTask:
+    """The task described by a run config (runs from before --gen/--pool/--lr-decay-from lack those keys)."""
+    decay_from = config.get("lr_decay_from")
+    if decay_from is not None and not 0 <= decay_from < config["iters"]:
+        raise UsageError(f"--lr-decay-from must be a step from 0 to {config['iters'] - 1} (below --iters), got {decay_from}")
     size = config["size"]
     banks = {
-        "a": ImageBank(load_image_folder(config["a_dir"], size), torch_device, config["aug"]),
-        "b": ImageBank(load_image_folder(config["b_dir"], size), torch_device, config["aug"]),
+        "a": ImageBank(load_image_folder(config["a_dir"], size), device, config["aug"]),
+        "b": ImageBank(load_image_folder(config["b_dir"], size), device, config["aug"]),
     }
-    task = CycleGANTask(
+    return CycleGANTask(
         banks,
-        GeneratorConfig.for_size(size, channels=config["channels"], res_blocks=config["res_blocks"]),
+        GeneratorConfig.for_size(
+            size, channels=config["channels"], res_blocks=config["res_blocks"], kind=config.get("gen", "resnet")
+        ),
         DiscriminatorConfig(size=size, kind=config["disc"]),
         LossWeights(cycle=config["cycle_weight"], identity=config["identity_weight"]),
         batch_size=config["batch_size"],
         lr=config["lr"],
         betas=(config["beta1"], config["beta2"]),
         diffaug=config["diffaug"],
-        device=torch_device,
+        device=device,
+        pool=config.get("pool", 0),
+        lr_decay_from=decay_from,
     )
-    return task, torch_device
 
 
-def load_generator(source: Path, direction: str = "a2b", device: torch.device | str = "cpu") -> ResnetGenerator:
+def load_generator(source: Path, direction: str = "a2b", device: torch.device | str = "cpu") -> nn.Module:
     """A trained generator from a run folder (its newest checkpoint) or a checkpoint file, ready for inference."""
     source = Path(source)
     if direction not in ("a2b", "b2a"):
@@ -245,7 +265,7 @@ def load_generator(source: Path, direction: str = "a2b", device: torch.device | 
     checkpoint = load_latest_checkpoint(source) if source.is_dir() else load_checkpoint(source)
     if checkpoint["kind"] != KIND:
         raise VidganError(f"{source}: holds a {checkpoint['kind']} model, which cannot translate images (need a CycleGAN run)")
-    generator = ResnetGenerator(GeneratorConfig(**checkpoint["arch"]["generator"]))
+    generator = build_generator(GeneratorConfig(**checkpoint["arch"]["generator"]))
     prefix = f"{direction}."
     weights = {k[len(prefix):]: v for k, v in checkpoint["models"]["generators"].items() if k.startswith(prefix)}
     generator.load_state_dict(weights)

@@ -1,0 +1,71 @@
+"""Translate a folder of images with a trained CycleGAN generator: one PNG per input, same name, same size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from vidgan.devices import resolve_device
+from vidgan.errors import UsageError, VidganError
+from vidgan.fsutil import atomic_path
+from vidgan.images import list_images, read_rgb
+from vidgan.pipelines.cyclegan import load_generator
+from vidgan.pipelines.render import FrameTranslator
+from vidgan.progress import make_progress, warn
+
+
+@dataclass
+class TranslateResult:
+    out_dir: Path
+    written: int
+    skipped: int
+
+
+def translate_folder(
+    input_dir: Path,
+    source: Path,
+    out_dir: Path,
+    *,
+    direction: str = "a2b",
+    device: str = "auto",
+    overwrite: bool = False,
+    quiet: bool = False,
+) -> TranslateResult:
+    """Write OUT/<name>.png for each image of `input_dir`, translated at the input's own size and aspect ratio."""
+    input_dir, out_dir = Path(input_dir), Path(out_dir)
+    files = list_images(input_dir)
+    if out_dir.resolve() == input_dir.resolve():
+        raise UsageError(f"--out {out_dir} is the input folder; give another folder so no input is overwritten")
+    targets = {}
+    for path in files:
+        target = out_dir / f"{path.stem}.png"
+        if target in targets:
+            raise VidganError(f"{path}: would be written to the same {target.name} as {targets[target].name}")
+        targets[target] = path
+    existing = [target for target in targets if target.exists()]
+    if existing and not overwrite:
+        raise VidganError(f"{existing[0]}: already exists ({len(existing)} of the outputs do; use --overwrite)")
+    torch_device = resolve_device(device)
+    generator = load_generator(source, direction, torch_device)
+    translators: dict[tuple[int, int], FrameTranslator] = {}  # one per input size (each has its own working size)
+    written = skipped = 0
+    with make_progress(quiet=quiet) as progress:
+        bar = progress.add_task("translate", total=len(targets), info="")
+        for target, path in targets.items():
+            try:
+                rgb = read_rgb(path)
+            except VidganError as error:
+                warn(f"skipping {error}")
+                skipped += 1
+                continue
+            size = (rgb.shape[1], rgb.shape[0])
+            if size not in translators:
+                translators[size] = FrameTranslator(generator, size, torch_device)
+            (result,) = translators[size]([rgb])
+            with atomic_path(target) as temp:
+                Image.fromarray(result).save(temp, format="PNG")
+            written += 1
+            progress.update(bar, advance=1, info=path.name)
+    return TranslateResult(out_dir, written, skipped)
