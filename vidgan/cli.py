@@ -114,7 +114,7 @@ def train(
     pool: Annotated[Optional[int], typer.Option(help="[cyclegan] History of N generated images shown to D (default 0 = off).")] = None,
     lr_decay_from: Annotated[Optional[int], typer.Option(help="[cyclegan] From this step, decay the learning rate linearly to 0 at the end.")] = None,
     noise_dim: Annotated[Optional[int], typer.Option(help="[dcgan/mlp-gan/vae] Noise (latent) vector size (default 100; vae 64).")] = None,
-    loss: Annotated[Optional[Loss], typer.Option(help="[dcgan/mlp-gan] GAN loss (default dcgan lsgan, mlp-gan bce).")] = None,
+    loss: Annotated[Optional[Loss], typer.Option(help="[dcgan/mlp-gan] GAN loss (default bce).")] = None,
     critic_steps: Annotated[Optional[int], typer.Option(help="[dcgan/mlp-gan] D updates per G update (default 5 with wgan-gp, else 1).")] = None,
     slope: Annotated[Optional[float], typer.Option(help="[dcgan/mlp-gan] LeakyReLU negative slope (default 0.2).")] = None,
     dropout: Annotated[Optional[float], typer.Option(help="[mlp-gan] Dropout in D (default 0.3).")] = None,

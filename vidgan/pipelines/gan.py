@@ -147,7 +147,7 @@ def train_dcgan(
     channels_in: int | None = None,
     channels: int = 32,
     noise_dim: int = 100,
-    loss: str = "lsgan",
+    loss: str = "bce",
     critic_steps: int | None = None,
     aug: str = "basic",
     diffaug: bool = False,

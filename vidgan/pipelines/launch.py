@@ -89,14 +89,7 @@ def start_training(config: dict[str, Any], build_task: TaskBuilder, *, device: s
     task, _ = _build(build_task, config, device)
     run.create()
     run.write_config(config)
-    return train_loop(
-        task,
-        run,
-        iters=config["iters"],
-        sample_every=config["sample_every"],
-        checkpoint_every=config["checkpoint_every"],
-        quiet=quiet,
-    )
+    return _train(task, run, config, start_step=0, quiet=quiet)
 
 
 def resume_training(
@@ -118,13 +111,17 @@ def resume_training(
     task, torch_device = _build(build_task, config, device)
     start = restore(task, run, torch_device)
     run.truncate_metrics(start)
+    return _train(task, run, config, start_step=start, quiet=quiet)
+
+
+def _train(task: Trainable, run: RunFolder, config: dict[str, Any], *, start_step: int, quiet: bool) -> TrainResult:
     return train_loop(
         task,
         run,
         iters=config["iters"],
         sample_every=config["sample_every"],
         checkpoint_every=config["checkpoint_every"],
-        start_step=start,
+        start_step=start_step,
         quiet=quiet,
     )
 

@@ -1,0 +1,9 @@
+"""CycleGAN russian blue ↔ grumpy cats: ResNet generator vs U-Net generator."""
+
+from _common import CYCLEGAN_FULL, CYCLEGAN_SMALL, experiment
+
+from vidgan.pipelines.cyclegan import train_cyclegan
+
+ex = experiment(__doc__, "cyclegan_resnet_vs_unet")
+cats = (ex.data / "cats" / "russian_blue", ex.data / "cats" / "grumpy")
+ex.run_variants(train_cyclegan, cats, {"resnet": {"gen": "resnet"}, "unet": {"gen": "unet"}}, small=CYCLEGAN_SMALL, full=CYCLEGAN_FULL)
