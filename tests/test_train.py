@@ -15,9 +15,9 @@ from vidgan.pipelines.cyclegan import (
     CycleGANTask,
     LossWeights,
     load_generator,
-    resume_cyclegan,
     train_cyclegan,
 )
+from vidgan.pipelines.launch import resume_training
 from vidgan.runs import RunFolder
 
 TINY = dict(channels=4, res_blocks=1, batch_size=2, sample_every=2, checkpoint_every=2, quiet=True, device="cpu")
@@ -77,7 +77,7 @@ def test_train_writes_run_folder_and_resume_continues(domains, tmp_path):
     assert [p.name for p in sorted(run.samples_dir.glob("*.png"))] == ["step_0000002.png", "step_0000004.png"]
     assert (run.checkpoints_dir / "latest.pt").is_file()
 
-    resumed = resume_cyclegan(out, iters=6, device="cpu", quiet=True)
+    resumed = resume_training(out, iters=6, device="cpu", quiet=True)
     assert resumed.step == 6
     assert [r["step"] for r in run.read_metrics()] == [4, 6]  # logged every 10 steps and at the end of each leg
     assert (run.samples_dir / "step_0000006.png").is_file()

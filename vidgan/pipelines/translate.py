@@ -9,11 +9,13 @@ from PIL import Image
 
 from vidgan.devices import resolve_device
 from vidgan.errors import UsageError, VidganError
+from vidgan.framing import Fit, WholeFrame
 from vidgan.fsutil import atomic_path
 from vidgan.images import list_images, read_rgb
 from vidgan.pipelines.cyclegan import load_generator
-from vidgan.pipelines.render import FrameTranslator
+from vidgan.pipelines.render import FrameTranslator, default_batch_size
 from vidgan.progress import make_progress, warn
+from vidgan.video import Frame
 
 
 @dataclass
@@ -49,23 +51,24 @@ def translate_folder(
         raise VidganError(f"{existing[0]}: already exists ({len(existing)} of the outputs do; use --overwrite)")
     torch_device = resolve_device(device)
     generator = load_generator(source, direction, torch_device)
-    translators: dict[tuple[int, int], FrameTranslator] = {}  # one per input size (each has its own working size)
+    # Short side to the training size, aspect ratio kept, and back to the input's size: like `render --fit short-side`.
+    translate = FrameTranslator(generator, WholeFrame(Fit("short-side", generator.config.size, generator.stride)), torch_device)
+    batch_size = default_batch_size(torch_device)
     written = skipped = 0
     with make_progress(quiet=quiet) as progress:
         bar = progress.add_task("translate", total=len(targets), info="")
-        for target, path in targets.items():
+        pending: list[tuple[Path, Frame]] = []
+        for number, (target, path) in enumerate(targets.items()):
             try:
-                rgb = read_rgb(path)
+                pending.append((target, Frame(index=number, time=0.0, pts=None, rgb=read_rgb(path))))
             except VidganError as error:
                 warn(f"skipping {error}")
                 skipped += 1
-                continue
-            size = (rgb.shape[1], rgb.shape[0])
-            if size not in translators:
-                translators[size] = FrameTranslator(generator, size, torch_device)
-            (result,) = translators[size]([rgb])
-            with atomic_path(target) as temp:
-                Image.fromarray(result).save(temp, format="PNG")
-            written += 1
-            progress.update(bar, advance=1, info=path.name)
+            if len(pending) == batch_size or number == len(targets) - 1:
+                for (done, _), result in zip(pending, translate([frame for _, frame in pending])):
+                    with atomic_path(done) as temp:
+                        Image.fromarray(result).save(temp, format="PNG")
+                written += len(pending)
+                progress.update(bar, completed=number + 1, info=path.name)
+                pending.clear()
     return TranslateResult(out_dir, written, skipped)
