@@ -133,6 +133,8 @@ def train(
     sample_every: Annotated[int, typer.Option(help="Save a sample grid (and redraw the plots) every K steps.")] = 500,
     checkpoint_every: Annotated[int, typer.Option(help="Save a checkpoint every K steps.")] = 1000,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its latest checkpoint.")] = False,
+    holdout: Annotated[Optional[float], typer.Option(help="[cyclegan] Share of each domain kept out of training for `vidgan eval`, 0 to 0.5 (default 0.1).")] = None,
+    minutes: Annotated[Optional[float], typer.Option(help="Stop after this many minutes of wall time (or at --iters), with a checkpoint.")] = None,
     quiet: QuietOption = False,
 ) -> None:
     """Train a model: a CycleGAN on two unpaired image domains, or a DCGAN, MLP GAN or VAE on one image folder.
@@ -179,6 +181,8 @@ def train(
             device=device,
             sample_every=sample_every,
             checkpoint_every=checkpoint_every,
+            holdout=holdout,
+            minutes=minutes,
             quiet=quiet,
         )
     console.print(f"trained to step {result.step}; checkpoint {result.checkpoint}")
@@ -329,6 +333,24 @@ def _warp_report(output: float | None, source: float | None) -> str:
         return "not measured (needs two frames with trackable motion)"
     ratio = f", {output / source:.2f}x the source's" if source > 0 else ""
     return f"output {output:.6f}, source {source:.6f}{ratio}"
+
+
+@app.command("eval")
+def eval_run(
+    run: Annotated[Path, typer.Option(help="Run folder to evaluate (its latest checkpoint).")],
+    a: Annotated[Optional[Path], typer.Option("--a", help="Evaluate on this folder of domain a (default: held-out images).")] = None,
+    b: Annotated[Optional[Path], typer.Option("--b", help="Evaluate on this folder of domain b (default: held-out images).")] = None,
+    classifier_steps: Annotated[int, typer.Option(help="Training steps of each judging classifier.")] = 300,
+    device: DeviceOption = "auto",
+    quiet: QuietOption = False,
+) -> None:
+    """Measure a CycleGAN run: domain classifier, translation scores, C2ST, cycle/identity error, colour, structure."""
+    from vidgan.pipelines.evaluate import ClassifierSettings, eval_table, evaluate_run
+    from vidgan.runs import RunFolder
+
+    results = evaluate_run(run, a=a, b=b, settings=ClassifierSettings(steps=classifier_steps), device=device, quiet=quiet)
+    console.print(eval_table(results))
+    console.print(f"wrote {RunFolder(run).eval_path}")
 
 
 def _model_source(run: Path | None, checkpoint: Path | None) -> Path:

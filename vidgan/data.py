@@ -24,14 +24,19 @@ AUGMENTATIONS = ("mirror", "deluxe", "none", "basic")
 def load_image_folder(folder: Path, size: int, channels: int = 3) -> torch.Tensor:
     """All readable images of a folder as an N×channels×size×size uint8 tensor (3: RGB, 1: grey);
     unreadable files are skipped with a warning."""
+    return load_image_files(list_images(folder), size, folder, channels)
+
+
+def load_image_files(paths: list[Path], size: int, where: Path | str, channels: int = 3) -> torch.Tensor:
+    """The readable images among `paths` as an N×channels×size×size uint8 tensor; `where` names them in errors."""
     images = []
-    for path in list_images(folder):
+    for path in paths:
         try:
             images.append(load_image(path, size, channels))
         except VidganError as error:
             warn(f"skipping {error}")
     if not images:
-        raise VidganError(f"{folder}: none of the images could be read")
+        raise VidganError(f"{where}: none of the images could be read")
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
 
 

@@ -7,6 +7,9 @@
     RUN/losses.png         smoothed loss curves from metrics.jsonl     (refreshed with each sample grid)
     RUN/progress.gif       the sample grids over training, in order    (refreshed with each sample grid)
     RUN/histograms/        step_NNNNNNN.png histograms of D's scores, real vs generated (GAN runs)
+    RUN/split.json         training / held-out / guard image names per domain (vidgan.splits)
+    RUN/eval.json          the latest `vidgan eval` results
+    RUN/report.html        the latest `vidgan report`
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ class RunFolder:
     losses_plot_path = property(lambda self: self.root / "losses.png")
     progress_gif_path = property(lambda self: self.root / "progress.gif")
     histograms_dir = property(lambda self: self.root / "histograms")
+    split_path = property(lambda self: self.root / "split.json")
+    eval_path = property(lambda self: self.root / "eval.json")
+    report_path = property(lambda self: self.root / "report.html")
 
     def histogram_path(self, step: int) -> Path:
         return self.histograms_dir / f"step_{step:07d}.png"

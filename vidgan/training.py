@@ -115,9 +115,10 @@ def train_loop(
     checkpoint_every: int,
     start_step: int = 0,
     log_every: int = 10,
+    max_seconds: float | None = None,
     quiet: bool = False,
 ) -> TrainResult:
-    """Run steps start_step+1 … iters, logging, sampling and checkpointing along the way."""
+    """Run steps start_step+1 … iters (or until `max_seconds` of wall time), logging, sampling and checkpointing."""
     step = start_step
     last_checkpoint: Path | None = None
     pending: dict[str, list[torch.Tensor]] = {}
@@ -156,18 +157,22 @@ def train_loop(
                 step += 1
                 for name, value in losses.items():
                     pending.setdefault(name, []).append(value)
-                if step % log_every == 0 or step == iters:
+                out_of_time = max_seconds is not None and time.perf_counter() - started >= max_seconds
+                last = step == iters or out_of_time
+                if step % log_every == 0 or last:
                     flush_metrics()
                     rate = (step - start_step) / max(time.perf_counter() - started, 1e-9)
                     progress.update(bar, info=f"{_format_losses(logged)}  {rate:.2f} it/s")
-                if step % sample_every == 0 or step == iters:
+                if step % sample_every == 0 or last:
                     run.save_sample(task.sample_grid(), step)
                     if hasattr(task, "on_sample"):
                         task.on_sample(run, step)
                     refresh_plots(run)
-                if step % checkpoint_every == 0 or step == iters:
+                if step % checkpoint_every == 0 or last:
                     last_checkpoint = checkpoint()
                 progress.update(bar, completed=step)
+                if out_of_time:
+                    break
         except KeyboardInterrupt:
             flush_metrics()
             last_checkpoint = checkpoint()

@@ -12,7 +12,7 @@ from torch import nn
 from torchvision.utils import make_grid
 
 from vidgan.checkpoints import load_checkpoint, load_latest_checkpoint
-from vidgan.data import ImageBank, diff_augment, load_image_folder, to_uint8
+from vidgan.data import ImageBank, diff_augment, load_image_files, to_uint8
 from vidgan.errors import UsageError, VidganError
 from vidgan.images import detect_image_size
 from vidgan.losses import lsgan_loss
@@ -24,6 +24,8 @@ from vidgan.models.cyclegan import (
     build_generator,
 )
 from vidgan.pipelines.launch import start_training
+from vidgan.runs import RunFolder
+from vidgan.splits import DomainSplit, check_holdout, load_split, save_split, split_domains
 from vidgan.training import TrainResult
 
 KIND = "cyclegan"
@@ -212,10 +214,15 @@ def train_cyclegan(
     device: str = "auto",
     sample_every: int = 500,
     checkpoint_every: int = 1000,
+    holdout: float = 0.1,
+    minutes: float | None = None,
     quiet: bool = False,
 ) -> TrainResult:
-    """Train a CycleGAN from scratch into the run folder `out`; returns where it ended."""
+    """Train a CycleGAN from scratch into the run folder `out` (for `iters` steps or `minutes`); returns where it ended.
+
+    `holdout` of each domain is kept out of training for `vidgan eval` (see vidgan.splits)."""
     config = dict(locals())
+    check_holdout(holdout)
     if gen not in GENERATOR_KINDS:
         raise UsageError(f"--gen must be resnet or unet, got {gen!r}")
     if disc not in ("patch", "dc"):
@@ -237,8 +244,8 @@ def build_task(config: dict[str, Any], device: torch.device) -> CycleGANTask:
         raise UsageError(f"--lr-decay-from must be a step from 0 to {config['iters'] - 1} (below --iters), got {decay_from}")
     size = config["size"]
     banks = {
-        "a": ImageBank(load_image_folder(config["a_dir"], size), device, config["aug"]),
-        "b": ImageBank(load_image_folder(config["b_dir"], size), device, config["aug"]),
+        d: ImageBank(load_image_files(s.train_paths(), size, s.folder), device, config["aug"])
+        for d, s in training_split(config).items()
     }
     return CycleGANTask(
         banks,
@@ -257,6 +264,18 @@ def build_task(config: dict[str, Any], device: torch.device) -> CycleGANTask:
     )
 
 
+def training_split(config: dict[str, Any]) -> dict[str, DomainSplit]:
+    """A new run's split, made from its config and recorded in RUN/split.json; a resumed run's recorded one
+    (runs from before splits trained on every image)."""
+    run = RunFolder(Path(config["out"]))
+    folders = {"a": Path(config["a_dir"]), "b": Path(config["b_dir"])}
+    if run.has_checkpoint():
+        return load_split(run.split_path) or split_domains(folders, 0.0, config["seed"])
+    splits = split_domains(folders, config["holdout"], config["seed"])
+    save_split(run.split_path, splits, config["holdout"], config["seed"])
+    return splits
+
+
 def load_generator(source: Path, direction: str = "a2b", device: torch.device | str = "cpu") -> nn.Module:
     """A trained generator from a run folder (its newest checkpoint) or a checkpoint file, ready for inference."""
     source = Path(source)
@@ -265,6 +284,11 @@ def load_generator(source: Path, direction: str = "a2b", device: torch.device | 
     checkpoint = load_latest_checkpoint(source) if source.is_dir() else load_checkpoint(source)
     if checkpoint["kind"] != KIND:
         raise VidganError(f"{source}: holds a {checkpoint['kind']} model, which cannot translate images (need a CycleGAN run)")
+    return generator_from_checkpoint(checkpoint, direction, device)
+
+
+def generator_from_checkpoint(checkpoint: dict[str, Any], direction: str, device: torch.device | str = "cpu") -> nn.Module:
+    """One direction's generator from a loaded CycleGAN checkpoint, ready for inference."""
     generator = build_generator(GeneratorConfig(**checkpoint["arch"]["generator"]))
     prefix = f"{direction}."
     weights = {k[len(prefix):]: v for k, v in checkpoint["models"]["generators"].items() if k.startswith(prefix)}

@@ -162,6 +162,7 @@ def train_dcgan(
     device: str = "auto",
     sample_every: int = 500,
     checkpoint_every: int = 1000,
+    minutes: float | None = None,
     quiet: bool = False,
 ) -> TrainResult:
     """Train a DCGAN on one image folder into the run folder `out`."""
@@ -195,6 +196,7 @@ def train_mlp_gan(
     device: str = "auto",
     sample_every: int = 500,
     checkpoint_every: int = 1000,
+    minutes: float | None = None,
     quiet: bool = False,
 ) -> TrainResult:
     """Train the fully connected GAN on one folder of small images (e.g. 28×28 digits) into `out`."""

@@ -86,6 +86,8 @@ def start_training(config: dict[str, Any], build_task: TaskBuilder, *, device: s
         sample_every=config["sample_every"],
         checkpoint_every=config["checkpoint_every"],
     )
+    if config.get("minutes") is not None and config["minutes"] <= 0:
+        raise UsageError(f"--minutes must be more than 0, got {config['minutes']}")
     task, _ = _build(build_task, config, device)
     run.create()
     run.write_config(config)
@@ -104,6 +106,7 @@ def resume_training(
     if model is not None and model != kind:
         raise UsageError(f"{out}: holds a {kind} run, not {model} (leave out --model to resume it)")
     build_task = pipeline_for(kind, run.root).build_task
+    config["out"] = str(run.root)  # where the run is now, for task builders that read its files
     if iters is not None:
         check_positive(iters=iters)
         config["iters"] = iters
@@ -122,6 +125,7 @@ def _train(task: Trainable, run: RunFolder, config: dict[str, Any], *, start_ste
         sample_every=config["sample_every"],
         checkpoint_every=config["checkpoint_every"],
         start_step=start_step,
+        max_seconds=None if config.get("minutes") is None else config["minutes"] * 60,  # per invocation
         quiet=quiet,
     )
 

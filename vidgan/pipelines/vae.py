@@ -98,6 +98,7 @@ def train_vae(
     device: str = "auto",
     sample_every: int = 500,
     checkpoint_every: int = 1000,
+    minutes: float | None = None,
     quiet: bool = False,
 ) -> TrainResult:
     """Train a VAE on one image folder into the run folder `out`; `noise_dim` is the latent size."""

@@ -1,0 +1,289 @@
+"""`vidgan eval`: measure a CycleGAN run's quality with classifiers trained here from scratch, beside baselines.
+
+No pretrained feature network can be had offline, so every judge is a small CNN trained on the run's own
+images: a domain classifier (real a vs real b) scores translations, and a fresh classifier per direction
+tries to tell translations from real target images (the classifier two-sample test, C2ST). Classes are
+always drawn in balanced batches and accuracies are balanced (the mean of the per-class accuracies).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from rich.table import Table
+
+from vidgan.checkpoints import load_latest_checkpoint
+from vidgan.data import augment, load_image_files, load_image_folder, to_float, to_uint8
+from vidgan.devices import resolve_device
+from vidgan.errors import UsageError, VidganError
+from vidgan.fsutil import write_text_atomic
+from vidgan.metrics import (
+    balanced_accuracy,
+    colour_distance,
+    l1_per_image,
+    mse_per_image,
+    psnr,
+    ssim_grey_per_image,
+)
+from vidgan.models.classifier import BinaryClassifier, ClassifierConfig
+from vidgan.pipelines.cyclegan import DIRECTIONS, KIND, generator_from_checkpoint
+from vidgan.progress import make_progress, warn
+from vidgan.runs import RunFolder
+from vidgan.splits import load_split
+
+RELIABLE_ACCURACY = 0.8  # below this the domain classifier can't tell the domains apart and its scores mean little
+FEW_IMAGES = 30  # fewer evaluation images than this per side make the figures noisy
+BATCH = 64
+
+
+@dataclass(frozen=True)
+class ClassifierSettings:
+    """How the judging classifiers are trained: balanced batches (half each class), Adam, mirror+crop augmentation."""
+
+    steps: int = 300
+    batch_size: int = 32
+    lr: float = 1e-3
+    validation_share: float = 0.2  # of the domain classifier's training images
+    c2st_folds: int = 2  # every image is judged once by a classifier that did not train on it
+    seed: int = 0
+
+
+def fit_classifier(
+    negatives: torch.Tensor,
+    positives: torch.Tensor,
+    settings: ClassifierSettings,
+    *,
+    seed: int,
+    on_step: Callable[[], None] = lambda: None,
+) -> BinaryClassifier:
+    """Train a fresh classifier on two uint8 image sets (label 0 and 1), each batch half from each set."""
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    device = negatives.device
+    model = BinaryClassifier(ClassifierConfig()).to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, betas=(0.5, 0.999))
+    half = max(1, settings.batch_size // 2)
+    labels = torch.cat([torch.zeros(half), torch.ones(half)]).to(device)
+    for _ in range(settings.steps):
+        picks = [images[torch.randint(len(images), (half,), generator=generator).to(device)] for images in (negatives, positives)]
+        batch = augment(to_float(torch.cat(picks)), "deluxe", generator)
+        loss = F.binary_cross_entropy_with_logits(model(batch), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        on_step()
+    return model.eval()
+
+
+@torch.no_grad()
+def predict(model: BinaryClassifier, images: torch.Tensor) -> torch.Tensor:
+    """0/1 predictions for a uint8 image set."""
+    return torch.cat([(model(to_float(images[i : i + BATCH])) > 0).long() for i in range(0, len(images), BATCH)])
+
+
+def _shuffled(count: int, seed: int) -> torch.Tensor:
+    return torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+
+
+def holdout_accuracy(
+    negatives: torch.Tensor,
+    positives: torch.Tensor,
+    settings: ClassifierSettings,
+    on_step: Callable[[], None] = lambda: None,
+) -> tuple[BinaryClassifier, float]:
+    """Train on all but a validation share of each set; return the classifier and its balanced validation accuracy."""
+    train, validation = [], []
+    for label, images in enumerate((negatives, positives)):
+        order = _shuffled(len(images), settings.seed + label).to(images.device)
+        cut = max(1, round(len(images) * settings.validation_share))
+        validation.append(images[order[:cut]])
+        train.append(images[order[cut:]] if cut < len(images) else images)
+    model = fit_classifier(*train, settings, seed=settings.seed, on_step=on_step)
+    return model, _judge(model, *validation)
+
+
+def _judge(model: BinaryClassifier, negatives: torch.Tensor, positives: torch.Tensor) -> float:
+    predicted = torch.cat([predict(model, negatives), predict(model, positives)])
+    labels = torch.cat([torch.zeros(len(negatives)), torch.ones(len(positives))]).long().to(predicted.device)
+    return balanced_accuracy(predicted, labels)
+
+
+def two_sample_test(
+    real: torch.Tensor,
+    generated: torch.Tensor,
+    settings: ClassifierSettings,
+    on_step: Callable[[], None] = lambda: None,
+) -> float:
+    """C2ST: balanced accuracy of fresh classifiers telling `generated` from `real`, cross-validated over
+    `c2st_folds` folds; 0.5 means indistinguishable, 1.0 means every image was told apart."""
+    folds = [_shuffled(len(images), settings.seed + label).to(images.device) % settings.c2st_folds for label, images in enumerate((real, generated))]
+    predicted, labels = [], []
+    for fold in range(settings.c2st_folds):
+        train = [images[f != fold] for images, f in zip((real, generated), folds)]
+        test = [images[f == fold] for images, f in zip((real, generated), folds)]
+        if min(len(t) for t in train) == 0:
+            continue  # too few images for this fold
+        model = fit_classifier(*train, settings, seed=settings.seed + fold, on_step=on_step)
+        for label, images in enumerate(test):
+            if len(images):
+                predicted.append(predict(model, images))
+                labels.append(torch.full((len(images),), label, dtype=torch.long, device=images.device))
+    return balanced_accuracy(torch.cat(predicted), torch.cat(labels))
+
+
+@dataclass
+class ImageSets:
+    train: dict[str, torch.Tensor]  # the run's training images (the domain classifier learns from these)
+    evaluation: dict[str, torch.Tensor]  # what is translated and scored
+    kind: str  # "held-out", "folders" or "training"
+
+
+def _image_sets(run: RunFolder, config: dict[str, Any], folders: dict[str, Path] | None, device: torch.device) -> ImageSets:
+    size = config["size"]
+    split = load_split(run.split_path)
+    if split is None:
+        train = {d: load_image_folder(config[f"{d}_dir"], size).to(device) for d in ("a", "b")}
+    else:
+        train = {d: load_image_files(s.train_paths(), size, s.folder).to(device) for d, s in split.items()}
+    if folders is not None:
+        return ImageSets(train, {d: load_image_folder(f, size).to(device) for d, f in folders.items()}, "folders")
+    if split is not None and all(s.held_out for s in split.values()):
+        held_out = {d: load_image_files(s.held_out_paths(), size, s.folder).to(device) for d, s in split.items()}
+        return ImageSets(train, held_out, "held-out")
+    warn(f"{run.root}: run has no held-out images (trained with --holdout 0?); evaluating on its training images")
+    return ImageSets(train, train, "training")
+
+
+@torch.no_grad()
+def _translate(generator: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    return torch.cat([to_uint8(generator(to_float(images[i : i + BATCH]))) for i in range(0, len(images), BATCH)])
+
+
+@torch.no_grad()
+def _paired(metric: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> float:
+    """Mean of a per-image metric over two uint8 sets, batch by batch."""
+    values = [metric(to_float(x[i : i + BATCH]), to_float(y[i : i + BATCH])) for i in range(0, len(x), BATCH)]
+    return torch.cat(values).mean().item()
+
+
+def evaluate_run(
+    run_dir: Path,
+    *,
+    a: Path | None = None,
+    b: Path | None = None,
+    settings: ClassifierSettings = ClassifierSettings(),
+    device: str = "auto",
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Evaluate a CycleGAN run on its held-out images (or the folders a and b); writes RUN/eval.json and returns it."""
+    if (a is None) != (b is None):
+        raise UsageError("give both --a DIR and --b DIR, or neither (to use the run's held-out images)")
+    if settings.steps < 1 or settings.c2st_folds < 2:
+        raise UsageError("classifier steps must be at least 1 and C2ST folds at least 2")
+    run = RunFolder(run_dir)
+    config = run.read_config()
+    if config.get("kind", KIND) != KIND:
+        raise VidganError(f"{run_dir}: holds a {config['kind']} run; vidgan eval measures CycleGAN runs only so far")
+    torch_device = resolve_device(device)
+    checkpoint = load_latest_checkpoint(run.root, map_location=torch_device)
+    generators = {f"{s}2{t}": generator_from_checkpoint(checkpoint, f"{s}2{t}", torch_device) for s, t in DIRECTIONS}
+    sets = _image_sets(run, config, None if a is None else {"a": Path(a), "b": Path(b)}, torch_device)
+
+    counts = {d: len(images) for d, images in sets.evaluation.items()}
+    if min(counts.values()) < FEW_IMAGES:
+        warn(f"only {min(counts.values())} evaluation images in one domain: the scores below are coarse and noisy")
+    with make_progress(quiet=quiet) as progress:
+        total = settings.steps * (1 + settings.c2st_folds * len(DIRECTIONS))
+        bar = progress.add_task("eval", total=total, info="domain classifier")
+
+        def step() -> None:
+            progress.advance(bar)
+
+        classifier, accuracy = holdout_accuracy(sets.train["a"], sets.train["b"], settings, step)
+        if accuracy < RELIABLE_ACCURACY:
+            warn(f"the domain classifier tells real a from real b only {accuracy:.0%} of the time: translation scores mean little")
+        directions = {}
+        for s, t in DIRECTIONS:
+            name = f"{s}2{t}"
+            progress.update(bar, info=f"{name}: translating, C2ST")
+            source, target = sets.evaluation[s], sets.evaluation[t]
+            translated = _translate(generators[name], source)
+            cycled = _translate(generators[f"{t}2{s}"], translated)
+            target_label = 1 if t == "b" else 0
+
+            def share_judged_target(images: torch.Tensor) -> float:
+                return (predict(classifier, images) == target_label).float().mean().item()
+
+            directions[name] = {
+                "translation_score": share_judged_target(translated),
+                "real_target_score": share_judged_target(target),
+                "untranslated_score": share_judged_target(source),
+                "cycle_l1": _paired(l1_per_image, cycled, source),
+                "cycle_psnr": psnr(_paired(mse_per_image, cycled, source)),
+                "identity_l1": _paired(l1_per_image, _translate(generators[name], target), target),
+                "colour_distance": colour_distance(translated, target),
+                "untranslated_colour_distance": colour_distance(source, target),
+                "ssim_grey": _paired(ssim_grey_per_image, source, translated),
+                "c2st": two_sample_test(target, translated, settings, step),
+            }
+    results = {
+        "run": str(run.root),
+        "step": int(checkpoint["step"]),
+        "images": {"set": sets.kind, **counts},
+        "classifier": {
+            "balanced_accuracy": accuracy,
+            "reliable": accuracy >= RELIABLE_ACCURACY,
+            "train_images": {d: len(images) for d, images in sets.train.items()},
+            "steps": settings.steps,
+        },
+        "directions": directions,
+    }
+    write_text_atomic(run.eval_path, json.dumps(results, indent=2) + "\n")
+    return results
+
+
+# (key, label, format): the rows of the eval table, shared by the terminal table and the HTML report.
+TABLE_ROWS = (
+    ("translation_score", "translation score: share judged as the target domain (higher is better)", "{:.1%}"),
+    ("real_target_score", "  baseline: real target images", "{:.1%}"),
+    ("untranslated_score", "  baseline: untranslated input", "{:.1%}"),
+    ("c2st", "C2ST: balanced accuracy telling translations from real (0.5 = indistinguishable)", "{:.3f}"),
+    ("cycle_l1", "cycle L1, images in [-1, 1] (lower is better)", "{:.3f}"),
+    ("cycle_psnr", "cycle PSNR dB (higher is better)", "{:.1f}"),
+    ("identity_l1", "identity L1 on target-domain input (lower is better)", "{:.3f}"),
+    ("colour_distance", "LAB mean/std distance to the target domain (lower is better)", "{:.2f}"),
+    ("untranslated_colour_distance", "  baseline: untranslated input", "{:.2f}"),
+    ("ssim_grey", "structure kept: SSIM of grey input vs output (1 = same)", "{:.3f}"),
+)
+
+
+def table_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
+    """(label, a→b, b→a) strings for every row of the eval table."""
+    directions = results["directions"]
+    return [(label, *(fmt.format(directions[d][key]) for d in directions)) for key, label, fmt in TABLE_ROWS]
+
+
+def eval_summary(results: dict[str, Any]) -> str:
+    """One line: what was evaluated and how well the domain classifier separates the domains."""
+    images, classifier = results["images"], results["classifier"]
+    verdict = "" if classifier["reliable"] else " (too low: the translation scores mean little)"
+    return (
+        f"step {results['step']}, {images['set']} images (a: {images['a']}, b: {images['b']}); "
+        f"domain classifier balanced accuracy {classifier['balanced_accuracy']:.1%}{verdict}"
+    )
+
+
+def eval_table(results: dict[str, Any]) -> Table:
+    table = Table(title=eval_summary(results), title_justify="left")
+    table.add_column("metric")
+    for direction in results["directions"]:
+        table.add_column(direction.replace("2", "→"), justify="right")
+    for row in table_rows(results):
+        table.add_row(*row)
+    return table
