@@ -353,6 +353,27 @@ def eval_run(
     console.print(f"wrote {RunFolder(run).eval_path}")
 
 
+@app.command("eval-video")
+def eval_video(
+    output: Annotated[Path, typer.Argument(help="Rendered video or image sequence.")],
+    source: Annotated[Path, typer.Option(help="The clip it was rendered from (its motion is the reference).")],
+    quiet: QuietOption = False,
+) -> None:
+    """Temporal warp error (flicker) of a rendered clip, beside the source clip's own."""
+    from vidgan.pipelines.evaluate import evaluate_video
+
+    result = evaluate_video(output, source, quiet=quiet)
+    console.print(f"warp error over {result.frames} frames: {_warp_report(result.output_error, result.source_error)}")
+
+
+@app.command()
+def report(run: Annotated[Path, typer.Argument(help="Run folder.")]) -> None:
+    """Write RUN/report.html: config, split, loss curves, sample progress and the eval table, images embedded."""
+    from vidgan.pipelines.report import write_report
+
+    console.print(f"wrote {write_report(run)}")
+
+
 def _model_source(run: Path | None, checkpoint: Path | None) -> Path:
     if (run is None) == (checkpoint is None):
         raise UsageError("give exactly one of --run RUN or --checkpoint FILE")

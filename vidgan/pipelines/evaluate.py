@@ -1,9 +1,10 @@
-"""`vidgan eval`: measure a CycleGAN run's quality with classifiers trained here from scratch, beside baselines.
+"""`vidgan eval` and `vidgan eval-video`: measure quality offline, always beside baselines.
 
-No pretrained feature network can be had offline, so every judge is a small CNN trained on the run's own
-images: a domain classifier (real a vs real b) scores translations, and a fresh classifier per direction
-tries to tell translations from real target images (the classifier two-sample test, C2ST). Classes are
-always drawn in balanced batches and accuracies are balanced (the mean of the per-class accuracies).
+No pretrained feature network can be had offline, so `vidgan eval` judges a CycleGAN run with small CNNs
+trained here from scratch on the run's own images: a domain classifier (real a vs real b) scores
+translations, and a fresh classifier per direction tries to tell translations from real target images (the
+classifier two-sample test, C2ST). Classes are always drawn in balanced batches and accuracies are balanced
+(the mean of the per-class accuracies). `vidgan eval-video` measures flicker with vidgan.temporal.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +37,9 @@ from vidgan.models.classifier import BinaryClassifier, ClassifierConfig
 from vidgan.pipelines.cyclegan import DIRECTIONS, KIND, generator_from_checkpoint
 from vidgan.progress import make_progress, warn
 from vidgan.runs import RunFolder
+from vidgan.sequences import open_clip
 from vidgan.splits import load_split
+from vidgan.temporal import MotionTracker, WarpErrorMeter
 
 RELIABLE_ACCURACY = 0.8  # below this the domain classifier can't tell the domains apart and its scores mean little
 FEW_IMAGES = 30  # fewer evaluation images than this per side make the figures noisy
@@ -287,3 +291,30 @@ def eval_table(results: dict[str, Any]) -> Table:
     for row in table_rows(results):
         table.add_row(*row)
     return table
+
+
+@dataclass
+class VideoWarpResult:
+    output_error: float | None  # warp error of the output under the source's motion (vidgan.temporal)
+    source_error: float | None  # the source clip's own: its natural change, the baseline
+    frames: int
+
+
+def evaluate_video(output: Path, source: Path, *, quiet: bool = False) -> VideoWarpResult:
+    """Temporal warp error of a rendered clip (video or image sequence) beside its source's, in one streaming pass."""
+    output_clip, source_clip = open_clip(Path(output)), open_clip(Path(source))
+    tracker = MotionTracker()
+    meters = {"output": WarpErrorMeter(), "source": WarpErrorMeter()}
+    frames = 0
+    with make_progress(quiet=quiet) as progress:
+        bar = progress.add_task("warp error", total=source_clip.frame_count, info=source_clip.path.name)
+        for output_frame, source_frame in zip_longest(output_clip.frames(), source_clip.frames()):
+            if output_frame is None or source_frame is None:
+                shorter = output_clip if output_frame is None else source_clip
+                raise VidganError(f"{shorter.path}: has fewer frames ({frames}) than the clip it is compared with")
+            motion = tracker(source_frame.rgb)
+            meters["output"].add(output_frame.rgb, motion)
+            meters["source"].add(source_frame.rgb, motion)
+            frames += 1
+            progress.advance(bar)
+    return VideoWarpResult(meters["output"].value, meters["source"].value, frames)
