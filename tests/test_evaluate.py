@@ -101,7 +101,7 @@ def test_eval_scores_translations_beside_real_and_untranslated_baselines(shapes_
 
 
 def test_eval_cli_prints_the_table_and_rejects_bad_input(shapes_run, run_cli, tmp_path):
-    done = run_cli("eval", "--run", shapes_run, "--classifier-steps", "10", "--device", "cpu", "-q")
+    done = run_cli("eval", "--run", shapes_run, "--classifier-steps", "2", "--device", "cpu", "-q")
     assert done.code == 0, done.stderr
     assert "translation score" in done.stderr and "C2ST" in done.stderr and "eval.json" in done.stderr
     assert_clean_failure(run_cli("eval", "--run", tmp_path / "nothing"), "no config.json")
