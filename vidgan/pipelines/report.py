@@ -11,7 +11,6 @@ import io
 import json
 from html import escape
 from pathlib import Path
-from typing import Any
 
 from PIL import Image
 
