@@ -12,7 +12,7 @@ from torch import nn
 from torchvision.utils import make_grid
 
 from vidgan.checkpoints import load_checkpoint, load_latest_checkpoint
-from vidgan.data import ImageBank, diff_augment, load_image_files, to_uint8
+from vidgan.data import ImageBank, diff_augment, load_image_files, load_image_folder, to_uint8
 from vidgan.errors import UsageError, VidganError
 from vidgan.images import detect_image_size
 from vidgan.losses import lsgan_loss
@@ -243,9 +243,16 @@ def build_task(config: dict[str, Any], device: torch.device) -> CycleGANTask:
     if decay_from is not None and not 0 <= decay_from < config["iters"]:
         raise UsageError(f"--lr-decay-from must be a step from 0 to {config['iters'] - 1} (below --iters), got {decay_from}")
     size = config["size"]
+    splits = training_split(config)
     banks = {
-        d: ImageBank(load_image_files(s.train_paths(), size, s.folder), device, config["aug"])
-        for d, s in training_split(config).items()
+        d: ImageBank(
+            load_image_folder(config[f"{d}_dir"], size)
+            if splits is None
+            else load_image_files(splits[d].train_paths(), size, splits[d].folder),
+            device,
+            config["aug"],
+        )
+        for d in ("a", "b")
     }
     return CycleGANTask(
         banks,
@@ -264,14 +271,18 @@ def build_task(config: dict[str, Any], device: torch.device) -> CycleGANTask:
     )
 
 
-def training_split(config: dict[str, Any]) -> dict[str, DomainSplit]:
-    """A new run's split, made from its config and recorded in RUN/split.json; a resumed run's recorded one
-    (runs from before splits trained on every image)."""
+def training_split(config: dict[str, Any]) -> dict[str, DomainSplit] | None:
+    """A new run's split, made from its config and recorded in RUN/split.json, or a resumed run's recorded one;
+    None when the run trains on every image (--holdout 0, or a run from before held-out splits)."""
+    if not config.get("holdout"):
+        return None
     run = RunFolder(Path(config["out"]))
-    folders = {"a": Path(config["a_dir"]), "b": Path(config["b_dir"])}
     if run.has_checkpoint():
-        return load_split(run.split_path) or split_domains(folders, 0.0, config["seed"])
-    splits = split_domains(folders, config["holdout"], config["seed"])
+        splits = load_split(run.split_path)
+        if splits is None:
+            raise VidganError(f"{run.split_path}: missing, so the run's held-out images are unknown (cannot resume)")
+        return splits
+    splits = split_domains({"a": Path(config["a_dir"]), "b": Path(config["b_dir"])}, config["holdout"], config["seed"])
     save_split(run.split_path, splits, config["holdout"], config["seed"])
     return splits
 

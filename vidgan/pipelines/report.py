@@ -1,86 +1,37 @@
 """`vidgan report`: one self-contained RUN/report.html (images embedded, no server, no network).
 
-It shows the run's config, held-out split, loss curves (inline SVG), the progress of the sample grids as an
-animated GIF, the latest sample grid, and the `vidgan eval` table when RUN/eval.json exists.
+It shows the `vidgan eval` table (when RUN/eval.json exists), the loss curves and progress GIF (redrawn by
+vidgan.plots first), the latest sample grid, the held-out split and the config.
 """
 
 from __future__ import annotations
 
 import base64
-import io
 import json
 from html import escape
 from pathlib import Path
 
-from PIL import Image
-
 from vidgan.errors import VidganError
 from vidgan.fsutil import write_text_atomic
+from vidgan.pipelines.cyclegan import KIND
 from vidgan.pipelines.evaluate import eval_summary, table_rows
+from vidgan.plots import refresh_plots
 from vidgan.runs import RunFolder
 from vidgan.splits import load_split
-
-GIF_FRAMES = 24  # sample grids in the progress animation, evenly spread over training
-GIF_FRAME_MS = 400
-CURVE_POINTS = 400  # points per loss curve (longer runs are thinned evenly)
-CURVE_SIZE = (480, 140)
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
 td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-img { image-rendering: pixelated; max-width: 100%; }
-.curves { display: flex; flex-wrap: wrap; gap: 1em; }
-figure { margin: 0; }
-svg { background: #fafafa; border: 1px solid #ddd; }
+img { max-width: 100%; }
 """
 
 
-def _data_uri(data: bytes, mime: str) -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-
-
-def _png_uri(path: Path) -> str:
-    return _data_uri(path.read_bytes(), "image/png")
-
-
-def _progress_gif(samples: list[Path]) -> str:
-    """The sample grids as an animated GIF data URI (at most GIF_FRAMES of them, evenly spread)."""
-    if len(samples) > GIF_FRAMES:
-        samples = [samples[round(i * (len(samples) - 1) / (GIF_FRAMES - 1))] for i in range(GIF_FRAMES)]
-    frames = [Image.open(path).convert("RGB") for path in samples]
-    buffer = io.BytesIO()
-    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=GIF_FRAME_MS, loop=0)
-    return _data_uri(buffer.getvalue(), "image/gif")
-
-
-def _curve_svg(name: str, points: list[tuple[int, float]]) -> str:
-    """One loss term against step as an inline SVG line chart with its range labelled."""
-    if len(points) > CURVE_POINTS:
-        points = [points[round(i * (len(points) - 1) / (CURVE_POINTS - 1))] for i in range(CURVE_POINTS)]
-    width, height = CURVE_SIZE
-    pad = 24
-    steps, values = [p[0] for p in points], [p[1] for p in points]
-    low, high = min(values), max(values)
-    first, last = steps[0], steps[-1]
-
-    def x(step: int) -> float:
-        return pad + (step - first) / max(last - first, 1) * (width - 2 * pad)
-
-    def y(value: float) -> float:
-        return height - pad - (value - low) / max(high - low, 1e-12) * (height - 2 * pad)
-
-    line = " ".join(f"{x(s):.1f},{y(v):.1f}" for s, v in points)
-    return (
-        f'<figure><svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">'
-        f"<title>{escape(name)}</title>"
-        f'<polyline fill="none" stroke="#1f6feb" stroke-width="1.5" points="{line}"/>'
-        f'<text x="{pad}" y="14" font-size="12">{escape(name)}: {high:.4g} … {low:.4g}</text>'
-        f'<text x="{pad}" y="{height - 6}" font-size="11">step {first}</text>'
-        f'<text x="{width - pad}" y="{height - 6}" font-size="11" text-anchor="end">step {last}</text>'
-        "</svg></figure>"
-    )
+def _embedded_image(path: Path, alt: str) -> str:
+    """An <img> carrying the PNG or GIF file itself as a base64 data URI."""
+    mime = "image/gif" if path.suffix.lower() == ".gif" else "image/png"
+    return f'<img alt="{escape(alt)}" src="data:{mime};base64,{base64.b64encode(path.read_bytes()).decode("ascii")}">'
 
 
 def _table(rows: list[tuple[str, ...]], header: tuple[str, ...] | None = None) -> str:
@@ -92,27 +43,19 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...] | None = None) -
     return f"<table>{head}{body}</table>"
 
 
-def _loss_section(run: RunFolder) -> str:
-    series: dict[str, list[tuple[int, float]]] = {}
-    for record in run.read_metrics():
-        for name, value in record.items():
-            if name not in ("step", "time") and isinstance(value, (int, float)):
-                series.setdefault(name, []).append((int(record["step"]), float(value)))
-    if not series:
-        return "<p>No metrics logged yet.</p>"
-    return '<div class="curves">' + "".join(_curve_svg(name, points) for name, points in series.items()) + "</div>"
-
-
-def _samples_section(run: RunFolder) -> str:
-    samples = run.samples()
-    if not samples:
-        return "<p>No sample grids saved yet.</p>"
-    latest = samples[-1]
-    return (
-        "<p>Rows: real a, a→b, a→b→a, real b, b→a, b→a→b.</p>"
-        f'<h3>Progress ({len(samples)} grids)</h3><img alt="sample grids over training" src="{_progress_gif(samples)}">'
-        f'<h3>Latest: {escape(latest.stem)}</h3><img alt="latest sample grid" src="{_png_uri(latest)}">'
-    )
+def _images_section(run: RunFolder, kind: str) -> str:
+    """Loss curves, the progress GIF and the latest sample grid, redrawn from the run folder first."""
+    refresh_plots(run)
+    parts = []
+    if run.losses_plot_path.is_file():
+        parts.append(f"<h2>Losses</h2>\n{_embedded_image(run.losses_plot_path, 'loss curves')}")
+    latest = run.latest_sample()
+    if latest is None:
+        return "\n".join(parts) + "\n<p>No sample grids saved yet.</p>"
+    rows = "<p>Rows: real a, a→b, a→b→a, real b, b→a, b→a→b.</p>" if kind == KIND else ""
+    parts.append(f"<h2>Samples</h2>\n{rows}<h3>Progress</h3>{_embedded_image(run.progress_gif_path, 'sample grids over training')}")
+    parts.append(f"<h3>Latest: {escape(latest.stem)}</h3>{_embedded_image(latest, 'latest sample grid')}")
+    return "\n".join(parts)
 
 
 def _split_section(run: RunFolder) -> str:
@@ -123,7 +66,9 @@ def _split_section(run: RunFolder) -> str:
     return _table(rows, ("domain", "split", "train", "held out", "guard (unused)"))
 
 
-def _eval_section(run: RunFolder) -> str:
+def _eval_section(run: RunFolder, kind: str) -> str:
+    if kind != KIND:
+        return f"<p>vidgan eval measures CycleGAN runs only; this is a {escape(kind)} run.</p>"
     if not run.eval_path.is_file():
         return f"<p>Not evaluated yet: run <code>vidgan eval --run {escape(str(run.root))}</code>, then the report again.</p>"
     try:
@@ -140,14 +85,14 @@ def write_report(run_dir: Path) -> Path:
     run = RunFolder(run_dir)
     config = run.read_config()
     config_rows = [(key, json.dumps(value) if isinstance(value, (dict, list)) else str(value)) for key, value in config.items()]
-    title = f"vidgan run {run.root.resolve().name}"
+    kind = config.get("kind", KIND)
+    title = f"vidgan {kind} run {run.root.resolve().name}"
     html = (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
         f"<h1>{escape(title)}</h1>\n"
-        f"<h2>Quality (vidgan eval)</h2>\n{_eval_section(run)}\n"
-        f"<h2>Samples</h2>\n{_samples_section(run)}\n"
-        f"<h2>Losses</h2>\n{_loss_section(run)}\n"
+        f"<h2>Quality (vidgan eval)</h2>\n{_eval_section(run, kind)}\n"
+        f"{_images_section(run, kind)}\n"
         f"<h2>Held-out split</h2>\n{_split_section(run)}\n"
         f"<h2>Config</h2>\n{_table(config_rows)}\n"
         "</body>\n</html>\n"
