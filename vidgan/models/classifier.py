@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from vidgan.models.cyclegan import strided_conv_stack
 
 
 @dataclass(frozen=True)
@@ -14,23 +16,19 @@ class ClassifierConfig:
     stages: int = 4  # stride-2 convolutions; 64 px → 4 × 4 before pooling
     image_channels: int = 3
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 class BinaryClassifier(nn.Module):
-    """Strided convolutions → global average pool → one logit (positive: class 1)."""
+    """Strided convolutions → global average pool → one logit (positive: class 1).
+
+    No normalisation: instance norm would wash out the per-image colour statistics that often tell domains apart.
+    """
 
     def __init__(self, config: ClassifierConfig) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        width_in, width = config.image_channels, config.channels
-        for _ in range(config.stages):
-            # Halves the side: C × 32 × 32, 2C × 16 × 16, …; no normalisation (small and shallow enough without).
-            layers += [nn.Conv2d(width_in, width, 4, 2, 1), nn.LeakyReLU(0.2, inplace=True)]
-            width_in, width = width, width * 2
+        layers, width = strided_conv_stack(config.image_channels, config.channels, config.stages, norm=False)
+        # C × 32 × 32, 2C × 16 × 16, 4C × 8 × 8, 8C × 4 × 4 at 64 px
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())  # N × 8C
-        self.head = nn.Linear(width_in, 1)
+        self.head = nn.Linear(width, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x)).squeeze(1)  # N logits

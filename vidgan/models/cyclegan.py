@@ -175,17 +175,18 @@ def build_generator(config: GeneratorConfig) -> nn.Module:
     return {"resnet": ResnetGenerator, "unet": UnetGenerator}[config.kind](config)
 
 
-def strided_conv_stack(image_channels: int, channels: int, stages: int, slope: float = 0.2) -> tuple[list[nn.Module], int]:
+def strided_conv_stack(
+    image_channels: int, channels: int, stages: int, slope: float = 0.2, norm: bool = True
+) -> tuple[list[nn.Module], int]:
     """Convolutions (kernel 4, stride 2, padding 1) with LeakyReLU, each halving the image and doubling the width
-    (capped at 512); instance norm after all but the first. Returns the layers and the final width."""
+    (capped at 512); instance norm after all but the first unless `norm` is off. Returns the layers and the final width."""
     layers: list[nn.Module] = [nn.Conv2d(image_channels, channels, 4, 2, 1), nn.LeakyReLU(slope, inplace=True)]
     width = channels
     for _ in range(stages - 1):
-        layers += [
-            nn.Conv2d(width, min(width * 2, 512), 4, 2, 1),
-            nn.InstanceNorm2d(min(width * 2, 512), affine=True),
-            nn.LeakyReLU(slope, inplace=True),
-        ]
+        layers.append(nn.Conv2d(width, min(width * 2, 512), 4, 2, 1))
+        if norm:
+            layers.append(nn.InstanceNorm2d(min(width * 2, 512), affine=True))
+        layers.append(nn.LeakyReLU(slope, inplace=True))
         width = min(width * 2, 512)
     return layers, width
 
