@@ -6,9 +6,14 @@ A checkpoint is a `torch.save` dict of tensors, numbers, strings, lists and dict
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import pickle
 import re
+import warnings
+import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +53,12 @@ def save_checkpoint(
         "optimizers": {name: opt.state_dict() for name, opt in (optimizers or {}).items()},
         "extra": extra or {},
     }
+    # Serialise in memory first: torch.save reports a failed write (disk full) as an opaque RuntimeError,
+    # while a plain file write raises an OSError that atomic_path turns into a clear message.
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_path(path) as temp:
-        torch.save(payload, temp)
+        temp.write_bytes(buffer.getbuffer())
     return Path(path)
 
 
@@ -84,11 +93,18 @@ def _load_weights_only(path: Path, map_location: str | torch.device) -> Any:
     if not path.is_file():
         raise VidganError(f"{path}: no such checkpoint file")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch's notes on pickle protocols are not the user's business
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe content"
-        raise VidganError(f"{path}: refused to load, it is not a plain weights file ({first_line})") from None
+        reason = _refusal_reason(error)
+        if "GLOBAL" in reason or zipfile.is_zipfile(path):
+            raise VidganError(f"{path}: refused to load, it holds code or objects besides weights ({reason})") from None
+        raise VidganError(f"{path}: not a readable checkpoint (truncated, or not a PyTorch file)") from None
     except (RuntimeError, EOFError, OSError, ValueError, AttributeError, KeyError, IndexError) as error:
+        # torch.save writes a zip archive with its index at the very end: without one the file is cut short or foreign.
+        if not zipfile.is_zipfile(path):
+            raise VidganError(f"{path}: not a readable checkpoint (truncated, or not a PyTorch file)") from None
         raise VidganError(f"{path}: not a readable checkpoint (truncated or corrupt: {type(error).__name__})") from None
 
 
@@ -108,6 +124,29 @@ def load_state_dict_file(path: Path, map_location: str | torch.device = "cpu") -
     if not isinstance(payload, dict) or not payload or not all(isinstance(v, torch.Tensor) for v in payload.values()):
         raise VidganError(f"{path}: not a state dict of weights (expected names mapped to tensors)")
     return dict(payload)
+
+
+def _refusal_reason(error: pickle.UnpicklingError) -> str:
+    """The line of torch's long weights-only message that says what was refused (e.g. the blocked global)."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    found = [line for line in lines if "GLOBAL" in line or line.startswith("Unsupported")]
+    return found[0].rstrip(".") if found else "unsupported pickle content"
+
+
+@contextlib.contextmanager
+def checkpoint_contents(source: Path) -> Iterator[None]:
+    """Report checkpoint contents that do not fit the model built from them (other size or architecture,
+    missing or unexpected entries) as one line naming `source`, instead of torch's many-line error."""
+    try:
+        yield
+    except RuntimeError as error:  # load_state_dict: shape mismatch, missing or unexpected keys
+        details = [line.strip() for line in str(error).splitlines() if line.strip()]
+        first = details[1] if len(details) > 1 else details[0] if details else type(error).__name__
+        raise VidganError(f"{source}: the checkpoint's weights do not fit the model ({first})") from None
+    except (KeyError, TypeError, ValueError) as error:
+        raise VidganError(
+            f"{source}: the checkpoint does not match this model ({type(error).__name__}: {error})"
+        ) from None
 
 
 def load_latest_checkpoint(run_dir: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

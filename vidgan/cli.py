@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vidgan.errors import UsageError, VidganError
+from vidgan.errors import UsageError, VidganError, sigterm_as_interrupt
 from vidgan.progress import console
 
 # Typer re-exports click's exception classes only through BadParameter's bases (it vendors click in newer
@@ -403,7 +403,8 @@ def main(argv: list[str] | None = None) -> None:
         args.remove("--debug")
     command = typer.main.get_command(app)
     try:
-        command.main(args, prog_name="vidgan", standalone_mode=False)
+        with sigterm_as_interrupt():  # `kill` cleans up like Ctrl-C: temporary files go, train checkpoints
+            command.main(args, prog_name="vidgan", standalone_mode=False)
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except typer.Abort:

@@ -70,8 +70,11 @@ class RunFolder:
 
     def append_metrics(self, step: int, values: dict[str, float]) -> None:
         record = {"step": step, "time": round(time.time(), 3), **{k: round(v, 6) for k, v in values.items()}}
-        with self.metrics_path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record) + "\n")
+        try:
+            with self.metrics_path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(record) + "\n")
+        except OSError as error:  # a line cut short here is skipped by read_metrics
+            raise VidganError(f"{self.metrics_path}: cannot write ({error.strerror or error})") from None
 
     def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics_path.exists():

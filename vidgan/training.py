@@ -8,7 +8,6 @@ including redrawing the run's plots (losses.png, progress.gif) whenever it saves
 from __future__ import annotations
 
 import math
-import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,11 +20,13 @@ from torch import nn
 
 from vidgan.checkpoints import (
     capture_rng,
+    checkpoint_contents,
     load_latest_checkpoint,
     restore_rng,
     save_run_checkpoint,
+    step_checkpoints,
 )
-from vidgan.errors import VidganError
+from vidgan.errors import VidganError, sigterm_as_interrupt
 from vidgan.plots import refresh_plots
 from vidgan.progress import make_progress
 from vidgan.runs import RunFolder
@@ -76,30 +77,13 @@ def restore(task: Trainable, run: RunFolder, device: torch.device) -> int:
     checkpoint = load_latest_checkpoint(run.root, map_location=device)
     if checkpoint["kind"] != task.kind:
         raise VidganError(f"{run.root}: holds a {checkpoint['kind']} run, not {task.kind}")
-    for name, module in task.modules.items():
-        module.load_state_dict(checkpoint["models"][name])
-    for name, optimizer in task.optimizers.items():
-        optimizer.load_state_dict(checkpoint["optimizers"][name])
-    restore_rng(checkpoint["extra"]["rng"])
-    return int(checkpoint["step"])
-
-
-@contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C so a killed job (scheduler, `kill`) still saves its checkpoint."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not in the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with checkpoint_contents(run.root):
+        for name, module in task.modules.items():
+            module.load_state_dict(checkpoint["models"][name])
+        for name, optimizer in task.optimizers.items():
+            optimizer.load_state_dict(checkpoint["optimizers"][name])
+        restore_rng(checkpoint["extra"]["rng"])
+        return int(checkpoint["step"])
 
 
 def _format_losses(losses: dict[str, float]) -> str:
@@ -125,6 +109,7 @@ def train_loop(
     logged: dict[str, float] = {}
 
     def checkpoint() -> Path:
+        flush_metrics()  # never save weights from after a loss went NaN or inf
         return save_run_checkpoint(
             run.root,
             step,
@@ -141,15 +126,19 @@ def train_loop(
         if not pending:
             return
         logged = {name: torch.stack(values).float().mean().item() for name, values in pending.items()}
-        pending.clear()
         bad = [name for name, value in logged.items() if not math.isfinite(value)]
         if bad:
-            where = f"; the last good checkpoint is {last_checkpoint}" if last_checkpoint else ""
-            raise VidganError(f"training stopped: loss {bad[0]} became {logged[bad[0]]} by step {step}{where}")
+            values = torch.stack(pending[bad[0]]).float()
+            first = int((~torch.isfinite(values)).nonzero()[0, 0])
+            value = values[first].item()
+            saved = step_checkpoints(run.root)
+            kept = f"; the last good checkpoint is {saved[-1]}" if saved else ""
+            raise VidganError(f"training stopped: loss {bad[0]} became {value} at step {step - len(values) + first + 1}{kept}")
+        pending.clear()
         run.append_metrics(step, logged)
 
     started = time.perf_counter()
-    with make_progress(quiet=quiet) as progress, _sigterm_as_interrupt():
+    with make_progress(quiet=quiet) as progress, sigterm_as_interrupt():
         bar = progress.add_task("train", total=iters, completed=start_step, info="")
         try:
             while step < iters:
@@ -174,7 +163,6 @@ def train_loop(
                 if out_of_time:
                     break
         except KeyboardInterrupt:
-            flush_metrics()
             last_checkpoint = checkpoint()
             raise Interrupted(
                 f"interrupted at step {step}; checkpoint saved to {last_checkpoint} (continue with --resume)"

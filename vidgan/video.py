@@ -107,6 +107,34 @@ def _frame_rotation(frame: av.VideoFrame) -> int:
     return int(round(frame.rotation or 0))
 
 
+def _announced_duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
+    """The length in seconds the file's header claims (the video stream's, else the whole file's), if any."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return None
+
+
+def _warn_if_cut_short(
+    path: Path, container: av.container.InputContainer, stream: av.video.stream.VideoStream, frames: int, end: float
+) -> None:
+    """Warn when decoding ended (at `end` seconds, after `frames` frames) well before the length the header announces."""
+    announced = _announced_duration(container, stream)
+    if stream.frames:
+        short, expected = frames < stream.frames, f"{stream.frames} frames"
+    elif announced is not None:
+        # Without a frame count, allow for audio outlasting the video a little, and for rounding.
+        short, expected = end < announced - max(3 / _stream_fps(stream), 0.02 * announced), f"{announced:.2f} s"
+    else:
+        return
+    if short:
+        warn(
+            f"{path}: the file ends after {frames} frames ({end:.2f} s) though its header announces {expected};"
+            " it may be truncated. Keeping the frames that decoded"
+        )
+
+
 def probe_video(path: str | Path) -> VideoInfo:
     """Read a clip's size, frame rate and length; decodes only the first frame, to prove the clip is readable."""
     path = Path(path)
@@ -124,12 +152,6 @@ def probe_video(path: str | Path) -> VideoInfo:
         if round(rotation / 90) % 2:
             width, height = height, width
         time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000)
-        if stream.duration:
-            duration: float | None = float(stream.duration * time_base)
-        elif container.duration:
-            duration = container.duration / av.time_base
-        else:
-            duration = None
         return VideoInfo(
             path=path,
             width=width,
@@ -137,7 +159,7 @@ def probe_video(path: str | Path) -> VideoInfo:
             fps=_stream_fps(stream),
             time_base=time_base,
             frame_count=stream.frames or None,  # 0 means the container does not say
-            duration=duration,
+            duration=_announced_duration(container, stream),
             has_audio=bool(container.streams.audio),
             rotation=rotation,
         )
@@ -168,11 +190,13 @@ def iter_frames(
         time_base = Fraction(stream.time_base) if stream.time_base else None
         fps = _stream_fps(stream)
         decoded = container.decode(stream)
-        index = -1
+        index, frame_end = -1, 0.0
         while True:
             try:
                 frame = next(decoded)
             except StopIteration:
+                if index >= 0:
+                    _warn_if_cut_short(path, container, stream, index + 1, frame_end)
                 break
             except av.error.FFmpegError as exc:
                 if index < 0:
@@ -184,6 +208,7 @@ def iter_frames(
                 time = float(frame.pts * time_base)
             else:
                 time = float(index / fps)
+            frame_end = time + float(1 / fps)
             if end is not None and time >= end:
                 break
             if start is not None and time < start:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.utils import make_grid
 
-from vidgan.checkpoints import load_checkpoint, load_latest_checkpoint
+from vidgan.checkpoints import checkpoint_contents, load_checkpoint, load_latest_checkpoint
 from vidgan.data import ImageBank, diff_augment, load_image_files, load_image_folder, to_uint8
 from vidgan.errors import UsageError, VidganError
 from vidgan.images import detect_image_size
@@ -295,7 +295,8 @@ def load_generator(source: Path, direction: str = "a2b", device: torch.device | 
     checkpoint = load_latest_checkpoint(source) if source.is_dir() else load_checkpoint(source)
     if checkpoint["kind"] != KIND:
         raise VidganError(f"{source}: holds a {checkpoint['kind']} model, which cannot translate images (need a CycleGAN run)")
-    return generator_from_checkpoint(checkpoint, direction, device)
+    with checkpoint_contents(source):
+        return generator_from_checkpoint(checkpoint, direction, device)
 
 
 def generator_from_checkpoint(checkpoint: dict[str, Any], direction: str, device: torch.device | str = "cpu") -> nn.Module:
