@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -81,13 +82,24 @@ def extract(
     crop: Annotated[Crop, typer.Option(help="center: largest centred square; none: stretch.")] = Crop.center,
     start: Annotated[Optional[float], typer.Option(help="Start time in seconds.")] = None,
     end: Annotated[Optional[float], typer.Option(help="End time in seconds.")] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the frames of an earlier extraction into OUT.")
+    ] = False,
     quiet: QuietOption = False,
 ) -> None:
     """Take every Nth frame of the clips into two unpaired image domains."""
     from vidgan.pipelines.extract import extract_frames
 
     result = extract_frames(
-        {"a": a, "b": b}, out, every=every, size=size, crop=crop.value, start=start, end=end, quiet=quiet
+        {"a": a, "b": b},
+        out,
+        every=every,
+        size=size,
+        crop=crop.value,
+        start=start,
+        end=end,
+        overwrite=overwrite,
+        quiet=quiet,
     )
     counts = ", ".join(f"{n} in {domain}/" for domain, n in result.counts.items())
     console.print(f"wrote {counts} under {result.out_dir}")
@@ -423,6 +435,11 @@ def main(argv: list[str] | None = None) -> None:
         _fail(str(error), error.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    except OSError as error:  # the file system refused (disk full, permissions, a file where a folder must go)
+        if debug:
+            raise
+        where = f"{os.fsdecode(error.filename)}: " if error.filename is not None else ""
+        _fail(f"{where}{error.strerror or error}", 1)
     except Exception as error:  # a bug, not the user's fault: still one line unless --debug
         if debug:
             raise

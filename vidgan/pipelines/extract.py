@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import os
 import re
+import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +27,9 @@ MIN_SIZE = 16
 _DOMAIN_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _STEM_MAX = 40
+_IMAGE_NAME = re.compile(r"c\d{2}_[A-Za-z0-9_-]+_f\d{6}\.png")  # the only names extract writes
+MANIFEST = "manifest.json"
+STAGING = ".vidgan-partial"  # frames of an unfinished extraction
 
 
 @dataclass
@@ -101,6 +107,37 @@ def _check_inputs(
     return plan
 
 
+def _check_earlier_output(out_dir: Path, domains: Iterable[str], overwrite: bool) -> None:
+    """An earlier extraction (its manifest, or PNGs where this one would write) is replaced only with --overwrite."""
+    if overwrite:
+        return
+    if (out_dir / MANIFEST).exists():
+        raise UsageError(f"{out_dir}: already holds extracted frames ({MANIFEST}); pass --overwrite to replace them")
+    for domain in domains:
+        if any((out_dir / domain).glob("*.png")):
+            raise UsageError(f"{out_dir / domain}: already holds PNG images; pass --overwrite to replace them")
+
+
+def _publish(staging: Path, out_dir: Path, written: dict[str, set[str]], manifest: dict[str, object]) -> None:
+    """Move the finished frames from `staging` into place, replacing an earlier extraction's frames; manifest last."""
+    try:
+        (out_dir / MANIFEST).unlink(missing_ok=True)
+        for domain, names in written.items():
+            domain_dir = out_dir / domain
+            domain_dir.mkdir(parents=True, exist_ok=True)
+            for old in domain_dir.glob("*.png"):
+                if _IMAGE_NAME.fullmatch(old.name) and old.name not in names:
+                    old.unlink()
+            for name in names:
+                os.replace(staging / domain / name, domain_dir / name)
+            stale = [p for p in domain_dir.glob("*.png") if p.name not in names]
+            if stale:
+                warn(f"{domain_dir}: {len(stale)} PNG files not made by this extraction are not in {MANIFEST}")
+    except OSError as exc:
+        raise VidganError(f"{out_dir}: cannot move the extracted frames into place ({exc.strerror or exc})") from exc
+    write_text_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=1) + "\n")
+
+
 def extract_frames(
     domains: dict[str, list[Path]],
     out_dir: Path,
@@ -110,56 +147,65 @@ def extract_frames(
     crop: str = "center",
     start: float | None = None,
     end: float | None = None,
+    overwrite: bool = False,
     quiet: bool = False,
 ) -> ExtractResult:
-    """Save every `every`-th frame of each clip as a size×size PNG under out_dir/<domain>/ and list them in manifest.json."""
+    """Save every `every`-th frame of each clip as a size×size PNG under out_dir/<domain>/ and list them in manifest.json.
+
+    Frames go to a hidden staging folder first and move into place only when every clip is done, so an
+    interrupted or failed extraction leaves no partial image folder that training could mistake for a finished one.
+    """
     _validate(every, size, crop, start, end)
     out_dir = Path(out_dir)
     plan = _check_inputs(domains, out_dir, start)
+    _check_earlier_output(out_dir, plan, overwrite)
+    staging = out_dir / STAGING
+    shutil.rmtree(staging, ignore_errors=True)  # left by a run that was killed
+    created = not out_dir.exists()
 
     images: list[dict[str, object]] = []
-    counts: dict[str, int] = {}
-    with make_progress(quiet=quiet) as progress:
-        for domain, clips in plan.items():
-            domain_dir = out_dir / domain
-            try:
-                domain_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise VidganError(f"{domain_dir}: cannot create the folder ({exc.strerror or exc})") from exc
-            estimates = [_estimate_kept(info, every, start, end) for _, info in clips]
-            total = None if None in estimates else sum(estimates)
-            task = progress.add_task(f"domain {domain}", total=total, info="")
-            written: set[str] = set()
-            for clip_index, (clip, info) in enumerate(clips):
-                # The info column renders markup, so a "[" in a file name must not be read as a style tag.
-                progress.update(task, info=escape(f"{clip.name} @ {float(info.fps):.2f} fps"))
-                stem = safe_stem(clip)
-                source = str(clip.resolve())
-                kept = 0
-                for frame in iter_frames(clip, every=every, start=start, end=end):
-                    name = f"c{clip_index:02d}_{stem}_f{frame.index:06d}.png"
-                    _write_png(domain_dir / name, square_resize(frame.rgb, size, crop))
-                    written.add(name)
-                    images.append(
-                        {
-                            "file": f"{domain}/{name}",
-                            "domain": domain,
-                            "source": source,
-                            "clip_index": clip_index,
-                            "frame_index": frame.index,
-                            "time": round(frame.time, 6),
-                        }
-                    )
-                    kept += 1
-                    progress.advance(task)
-                if kept == 0:
-                    raise VidganError(f"{clip}: no frames to extract in the chosen time range")
-            counts[domain] = len(written)
-            progress.update(task, total=len(written), completed=len(written))
-            stale = [p for p in domain_dir.glob("*.png") if p.name not in written]
-            if stale:
-                warn(f"{domain_dir}: {len(stale)} PNG files from an earlier run are not in manifest.json")
-
-    manifest = {"every": every, "size": size, "crop": crop, "images": images}
-    write_text_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1) + "\n")
-    return ExtractResult(out_dir=out_dir, counts=counts)
+    written: dict[str, set[str]] = {}
+    try:
+        with make_progress(quiet=quiet) as progress:
+            for domain, clips in plan.items():
+                domain_dir = staging / domain
+                try:
+                    domain_dir.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise VidganError(f"{domain_dir}: cannot create the folder ({exc.strerror or exc})") from exc
+                estimates = [_estimate_kept(info, every, start, end) for _, info in clips]
+                total = None if None in estimates else sum(estimates)
+                task = progress.add_task(f"domain {domain}", total=total, info="")
+                written[domain] = set()
+                for clip_index, (clip, info) in enumerate(clips):
+                    # The info column renders markup, so a "[" in a file name must not be read as a style tag.
+                    progress.update(task, info=escape(f"{clip.name} @ {float(info.fps):.2f} fps"))
+                    stem = safe_stem(clip)
+                    source = str(clip.resolve())
+                    kept = 0
+                    for frame in iter_frames(clip, every=every, start=start, end=end):
+                        name = f"c{clip_index:02d}_{stem}_f{frame.index:06d}.png"
+                        _write_png(domain_dir / name, square_resize(frame.rgb, size, crop))
+                        written[domain].add(name)
+                        images.append(
+                            {
+                                "file": f"{domain}/{name}",
+                                "domain": domain,
+                                "source": source,
+                                "clip_index": clip_index,
+                                "frame_index": frame.index,
+                                "time": round(frame.time, 6),
+                            }
+                        )
+                        kept += 1
+                        progress.advance(task)
+                    if kept == 0:
+                        raise VidganError(f"{clip}: no frames to extract in the chosen time range")
+                progress.update(task, total=len(written[domain]), completed=len(written[domain]))
+        manifest = {"every": every, "size": size, "crop": crop, "images": images}
+        _publish(staging, out_dir, written, manifest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and not any(out_dir.iterdir()):
+            out_dir.rmdir()  # a failed first extraction leaves no empty folder behind
+    return ExtractResult(out_dir=out_dir, counts={domain: len(names) for domain, names in written.items()})

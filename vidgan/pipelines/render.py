@@ -238,7 +238,7 @@ def _check_target(path: Path, codec: str, inputs: list[Clip], *, overwrite: bool
     resolved = path.resolve()
     for clip in inputs:
         source = clip.path.parent if clip.sequence is not None and not clip.path.is_dir() else clip.path
-        if resolved == source.resolve():
+        if resolved == source.resolve() or (path.exists() and path.samefile(source)):  # also through a hard link
             raise UsageError(f"{path}: the output would overwrite the input {clip.path}")
     if codec == "png":
         if path.exists() and not path.is_dir():
