@@ -61,6 +61,35 @@ def audio_only_file(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def video_without_frames(tmp_path: Path) -> Path:
+    """A file with a declared video stream that holds no frames (and a short audio track)."""
+    import av
+
+    path = tmp_path / "empty-video.mkv"
+    with av.open(str(path), "w") as out:
+        picture = out.add_stream("libx264", rate=30)
+        picture.width, picture.height, picture.pix_fmt = 64, 48, "yuv420p"
+        sound = out.add_stream("aac", rate=44100, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 4410), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 44100, 0
+        out.mux(sound.encode(frame))
+        out.mux(sound.encode())
+    return path
+
+
+def break_packet(clip: Path, packet: int) -> None:
+    """Damage one video packet of an H.264 clip so that decoding fails there (concealment cannot hide it)."""
+    import av
+
+    with av.open(str(clip)) as container:
+        positions = [p.pos for p in container.demux(video=0) if p.size]
+    data = bytearray(clip.read_bytes())
+    # A broken NAL length prefix makes the decoder reject the packet.
+    data[positions[packet] : positions[packet] + 8] = b"\xff" * 8
+    clip.write_bytes(bytes(data))
+
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import vidgan.video as video
+from conftest import break_packet
 from vidgan.errors import UsageError, VidganError
 from vidgan.video import VideoWriter, iter_frames, probe_video
 
@@ -69,12 +70,7 @@ def test_bad_every_is_a_usage_error(make_clip):
 
 def test_decode_error_mid_clip_keeps_earlier_frames_and_warns(make_clip, monkeypatch):
     clip = make_clip("noise.mp4", n_frames=40, draw=_noise)
-    with av.open(str(clip)) as container:
-        positions = [p.pos for p in container.demux(video=0) if p.size]
-    data = bytearray(clip.read_bytes())
-    # A broken NAL length prefix makes the decoder reject the packet (concealment cannot hide it).
-    data[positions[20] : positions[20] + 8] = b"\xff" * 8
-    clip.write_bytes(bytes(data))
+    break_packet(clip, 20)
     warnings: list[str] = []
     monkeypatch.setattr(video, "warn", warnings.append)
 
@@ -111,18 +107,9 @@ def test_unusable_inputs_give_one_line_errors_naming_the_file(tmp_path, audio_on
                 assert expected in message
 
 
-def test_video_stream_without_frames_is_refused(tmp_path):
-    path = tmp_path / "empty-video.mkv"
-    with av.open(str(path), "w") as out:
-        picture = out.add_stream("libx264", rate=30)
-        picture.width, picture.height, picture.pix_fmt = 64, 48, "yuv420p"
-        sound = out.add_stream("aac", rate=44100, layout="mono")
-        frame = av.AudioFrame.from_ndarray(np.zeros((1, 4410), np.float32), format="fltp", layout="mono")
-        frame.sample_rate, frame.pts = 44100, 0
-        out.mux(sound.encode(frame))
-        out.mux(sound.encode())
+def test_video_stream_without_frames_is_refused(video_without_frames):
     with pytest.raises(VidganError, match="has no frames"):
-        probe_video(path)
+        probe_video(video_without_frames)
 
 
 def test_display_rotation_is_applied(tmp_path):

@@ -154,10 +154,11 @@ def load_latest_checkpoint(run_dir: Path, map_location: str | torch.device = "cp
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise VidganError(f"{run_dir}: no such run folder")
+    # Step files first: a crash between writing one and relinking latest.pt leaves latest.pt one behind.
     candidates = step_checkpoints(run_dir)[::-1]
     latest = checkpoint_dir(run_dir) / LATEST
     if latest.is_file():
-        candidates.insert(0, latest)
+        candidates.append(latest)
     if not candidates:
         raise VidganError(f"{run_dir}: run folder has no checkpoint (train first, or give --checkpoint)")
     for path in candidates:

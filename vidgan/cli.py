@@ -416,7 +416,12 @@ def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
     try:
         with sigterm_as_interrupt():  # `kill` cleans up like Ctrl-C: temporary files go, train checkpoints
-            command.main(args, prog_name="vidgan", standalone_mode=False)
+            status = command.main(args, prog_name="vidgan", standalone_mode=False)
+        # Outside standalone mode, Typer turns Ctrl-C into a returned 130 (and typer.Exit into its code).
+        if status == 130:
+            raise KeyboardInterrupt
+        if isinstance(status, int) and status:
+            sys.exit(status)
     except typer.Exit as done:
         sys.exit(done.exit_code)
     except typer.Abort:

@@ -11,12 +11,26 @@ from pathlib import Path
 from vidgan.errors import VidganError
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it; done once, at import, before any threads write
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def temp_path_for(path: Path) -> Path:
     """A fresh hidden name beside `path` that keeps its suffix (muxers and image writers pick formats by it)."""
     path = Path(path)
     fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
+    try:
+        # mkstemp makes the file private (0600); the finished file should get the usual permissions instead.
+        os.fchmod(fd, 0o666 & ~_UMASK)
+    finally:
+        os.close(fd)
     return Path(name)
+
 
 
 @contextlib.contextmanager
