@@ -90,17 +90,8 @@ def extract(
     """Take every Nth frame of the clips into two unpaired image domains."""
     from vidgan.pipelines.extract import extract_frames
 
-    result = extract_frames(
-        {"a": a, "b": b},
-        out,
-        every=every,
-        size=size,
-        crop=crop.value,
-        start=start,
-        end=end,
-        overwrite=overwrite,
-        quiet=quiet,
-    )
+    options = dict(every=every, size=size, crop=crop.value, start=start, end=end, overwrite=overwrite)
+    result = extract_frames({"a": a, "b": b}, out, **options, quiet=quiet)
     counts = ", ".join(f"{n} in {domain}/" for domain, n in result.counts.items())
     console.print(f"wrote {counts} under {result.out_dir}")
 
