@@ -1,7 +1,7 @@
 """Bad input, damaged files, interrupted jobs and unsafe checkpoints, each through the `vidgan` command line.
 
-Checks that need a real process (signals, hangs, argv bytes) run `python -m vidgan` in a subprocess; the rest
-call the same entry point, `vidgan.cli.main`, in this process, which keeps the torch import to one per session.
+Checks that need a real process (signals, hangs, argv bytes, tracebacks) run `python -m vidgan` in a subprocess;
+the rest call the same entry point, `vidgan.cli.main`, in this process (run_cli's default).
 """
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from conftest import REPO_ROOT, SHARED_DATA, CliResult, assert_clean_failure, break_packet
+from conftest import REPO_ROOT, SHARED_DATA, assert_clean_failure, break_packet
 from vidgan.checkpoints import load_checkpoint, save_checkpoint, save_run_checkpoint, step_checkpoints
-from vidgan.cli import main
 from vidgan.data import load_image_folder
 from vidgan.errors import VidganError
 from vidgan.models.cyclegan import GeneratorConfig, ResnetGenerator
@@ -37,22 +36,6 @@ from vidgan.video import iter_frames
 
 TINY = GeneratorConfig.for_size(64, channels=4, res_blocks=1)
 TRAIN_TINY = ["--size", "64", "--channels", "4", "--res-blocks", "1", "--batch-size", "1", "--disc", "dc", "-q"]
-
-
-@pytest.fixture
-def cli(capsys):
-    """Run `vidgan ARGS…` through vidgan.cli.main in this process; returns exit code and captured output."""
-
-    def run(*args: object) -> CliResult:
-        try:
-            main([os.fsdecode(a) if isinstance(a, bytes) else str(a) for a in args])
-            code = 0
-        except SystemExit as done:
-            code = done.code if isinstance(done.code, int) else 1
-        out, err = capsys.readouterr()
-        return CliResult(code, out, err)
-
-    return run
 
 
 def _save_cyclegan(path: Path, config: GeneratorConfig = TINY) -> Path:
@@ -90,22 +73,23 @@ def _bad_clips(tmp_path: Path, clip: Path, audio_only: Path, no_frames: Path) ->
     return cases
 
 
-def test_unusable_clips_fail_cleanly_in_extract_and_render(cli, make_clip, tmp_path, audio_only_file, video_without_frames, tiny_checkpoint):
+def test_unusable_clips_fail_cleanly_in_extract_and_render(run_cli, make_clip, tmp_path, audio_only_file, video_without_frames, tiny_checkpoint):
     good = make_clip("good.mp4", n_frames=30)
     for name, (bad, problem) in _bad_clips(tmp_path, good, audio_only_file, video_without_frames).items():
-        result = cli("extract", "--a", good, "--b", bad, "--out", tmp_path / "frames", "-q")
+        result = run_cli("extract", "--a", good, "--b", bad, "--out", tmp_path / "frames", "-q")
         assert_clean_failure(result, str(bad), problem, code=1)
-        result = cli("render", bad, "--checkpoint", tiny_checkpoint, "--out", tmp_path / "r.mp4", "-q")
-        assert_clean_failure(result, str(bad), problem, code=1)
+        result = run_cli("render", bad, "--checkpoint", tiny_checkpoint, "--out", tmp_path / "r.mp4", "-q")
+        # render also reads image sequences, so to render a folder is a folder without images
+        assert_clean_failure(result, str(bad), "no images found" if name == "folder" else problem, code=1)
         assert not (tmp_path / "frames").exists() and not (tmp_path / "r.mp4").exists(), name
 
 
-def test_a_file_where_a_folder_belongs_and_the_reverse(cli, make_clip, tmp_path, tiny_checkpoint):
+def test_a_file_where_a_folder_belongs_and_the_reverse(run_cli, make_clip, tmp_path, tiny_checkpoint):
     clip = make_clip(n_frames=3)
-    assert_clean_failure(cli("extract", "--a", clip, "--b", clip, "--out", clip, "-q"), str(clip), "not a folder", code=1)
-    assert_clean_failure(cli("render", clip, "--run", clip, "-q"), str(clip), "not a readable checkpoint", code=1)
-    assert_clean_failure(cli("render", clip, "--checkpoint", tmp_path, "-q"), str(tmp_path), "no checkpoint", code=1)
-    assert_clean_failure(cli("train", "--a", clip, "--b", tmp_path, "--out", tmp_path / "run", *TRAIN_TINY), str(clip), "expected a folder", code=1)
+    assert_clean_failure(run_cli("extract", "--a", clip, "--b", clip, "--out", clip, "-q"), str(clip), "not a folder", code=1)
+    assert_clean_failure(run_cli("render", clip, "--run", clip, "-q"), str(clip), "not a readable checkpoint", code=1)
+    assert_clean_failure(run_cli("render", clip, "--checkpoint", tmp_path, "-q"), str(tmp_path), "no checkpoint", code=1)
+    assert_clean_failure(run_cli("train", "--a", clip, "--b", tmp_path, "--out", tmp_path / "run", *TRAIN_TINY), str(clip), "expected a folder", code=1)
     assert clip.read_bytes()  # inputs untouched
 
 
@@ -122,7 +106,7 @@ def test_a_file_where_a_folder_belongs_and_the_reverse(cli, make_clip, tmp_path,
         ["render", "--batch-size", "-4"],
     ],
 )
-def test_zero_or_negative_counts_are_usage_errors(cli, make_clip, tmp_path, tiny_checkpoint, args):
+def test_zero_or_negative_counts_are_usage_errors(run_cli, make_clip, tmp_path, tiny_checkpoint, args):
     clip = make_clip(n_frames=3)
     command, flag, value = args
     where = {
@@ -130,7 +114,7 @@ def test_zero_or_negative_counts_are_usage_errors(cli, make_clip, tmp_path, tiny
         "train": ["--a", SHARED_DATA / "cats" / "grumpy", "--b", SHARED_DATA / "cats" / "russian_blue", "--out", tmp_path / "run"],
         "render": [clip, "--checkpoint", tiny_checkpoint],
     }[command]
-    result = cli(command, *where, flag, value, "-q")
+    result = run_cli(command, *where, flag, value, "-q")
     assert_clean_failure(result, flag, value, code=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "model"]  # nothing written
 
@@ -141,12 +125,12 @@ def test_odd_paths_work_and_are_named_in_errors(run_cli, make_clip, tmp_path):
     (tmp_path / odd).write_bytes(clip.read_bytes())
     out = Path(os.fsdecode(b"out \xfe dir"))
 
-    done = run_cli("extract", "--a", clip, "--b", odd, "--out", out, "--every", "2", "--size", "16", "-q")
+    done = run_cli("extract", "--a", clip, "--b", odd, "--out", out, "--every", "2", "--size", "16", "-q", isolated=True)
 
     assert done.code == 0, done.stderr
     assert sorted(p.name for p in (tmp_path / out / "b").iterdir()) == ["c00_caf_take_f000000.png", "c00_caf_take_f000002.png"]
     missing = Path(os.fsdecode(b"gone \xff.mp4"))
-    assert_clean_failure(run_cli("extract", "--a", clip, "--b", missing, "--out", "x", "-q"), "gone", "no such file", code=1)
+    assert_clean_failure(run_cli("extract", "--a", clip, "--b", missing, "--out", "x", "-q", isolated=True), "gone", "no such file", code=1)
 
 
 def _write_odd_images(folder: Path) -> dict[str, np.ndarray]:
@@ -165,7 +149,7 @@ def _write_odd_images(folder: Path) -> dict[str, np.ndarray]:
     return {"cmyk.tif": rgb, "grey.png": np.dstack([grey] * 3), "grey16.png": np.dstack([grey] * 3), "rgba.png": expected_rgba}
 
 
-def test_image_folders_convert_any_mode_and_skip_corrupt_files(cli, tmp_path):
+def test_image_folders_convert_any_mode_and_skip_corrupt_files(run_cli, tmp_path):
     mixed = tmp_path / "mixed"
     expected = _write_odd_images(mixed)
     good = (SHARED_DATA / "cats" / "grumpy" / "1.png").read_bytes()
@@ -173,7 +157,7 @@ def test_image_folders_convert_any_mode_and_skip_corrupt_files(cli, tmp_path):
     (mixed / "notes.png").write_text("not an image")
     (tmp_path / "empty").mkdir()
 
-    result = cli("train", "--a", mixed, "--b", tmp_path / "empty", "--out", tmp_path / "run", *TRAIN_TINY)
+    result = run_cli("train", "--a", mixed, "--b", tmp_path / "empty", "--out", tmp_path / "run", *TRAIN_TINY)
     assert_clean_failure(result, str(tmp_path / "empty"), "no images", code=1)
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 2 and "broken.png" in warnings[0] and "notes.png" in warnings[1], result.stderr
@@ -185,43 +169,43 @@ def test_image_folders_convert_any_mode_and_skip_corrupt_files(cli, tmp_path):
         assert np.abs(image.permute(1, 2, 0).numpy().astype(int) - rgb).max() <= 3, name
 
 
-def test_checkpoints_of_another_kind_or_architecture_are_refused(cli, make_clip, tmp_path):
+def test_checkpoints_of_another_kind_or_architecture_are_refused(run_cli, make_clip, tmp_path):
     clip = make_clip(n_frames=3)
     dcgan_run = tmp_path / "dcgan-run"
     save_run_checkpoint(dcgan_run, 5, kind="dcgan", arch={"z": 8}, modules={"generator": nn.Linear(8, 8)})
-    result = cli("render", clip, "--run", dcgan_run, "-q")
+    result = run_cli("render", clip, "--run", dcgan_run, "-q")
     assert_clean_failure(result, str(dcgan_run), "dcgan", "CycleGAN", code=1)
 
     wider = _save_cyclegan(tmp_path / "wider.pt", GeneratorConfig.for_size(64, channels=8, res_blocks=1))
     payload = torch.load(wider, weights_only=True)
     payload["arch"]["generator"]["channels"] = 4  # weights of one size, architecture of another
     torch.save(payload, tmp_path / "mismatched.pt")
-    result = cli("render", clip, "--checkpoint", tmp_path / "mismatched.pt", "-q")
+    result = run_cli("render", clip, "--checkpoint", tmp_path / "mismatched.pt", "-q")
     assert_clean_failure(result, "mismatched.pt", "do not fit the model", "size mismatch", code=1)
     payload["arch"]["generator"]["attention"] = True  # an option this vidgan does not know
     torch.save(payload, tmp_path / "unknown.pt")
-    assert_clean_failure(cli("render", clip, "--checkpoint", tmp_path / "unknown.pt", "-q"), "unknown.pt", "attention", code=1)
+    assert_clean_failure(run_cli("render", clip, "--checkpoint", tmp_path / "unknown.pt", "-q"), "unknown.pt", "attention", code=1)
     assert sorted(p.name for p in tmp_path.glob("*.mp4")) == ["clip.mp4"]
 
 
 def test_debug_shows_the_traceback(run_cli, tmp_path):
-    plain = run_cli("extract", "--a", "x.mp4", "--b", "x.mp4", "--out", "frames")
+    plain = run_cli("extract", "--a", "x.mp4", "--b", "x.mp4", "--out", "frames", isolated=True)
     assert_clean_failure(plain, "x.mp4", "no such file", code=1)
-    debug = run_cli("--debug", "extract", "--a", "x.mp4", "--b", "x.mp4", "--out", "frames")
+    debug = run_cli("--debug", "extract", "--a", "x.mp4", "--b", "x.mp4", "--out", "frames", isolated=True)
     assert debug.code == 1 and "Traceback" in debug.stderr and "VidganError: x.mp4: no such file" in debug.stderr
 
 
 # --- damaged clips: keep what decodes -----------------------------------------------------------------------
 
 
-def test_decode_error_mid_clip_keeps_the_frames_before_it(cli, make_clip, tmp_path, tiny_checkpoint):
+def test_decode_error_mid_clip_keeps_the_frames_before_it(run_cli, make_clip, tmp_path, tiny_checkpoint):
     clip = make_clip("noise.mp4", n_frames=30, draw=lambda i: np.random.default_rng(i).integers(0, 256, (64, 96, 3), np.uint8))
     break_packet(clip, 15)
     decodable = _frame_count(clip)
     assert 0 < decodable < 30
 
-    rendered = cli("render", clip, "--checkpoint", tiny_checkpoint, "--out", tmp_path / "out.mp4", "-q")
-    extracted = cli("extract", "--a", clip, "--b", clip, "--out", tmp_path / "frames", "--every", "1", "--size", "16", "-q")
+    rendered = run_cli("render", clip, "--checkpoint", tiny_checkpoint, "--out", tmp_path / "out.mp4", "-q")
+    extracted = run_cli("extract", "--a", clip, "--b", clip, "--out", tmp_path / "frames", "--every", "1", "--size", "16", "-q")
 
     for result in (rendered, extracted):
         assert result.code == 0, result.stderr
@@ -230,7 +214,7 @@ def test_decode_error_mid_clip_keeps_the_frames_before_it(cli, make_clip, tmp_pa
     assert len(list((tmp_path / "frames" / "a").glob("*.png"))) == decodable
 
 
-def test_truncated_streamable_clip_keeps_what_decodes_and_says_so(cli, make_clip, tmp_path):
+def test_truncated_streamable_clip_keeps_what_decodes_and_says_so(run_cli, make_clip, tmp_path):
     clip = make_clip("take.mkv", n_frames=48)
     data = clip.read_bytes()
     cut = tmp_path / "cut.mkv"
@@ -238,7 +222,7 @@ def test_truncated_streamable_clip_keeps_what_decodes_and_says_so(cli, make_clip
     kept = _frame_count(cut)
     assert 0 < kept < 48
 
-    result = cli("extract", "--a", cut, "--b", clip, "--out", tmp_path / "frames", "--every", "1", "--size", "16", "-q")
+    result = run_cli("extract", "--a", cut, "--b", clip, "--out", tmp_path / "frames", "--every", "1", "--size", "16", "-q")
 
     assert result.code == 0, result.stderr
     assert "may be truncated" in result.stderr and str(cut) in result.stderr
@@ -309,7 +293,7 @@ class _RunsACommand:
         return os.system, (f"touch {shlex.quote(str(self.marker))}",)
 
 
-def test_a_checkpoint_that_would_run_code_is_refused(cli, make_clip, tmp_path):
+def test_a_checkpoint_that_would_run_code_is_refused(run_cli, make_clip, tmp_path):
     clip = make_clip(n_frames=3)
     marker = tmp_path / "pwned"
     trap = {"format": "vidgan-checkpoint/1", "kind": "cyclegan", "models": _RunsACommand(marker)}
@@ -319,9 +303,9 @@ def test_a_checkpoint_that_would_run_code_is_refused(cli, make_clip, tmp_path):
     _save_cyclegan(run / "checkpoints" / "step_0000001.pt")
     torch.save(trap, run / "checkpoints" / "step_0000002.pt")  # a trap planted as a run's newest checkpoint
 
-    assert_clean_failure(cli("render", clip, "--checkpoint", tmp_path / "trap.pt", "-q"), "trap.pt", "refused to load", "posix.system", code=1)
-    assert_clean_failure(cli("render", clip, "--checkpoint", tmp_path / "raw.pt", "-q"), "raw.pt", "not a readable checkpoint", code=1)
-    result = cli("render", clip, "--run", run, "-q")
+    assert_clean_failure(run_cli("render", clip, "--checkpoint", tmp_path / "trap.pt", "-q"), "trap.pt", "refused to load", "posix.system", code=1)
+    assert_clean_failure(run_cli("render", clip, "--checkpoint", tmp_path / "raw.pt", "-q"), "raw.pt", "not a readable checkpoint", code=1)
+    result = run_cli("render", clip, "--run", run, "-q")
     assert result.code == 0 and "step_0000002.pt: refused to load" in result.stderr  # reported; the older one is used
     assert not marker.exists()
     torch.load(tmp_path / "trap.pt", weights_only=False)  # proof that the trap is armed
@@ -333,7 +317,7 @@ def test_output_names_come_from_vidgan_not_from_the_clip_path(run_cli, make_clip
     work = tmp_path / "deep" / "er"
     work.mkdir(parents=True)
 
-    done = run_cli("extract", "--a", "../../x.mp4", "--b", "../../x.mp4", "--out", "out", "--size", "16", "-q", cwd=work)
+    done = run_cli("extract", "--a", "../../x.mp4", "--b", "../../x.mp4", "--out", "out", "--size", "16", "-q", cwd=work, isolated=True)
 
     assert done.code == 0, done.stderr
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
@@ -343,39 +327,37 @@ def test_output_names_come_from_vidgan_not_from_the_clip_path(run_cli, make_clip
     assert (work / "out" / "manifest.json").stat().st_mode & 0o777 == 0o666 & ~umask  # not left private like a temp file
 
 
-def test_render_and_extract_never_write_over_inputs_or_earlier_outputs(cli, make_clip, tmp_path, tiny_checkpoint):
+def test_render_and_extract_never_write_over_inputs_or_earlier_outputs(run_cli, make_clip, tmp_path, tiny_checkpoint):
     clip = make_clip(n_frames=3)
     original = clip.read_bytes()
     os.link(clip, tmp_path / "alias.mp4")
     for out in (clip, tmp_path / "alias.mp4"):
-        result = cli("render", clip, "--checkpoint", tiny_checkpoint, "--out", out, "--overwrite", "-q")
+        result = run_cli("render", clip, "--checkpoint", tiny_checkpoint, "--out", out, "--overwrite", "-q")
         assert_clean_failure(result, "would overwrite", str(clip), code=2)
-    both = cli("render", clip, "--checkpoint", tiny_checkpoint, "--out", tmp_path / "r.mp4", "--compare", tmp_path / "r.mp4", "-q")
-    assert_clean_failure(both, "r.mp4", "would overwrite", code=2)
     (tmp_path / "r.mp4").write_text("earlier result")
-    assert_clean_failure(cli("render", clip, "--checkpoint", tiny_checkpoint, "--out", tmp_path / "r.mp4", "-q"), "r.mp4", "--overwrite", code=2)
+    assert_clean_failure(run_cli("render", clip, "--checkpoint", tiny_checkpoint, "--out", tmp_path / "r.mp4", "-q"), "r.mp4", "--overwrite", code=2)
     assert (tmp_path / "r.mp4").read_text() == "earlier result" and clip.read_bytes() == original
 
     frames = tmp_path / "frames"
-    assert cli("extract", "--a", clip, "--b", clip, "--out", frames, "--every", "1", "--size", "16", "-q").code == 0
+    assert run_cli("extract", "--a", clip, "--b", clip, "--out", frames, "--every", "1", "--size", "16", "-q").code == 0
     first = {p.name: p.read_bytes() for p in (frames / "a").iterdir()}
-    again = cli("extract", "--a", clip, "--b", clip, "--out", frames, "--every", "2", "--size", "16", "-q")
+    again = run_cli("extract", "--a", clip, "--b", clip, "--out", frames, "--every", "2", "--size", "16", "-q")
     assert_clean_failure(again, str(frames), "manifest.json", "--overwrite", code=2)
     assert {p.name: p.read_bytes() for p in (frames / "a").iterdir()} == first
     (frames / "a" / "mine.png").write_bytes(b"user's own file")
-    replaced = cli("extract", "--a", clip, "--b", clip, "--out", frames, "--every", "2", "--size", "16", "--overwrite", "-q")
+    replaced = run_cli("extract", "--a", clip, "--b", clip, "--out", frames, "--every", "2", "--size", "16", "--overwrite", "-q")
     assert replaced.code == 0, replaced.stderr
     assert sorted(p.name for p in (frames / "a").iterdir()) == ["c00_clip_f000000.png", "c00_clip_f000002.png", "mine.png"]
     assert len(json.loads((frames / "manifest.json").read_text())["images"]) == 4
     assert sorted(p.name for p in frames.iterdir()) == ["a", "b", "manifest.json"]  # no staging folder left
 
 
-def test_failed_extraction_leaves_earlier_output_intact(cli, make_clip, tmp_path):
+def test_failed_extraction_leaves_earlier_output_intact(run_cli, make_clip, tmp_path):
     clip = make_clip(n_frames=3)
     frames = tmp_path / "frames"
-    assert cli("extract", "--a", clip, "--b", clip, "--out", frames, "--every", "1", "--size", "16", "-q").code == 0
+    assert run_cli("extract", "--a", clip, "--b", clip, "--out", frames, "--every", "1", "--size", "16", "-q").code == 0
     before = {str(p): p.read_bytes() for p in frames.rglob("*") if p.is_file()}
-    late = cli("extract", "--a", clip, "--b", clip, "--out", frames, "--start", "0.05", "--end", "0.06", "--overwrite", "-q")
+    late = run_cli("extract", "--a", clip, "--b", clip, "--out", frames, "--start", "0.05", "--end", "0.06", "--overwrite", "-q")
     assert_clean_failure(late, "no frames to extract", code=1)
     assert {str(p): p.read_bytes() for p in frames.rglob("*") if p.is_file()} == before
 
@@ -396,13 +378,13 @@ def _disk_full_after(limit: int) -> Iterator[None]:
         signal.signal(signal.SIGXFSZ, previous)
 
 
-def test_full_disk_gives_a_clear_error_and_no_file_under_a_final_name(cli, make_clip, tmp_path, tiny_checkpoint):
+def test_full_disk_gives_a_clear_error_and_no_file_under_a_final_name(run_cli, make_clip, tmp_path, tiny_checkpoint):
     noise = make_clip("noise.mp4", n_frames=40, draw=lambda i: np.random.default_rng(i).integers(0, 256, (64, 96, 3), np.uint8))
     cats = SHARED_DATA / "cats"
     big = {"g": ResnetGenerator(GeneratorConfig.for_size(64, channels=32, res_blocks=2))}
     with _disk_full_after(8_000):
-        rendered = cli("render", noise, "--checkpoint", tiny_checkpoint, "--out", tmp_path / "r.mp4", "-q")
-        trained = cli("train", "--a", cats / "grumpy", "--b", cats / "russian_blue", "--out", tmp_path / "run", "--iters", "1", *TRAIN_TINY)
+        rendered = run_cli("render", noise, "--checkpoint", tiny_checkpoint, "--out", tmp_path / "r.mp4", "-q")
+        trained = run_cli("train", "--a", cats / "grumpy", "--b", cats / "russian_blue", "--out", tmp_path / "run", "--iters", "1", *TRAIN_TINY)
         with pytest.raises(VidganError) as saving:
             save_checkpoint(tmp_path / "big.pt", kind="cyclegan", step=1, arch={}, modules=big)
 
@@ -414,7 +396,7 @@ def test_full_disk_gives_a_clear_error_and_no_file_under_a_final_name(cli, make_
     assert left == ["model/tiny.pt", "noise.mp4", "run/config.json", "run/metrics.jsonl"]
 
 
-def test_nan_loss_stops_naming_step_and_term_and_keeps_the_good_checkpoint(cli, tmp_path, monkeypatch):
+def test_nan_loss_stops_naming_step_and_term_and_keeps_the_good_checkpoint(run_cli, tmp_path, monkeypatch):
     real_step = CycleGANTask.train_step
 
     def poisoned(self, step, total):
@@ -426,7 +408,7 @@ def test_nan_loss_stops_naming_step_and_term_and_keeps_the_good_checkpoint(cli, 
     monkeypatch.setattr(CycleGANTask, "train_step", poisoned)
     run = tmp_path / "run"
     cats = SHARED_DATA / "cats"
-    result = cli("train", "--a", cats / "grumpy", "--b", cats / "russian_blue", "--out", run, "--iters", "3", "--checkpoint-every", "1", "--sample-every", "100", *TRAIN_TINY)
+    result = run_cli("train", "--a", cats / "grumpy", "--b", cats / "russian_blue", "--out", run, "--iters", "3", "--checkpoint-every", "1", "--sample-every", "100", *TRAIN_TINY)
 
     assert_clean_failure(result, "loss cycle", "nan", "step 2", "step_0000001.pt", code=1)
     assert [p.name for p in step_checkpoints(run)] == ["step_0000001.pt"]
@@ -454,7 +436,7 @@ def _adam_steps(run: Path) -> int:
     return int(next(iter(state.values()))["step"])
 
 
-def test_killed_then_interrupted_training_resumes_where_it_stopped(tmp_path):
+def test_killed_then_interrupted_training_resumes_where_it_stopped(run_cli, tmp_path):
     cats = SHARED_DATA / "cats"
     iters, every = 6, 2
     run = tmp_path / "run"
@@ -482,21 +464,20 @@ def test_killed_then_interrupted_training_resumes_where_it_stopped(tmp_path):
     assert _adam_steps(run) == interrupted_at  # optimizer state came along
 
     # 3. Resume again to the end: steps, optimizer, metrics and samples all continue without gaps or repeats.
-    final = subprocess.run([sys.executable, "-m", "vidgan", "train", "--resume", "--out", run, "-q"], cwd=tmp_path,
-                           env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, capture_output=True, text=True, timeout=300)
-    assert final.returncode == 0, final.stderr
+    final = run_cli("train", "--resume", "--out", run, "-q")
+    assert final.code == 0, final.stderr
     assert load_checkpoint(run / "checkpoints" / "latest.pt")["step"] == iters and _adam_steps(run) == iters
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps)) and steps[-1] == iters
     assert sorted(int(p.stem[5:]) for p in (run / "samples").glob("step_*.png")) == list(range(2, iters + 1, 2))
 
 
-def test_resume_continues_exactly_as_an_uninterrupted_run(cli, tmp_path):
+def test_resume_continues_exactly_as_an_uninterrupted_run(run_cli, tmp_path):
     cats = SHARED_DATA / "cats"
     common = ["--a", cats / "grumpy", "--b", cats / "russian_blue", "--checkpoint-every", "1", "--sample-every", "100", *TRAIN_TINY]
-    assert cli("train", "--out", tmp_path / "whole", "--iters", "2", *common).code == 0
-    assert cli("train", "--out", tmp_path / "split", "--iters", "1", *common).code == 0
-    assert cli("train", "--resume", "--out", tmp_path / "split", "--iters", "2", "-q").code == 0
+    assert run_cli("train", "--out", tmp_path / "whole", "--iters", "2", *common).code == 0
+    assert run_cli("train", "--out", tmp_path / "split", "--iters", "1", *common).code == 0
+    assert run_cli("train", "--resume", "--out", tmp_path / "split", "--iters", "2", "-q").code == 0
     whole, split = (load_checkpoint(tmp_path / name / "checkpoints" / "latest.pt") for name in ("whole", "split"))
     for group in ("generators", "discriminators"):
         for key, tensor in whole["models"][group].items():
