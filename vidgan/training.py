@@ -7,7 +7,6 @@ including redrawing the run's plots (losses.png, progress.gif) whenever it saves
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -109,7 +108,7 @@ def train_loop(
     logged: dict[str, float] = {}
 
     def checkpoint() -> Path:
-        flush_metrics()  # never save weights from after a loss went NaN or inf
+        check_finite()  # never save weights from after a loss went NaN or inf
         return save_run_checkpoint(
             run.root,
             step,
@@ -120,20 +119,25 @@ def train_loop(
             extra={"rng": capture_rng()},
         )
 
+    def check_finite() -> None:
+        """Stop at the first NaN or inf loss since the last log, naming the term and the step it appeared at."""
+        for name, values in pending.items():
+            bad = ~torch.isfinite(torch.stack(values).float())
+            if bad.any():
+                first = int(bad.nonzero()[0, 0])
+                saved = step_checkpoints(run.root)
+                kept = f"; the last good checkpoint is {saved[-1]}" if saved else ""
+                raise VidganError(
+                    f"training stopped: loss {name} became {values[first].item()} at step {step - len(values) + first + 1}{kept}"
+                )
+
     def flush_metrics() -> None:
         # Averaging on the device and converting once per log interval avoids a GPU sync every step.
         nonlocal logged
         if not pending:
             return
+        check_finite()
         logged = {name: torch.stack(values).float().mean().item() for name, values in pending.items()}
-        bad = [name for name, value in logged.items() if not math.isfinite(value)]
-        if bad:
-            values = torch.stack(pending[bad[0]]).float()
-            first = int((~torch.isfinite(values)).nonzero()[0, 0])
-            value = values[first].item()
-            saved = step_checkpoints(run.root)
-            kept = f"; the last good checkpoint is {saved[-1]}" if saved else ""
-            raise VidganError(f"training stopped: loss {bad[0]} became {value} at step {step - len(values) + first + 1}{kept}")
         pending.clear()
         run.append_metrics(step, logged)
 
@@ -163,6 +167,7 @@ def train_loop(
                 if out_of_time:
                     break
         except KeyboardInterrupt:
+            flush_metrics()
             last_checkpoint = checkpoint()
             raise Interrupted(
                 f"interrupted at step {step}; checkpoint saved to {last_checkpoint} (continue with --resume)"
