@@ -6,10 +6,13 @@ one run, because on a shared machine absolute times drift while ratios of interl
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
+import tempfile
 import time
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 import torch
@@ -18,6 +21,7 @@ from torch import nn
 from vidgan.checkpoints import save_checkpoint
 from vidgan.models.cyclegan import DiscriminatorConfig, GeneratorConfig, ResnetGenerator
 from vidgan.pipelines.cyclegan import KIND
+from vidgan.video import write_test_clip
 
 
 def machine() -> str:
@@ -29,6 +33,20 @@ def machine() -> str:
         pass
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), load {load}"
+
+
+def clip_bench_setup(doc: str, name: str, size: tuple[int, int], frames: int, rounds: int) -> tuple[argparse.Namespace, Path, Path]:
+    """Parse --frames/--rounds, then write a synthetic 25 fps clip of that many frames into a fresh temp folder.
+
+    Returns the arguments, the folder and the clip.
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=frames)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix=f"vidgan-bench-{name}-"))
+    clip = write_test_clip(folder / "clip.mp4", width=size[0], height=size[1], fps=Fraction(25), n_frames=args.frames)
+    return args, folder, clip
 
 
 def random_generator_checkpoint(path: Path, config: GeneratorConfig) -> Path:

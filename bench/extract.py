@@ -6,16 +6,12 @@ The last line is the headline: extract's decoded frames/s over decode-only frame
 
 from __future__ import annotations
 
-import argparse
-import tempfile
-from fractions import Fraction
 from pathlib import Path
 
 import av
 
-from benchlib import best_rate, print_table
+from benchlib import best_rate, clip_bench_setup, print_table
 from vidgan.pipelines.extract import extract_frames
-from vidgan.video import write_test_clip
 
 WIDTH, HEIGHT, EVERY = 1280, 720, 15
 
@@ -29,12 +25,7 @@ def decode_only(clip: Path) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="vidgan-bench-extract-"))
-    clip = write_test_clip(folder / "clip.mp4", width=WIDTH, height=HEIGHT, fps=Fraction(25), n_frames=args.frames)
+    args, folder, clip = clip_bench_setup(__doc__, "extract", (WIDTH, HEIGHT), frames=300, rounds=3)
 
     def extract() -> int:
         extract_frames({"a": [clip]}, folder / "data", every=EVERY, size=128, quiet=True)

@@ -7,20 +7,16 @@ The last line is the headline: end-to-end frames/s over model-only frames/s, and
 
 from __future__ import annotations
 
-import argparse
-import tempfile
-from fractions import Fraction
 from pathlib import Path
 
 import cv2
 import torch
 
-from benchlib import best_rate, print_table, random_generator_checkpoint
+from benchlib import best_rate, clip_bench_setup, print_table, random_generator_checkpoint
 from vidgan.data import to_float, to_uint8
 from vidgan.framing import working_size
 from vidgan.models.cyclegan import GeneratorConfig
 from vidgan.pipelines.render import load_render_generator, render_video
-from vidgan.video import write_test_clip
 
 WIDTH, HEIGHT, BATCH = 1280, 720, 4
 
@@ -47,12 +43,7 @@ def naive_loop(clip: Path, out: Path, generator: torch.nn.Module, size: tuple[in
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=24)
-    parser.add_argument("--rounds", type=int, default=2)
-    args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="vidgan-bench-render-"))
-    clip = write_test_clip(folder / "clip.mp4", width=WIDTH, height=HEIGHT, fps=Fraction(25), n_frames=args.frames)
+    args, folder, clip = clip_bench_setup(__doc__, "render", (WIDTH, HEIGHT), frames=24, rounds=2)
     config = GeneratorConfig.for_size(128)
     checkpoint = random_generator_checkpoint(folder / "model.pt", config)
     generator = load_render_generator(checkpoint, "a2b", None, torch.device("cpu"))

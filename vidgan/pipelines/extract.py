@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 from rich.markup import escape
 
+from vidgan.background import BackgroundWriter
 from vidgan.errors import UsageError, VidganError
 from vidgan.fsutil import atomic_path, write_text_atomic
 from vidgan.images import square_resize
@@ -119,46 +120,56 @@ def extract_frames(
 
     images: list[dict[str, object]] = []
     counts: dict[str, int] = {}
-    with make_progress(quiet=quiet) as progress:
-        for domain, clips in plan.items():
-            domain_dir = out_dir / domain
-            try:
-                domain_dir.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise VidganError(f"{domain_dir}: cannot create the folder ({exc.strerror or exc})") from exc
-            estimates = [_estimate_kept(info, every, start, end) for _, info in clips]
-            total = None if None in estimates else sum(estimates)
-            task = progress.add_task(f"domain {domain}", total=total, info="")
-            written: set[str] = set()
-            for clip_index, (clip, info) in enumerate(clips):
-                # The info column renders markup, so a "[" in a file name must not be read as a style tag.
-                progress.update(task, info=escape(f"{clip.name} @ {float(info.fps):.2f} fps"))
-                stem = safe_stem(clip)
-                source = str(clip.resolve())
-                kept = 0
-                for frame in iter_frames(clip, every=every, start=start, end=end):
-                    name = f"c{clip_index:02d}_{stem}_f{frame.index:06d}.png"
-                    _write_png(domain_dir / name, square_resize(frame.rgb, size, crop))
-                    written.add(name)
-                    images.append(
-                        {
-                            "file": f"{domain}/{name}",
-                            "domain": domain,
-                            "source": source,
-                            "clip_index": clip_index,
-                            "frame_index": frame.index,
-                            "time": round(frame.time, 6),
-                        }
-                    )
-                    kept += 1
-                    progress.advance(task)
-                if kept == 0:
-                    raise VidganError(f"{clip}: no frames to extract in the chosen time range")
-            counts[domain] = len(written)
-            progress.update(task, total=len(written), completed=len(written))
-            stale = [p for p in domain_dir.glob("*.png") if p.name not in written]
-            if stale:
-                warn(f"{domain_dir}: {len(stale)} PNG files from an earlier run are not in manifest.json")
+    written_in: dict[Path, set[str]] = {}
+    # Resizing, PNG encoding and writing run on a thread of their own while the next frames decode.
+    writer = BackgroundWriter(lambda item: _write_png(item[0], square_resize(item[1], size, crop)), maxsize=8)
+    try:
+        with make_progress(quiet=quiet) as progress:
+            for domain, clips in plan.items():
+                domain_dir = out_dir / domain
+                try:
+                    domain_dir.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise VidganError(f"{domain_dir}: cannot create the folder ({exc.strerror or exc})") from exc
+                estimates = [_estimate_kept(info, every, start, end) for _, info in clips]
+                total = None if None in estimates else sum(estimates)
+                task = progress.add_task(f"domain {domain}", total=total, info="")
+                written: set[str] = set()
+                for clip_index, (clip, info) in enumerate(clips):
+                    # The info column renders markup, so a "[" in a file name must not be read as a style tag.
+                    progress.update(task, info=escape(f"{clip.name} @ {float(info.fps):.2f} fps"))
+                    stem = safe_stem(clip)
+                    source = str(clip.resolve())
+                    kept = 0
+                    for frame in iter_frames(clip, every=every, start=start, end=end):
+                        name = f"c{clip_index:02d}_{stem}_f{frame.index:06d}.png"
+                        writer.submit((domain_dir / name, frame.rgb))
+                        written.add(name)
+                        images.append(
+                            {
+                                "file": f"{domain}/{name}",
+                                "domain": domain,
+                                "source": source,
+                                "clip_index": clip_index,
+                                "frame_index": frame.index,
+                                "time": round(frame.time, 6),
+                            }
+                        )
+                        kept += 1
+                        progress.advance(task)
+                    if kept == 0:
+                        raise VidganError(f"{clip}: no frames to extract in the chosen time range")
+                counts[domain] = len(written)
+                written_in[domain_dir] = written
+                progress.update(task, total=len(written), completed=len(written))
+        writer.finish()  # a write error (disk full) surfaces here, before the manifest lists the images
+    except BaseException:
+        writer.finish(check=False)
+        raise
+    for domain_dir, written in written_in.items():
+        stale = [p for p in domain_dir.glob("*.png") if p.name not in written]
+        if stale:
+            warn(f"{domain_dir}: {len(stale)} PNG files from an earlier run are not in manifest.json")
 
     manifest = {"every": every, "size": size, "crop": crop, "images": images}
     write_text_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=1) + "\n")

@@ -8,21 +8,19 @@ bounded queues between them so memory stays flat however long the clip is.
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TypeVar
 
 import cv2
 import numpy as np
 import torch
 from torch import nn
 
+from vidgan.background import BackgroundWriter, in_background
 from vidgan.checkpoints import load_state_dict_file
 from vidgan.data import to_float, to_uint8
 from vidgan.devices import fast_layout, inference_dtype, resolve_device
@@ -35,8 +33,6 @@ from vidgan.sequences import Clip, PngSequenceWriter, open_clip
 from vidgan.temporal import MotionTracker, TemporalSmoother, WarpErrorMeter
 from vidgan.video import VIDEO_CODECS, Frame, VideoWriter
 
-T = TypeVar("T")
-_DONE = object()
 DIRECTIONS = ("a2b", "b2a")
 OUTPUT_CODECS = (*VIDEO_CODECS, "png")
 _CODEC_OF_SUFFIX = {".mp4": "h264", ".mov": "prores", ".mkv": "ffv1", "": "png"}
@@ -111,68 +107,6 @@ def load_render_generator(source: Path, direction: str, arch: str | None, device
     except ValueError as error:
         raise VidganError(f"{source}: {error}") from None
     return generator.to(device).eval().requires_grad_(False)
-
-
-def _in_background(items: Iterable[T], maxsize: int) -> Iterator[T]:
-    """Iterate `items` on a worker thread, a bounded number ahead; its exceptions re-raise here."""
-    buffer: queue.Queue = queue.Queue(maxsize)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if stop.is_set():
-                    return
-                buffer.put(item)
-        except BaseException as error:  # handed to the consumer
-            buffer.put(error)
-        buffer.put(_DONE)
-
-    worker = threading.Thread(target=produce, daemon=True)
-    worker.start()
-    try:
-        while (item := buffer.get()) is not _DONE:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while worker.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                buffer.get_nowait()
-            except queue.Empty:
-                worker.join(0.05)
-
-
-class _BackgroundWriter:
-    """Runs `write(item)` for each submitted item on a worker thread, a bounded number behind."""
-
-    def __init__(self, write: Callable[[T], None], maxsize: int) -> None:
-        self._write = write
-        self._queue: queue.Queue = queue.Queue(maxsize)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not _DONE:
-            if self._error is None:
-                try:
-                    self._write(item)
-                except BaseException as error:
-                    self._error = error
-
-    def submit(self, item: T) -> None:
-        if self._error is not None:
-            raise self._error
-        self._queue.put(item)
-
-    def finish(self, *, check: bool = True) -> None:
-        """Wait until everything submitted is written; re-raise the first write error unless check is False."""
-        self._queue.put(_DONE)
-        self._thread.join()
-        if check and self._error is not None:
-            raise self._error
 
 
 def _batches(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
@@ -472,7 +406,7 @@ def _render_clip(
                 meters[direction].add(rgb, motion if measure else None)
 
     started = time.perf_counter()
-    encoder = _BackgroundWriter(finish, maxsize=2 * batch_size)
+    encoder = BackgroundWriter(finish, maxsize=2 * batch_size)
     try:
         for target in targets:
             writers[target.direction] = _open_writer(
@@ -482,7 +416,7 @@ def _render_clip(
                 compares[target.direction] = _open_writer(
                     target.compare, codec, clip, 2 * clip.width, crf=crf, audio=audio, resume=resume
                 )
-        for batch in _batches(_in_background(clip.frames(), 2 * batch_size), batch_size):
+        for batch in _batches(in_background(clip.frames(), 2 * batch_size), batch_size):
             results: dict[str, list[tuple[np.ndarray, bool]]] = {}
             for direction, translate in translators.items():
                 earlier = [writers[direction].existing(f) if resume else None for f in batch]
