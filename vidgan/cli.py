@@ -68,6 +68,12 @@ class Loss(str, Enum):
     wgan_gp = "wgan-gp"
 
 
+class Precision(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
 DeviceOption = Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
 
@@ -133,6 +139,8 @@ def train(
     iters: Annotated[Optional[int], typer.Option(help="Training steps (default cyclegan 10000, others 5000; with --resume: the run's).")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     device: DeviceOption = "auto",
+    precision: Annotated[Optional[Precision], typer.Option(help="[cyclegan] auto (default): bf16 mixed precision on CUDA, fp32 on the CPU.")] = None,
+    compile: Annotated[bool, typer.Option("--compile", help="[cyclegan] torch.compile the networks (slow to start, faster steps).")] = False,
     sample_every: Annotated[int, typer.Option(help="Save a sample grid (and redraw the plots) every K steps.")] = 500,
     checkpoint_every: Annotated[int, typer.Option(help="Save a checkpoint every K steps.")] = 1000,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its latest checkpoint.")] = False,
@@ -182,6 +190,8 @@ def train(
             iters=iters,
             seed=seed,
             device=device,
+            precision=_value(precision),
+            compile=compile or None,  # None: not given, so other models do not refuse it
             sample_every=sample_every,
             checkpoint_every=checkpoint_every,
             holdout=holdout,
@@ -285,11 +295,13 @@ def render(
     feather: Annotated[int, typer.Option(help="Width in pixels of the soft edge inside the region.")] = 16,
     fps: Annotated[str, typer.Option(help="Frame rate of image-sequence inputs (25, 29.97, 30000/1001).")] = "25",
     temporal_smooth: Annotated[float, typer.Option(help="0..1: blend in the previous output, moved by the source's optical flow, against flicker (0 = off).")] = 0.0,
+    warp_error_every: Annotated[int, typer.Option(help="Measure the warp error on every Nth pair of frames (1 = all pairs, 0 = off); each measured pair costs two optical flows.")] = 10,
     compare: Annotated[bool, typer.Option("--compare", help="Also write a labelled side-by-side (source | result) beside each output.")] = False,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Do not copy the input's audio.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted PNG-sequence render (frames already there are kept).")] = False,
     batch_size: Annotated[Optional[int], typer.Option(help="Frames per batch (default 4 on CPU, 16 on CUDA).")] = None,
+    half: Annotated[bool, typer.Option("--half", help="Half-precision inference (bf16, or fp16 where unsupported); CUDA only.")] = False,
     device: DeviceOption = "auto",
     quiet: QuietOption = False,
 ) -> None:
@@ -313,11 +325,13 @@ def render(
         feather=feather,
         fps=parse_fps(fps),
         temporal_smooth=temporal_smooth,
+        warp_error_every=warp_error_every,
         compare=compare,
         audio=not no_audio,
         overwrite=overwrite,
         resume=resume,
         batch_size=batch_size,
+        half=half,
         device=device,
         quiet=quiet,
     )
@@ -327,7 +341,8 @@ def render(
             console.print(f"wrote {path} ({clip.frames} frames{kept})")
             if d in clip.compares:
                 console.print(f"side by side: {clip.compares[d]}")
-            console.print(f"  warp error (flicker): {_warp_report(clip.warp_errors[d], clip.source_warp_error)}")
+            if warp_error_every:
+                console.print(f"  warp error (flicker): {_warp_report(clip.warp_errors[d], clip.source_warp_error)}")
     console.print(f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps)")
 
 

@@ -111,9 +111,10 @@ class MotionTracker:
     def __init__(self) -> None:
         self._previous: np.ndarray | None = None
 
-    def __call__(self, source_rgb: np.ndarray) -> Motion | None:
+    def __call__(self, source_rgb: np.ndarray, estimate: bool = True) -> Motion | None:
+        """estimate=False only remembers the frame (optical flow is the costly part; skip it when unused)."""
         previous, self._previous = self._previous, source_rgb
-        return None if previous is None else estimate_motion(previous, source_rgb)
+        return None if previous is None or not estimate else estimate_motion(previous, source_rgb)
 
 
 class WarpErrorMeter:

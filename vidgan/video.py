@@ -33,7 +33,9 @@ class VideoCodec:
 
 
 VIDEO_CODECS = {
-    "h264": VideoCodec("libx264", None, (), (".mp4", ".mov", ".mkv"), takes_crf=True),
+    # veryfast encodes 720p about 2.5x faster than x264's default (medium) for somewhat larger files at the same
+    # crf; at medium the encoder alone took a fifth of a CPU render's time.
+    "h264": VideoCodec("libx264", None, (("preset", "veryfast"),), (".mp4", ".mov", ".mkv"), takes_crf=True),
     # Profile 3 is ProRes 422 HQ; 10-bit 4:2:2 is what finishing tools expect of it.
     "prores": VideoCodec("prores_ks", "yuv422p10le", (("profile", "3"), ("vendor", "apl0")), (".mov",)),
     # FFV1 on RGB planes is bit-exact: no colour-space conversion or chroma subsampling to lose pixels.

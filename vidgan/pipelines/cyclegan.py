@@ -13,6 +13,7 @@ from torchvision.utils import make_grid
 
 from vidgan.checkpoints import checkpoint_contents, load_checkpoint, load_latest_checkpoint
 from vidgan.data import ImageBank, diff_augment, load_image_files, load_image_folder, to_uint8
+from vidgan.devices import autocast, fast_layout, resolve_precision
 from vidgan.errors import UsageError, VidganError
 from vidgan.images import detect_image_size
 from vidgan.losses import lsgan_loss
@@ -98,8 +99,12 @@ class CycleGANTask:
         device: torch.device,
         pool: int = 0,
         lr_decay_from: int | None = None,
+        precision: torch.dtype = torch.float32,
+        compile: bool = False,
     ) -> None:
         self.banks = banks
+        self.device = device
+        self.precision = precision  # forward passes autocast to this dtype; weights and optimizers stay float32
         self.weights = weights
         self.batch_size = batch_size
         self.diffaug = diffaug
@@ -109,6 +114,10 @@ class CycleGANTask:
         self.arch = {"generator": generator.to_dict(), "discriminator": discriminator.to_dict()}
         self.generators = nn.ModuleDict({f"{s}2{t}": build_generator(generator) for s, t in DIRECTIONS}).to(device)
         self.discriminators = nn.ModuleDict({d: build_discriminator(discriminator) for d in banks}).to(device)
+        for network in (*self.generators.values(), *self.discriminators.values()):
+            fast_layout(network, device)
+            if compile:
+                network.compile()  # in place: parameter names, and so checkpoints, stay as they are
         fused = device.type == "cuda"  # one kernel per parameter group instead of one per tensor
         self.optimizers = {
             "generators": torch.optim.Adam(self.generators.parameters(), lr=lr, betas=betas, fused=fused),
@@ -131,18 +140,19 @@ class CycleGANTask:
         # 1. Generators: fool the target domain's discriminator, come back through the other generator
         #    (cycle-consistency), and leave images already in the target domain alone (identity).
         self.discriminators.requires_grad_(False)
-        fake = {t: self.generators[f"{s}2{t}"](real[s]) for s, t in DIRECTIONS}
-        loss_adv = sum(lsgan_loss(self._judge(t, fake[t]), True) for _, t in DIRECTIONS)
-        loss_g = loss_adv
-        losses = {"g_adv": loss_adv}
-        if self.weights.cycle > 0:
-            loss_cycle = sum(F.l1_loss(self.generators[f"{t}2{s}"](fake[t]), real[s]) for s, t in DIRECTIONS)
-            loss_g = loss_g + self.weights.cycle * loss_cycle
-            losses["cycle"] = loss_cycle
-        if self.weights.identity > 0:
-            loss_identity = sum(F.l1_loss(self.generators[f"{s}2{t}"](real[t]), real[t]) for s, t in DIRECTIONS)
-            loss_g = loss_g + self.weights.identity * loss_identity
-            losses["identity"] = loss_identity
+        with autocast(self.device, self.precision):  # forward passes only; backward follows the forward's dtypes
+            fake = {t: self.generators[f"{s}2{t}"](real[s]) for s, t in DIRECTIONS}
+            loss_adv = sum(lsgan_loss(self._judge(t, fake[t]), True) for _, t in DIRECTIONS)
+            loss_g = loss_adv
+            losses = {"g_adv": loss_adv}
+            if self.weights.cycle > 0:
+                loss_cycle = sum(F.l1_loss(self.generators[f"{t}2{s}"](fake[t]), real[s]) for s, t in DIRECTIONS)
+                loss_g = loss_g + self.weights.cycle * loss_cycle
+                losses["cycle"] = loss_cycle
+            if self.weights.identity > 0:
+                loss_identity = sum(F.l1_loss(self.generators[f"{s}2{t}"](real[t]), real[t]) for s, t in DIRECTIONS)
+                loss_g = loss_g + self.weights.identity * loss_identity
+                losses["identity"] = loss_identity
         self.optimizers["generators"].zero_grad(set_to_none=True)
         loss_g.backward()
         self.optimizers["generators"].step()
@@ -150,15 +160,16 @@ class CycleGANTask:
         # 2. Discriminators: score real images of their domain as 1 and the generators' images (fresh, or from
         #    the history pool) as 0.
         self.discriminators.requires_grad_(True)
-        loss_d_real = sum(lsgan_loss(self._judge(d, real[d]), True) for d in self.banks)
-        loss_d_fake = sum(lsgan_loss(self._judge(d, self.pools[d](fake[d])), False) for d in self.banks)
-        loss_d = 0.5 * (loss_d_real + loss_d_fake)
+        with autocast(self.device, self.precision):
+            loss_d_real = sum(lsgan_loss(self._judge(d, real[d]), True) for d in self.banks)
+            loss_d_fake = sum(lsgan_loss(self._judge(d, self.pools[d](fake[d])), False) for d in self.banks)
+            loss_d = 0.5 * (loss_d_real + loss_d_fake)
         self.optimizers["discriminators"].zero_grad(set_to_none=True)
         loss_d.backward()
         self.optimizers["discriminators"].step()
 
         losses.update(d_real=loss_d_real, d_fake=loss_d_fake)
-        return {name: value.detach() for name, value in losses.items()}
+        return {name: value.detach().float() for name, value in losses.items()}
 
     @torch.no_grad()
     def sample_grid(self) -> torch.Tensor:
@@ -212,6 +223,8 @@ def train_cyclegan(
     iters: int = 10000,
     seed: int = 0,
     device: str = "auto",
+    precision: str = "auto",
+    compile: bool = False,
     sample_every: int = 500,
     checkpoint_every: int = 1000,
     holdout: float = 0.1,
@@ -268,6 +281,8 @@ def build_task(config: dict[str, Any], device: torch.device) -> CycleGANTask:
         device=device,
         pool=config.get("pool", 0),
         lr_decay_from=decay_from,
+        precision=resolve_precision(config.get("precision", "auto"), device),
+        compile=config.get("compile", False),
     )
 
 

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 from rich.markup import escape
 
+from vidgan.background import BackgroundWriter
 from vidgan.errors import UsageError, VidganError
 from vidgan.fsutil import atomic_path, write_text_atomic
 from vidgan.images import square_resize
@@ -165,6 +166,8 @@ def extract_frames(
 
     images: list[dict[str, object]] = []
     written: dict[str, set[str]] = {}
+    # Resizing, PNG encoding and writing run on a thread of their own while the next frames decode.
+    writer = BackgroundWriter(lambda item: _write_png(item[0], square_resize(item[1], size, crop)), maxsize=8)
     try:
         with make_progress(quiet=quiet) as progress:
             for domain, clips in plan.items():
@@ -185,7 +188,7 @@ def extract_frames(
                     kept = 0
                     for frame in iter_frames(clip, every=every, start=start, end=end):
                         name = f"c{clip_index:02d}_{stem}_f{frame.index:06d}.png"
-                        _write_png(domain_dir / name, square_resize(frame.rgb, size, crop))
+                        writer.submit((domain_dir / name, frame.rgb))
                         written[domain].add(name)
                         images.append(
                             {
@@ -202,8 +205,12 @@ def extract_frames(
                     if kept == 0:
                         raise VidganError(f"{clip}: no frames to extract in the chosen time range")
                 progress.update(task, total=len(written[domain]), completed=len(written[domain]))
+        writer.finish()  # a write error (disk full) surfaces here, before the manifest lists the images
         manifest = {"every": every, "size": size, "crop": crop, "images": images}
         _publish(staging, out_dir, written, manifest)
+    except BaseException:
+        writer.finish(check=False)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if created and not any(out_dir.iterdir()):

@@ -8,24 +8,22 @@ bounded queues between them so memory stays flat however long the clip is.
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TypeVar
 
 import cv2
 import numpy as np
 import torch
 from torch import nn
 
+from vidgan.background import BackgroundWriter, in_background
 from vidgan.checkpoints import load_state_dict_file
 from vidgan.data import to_float, to_uint8
-from vidgan.devices import resolve_device
+from vidgan.devices import fast_layout, inference_dtype, resolve_device
 from vidgan.errors import UsageError, VidganError
 from vidgan.framing import Box, Fit, Region, WholeFrame, read_box_track
 from vidgan.models.reference import REFERENCE_ARCHS, build_reference_generator
@@ -35,8 +33,6 @@ from vidgan.sequences import Clip, PngSequenceWriter, open_clip
 from vidgan.temporal import MotionTracker, TemporalSmoother, WarpErrorMeter
 from vidgan.video import VIDEO_CODECS, Frame, VideoWriter
 
-T = TypeVar("T")
-_DONE = object()
 DIRECTIONS = ("a2b", "b2a")
 OUTPUT_CODECS = (*VIDEO_CODECS, "png")
 _CODEC_OF_SUFFIX = {".mp4": "h264", ".mov": "prores", ".mkv": "ffv1", "": "png"}
@@ -76,10 +72,13 @@ class FrameTranslator:
     Framings that give images of different sizes (a tracked region that changes size) run as one batch per size.
     """
 
-    def __init__(self, generator: nn.Module, framing: WholeFrame | Region, device: torch.device) -> None:
+    def __init__(
+        self, generator: nn.Module, framing: WholeFrame | Region, device: torch.device, dtype: torch.dtype = torch.float32
+    ) -> None:
         self.generator = generator
         self.framing = framing
         self.device = device
+        self.dtype = dtype  # the generator's weights are in this dtype (float32, or half precision with --half)
 
     @torch.inference_mode()
     def __call__(self, frames: list[Frame]) -> list[np.ndarray]:
@@ -90,7 +89,8 @@ class FrameTranslator:
         outputs: list[np.ndarray | None] = [None] * len(inputs)
         for indices in by_shape.values():
             batch = torch.from_numpy(np.stack([inputs[i] for i in indices])).to(self.device).permute(0, 3, 1, 2)
-            translated = to_uint8(self.generator(to_float(batch))).permute(0, 2, 3, 1).cpu().numpy()
+            translated = self.generator(to_float(batch).to(self.dtype)).float()
+            translated = to_uint8(translated).permute(0, 2, 3, 1).cpu().numpy()
             for i, image in zip(indices, translated):
                 outputs[i] = image
         return [self.framing.restore(frame, image) for frame, image in zip(frames, outputs)]
@@ -107,68 +107,6 @@ def load_render_generator(source: Path, direction: str, arch: str | None, device
     except ValueError as error:
         raise VidganError(f"{source}: {error}") from None
     return generator.to(device).eval().requires_grad_(False)
-
-
-def _in_background(items: Iterable[T], maxsize: int) -> Iterator[T]:
-    """Iterate `items` on a worker thread, a bounded number ahead; its exceptions re-raise here."""
-    buffer: queue.Queue = queue.Queue(maxsize)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if stop.is_set():
-                    return
-                buffer.put(item)
-        except BaseException as error:  # handed to the consumer
-            buffer.put(error)
-        buffer.put(_DONE)
-
-    worker = threading.Thread(target=produce, daemon=True)
-    worker.start()
-    try:
-        while (item := buffer.get()) is not _DONE:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while worker.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                buffer.get_nowait()
-            except queue.Empty:
-                worker.join(0.05)
-
-
-class _BackgroundWriter:
-    """Runs `write(item)` for each submitted item on a worker thread, a bounded number behind."""
-
-    def __init__(self, write: Callable[[T], None], maxsize: int) -> None:
-        self._write = write
-        self._queue: queue.Queue = queue.Queue(maxsize)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not _DONE:
-            if self._error is None:
-                try:
-                    self._write(item)
-                except BaseException as error:
-                    self._error = error
-
-    def submit(self, item: T) -> None:
-        if self._error is not None:
-            raise self._error
-        self._queue.put(item)
-
-    def finish(self, *, check: bool = True) -> None:
-        """Wait until everything submitted is written; re-raise the first write error unless check is False."""
-        self._queue.put(_DONE)
-        self._thread.join()
-        if check and self._error is not None:
-            raise self._error
 
 
 def _batches(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
@@ -314,11 +252,13 @@ def render_video(
     feather: int = 16,
     fps: Fraction = Fraction(25),
     temporal_smooth: float = 0.0,
+    warp_error_every: int = 10,
     compare: bool = False,
     audio: bool = True,
     overwrite: bool = False,
     resume: bool = False,
     batch_size: int | None = None,
+    half: bool = False,
     device: str = "auto",
     quiet: bool = False,
 ) -> RenderResult:
@@ -326,6 +266,7 @@ def render_video(
 
     `source` is a vidgan run folder or checkpoint, or with `arch` a reference CycleGAN state dict. Outputs go to
     `out` (one input), into `out_dir`, or beside each input as STEM_DIRECTION.mp4 (PNG folder for sequences).
+    The warp error is measured on every `warp_error_every`-th pair of consecutive frames (0: not at all).
     """
     paths = [Path(p) for p in ([inputs] if isinstance(inputs, (str, Path)) else inputs)]
     out = Path(out) if out is not None else None
@@ -348,6 +289,8 @@ def render_video(
         raise UsageError(f"--crf must be between 0 and 51, got {crf}")
     if batch_size is not None and batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
+    if warp_error_every < 0:
+        raise UsageError(f"--warp-error-every must be 0 (off) or more, got {warp_error_every}")
     clips = [open_clip(path, fps) for path in paths]
     plans = []
     for clip in clips:
@@ -362,12 +305,15 @@ def render_video(
                 seen[path.resolve()] = clip.path
                 _check_target(path, clip_codec, clips, overwrite=overwrite, resume=resume)
     torch_device = resolve_device(device)
+    dtype = inference_dtype(torch_device, half)
     batch_size = batch_size or default_batch_size(torch_device)
-    generators = {d: load_render_generator(source, d, arch, torch_device) for d in directions}
+    generators = {
+        d: fast_layout(load_render_generator(source, d, arch, torch_device), torch_device).to(dtype) for d in directions
+    }
     any_generator = generators[directions[0]]
     fitting = Fit(fit, any_generator.config.size, any_generator.stride)
     framing = _framing(fitting, roi, roi_track, feather)
-    translators = {d: FrameTranslator(g, framing, torch_device) for d, g in generators.items()}
+    translators = {d: FrameTranslator(g, framing, torch_device, dtype) for d, g in generators.items()}
 
     # 2. Render the clips one after the other, with a bar per clip and one for all of them.
     started = time.perf_counter()
@@ -396,6 +342,7 @@ def render_video(
                     audio=audio,
                     resume=resume,
                     temporal_smooth=temporal_smooth,
+                    warp_error_every=warp_error_every,
                     batch_size=batch_size,
                     advance=advance,
                 )
@@ -413,6 +360,7 @@ def _render_clip(
     audio: bool,
     resume: bool,
     temporal_smooth: float,
+    warp_error_every: int,
     batch_size: int,
     advance: Callable[[int, float], None],
 ) -> RenderedClip:
@@ -425,13 +373,26 @@ def _render_clip(
     source_meter = WarpErrorMeter()
     meters = {t.direction: WarpErrorMeter() for t in targets}
     smoothers = {t.direction: TemporalSmoother(temporal_smooth) for t in targets}
-    frames = resumed = 0
+    frames = resumed = finished = 0
+
+    def measured(position: int) -> bool:
+        """Whether the pair (frame position − 1, frame position) counts towards the warp error."""
+        return warp_error_every > 0 and position > 0 and position % warp_error_every == 0
 
     def finish(item: tuple[Frame, dict[str, tuple[np.ndarray, bool]]]) -> None:
-        """Runs on the encoder thread, in frame order: motion, smoothing and flicker measures are sequential."""
+        """Runs on the encoder thread, in frame order: motion, smoothing and flicker measures are sequential.
+
+        Optical flow is the costly part (a fifth of a second per 1080p frame on a CPU), so it is estimated only
+        for frames that smoothing or a measured pair needs; meters see only the two frames of each measured pair.
+        """
+        nonlocal finished
         frame, results = item
-        motion = tracker(frame.rgb)
-        source_meter.add(frame.rgb, motion)
+        position, finished = finished, finished + 1
+        measure = measured(position)
+        metered = measure or measured(position + 1)
+        motion = tracker(frame.rgb, estimate=measure or temporal_smooth > 0)
+        if metered:
+            source_meter.add(frame.rgb, motion if measure else None)
         for direction, (rgb, done_before) in results.items():
             if done_before:
                 smoothers[direction].follow(rgb)
@@ -441,10 +402,11 @@ def _render_clip(
                     side_by_side = [_labelled(frame.rgb, "source"), _labelled(rgb, direction)]
                     compares[direction].write_frame(frame, np.concatenate(side_by_side, axis=1))
                 writers[direction].write_frame(frame, rgb)
-            meters[direction].add(rgb, motion)
+            if metered:
+                meters[direction].add(rgb, motion if measure else None)
 
     started = time.perf_counter()
-    encoder = _BackgroundWriter(finish, maxsize=2 * batch_size)
+    encoder = BackgroundWriter(finish, maxsize=2 * batch_size)
     try:
         for target in targets:
             writers[target.direction] = _open_writer(
@@ -454,7 +416,7 @@ def _render_clip(
                 compares[target.direction] = _open_writer(
                     target.compare, codec, clip, 2 * clip.width, crf=crf, audio=audio, resume=resume
                 )
-        for batch in _batches(_in_background(clip.frames(), 2 * batch_size), batch_size):
+        for batch in _batches(in_background(clip.frames(), 2 * batch_size), batch_size):
             results: dict[str, list[tuple[np.ndarray, bool]]] = {}
             for direction, translate in translators.items():
                 earlier = [writers[direction].existing(f) if resume else None for f in batch]
