@@ -149,7 +149,7 @@ def _write_odd_images(folder: Path) -> dict[str, np.ndarray]:
     return {"cmyk.tif": rgb, "grey.png": np.dstack([grey] * 3), "grey16.png": np.dstack([grey] * 3), "rgba.png": expected_rgba}
 
 
-def test_image_folders_convert_any_mode_and_skip_corrupt_files(run_cli, tmp_path):
+def test_image_folders_convert_any_mode_and_skip_corrupt_files(run_cli, tmp_path, capsys):
     mixed = tmp_path / "mixed"
     expected = _write_odd_images(mixed)
     good = (SHARED_DATA / "cats" / "grumpy" / "1.png").read_bytes()
@@ -159,11 +159,13 @@ def test_image_folders_convert_any_mode_and_skip_corrupt_files(run_cli, tmp_path
 
     result = run_cli("train", "--a", mixed, "--b", tmp_path / "empty", "--out", tmp_path / "run", *TRAIN_TINY)
     assert_clean_failure(result, str(tmp_path / "empty"), "no images", code=1)
-    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 2 and "broken.png" in warnings[0] and "notes.png" in warnings[1], result.stderr
     assert not (tmp_path / "run").exists()
 
+    capsys.readouterr()
     images = load_image_folder(mixed, 64)  # what training would have used from the mixed folder
+    stderr = capsys.readouterr().err
+    warnings = [line for line in stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2 and "broken.png" in warnings[0] and "notes.png" in warnings[1], stderr
     assert images.shape == (len(expected), 3, 64, 64) and images.dtype == torch.uint8
     for image, (name, rgb) in zip(images, sorted(expected.items())):
         assert np.abs(image.permute(1, 2, 0).numpy().astype(int) - rgb).max() <= 3, name
@@ -393,7 +395,7 @@ def test_full_disk_gives_a_clear_error_and_no_file_under_a_final_name(run_cli, m
     assert str(saving.value) == f"{tmp_path / 'big.pt'}: cannot write (File too large)"
     left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     # Written in full: the tiny files before the sample grid. No partial video, sample, checkpoint or temporary.
-    assert left == ["model/tiny.pt", "noise.mp4", "run/config.json", "run/metrics.jsonl"]
+    assert left == ["model/tiny.pt", "noise.mp4", "run/config.json", "run/metrics.jsonl", "run/split.json"]
 
 
 def test_nan_loss_stops_naming_step_and_term_and_keeps_the_good_checkpoint(run_cli, tmp_path, monkeypatch):
