@@ -152,6 +152,7 @@ def train(
 
     Options marked [model] apply to those models only; giving one to another model is an error.
     """
+    from vidgan.distributed import is_main_process
     from vidgan.pipelines.launch import resume_training, train_model
 
     if resume:
@@ -198,8 +199,9 @@ def train(
             minutes=minutes,
             quiet=quiet,
         )
-    console.print(f"trained to step {result.step}; checkpoint {result.checkpoint}")
-    console.print(f"plots: {result.run_dir / 'losses.png'}, {result.run_dir / 'progress.gif'}")
+    if is_main_process():  # under torchrun, rank 0 reports for all
+        console.print(f"trained to step {result.step}; checkpoint {result.checkpoint}")
+        console.print(f"plots: {result.run_dir / 'losses.png'}, {result.run_dir / 'progress.gif'}")
 
 
 def _value(choice: Enum | None) -> str | None:
@@ -282,7 +284,7 @@ class Arch(str, Enum):
 def render(
     inputs: Annotated[list[Path], typer.Argument(help="Videos, image-sequence folders or patterns (shot_%04d.png).")],
     run: Annotated[Optional[Path], typer.Option(help="Run folder (uses its latest checkpoint).")] = None,
-    checkpoint: Annotated[Optional[Path], typer.Option(help="A checkpoint file instead of --run (with --arch: a reference CycleGAN .pth).")] = None,
+    checkpoint: Annotated[Optional[Path], typer.Option(help="A checkpoint file (or a run folder: under torchrun, whose parser claims --run) instead of --run (with --arch: a reference CycleGAN .pth).")] = None,
     arch: Annotated[Optional[Arch], typer.Option(help="Architecture of a reference CycleGAN --checkpoint (latest_net_G_A.pth).")] = None,
     direction: Annotated[RenderDirection, typer.Option(help="a2b, b2a, or both (one output each).")] = RenderDirection.a2b,
     out: Annotated[Optional[Path], typer.Option(help="Output for one input: .mp4, .mov, .mkv, or a folder for PNGs (default: INPUT_<direction>.mp4 beside it).")] = None,
@@ -306,6 +308,7 @@ def render(
     quiet: QuietOption = False,
 ) -> None:
     """Translate every frame of videos or image sequences; keeps resolution, frame numbers, timestamps and audio."""
+    from vidgan.distributed import is_main_process
     from vidgan.framing import parse_box
     from vidgan.pipelines.render import render_video
     from vidgan.sequences import parse_fps
@@ -335,6 +338,8 @@ def render(
         device=device,
         quiet=quiet,
     )
+    if not is_main_process():  # under torchrun, rank 0 reports every rank's clips
+        return
     for clip in result.clips:
         for d, path in clip.outputs.items():
             kept = f", {clip.resumed} kept from before" if clip.resumed else ""
@@ -458,5 +463,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _fail(message: str, code: int) -> None:
+    if os.environ.get("WORLD_SIZE", "1") != "1":  # one of several torchrun processes: say which (torch not imported)
+        message = f"rank {os.environ.get('RANK', '?')}: {message}"
     print(f"error: {message}", file=sys.stderr)
     sys.exit(code)

@@ -5,20 +5,28 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vidgan import distributed
 from vidgan.errors import UsageError
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """auto = the first CUDA GPU when there is one, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cpu":
+    """auto = a CUDA GPU when there is one, else the CPU. The GPU is this process's own under torchrun
+    (cuda:LOCAL_RANK, one per process), else the first; cuda:N is taken as given."""
+    if name == "cpu" or (name == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UsageError("--device cuda was asked for, but no CUDA GPU is available (use --device cpu or auto)")
+    if not (name == "auto" or name.startswith("cuda")):
+        raise UsageError(f"--device must be auto, cpu or cuda, got {name!r}")
+    if not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for, but no CUDA GPU is available (use --device cpu or auto)")
+    if name not in ("auto", "cuda"):
         return torch.device(name)
-    raise UsageError(f"--device must be auto, cpu or cuda, got {name!r}")
+    index = distributed.local_rank()
+    if index >= torch.cuda.device_count():
+        raise UsageError(
+            f"process {index} on this machine has no GPU of its own ({torch.cuda.device_count()} GPUs): "
+            "give torchrun --nproc_per_node at most the number of GPUs"
+        )
+    return torch.device("cuda", index)
 
 
 PRECISIONS = ("auto", "fp32", "bf16")

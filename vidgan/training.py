@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from vidgan import distributed
 from vidgan.checkpoints import (
     capture_rng,
     checkpoint_contents,
@@ -72,7 +73,7 @@ class TrainResult:
 
 
 def restore(task: Trainable, run: RunFolder, device: torch.device) -> int:
-    """Load the run's newest good checkpoint into `task`; returns the step it was taken at."""
+    """Load the run's newest good checkpoint into `task` (every rank the same one); returns the step it was taken at."""
     checkpoint = load_latest_checkpoint(run.root, map_location=device)
     if checkpoint["kind"] != task.kind:
         raise VidganError(f"{run.root}: holds a {checkpoint['kind']} run, not {task.kind}")
@@ -82,6 +83,7 @@ def restore(task: Trainable, run: RunFolder, device: torch.device) -> int:
         for name, optimizer in task.optimizers.items():
             optimizer.load_state_dict(checkpoint["optimizers"][name])
         restore_rng(checkpoint["extra"]["rng"])
+        distributed.same_on_every_rank(int(checkpoint["step"]), "checkpoint step to resume from")
         return int(checkpoint["step"])
 
 
@@ -101,7 +103,13 @@ def train_loop(
     max_seconds: float | None = None,
     quiet: bool = False,
 ) -> TrainResult:
-    """Run steps start_step+1 … iters (or until `max_seconds` of wall time), logging, sampling and checkpointing."""
+    """Run steps start_step+1 … iters (or until `max_seconds` of wall time), logging, sampling and checkpointing.
+
+    Under torchrun every rank runs this loop in step; logged losses are averaged over the ranks, and only
+    rank 0 shows progress and writes metrics, samples and checkpoints.
+    """
+    main = distributed.is_main_process()
+    distributed.fork_rng()
     step = start_step
     last_checkpoint: Path | None = None
     pending: dict[str, list[torch.Tensor]] = {}
@@ -131,18 +139,21 @@ def train_loop(
                     f"training stopped: loss {name} became {values[first].item()} at step {step - len(values) + first + 1}{kept}"
                 )
 
-    def flush_metrics() -> None:
+    def flush_metrics(*, over_ranks: bool = True) -> None:
         # Averaging on the device and converting once per log interval avoids a GPU sync every step.
+        # Interrupted ranks may stop at different steps, so that flush stays on this rank (no collective).
         nonlocal logged
         if not pending:
             return
         check_finite()
-        logged = {name: torch.stack(values).float().mean().item() for name, values in pending.items()}
+        means = {name: torch.stack(values).float().mean() for name, values in pending.items()}
+        logged = {name: value.item() for name, value in (distributed.average(means) if over_ranks else means).items()}
         pending.clear()
-        run.append_metrics(step, logged)
+        if main:
+            run.append_metrics(step, logged)
 
     started = time.perf_counter()
-    with make_progress(quiet=quiet) as progress, sigterm_as_interrupt():
+    with make_progress(quiet=quiet or not main) as progress, sigterm_as_interrupt():
         bar = progress.add_task("train", total=iters, completed=start_step, info="")
         try:
             while step < iters:
@@ -150,24 +161,28 @@ def train_loop(
                 step += 1
                 for name, value in losses.items():
                     pending.setdefault(name, []).append(value)
-                out_of_time = max_seconds is not None and time.perf_counter() - started >= max_seconds
+                out_of_time = max_seconds is not None and distributed.any_rank(
+                    time.perf_counter() - started >= max_seconds  # ranks' clocks differ: all stop at the same step
+                )
                 last = step == iters or out_of_time
                 if step % log_every == 0 or last:
                     flush_metrics()
                     rate = (step - start_step) / max(time.perf_counter() - started, 1e-9)
                     progress.update(bar, info=f"{_format_losses(logged)}  {rate:.2f} it/s")
-                if step % sample_every == 0 or last:
+                if main and (step % sample_every == 0 or last):
                     run.save_sample(task.sample_grid(), step)
                     if hasattr(task, "on_sample"):
                         task.on_sample(run, step)
                     refresh_plots(run)
-                if step % checkpoint_every == 0 or last:
+                if main and (step % checkpoint_every == 0 or last):
                     last_checkpoint = checkpoint()
                 progress.update(bar, completed=step)
                 if out_of_time:
                     break
         except KeyboardInterrupt:
-            flush_metrics()
+            flush_metrics(over_ranks=False)
+            if not main:
+                raise Interrupted(f"interrupted at step {step}; rank 0 saves the checkpoint") from None
             last_checkpoint = checkpoint()
             raise Interrupted(
                 f"interrupted at step {step}; checkpoint saved to {last_checkpoint} (continue with --resume)"

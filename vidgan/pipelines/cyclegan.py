@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.utils import make_grid
 
+from vidgan import distributed
 from vidgan.checkpoints import checkpoint_contents, load_checkpoint, load_latest_checkpoint
 from vidgan.data import ImageBank, diff_augment, load_image_files, load_image_folder, to_uint8
 from vidgan.devices import autocast, fast_layout, resolve_precision
@@ -124,10 +125,13 @@ class CycleGANTask:
             "discriminators": torch.optim.Adam(self.discriminators.parameters(), lr=lr, betas=betas, fused=fused),
         }
         self.modules = {"generators": self.generators, "discriminators": self.discriminators}
+        # Training calls go through these: under torchrun they average each pair's gradients over the ranks.
+        self._generate = distributed.replicate(self.generators)
+        self._discriminate = distributed.replicate(self.discriminators)
         self.fixed = {d: bank.fixed(SAMPLE_COLUMNS) for d, bank in banks.items()}
 
     def _judge(self, domain: str, images: torch.Tensor) -> torch.Tensor:
-        return self.discriminators[domain](diff_augment(images) if self.diffaug else images)
+        return self._discriminate(domain, diff_augment(images) if self.diffaug else images)
 
     def train_step(self, step: int, total_steps: int) -> dict[str, torch.Tensor]:
         # The rate is a function of the step alone, so a resumed run continues the schedule with no extra state.
@@ -141,16 +145,16 @@ class CycleGANTask:
         #    (cycle-consistency), and leave images already in the target domain alone (identity).
         self.discriminators.requires_grad_(False)
         with autocast(self.device, self.precision):  # forward passes only; backward follows the forward's dtypes
-            fake = {t: self.generators[f"{s}2{t}"](real[s]) for s, t in DIRECTIONS}
+            fake = {t: self._generate(f"{s}2{t}", real[s]) for s, t in DIRECTIONS}
             loss_adv = sum(lsgan_loss(self._judge(t, fake[t]), True) for _, t in DIRECTIONS)
             loss_g = loss_adv
             losses = {"g_adv": loss_adv}
             if self.weights.cycle > 0:
-                loss_cycle = sum(F.l1_loss(self.generators[f"{t}2{s}"](fake[t]), real[s]) for s, t in DIRECTIONS)
+                loss_cycle = sum(F.l1_loss(self._generate(f"{t}2{s}", fake[t]), real[s]) for s, t in DIRECTIONS)
                 loss_g = loss_g + self.weights.cycle * loss_cycle
                 losses["cycle"] = loss_cycle
             if self.weights.identity > 0:
-                loss_identity = sum(F.l1_loss(self.generators[f"{s}2{t}"](real[t]), real[t]) for s, t in DIRECTIONS)
+                loss_identity = sum(F.l1_loss(self._generate(f"{s}2{t}", real[t]), real[t]) for s, t in DIRECTIONS)
                 loss_g = loss_g + self.weights.identity * loss_identity
                 losses["identity"] = loss_identity
         self.optimizers["generators"].zero_grad(set_to_none=True)
@@ -257,16 +261,14 @@ def build_task(config: dict[str, Any], device: torch.device) -> CycleGANTask:
         raise UsageError(f"--lr-decay-from must be a step from 0 to {config['iters'] - 1} (below --iters), got {decay_from}")
     size = config["size"]
     splits = training_split(config)
-    banks = {
-        d: ImageBank(
+    banks = {}
+    for d in ("a", "b"):  # under torchrun, each rank trains on its own share of each domain
+        images = (
             load_image_folder(config[f"{d}_dir"], size)
             if splits is None
-            else load_image_files(splits[d].train_paths(), size, splits[d].folder),
-            device,
-            config["aug"],
+            else load_image_files(splits[d].train_paths(), size, splits[d].folder)
         )
-        for d in ("a", "b")
-    }
+        banks[d] = ImageBank(distributed.shard(images, config[f"{d}_dir"]), device, config["aug"])
     return CycleGANTask(
         banks,
         GeneratorConfig.for_size(
@@ -298,7 +300,8 @@ def training_split(config: dict[str, Any]) -> dict[str, DomainSplit] | None:
             raise VidganError(f"{run.split_path}: missing, so the run's held-out images are unknown (cannot resume)")
         return splits
     splits = split_domains({"a": Path(config["a_dir"]), "b": Path(config["b_dir"])}, config["holdout"], config["seed"])
-    save_split(run.split_path, splits, config["holdout"], config["seed"])
+    if distributed.is_main_process():  # every rank makes the same split; one writes it
+        save_split(run.split_path, splits, config["holdout"], config["seed"])
     return splits
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from vidgan import distributed
 from vidgan.devices import resolve_device
 from vidgan.errors import UsageError, VidganError
 from vidgan.runs import RunFolder
@@ -29,6 +30,8 @@ PIPELINES = {
     "vae": ("vidgan.pipelines.vae", "train_vae"),
 }
 MODELS = tuple(PIPELINES)
+# the kinds whose tasks average their gradients over torchrun's processes (DDP); the others train in one process
+DISTRIBUTED_KINDS = ("cyclegan",)
 
 TaskBuilder = Callable[[dict[str, Any], torch.device], Trainable]
 
@@ -89,8 +92,9 @@ def start_training(config: dict[str, Any], build_task: TaskBuilder, *, device: s
     if config.get("minutes") is not None and config["minutes"] <= 0:
         raise UsageError(f"--minutes must be more than 0, got {config['minutes']}")
     task, _ = _build(build_task, config, device)
-    run.create()
-    run.write_config(config)
+    if distributed.is_main_process():
+        run.create()
+        run.write_config(config)
     return _train(task, run, config, start_step=0, quiet=quiet)
 
 
@@ -110,10 +114,12 @@ def resume_training(
     if iters is not None:
         check_positive(iters=iters)
         config["iters"] = iters
-        run.write_config({k: v for k, v in config.items() if k != "versions"})
+        if distributed.is_main_process():
+            run.write_config({k: v for k, v in config.items() if k != "versions"})
     task, torch_device = _build(build_task, config, device)
     start = restore(task, run, torch_device)
-    run.truncate_metrics(start)
+    if distributed.is_main_process():
+        run.truncate_metrics(start)
     return _train(task, run, config, start_step=start, quiet=quiet)
 
 
@@ -131,6 +137,10 @@ def _train(task: Trainable, run: RunFolder, config: dict[str, Any], *, start_ste
 
 
 def _build(build_task: TaskBuilder, config: dict[str, Any], device: str) -> tuple[Trainable, torch.device]:
+    kind = config.get("kind", "cyclegan")
+    if distributed.world_size() > 1 and kind not in DISTRIBUTED_KINDS:
+        raise UsageError(f"--model {kind} trains in one process; under torchrun only {', '.join(DISTRIBUTED_KINDS)} does")
     torch_device = resolve_device(device)
+    distributed.join(torch_device)
     torch.manual_seed(config["seed"])
     return build_task(config, torch_device), torch_device

@@ -12,6 +12,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vidgan import distributed
 from vidgan.background import BackgroundWriter, in_background
 from vidgan.checkpoints import load_state_dict_file
 from vidgan.data import to_float, to_uint8
@@ -37,6 +39,8 @@ DIRECTIONS = ("a2b", "b2a")
 OUTPUT_CODECS = (*VIDEO_CODECS, "png")
 _CODEC_OF_SUFFIX = {".mp4": "h264", ".mov": "prores", ".mkv": "ffv1", "": "png"}
 _SUFFIX_OF_CODEC = {"h264": ".mp4", "prores": ".mov", "ffv1": ".mkv", "png": ""}
+# Under torchrun, a rank that finishes its share early waits this long for the others' results.
+SHARE_TIMEOUT = timedelta(hours=24)
 
 
 @dataclass
@@ -267,6 +271,7 @@ def render_video(
     `source` is a vidgan run folder or checkpoint, or with `arch` a reference CycleGAN state dict. Outputs go to
     `out` (one input), into `out_dir`, or beside each input as STEM_DIRECTION.mp4 (PNG folder for sequences).
     The warp error is measured on every `warp_error_every`-th pair of consecutive frames (0: not at all).
+    Under torchrun, rank i of N renders inputs i, i+N, …, and every rank returns every clip.
     """
     paths = [Path(p) for p in ([inputs] if isinstance(inputs, (str, Path)) else inputs)]
     out = Path(out) if out is not None else None
@@ -306,6 +311,8 @@ def render_video(
                 _check_target(path, clip_codec, clips, overwrite=overwrite, resume=resume)
     torch_device = resolve_device(device)
     dtype = inference_dtype(torch_device, half)
+    distributed.join(torch_device, timeout=SHARE_TIMEOUT)
+    distributed.barrier()  # every rank has checked the outputs before any is written
     batch_size = batch_size or default_batch_size(torch_device)
     generators = {
         d: fast_layout(load_render_generator(source, d, arch, torch_device), torch_device).to(dtype) for d in directions
@@ -315,16 +322,17 @@ def render_video(
     framing = _framing(fitting, roi, roi_track, feather)
     translators = {d: FrameTranslator(g, framing, torch_device, dtype) for d, g in generators.items()}
 
-    # 2. Render the clips one after the other, with a bar per clip and one for all of them.
+    # 2. Render this rank's clips one after the other, with a bar per clip and one for all of them (rank 0's).
     started = time.perf_counter()
+    share = plans[distributed.rank() :: distributed.world_size()]
     rendered = []
-    with make_progress(quiet=quiet) as progress:
-        counts = [clip.frame_count for clip in clips]
+    with make_progress(quiet=quiet or not distributed.is_main_process()) as progress:
+        counts = [clip.frame_count for clip, _, _ in share]
         overall = None
-        if len(clips) > 1:
+        if len(share) > 1:
             total = sum(counts) if all(counts) else None
-            overall = progress.add_task(f"{len(clips)} clips", total=total, info="")
-        for clip, clip_codec, targets in plans:
+            overall = progress.add_task(f"{len(share)} clips", total=total, info="")
+        for clip, clip_codec, targets in share:
             bar = progress.add_task(f"{clip.stem} {direction}", total=clip.frame_count, info="")
 
             def advance(frames: int, fps_now: float, bar: int = bar) -> None:
@@ -347,6 +355,8 @@ def render_video(
                     advance=advance,
                 )
             )
+    shares = distributed.gather(rendered)  # rank r rendered inputs r, r+N, …: back into input order
+    rendered = [shares[i % len(shares)][i // len(shares)] for i in range(len(plans))]
     return RenderResult(rendered, time.perf_counter() - started)
 
 
