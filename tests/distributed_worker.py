@@ -1,8 +1,9 @@
 """One torchrun process of tests/test_distributed.py: `python -m torch.distributed.run … distributed_worker.py WORK`.
 
 Trains, resumes and renders through the CLI (as `python -m vidgan` would), saving this rank's weights after each
-training leg and the names of the clips it rendered, so that the test can compare the ranks. Then it starts a
-last training run in which rank 1 fails at its second step, which must bring the whole job down.
+training leg and the names of the clips it rendered, so that the test can compare the ranks; tries a DCGAN,
+which must refuse to start; then starts a last training run in which rank 1 fails at its second step, which
+must bring the whole job down.
 (One launch for everything: each torchrun launch costs seconds of imports.)
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import torch
 
 import vidgan.pipelines.cyclegan as cyclegan
+import vidgan.pipelines.launch as launch
 import vidgan.pipelines.render as render
 from vidgan.cli import main
 from vidgan.distributed import rank
@@ -23,7 +25,7 @@ TINY = ["--channels", "4", "--res-blocks", "1", "--batch-size", "2", "--device",
 work = Path(sys.argv[1])
 tasks: list[cyclegan.CycleGANTask] = []
 rendered: list[str] = []
-original_train_loop, original_render_clip = cyclegan.train_loop, render._render_clip
+original_train_loop, original_render_clip = launch.train_loop, render._render_clip
 
 
 def keep_task(task, *args, **kwargs):
@@ -43,7 +45,7 @@ def save_weights(step: int) -> None:
     torch.save(flat, work / f"weights_{step}_rank{rank()}.pt")
 
 
-cyclegan.train_loop, render._render_clip = keep_task, note_clip
+launch.train_loop, render._render_clip = keep_task, note_clip
 main(["train", str(work / "data"), "--out", str(work / "run"), "--iters", "4", "--checkpoint-every", "2",
       "--sample-every", "2", *TINY])
 save_weights(4)
@@ -52,6 +54,10 @@ save_weights(6)
 clips = sorted(str(p) for p in work.glob("clip*.mp4"))
 main(["render", *clips, "--checkpoint", str(work / "run"), "--out-dir", str(work / "out"), "--device", "cpu", "-q"])
 (work / f"rendered_rank{rank()}.txt").write_text("\n".join(rendered))
+try:  # models without DDP refuse to run in several processes
+    main(["train", "--model", "dcgan", str(work / "data" / "a"), "--out", str(work / "dcgan"), "--iters", "2", "--device", "cpu"])
+except SystemExit as refused:
+    assert refused.code == 2
 
 train_step = cyclegan.CycleGANTask.train_step
 

@@ -77,6 +77,10 @@ def test_train_resume_render_and_failure_under_torchrun(tmp_path):
     assert done.stderr.count("wrote ") == 3 and done.stderr.count(" frames in ") == 1
     assert "15 frames in" in done.stderr
 
+    # A model that does not average its gradients over the processes refuses to train in several.
+    assert done.stderr.count("--model dcgan trains in one process; under torchrun only cyclegan does") == 2
+    assert not (tmp_path / "dcgan").exists()
+
     # The last run: rank 1 fails at its second step; the job stops (no hang) with rank 1's error named.
     assert done.returncode != 0
     assert done.stderr.count("error: rank 1: rank 1 lost its disk") == 1
