@@ -77,6 +77,9 @@ def test_train_resume_render_and_failure_under_torchrun(tmp_path):
     assert done.stderr.count("wrote ") == 3 and done.stderr.count(" frames in ") == 1
     assert "15 frames in" in done.stderr
 
+    # With a time limit both ranks stop after the same (first) step, and the job goes on.
+    assert sorted(p.name for p in (tmp_path / "timed" / "checkpoints").iterdir()) == ["latest.pt", "step_0000001.pt"]
+
     # A model that does not average its gradients over the processes refuses to train in several.
     assert done.stderr.count("--model dcgan trains in one process; under torchrun only cyclegan does") == 2
     assert not (tmp_path / "dcgan").exists()
