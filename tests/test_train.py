@@ -8,7 +8,7 @@ import torch
 from conftest import SHARED_DATA, assert_clean_failure
 from PIL import Image
 
-from vidgan.data import ImageBank, augment, diff_augment, load_image_folder
+from vidgan.data import DIFFAUG_POLICY, ImageBank, augment, diff_augment, load_image_folder
 from vidgan.errors import VidganError
 from vidgan.models.cyclegan import DiscriminatorConfig, GeneratorConfig
 from vidgan.pipelines.cyclegan import (
@@ -45,7 +45,7 @@ def test_one_step_is_finite_and_moves_every_network(domains):
         GeneratorConfig.for_size(64, channels=4, res_blocks=1),
         DiscriminatorConfig(size=64, channels=8),
         LossWeights(cycle=10, identity=5),
-        batch_size=2, lr=2e-4, betas=(0.5, 0.999), diffaug=True, device=torch.device("cpu"),
+        batch_size=2, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), diffaug=DIFFAUG_POLICY, device=torch.device("cpu"),
     )
     before = {n: [p.detach().clone() for p in m.parameters()] for n, m in task.modules.items()}
     losses = task.train_step(0, 1)

@@ -62,6 +62,11 @@ class Gen(str, Enum):
     unet = "unet"
 
 
+class Upsample(str, Enum):
+    resize = "resize"
+    transpose = "transpose"
+
+
 class Loss(str, Enum):
     lsgan = "lsgan"
     bce = "bce"
@@ -117,6 +122,9 @@ def train(
     gen: Annotated[Optional[Gen], typer.Option(help="[cyclegan] Generator: resnet (default) or unet.")] = None,
     res_blocks: Annotated[Optional[int], typer.Option(help="[cyclegan] Residual blocks per ResNet generator (default 6).")] = None,
     disc: Annotated[Optional[Disc], typer.Option(help="[cyclegan] patch (default): a map of scores; dc: one per image.")] = None,
+    spectral_norm: Annotated[Optional[bool], typer.Option("--spectral-norm/--no-spectral-norm", help="[cyclegan] Spectral norm on D's convolutions instead of instance norm.")] = None,
+    upsample: Annotated[Optional[Upsample], typer.Option(help="[cyclegan] Generator upsampling: resize (nearest + conv, default) or transpose.")] = None,
+    ema: Annotated[Optional[float], typer.Option(help="[cyclegan] Keep a moving average of G's weights with this decay (e.g. 0.999; 0 = off) for samples, eval, translate and render.")] = None,
     cycle_weight: Annotated[Optional[float], typer.Option(help="[cyclegan] Weight of the cycle-consistency L1 loss (default 10).")] = None,
     no_cycle: Annotated[bool, typer.Option("--no-cycle", help="[cyclegan] Train without cycle-consistency.")] = False,
     identity_weight: Annotated[Optional[float], typer.Option(help="[cyclegan] Weight of the identity L1 loss (default 0 = off).")] = None,
@@ -129,10 +137,11 @@ def train(
     dropout: Annotated[Optional[float], typer.Option(help="[mlp-gan] Dropout in D (default 0.3).")] = None,
     kl_weight: Annotated[Optional[float], typer.Option(help="[vae] Weight of the KL term (default 1).")] = None,
     aug: Annotated[Optional[Aug], typer.Option(help="mirror: flips; deluxe: 1.1x resize, random crop, flip; basic/none: as is (default: cyclegan/vae mirror, dcgan basic, mlp-gan none).")] = None,
-    diffaug: Annotated[Optional[bool], typer.Option("--diffaug", help="[cyclegan/dcgan] DiffAugment every discriminator input.")] = None,
+    diffaug: Annotated[Optional[bool], typer.Option("--diffaug/--no-diffaug", help="[cyclegan/dcgan] DiffAugment every discriminator input.")] = None,
+    diffaug_policy: Annotated[Optional[str], typer.Option(help="[cyclegan] DiffAugment ops, comma-separated from color,translation,cutout (default all three).")] = None,
     lr: Annotated[Optional[float], typer.Option(help="[cyclegan/vae] Adam learning rate (default 2e-4; vae 1e-3).")] = None,
-    lr_g: Annotated[Optional[float], typer.Option(help="[dcgan/mlp-gan] Generator learning rate (default 2e-4).")] = None,
-    lr_d: Annotated[Optional[float], typer.Option(help="[dcgan/mlp-gan] Discriminator learning rate (default 2e-4).")] = None,
+    lr_g: Annotated[Optional[float], typer.Option(help="[cyclegan/dcgan/mlp-gan] Generator learning rate (default 2e-4; cyclegan: --lr).")] = None,
+    lr_d: Annotated[Optional[float], typer.Option(help="[cyclegan/dcgan/mlp-gan] Discriminator learning rate (default 2e-4; cyclegan: --lr).")] = None,
     beta1: Annotated[Optional[float], typer.Option(help="Adam beta1 (default 0.5; vae 0.9).")] = None,
     beta2: Annotated[Optional[float], typer.Option(help="Adam beta2 (default 0.999).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Images per step (default: cyclegan 4 per domain, dcgan 16, mlp-gan 64, vae 32).")] = None,
@@ -170,6 +179,9 @@ def train(
             gen=_value(gen),
             res_blocks=res_blocks,
             disc=_value(disc),
+            spectral_norm=spectral_norm,
+            upsample=_value(upsample),
+            ema=ema,
             cycle_weight=0.0 if no_cycle else cycle_weight,
             identity_weight=identity_weight,
             pool=pool,
@@ -182,6 +194,7 @@ def train(
             kl_weight=kl_weight,
             aug=_value(aug),
             diffaug=diffaug,
+            diffaug_policy=diffaug_policy,
             lr=lr,
             lr_g=lr_g,
             lr_d=lr_d,

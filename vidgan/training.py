@@ -60,6 +60,21 @@ def eval_mode(*modules: nn.Module) -> Iterator[None]:
             module.train(was_training)
 
 
+def ema_decay(step: int, decay: float) -> float:
+    """The weight-averaging factor after `step` updates: `decay`, but lower early on ((1 + step) / (10 + step)) so
+    the average forgets the random initial weights within tens of steps rather than thousands."""
+    return min(decay, (1 + step) / (10 + step))
+
+
+@torch.no_grad()
+def update_average(average: nn.Module, model: nn.Module, decay: float) -> None:
+    """Exponential moving average of weights: average ← decay · average + (1 − decay) · model (buffers copied)."""
+    for averaged, current in zip(average.parameters(), model.parameters()):
+        averaged.lerp_(current, 1.0 - decay)
+    for averaged, current in zip(average.buffers(), model.buffers()):
+        averaged.copy_(current)
+
+
 class Interrupted(VidganError):
     exit_code = 130
 

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 
 def default_channels(size: int) -> int:
@@ -62,6 +63,9 @@ class DiscriminatorConfig:
     layers: int = 3
     image_channels: int = 3
     slope: float = 0.2  # LeakyReLU negative slope
+    # Spectral norm on every convolution (Miyato et al. 2018) in place of instance norm: caps D's Lipschitz
+    # constant so its gradients to G stay informative. Checkpoints from before the field load without it.
+    spectral_norm: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -196,14 +200,25 @@ def stages_to_4px(size: int) -> int:
     return max(1, (size // 4).bit_length() - 1)
 
 
+def apply_spectral_norm(module: nn.Module) -> None:
+    """Reparametrise every convolution's weight by its largest singular value (one power iteration per step)."""
+    for layer in list(module.modules()):
+        if isinstance(layer, nn.Conv2d):
+            spectral_norm(layer)
+
+
 class PatchDiscriminator(nn.Module):
     """PatchGAN: strided convolutions ending in a map of real/fake scores, one per overlapping patch."""
 
     def __init__(self, config: DiscriminatorConfig) -> None:
         super().__init__()
-        layers, width = strided_conv_stack(config.image_channels, config.channels, config.layers, config.slope)
+        layers, width = strided_conv_stack(
+            config.image_channels, config.channels, config.layers, config.slope, norm=not config.spectral_norm
+        )
         # C × 32 × 32, 2C × 16 × 16, then 4C × 8 × 8 with 3 layers
         self.net = nn.Sequential(*layers, nn.Conv2d(width, 1, 3, 1, 1))  # 1 × 8 × 8 scores
+        if config.spectral_norm:
+            apply_spectral_norm(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -215,9 +230,13 @@ class DCDiscriminator(nn.Module):
     def __init__(self, config: DiscriminatorConfig) -> None:
         super().__init__()
         stages = stages_to_4px(config.size)
-        layers, width = strided_conv_stack(config.image_channels, config.channels, stages, config.slope)
+        layers, width = strided_conv_stack(
+            config.image_channels, config.channels, stages, config.slope, norm=not config.spectral_norm
+        )
         # width × 4 × 4
         self.net = nn.Sequential(*layers, nn.Conv2d(width, 1, 4, 1, 0))  # 1 × 1 × 1
+        if config.spectral_norm:
+            apply_spectral_norm(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).flatten(1)  # N × 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from torchvision.utils import make_grid
 
 from vidgan import distributed
 from vidgan.checkpoints import checkpoint_contents, load_checkpoint, load_latest_checkpoint
-from vidgan.data import ImageBank, diff_augment, load_image_files, load_image_folder, to_uint8
+from vidgan.data import DIFFAUG_POLICY, ImageBank, diff_augment, load_image_files, load_image_folder, to_uint8
 from vidgan.devices import autocast, fast_layout, resolve_precision
 from vidgan.errors import UsageError, VidganError
 from vidgan.images import detect_image_size
@@ -28,13 +29,14 @@ from vidgan.models.cyclegan import (
 from vidgan.pipelines.launch import start_training
 from vidgan.runs import RunFolder
 from vidgan.splits import DomainSplit, check_holdout, load_split, save_split, split_domains
-from vidgan.training import TrainResult
+from vidgan.training import TrainResult, ema_decay, update_average
 
 KIND = "cyclegan"
 SIZES = (64, 128)
 # Each direction maps a source domain to a target domain; the losses below loop over both.
 DIRECTIONS = (("a", "b"), ("b", "a"))
 SAMPLE_COLUMNS = 8
+UPSAMPLINGS = ("resize", "transpose")
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,11 @@ def linear_decay(step: int, total_steps: int, decay_from: int | None) -> float:
 
 
 class CycleGANTask:
-    """Two generators (a2b, b2a), two discriminators (one judging each domain), and their optimisation step."""
+    """Two generators (a2b, b2a), two discriminators (one judging each domain), and their optimisation step.
+
+    With `ema` > 0 it also keeps an exponential moving average of the generators' weights ("generators_ema",
+    checkpointed beside them), which draws the sample grids and is what eval, translate and render load.
+    """
 
     kind = KIND
 
@@ -94,51 +100,60 @@ class CycleGANTask:
         weights: LossWeights,
         *,
         batch_size: int,
-        lr: float,
+        lr_g: float,
+        lr_d: float,
         betas: tuple[float, float],
-        diffaug: bool,
+        diffaug: tuple[str, ...],
         device: torch.device,
         pool: int = 0,
         lr_decay_from: int | None = None,
         precision: torch.dtype = torch.float32,
         compile: bool = False,
+        ema: float = 0.0,
     ) -> None:
         self.banks = banks
         self.device = device
         self.precision = precision  # forward passes autocast to this dtype; weights and optimizers stay float32
         self.weights = weights
         self.batch_size = batch_size
-        self.diffaug = diffaug
-        self.lr = lr
+        self.diffaug = diffaug  # DiffAugment ops applied to every D input; () = off
+        self.base_lrs = {"generators": lr_g, "discriminators": lr_d}
         self.lr_decay_from = lr_decay_from
+        self.ema = ema
         self.pools = {d: ImagePool(pool) for d in banks}
         self.arch = {"generator": generator.to_dict(), "discriminator": discriminator.to_dict()}
         self.generators = nn.ModuleDict({f"{s}2{t}": build_generator(generator) for s, t in DIRECTIONS}).to(device)
         self.discriminators = nn.ModuleDict({d: build_discriminator(discriminator) for d in banks}).to(device)
         for network in (*self.generators.values(), *self.discriminators.values()):
             fast_layout(network, device)
-            if compile:
+        self.averaged = None
+        if ema > 0:  # copied before compiling: the average is only run for sample grids
+            self.averaged = copy.deepcopy(self.generators).requires_grad_(False)
+        if compile:
+            for network in (*self.generators.values(), *self.discriminators.values()):
                 network.compile()  # in place: parameter names, and so checkpoints, stay as they are
         fused = device.type == "cuda"  # one kernel per parameter group instead of one per tensor
         self.optimizers = {
-            "generators": torch.optim.Adam(self.generators.parameters(), lr=lr, betas=betas, fused=fused),
-            "discriminators": torch.optim.Adam(self.discriminators.parameters(), lr=lr, betas=betas, fused=fused),
+            "generators": torch.optim.Adam(self.generators.parameters(), lr=lr_g, betas=betas, fused=fused),
+            "discriminators": torch.optim.Adam(self.discriminators.parameters(), lr=lr_d, betas=betas, fused=fused),
         }
         self.modules = {"generators": self.generators, "discriminators": self.discriminators}
+        if self.averaged is not None:
+            self.modules["generators_ema"] = self.averaged
         # Training calls go through these: under torchrun they average each pair's gradients over the ranks.
         self._generate = distributed.replicate(self.generators)
         self._discriminate = distributed.replicate(self.discriminators)
         self.fixed = {d: bank.fixed(SAMPLE_COLUMNS) for d, bank in banks.items()}
 
     def _judge(self, domain: str, images: torch.Tensor) -> torch.Tensor:
-        return self._discriminate(domain, diff_augment(images) if self.diffaug else images)
+        return self._discriminate(domain, diff_augment(images, self.diffaug) if self.diffaug else images)
 
     def train_step(self, step: int, total_steps: int) -> dict[str, torch.Tensor]:
         # The rate is a function of the step alone, so a resumed run continues the schedule with no extra state.
-        lr = self.lr * linear_decay(step, total_steps, self.lr_decay_from)
-        for optimizer in self.optimizers.values():
+        factor = linear_decay(step, total_steps, self.lr_decay_from)
+        for name, optimizer in self.optimizers.items():
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = self.base_lrs[name] * factor
         real = {d: bank.batch(self.batch_size) for d, bank in self.banks.items()}
 
         # 1. Generators: fool the target domain's discriminator, come back through the other generator
@@ -160,6 +175,8 @@ class CycleGANTask:
         self.optimizers["generators"].zero_grad(set_to_none=True)
         loss_g.backward()
         self.optimizers["generators"].step()
+        if self.averaged is not None:
+            update_average(self.averaged, self.generators, ema_decay(step, self.ema))
 
         # 2. Discriminators: score real images of their domain as 1 and the generators' images (fresh, or from
         #    the history pool) as 0.
@@ -177,13 +194,14 @@ class CycleGANTask:
 
     @torch.no_grad()
     def sample_grid(self) -> torch.Tensor:
-        """Rows: real a, a→b, a→b→a, real b, b→a, b→a→b (same fixed images every time)."""
+        """Rows: real a, a→b, a→b→a, real b, b→a, b→a→b (same fixed images every time; averaged weights if kept)."""
+        generators = self.generators if self.averaged is None else self.averaged
         columns = min(len(images) for images in self.fixed.values())
         rows = []
         for s, t in DIRECTIONS:
             real = self.fixed[s][:columns]
-            translated = self.generators[f"{s}2{t}"](real)
-            rows += [real, translated, self.generators[f"{t}2{s}"](translated)]
+            translated = generators[f"{s}2{t}"](real)
+            rows += [real, translated, generators[f"{t}2{s}"](translated)]
         return make_grid(to_uint8(torch.cat(rows)), nrow=columns, padding=2)
 
 
@@ -214,12 +232,18 @@ def train_cyclegan(
     gen: str = "resnet",
     res_blocks: int = 6,
     disc: str = "patch",
+    spectral_norm: bool = False,
+    upsample: str = "resize",
     cycle_weight: float = 10.0,
     identity_weight: float = 0.0,
     aug: str = "mirror",
     diffaug: bool = False,
+    diffaug_policy: str = ",".join(DIFFAUG_POLICY),
     pool: int = 0,
     lr: float = 2e-4,
+    lr_g: float | None = None,
+    lr_d: float | None = None,
+    ema: float = 0.0,
     lr_decay_from: int | None = None,
     beta1: float = 0.5,
     beta2: float = 0.999,
@@ -237,7 +261,8 @@ def train_cyclegan(
 ) -> TrainResult:
     """Train a CycleGAN from scratch into the run folder `out` (for `iters` steps or `minutes`); returns where it ended.
 
-    `holdout` of each domain is kept out of training for `vidgan eval` (see vidgan.splits)."""
+    `holdout` of each domain is kept out of training for `vidgan eval` (see vidgan.splits); `lr_g`/`lr_d` default
+    to `lr`; `ema` > 0 keeps a moving average of the generators' weights with that decay for sampling and use."""
     config = dict(locals())
     check_holdout(holdout)
     if gen not in GENERATOR_KINDS:
@@ -246,6 +271,13 @@ def train_cyclegan(
         raise UsageError(f"--disc must be patch or dc, got {disc!r}")
     if pool < 0:
         raise UsageError(f"--pool must be 0 (off) or more, got {pool}")
+    if upsample not in UPSAMPLINGS:
+        raise UsageError(f"--upsample must be resize or transpose, got {upsample!r}")
+    if not 0 <= ema < 1:
+        raise UsageError(f"--ema must be a decay from 0 (off) to below 1, e.g. 0.999; got {ema}")
+    unknown = [op for op in diffaug_policy.split(",") if op not in DIFFAUG_POLICY]
+    if unknown or not diffaug_policy:
+        raise UsageError(f"--diffaug-policy takes a comma-separated list of {', '.join(DIFFAUG_POLICY)}; got {diffaug_policy!r}")
     size = size or detect_image_size(a_dir) or 128
     if size not in SIZES:
         raise UsageError(f"--size must be 64 or 128, got {size}")
@@ -255,7 +287,8 @@ def train_cyclegan(
 
 
 def build_task(config: dict[str, Any], device: torch.device) -> CycleGANTask:
-    """The task described by a run config (runs from before --gen/--pool/--lr-decay-from lack those keys)."""
+    """The task described by a run config (older runs lack the keys of options added since, and get their defaults
+    from before those options existed)."""
     decay_from = config.get("lr_decay_from")
     if decay_from is not None and not 0 <= decay_from < config["iters"]:
         raise UsageError(f"--lr-decay-from must be a step from 0 to {config['iters'] - 1} (below --iters), got {decay_from}")
@@ -269,22 +302,30 @@ def build_task(config: dict[str, Any], device: torch.device) -> CycleGANTask:
             else load_image_files(splits[d].train_paths(), size, splits[d].folder)
         )
         banks[d] = ImageBank(distributed.shard(images, config[f"{d}_dir"]), device, config["aug"])
+    generator = GeneratorConfig.for_size(
+        size,
+        channels=config["channels"],
+        res_blocks=config["res_blocks"],
+        kind=config.get("gen", "resnet"),
+        upsample=config.get("upsample", "resize"),
+    )
+    diffaug_policy = config.get("diffaug_policy", ",".join(DIFFAUG_POLICY))
     return CycleGANTask(
         banks,
-        GeneratorConfig.for_size(
-            size, channels=config["channels"], res_blocks=config["res_blocks"], kind=config.get("gen", "resnet")
-        ),
-        DiscriminatorConfig(size=size, kind=config["disc"]),
+        generator,
+        DiscriminatorConfig(size=size, kind=config["disc"], spectral_norm=config.get("spectral_norm", False)),
         LossWeights(cycle=config["cycle_weight"], identity=config["identity_weight"]),
         batch_size=config["batch_size"],
-        lr=config["lr"],
+        lr_g=config.get("lr_g") or config["lr"],
+        lr_d=config.get("lr_d") or config["lr"],
         betas=(config["beta1"], config["beta2"]),
-        diffaug=config["diffaug"],
+        diffaug=tuple(diffaug_policy.split(",")) if config["diffaug"] else (),
         device=device,
         pool=config.get("pool", 0),
         lr_decay_from=decay_from,
         precision=resolve_precision(config.get("precision", "auto"), device),
         compile=config.get("compile", False),
+        ema=config.get("ema", 0.0),
     )
 
 
@@ -306,7 +347,8 @@ def training_split(config: dict[str, Any]) -> dict[str, DomainSplit] | None:
 
 
 def load_generator(source: Path, direction: str = "a2b", device: torch.device | str = "cpu") -> nn.Module:
-    """A trained generator from a run folder (its newest checkpoint) or a checkpoint file, ready for inference."""
+    """A trained generator from a run folder (its newest checkpoint) or a checkpoint file, ready for inference
+    (its averaged weights when the run kept them)."""
     source = Path(source)
     if direction not in ("a2b", "b2a"):
         raise UsageError(f"--direction must be a2b or b2a, got {direction!r}")
@@ -317,10 +359,15 @@ def load_generator(source: Path, direction: str = "a2b", device: torch.device | 
         return generator_from_checkpoint(checkpoint, direction, device)
 
 
-def generator_from_checkpoint(checkpoint: dict[str, Any], direction: str, device: torch.device | str = "cpu") -> nn.Module:
-    """One direction's generator from a loaded CycleGAN checkpoint, ready for inference."""
+def generator_from_checkpoint(
+    checkpoint: dict[str, Any], direction: str, device: torch.device | str = "cpu", *, averaged: bool = True
+) -> nn.Module:
+    """One direction's generator from a loaded CycleGAN checkpoint, ready for inference: the moving average of its
+    weights where the run kept one (--ema) and `averaged` is on, else the trained weights themselves."""
     generator = build_generator(GeneratorConfig(**checkpoint["arch"]["generator"]))
+    models = checkpoint["models"]
+    state = models["generators_ema"] if averaged and "generators_ema" in models else models["generators"]
     prefix = f"{direction}."
-    weights = {k[len(prefix):]: v for k, v in checkpoint["models"]["generators"].items() if k.startswith(prefix)}
+    weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     generator.load_state_dict(weights)
     return generator.to(device).eval().requires_grad_(False)

@@ -183,9 +183,12 @@ def evaluate_run(
     b: Path | None = None,
     settings: ClassifierSettings = ClassifierSettings(),
     device: str = "auto",
+    averaged: bool = True,
     quiet: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate a CycleGAN run on its held-out images (or the folders a and b); writes RUN/eval.json and returns it."""
+    """Evaluate a CycleGAN run on its held-out images (or the folders a and b); writes RUN/eval.json and returns it.
+
+    Runs trained with --ema are judged by their averaged generator weights unless `averaged` is off."""
     if (a is None) != (b is None):
         raise UsageError("give both --a DIR and --b DIR, or neither (to use the run's held-out images)")
     if settings.steps < 1 or settings.c2st_folds < 2:
@@ -196,7 +199,10 @@ def evaluate_run(
         raise VidganError(f"{run_dir}: holds a {config['kind']} run; vidgan eval measures CycleGAN runs only so far")
     torch_device = resolve_device(device)
     checkpoint = load_latest_checkpoint(run.root, map_location=torch_device)
-    generators = {f"{s}2{t}": generator_from_checkpoint(checkpoint, f"{s}2{t}", torch_device) for s, t in DIRECTIONS}
+    generators = {
+        f"{s}2{t}": generator_from_checkpoint(checkpoint, f"{s}2{t}", torch_device, averaged=averaged) for s, t in DIRECTIONS
+    }
+    weights = "averaged" if averaged and "generators_ema" in checkpoint["models"] else "trained"
     sets = _image_sets(run, config, None if a is None else {"a": Path(a), "b": Path(b)}, torch_device)
 
     counts = {d: len(images) for d, images in sets.evaluation.items()}
@@ -239,6 +245,7 @@ def evaluate_run(
     results = {
         "run": str(run.root),
         "step": int(checkpoint["step"]),
+        "generator_weights": weights,  # "averaged" (the run's moving average, --ema) or "trained"
         "images": {"set": sets.kind, **counts},
         "classifier": {
             "balanced_accuracy": accuracy,
@@ -278,7 +285,7 @@ def eval_summary(results: dict[str, Any]) -> str:
     images, classifier = results["images"], results["classifier"]
     verdict = "" if classifier["reliable"] else " (too low: the translation scores mean little)"
     return (
-        f"step {results['step']}, {images['set']} images (a: {images['a']}, b: {images['b']}); "
+        f"step {results['step']} ({results.get('generator_weights', 'trained')} weights), {images['set']} images (a: {images['a']}, b: {images['b']}); "
         f"domain classifier balanced accuracy {classifier['balanced_accuracy']:.1%}{verdict}"
     )
 

@@ -1,0 +1,114 @@
+"""The CycleGAN quality levers: weight averaging (--ema), spectral norm in D, upsampling, DiffAugment policy."""
+
+import json
+
+import pytest
+import torch
+from test_train import TINY, write_images
+from torch.nn.utils import parametrize
+
+from vidgan.checkpoints import load_checkpoint
+from vidgan.data import ImageBank, load_image_folder
+from vidgan.errors import UsageError
+from vidgan.models.cyclegan import DiscriminatorConfig, GeneratorConfig, build_discriminator
+from vidgan.pipelines.cyclegan import CycleGANTask, LossWeights, generator_from_checkpoint, load_generator, train_cyclegan
+from vidgan.pipelines.launch import resume_training
+from vidgan.runs import RunFolder
+from vidgan.training import ema_decay
+
+
+@pytest.fixture
+def domains(tmp_path):
+    a = write_images(tmp_path / "a", [(20, 30, 40), (60, 10, 10), (5, 80, 20)])
+    b = write_images(tmp_path / "b", [(200, 220, 180), (250, 160, 200), (170, 240, 230)])
+    return a, b
+
+
+def _task(domains, ema):
+    banks = {d: ImageBank(load_image_folder(p, 64), torch.device("cpu")) for d, p in zip("ab", domains)}
+    return CycleGANTask(
+        banks,
+        GeneratorConfig.for_size(64, channels=4, res_blocks=1),
+        DiscriminatorConfig(size=64, channels=4, spectral_norm=True),
+        LossWeights(),
+        batch_size=2, lr_g=1e-2, lr_d=1e-2, betas=(0.5, 0.999), diffaug=("translation",), device=torch.device("cpu"),
+        ema=ema,
+    )
+
+
+def test_averaged_generators_follow_the_moving_average_formula(domains):
+    torch.manual_seed(0)
+    task = _task(domains, ema=0.9)
+    assert "generators_ema" in task.modules  # so it is checkpointed and restored
+    average = [p.clone() for p in task.averaged.parameters()]
+    for step in range(3):
+        task.train_step(step, 3)
+        decay = ema_decay(step, 0.9)
+        average = [decay * a + (1 - decay) * p for a, p in zip(average, task.generators.parameters())]
+        for expected, actual in zip(average, task.averaged.parameters()):
+            torch.testing.assert_close(actual, expected)
+    assert ema_decay(0, 0.9) == pytest.approx(0.1) and ema_decay(10**6, 0.9) == 0.9
+    raw, averaged = list(task.generators.parameters()), list(task.averaged.parameters())
+    assert any(not torch.allclose(r, a) for r, a in zip(raw, averaged))
+    assert not any(p.requires_grad for p in averaged)
+
+
+def test_spectral_norm_replaces_instance_norm_and_bounds_every_convolution():
+    for kind in ("patch", "dc"):
+        discriminator = build_discriminator(DiscriminatorConfig(size=32, kind=kind, channels=4, spectral_norm=True))
+        convolutions = [m for m in discriminator.modules() if isinstance(m, torch.nn.Conv2d)]
+        assert convolutions and all(parametrize.is_parametrized(c, "weight") for c in convolutions)
+        assert not any(isinstance(m, torch.nn.InstanceNorm2d) for m in discriminator.modules())
+        for _ in range(30):  # power iterations converge on the largest singular value
+            discriminator(torch.randn(2, 3, 32, 32))
+        for conv in convolutions:
+            assert torch.linalg.matrix_norm(conv.weight.detach().flatten(1), ord=2).item() == pytest.approx(1.0, abs=0.05)
+    plain = build_discriminator(DiscriminatorConfig(size=32, channels=4))
+    assert not any(parametrize.is_parametrized(m, "weight") for m in plain.modules() if isinstance(m, torch.nn.Conv2d))
+
+
+def test_load_generator_prefers_the_averaged_weights(domains, tmp_path):
+    out = tmp_path / "run"
+    train_cyclegan(*domains, out, iters=2, ema=0.5, spectral_norm=True, upsample="transpose", **TINY)
+    checkpoint = load_checkpoint(out / "checkpoints" / "latest.pt")
+    generators = {"generators_ema": load_generator(out, "a2b"), "generators": generator_from_checkpoint(checkpoint, "a2b", averaged=False)}
+    for key, generator in generators.items():
+        for name, value in generator.state_dict().items():
+            torch.testing.assert_close(value, checkpoint["models"][key][f"a2b.{name}"])
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    assert not torch.allclose(generators["generators_ema"](x), generators["generators"](x))
+    assert any(isinstance(m, torch.nn.ConvTranspose2d) for m in generators["generators"].modules())
+
+
+def test_runs_from_before_the_levers_still_load_and_resume(domains, tmp_path):
+    out = tmp_path / "old"
+    train_cyclegan(*domains, out, iters=2, ema=0, spectral_norm=False, **TINY)
+    run = RunFolder(out)
+    config = json.loads(run.config_path.read_text())
+    for key in ("ema", "spectral_norm", "upsample", "lr_g", "lr_d", "diffaug_policy"):
+        del config[key]
+    run.config_path.write_text(json.dumps(config))
+    latest = out / "checkpoints" / "latest.pt"
+    checkpoint = load_checkpoint(latest)
+    assert "generators_ema" not in checkpoint["models"]
+    del checkpoint["arch"]["discriminator"]["spectral_norm"]
+    torch.save(checkpoint, latest)
+    assert load_generator(latest, "b2a")(torch.zeros(1, 3, 64, 64)).shape == (1, 3, 64, 64)
+    assert resume_training(out, iters=3, device="cpu", quiet=True).step == 3
+
+
+def test_defaults_train_at_128_px(tmp_path):
+    a = write_images(tmp_path / "a", [(10, 20, 30), (40, 10, 90)], size=128)
+    b = write_images(tmp_path / "b", [(220, 200, 90), (250, 240, 200)], size=128)
+    result = train_cyclegan(a, b, tmp_path / "run", iters=2, holdout=0, **TINY)  # every other option at its default
+    assert result.step == 2
+    assert load_generator(tmp_path / "run", "a2b")(torch.zeros(1, 3, 128, 128)).shape == (1, 3, 128, 128)
+
+
+@pytest.mark.parametrize(
+    "option, message",
+    [({"ema": 1.0}, "--ema"), ({"upsample": "bilinear"}, "--upsample"), ({"diffaug_policy": "color,blur"}, "--diffaug-policy")],
+)
+def test_bad_lever_values_are_usage_errors(domains, tmp_path, option, message):
+    with pytest.raises(UsageError, match=message):
+        train_cyclegan(*domains, tmp_path / "run", iters=1, **option, **TINY)
