@@ -82,9 +82,10 @@ def make_task(banks: dict, precision: torch.dtype = torch.float32) -> CycleGANTa
         DiscriminatorConfig(size=SIZE),
         LossWeights(),
         batch_size=BATCH,
-        lr=2e-4,
+        lr_g=2e-4,
+        lr_d=2e-4,
         betas=(0.5, 0.999),
-        diffaug=False,
+        diffaug=(),
         device=CPU,
         precision=precision,
     )

@@ -30,7 +30,7 @@ def _step_losses(precision: torch.dtype) -> dict[str, float]:
         GeneratorConfig.for_size(64, channels=4, res_blocks=1),
         DiscriminatorConfig(size=16, channels=4),
         LossWeights(cycle=10, identity=5),
-        batch_size=2, lr=2e-4, betas=(0.5, 0.999), diffaug=False, device=CPU, precision=precision,
+        batch_size=2, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999), diffaug=(), device=CPU, precision=precision,
     )
     return {name: value.item() for name, value in task.train_step(0, 1).items()}
 
