@@ -6,6 +6,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -131,6 +132,19 @@ def test_display_rotation_is_applied(tmp_path):
     assert upright.shape == (96, 64, 3)
     # clockwise turn: the old left edge becomes the top
     assert upright[10, 32, 0] > 200 and upright[85, 32, 0] < 50
+    # resize names the displayed size; the stored frame, on its side, is scaled to the transposed one
+    small = next(iter_frames(path, resize=(32, 48))).rgb
+    assert small.shape == (48, 32, 3)
+    assert small[5, 16, 0] > 200 and small[43, 16, 0] < 50
+
+
+def test_resize_in_swscale_matches_resizing_the_full_frame(make_clip):
+    clip = make_clip(n_frames=3, width=160, height=96)
+    full = next(iter_frames(clip)).rgb
+    scaled = next(iter_frames(clip, resize=(40, 24))).rgb
+    assert scaled.shape == (24, 40, 3)
+    expected = cv2.resize(full, (40, 24), interpolation=cv2.INTER_AREA).astype(int)
+    assert np.abs(scaled.astype(int) - expected).mean() < 4  # same picture; swscale and OpenCV round differently
 
 
 def _read_back(path: Path) -> tuple[av.video.stream.VideoStream, list[int], list[str]]:

@@ -56,6 +56,14 @@ def square_resize(rgb: np.ndarray, size: int, crop: str = "center") -> np.ndarra
     return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
 
 
+def square_scale(width: int, height: int, size: int, crop: str = "center") -> tuple[int, int]:
+    """The (width, height) to scale a width×height frame to so that square_resize then only has to crop."""
+    if crop == "none":
+        return size, size
+    short = min(width, height)
+    return max(size, round(width * size / short)), max(size, round(height * size / short))
+
+
 def read_rgb(path: Path) -> np.ndarray:
     """One image at its own size as H×W×3 uint8 RGB; raises VidganError when it can't be decoded."""
     try:

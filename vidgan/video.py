@@ -109,6 +109,20 @@ def _frame_rotation(frame: av.VideoFrame) -> int:
     return int(round(frame.rotation or 0))
 
 
+def _to_rgb(frame: av.VideoFrame, resize: tuple[int, int] | None) -> np.ndarray:
+    """The frame upright as H×W×3 RGB, scaled on the way to (width, height) as displayed when `resize` is given."""
+    rotation = _frame_rotation(frame)
+    if resize is None:
+        return _upright(frame.to_ndarray(format="rgb24"), rotation)
+    width, height = resize
+    if round(rotation / 90) % 2:  # stored on its side: scale the stored frame to the transposed size
+        width, height = height, width
+    # Area averaging when shrinking (no aliasing), bicubic when enlarging: the same choice as images.square_resize.
+    shrinking = width <= frame.width and height <= frame.height
+    scaled = frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA" if shrinking else "BICUBIC")
+    return _upright(scaled.to_ndarray(), rotation)
+
+
 def _announced_duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
     """The length in seconds the file's header claims (the video stream's, else the whole file's), if any."""
     if stream.duration and stream.time_base:
@@ -176,11 +190,14 @@ def iter_frames(
     start: float | None = None,
     end: float | None = None,
     keep: Callable[[int], bool] | None = None,
+    resize: tuple[int, int] | None = None,
 ) -> Iterator[Frame]:
     """Yield the kept frames (index % every == 0, keep(index), start <= time < end) as upright RGB, in order.
 
-    Indices count every decoded frame from the start of the clip. A decode error part-way through ends the
-    iteration with a warning; a clip where not even the first frame decodes raises VidganError.
+    Indices count every decoded frame from the start of the clip. `resize` (width, height, as displayed) scales
+    kept frames in swscale on the way to RGB, far cheaper than converting whole frames and shrinking them after.
+    A decode error part-way through ends the iteration with a warning; a clip where not even the first frame
+    decodes raises VidganError.
     """
     if every < 1:
         raise UsageError(f"every must be 1 or more, got {every}")
@@ -189,8 +206,7 @@ def iter_frames(
     try:
         stream = _video_stream(container, path)
         stream.codec_context.thread_type = "AUTO"
-        time_base = Fraction(stream.time_base) if stream.time_base else None
-        fps = _stream_fps(stream)
+        frame_period = 1 / float(_stream_fps(stream))
         decoded = container.decode(stream)
         index, frame_end = -1, 0.0
         while True:
@@ -206,19 +222,15 @@ def iter_frames(
                 warn(f"{path}: decoding stopped at frame {index + 1} ({_reason(exc)}); keeping the frames before it")
                 break
             index += 1
-            if frame.pts is not None and time_base is not None:
-                time = float(frame.pts * time_base)
-            else:
-                time = float(index / fps)
-            frame_end = time + float(1 / fps)
+            time = frame.time if frame.time is not None else index * frame_period
+            frame_end = time + frame_period
             if end is not None and time >= end:
                 break
             if start is not None and time < start:
                 continue
             if index % every or (keep is not None and not keep(index)):
                 continue
-            rgb = _upright(frame.to_ndarray(format="rgb24"), _frame_rotation(frame))
-            yield Frame(index=index, time=time, pts=frame.pts, rgb=rgb)
+            yield Frame(index=index, time=time, pts=frame.pts, rgb=_to_rgb(frame, resize))
         if index < 0:
             raise VidganError(f"{path}: no video frames could be decoded")
     finally:

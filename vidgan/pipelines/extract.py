@@ -19,7 +19,7 @@ from rich.markup import escape
 from vidgan.background import BackgroundWriter
 from vidgan.errors import UsageError, VidganError
 from vidgan.fsutil import atomic_path, write_text_atomic
-from vidgan.images import square_resize
+from vidgan.images import square_resize, square_scale
 from vidgan.progress import make_progress, warn
 from vidgan.video import VideoInfo, iter_frames, probe_video
 
@@ -186,7 +186,8 @@ def extract_frames(
                     stem = safe_stem(clip)
                     source = str(clip.resolve())
                     kept = 0
-                    for frame in iter_frames(clip, every=every, start=start, end=end):
+                    scaled = square_scale(info.width, info.height, size, crop)
+                    for frame in iter_frames(clip, every=every, start=start, end=end, resize=scaled):
                         name = f"c{clip_index:02d}_{stem}_f{frame.index:06d}.png"
                         writer.submit((domain_dir / name, frame.rgb))
                         written[domain].add(name)
