@@ -4,6 +4,7 @@ of one pipeline, and the picture that compares them."""
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,10 +33,15 @@ class Experiment:
         sizes = {"device": self.device, "sample_every": 100, "checkpoint_every": 1000, **(full if self.full else small)}
         runs = {}
         for label, options in variants.items():
-            runs[label] = self.out / label.replace(" ", "_").replace("+", "_")
+            runs[label] = self.out / folder_name(label)
             train(*inputs, runs[label], **sizes, **options)
         compare(runs, self.out / "comparison.png")
         return runs
+
+
+def folder_name(label: str) -> str:
+    """A variant's run folder: its label with every run of other characters (spaces, +, /) as one underscore."""
+    return re.sub(r"[^A-Za-z0-9]+", "_", label).strip("_")
 
 
 def experiment(description: str | None, name: str) -> Experiment:

@@ -95,6 +95,21 @@ def test_vae_run_resume_and_sample(tmp_path):
     assert sample_images(run_dir, tmp_path / "grid.png", count=4, device="cpu").kind == "vae"
 
 
+def test_example_variants_each_get_one_run_folder_and_a_panel(tmp_path, monkeypatch):
+    """examples/_common.py: a label with '/' or '+' names one folder under --out, not nested ones."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "examples"))
+    from _common import Experiment
+
+    data = _few_images(CATS / "russian_blue", tmp_path / "cats", 4)
+    out = tmp_path / "example"
+    variants = {"inputs / reconstructions": {}, "kl+lr": {"kl_weight": 2.0, "lr": 1e-4}}
+    tiny = {"size": 16, "channels": 4, "noise_dim": 6, **TINY}
+    runs = Experiment(False, out, data, "cpu").run_variants(train_vae, (data,), variants, small=tiny, full=tiny)
+    assert [path.relative_to(out).parts for path in runs.values()] == [("inputs_reconstructions",), ("kl_lr",)]
+    with Image.open(out / "comparison.png") as sheet:
+        assert sheet.width == 2 * (4 * 18 + 2) + 8  # two grids of 4 columns side by side, 8 px apart
+
+
 def test_cyclegan_unet_translate_round_trip(tmp_path, run_cli):
     a = _few_images(CATS / "russian_blue", tmp_path / "a", 4)
     b = _few_images(CATS / "grumpy", tmp_path / "b", 4)
