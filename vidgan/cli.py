@@ -153,7 +153,7 @@ def train(
     sample_every: Annotated[int, typer.Option(help="Save a sample grid (and redraw the plots) every K steps.")] = 500,
     checkpoint_every: Annotated[int, typer.Option(help="Save a checkpoint every K steps.")] = 1000,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its latest checkpoint.")] = False,
-    holdout: Annotated[Optional[float], typer.Option(help="[cyclegan] Share of each domain kept out of training for `vidgan eval`, 0 to 0.5 (default 0.1).")] = None,
+    holdout: Annotated[Optional[float], typer.Option(help="Share of the images (cyclegan: of each domain) kept out of training for `vidgan eval`, 0 to 0.5 (default 0.1).")] = None,
     minutes: Annotated[Optional[float], typer.Option(help="Stop after this many minutes of wall time (or at --iters), with a checkpoint.")] = None,
     quiet: QuietOption = False,
 ) -> None:
