@@ -376,15 +376,18 @@ def eval_run(
     run: Annotated[Path, typer.Option(help="Run folder to evaluate (its latest checkpoint).")],
     a: Annotated[Optional[Path], typer.Option("--a", help="Evaluate on this folder of domain a (default: held-out images).")] = None,
     b: Annotated[Optional[Path], typer.Option("--b", help="Evaluate on this folder of domain b (default: held-out images).")] = None,
+    samples: Annotated[Optional[int], typer.Option(help="[dcgan/mlp-gan/vae] Generated images to measure (default 256).")] = None,
     classifier_steps: Annotated[int, typer.Option(help="Training steps of each judging classifier.")] = 300,
     device: DeviceOption = "auto",
     quiet: QuietOption = False,
 ) -> None:
-    """Measure a CycleGAN run: domain classifier, translation scores, C2ST, cycle/identity error, colour, structure."""
+    """Measure a run. CycleGAN: domain classifier, translation scores, C2ST, cycle/identity error, colour, structure.
+    DCGAN, MLP GAN, VAE: C2ST realism, sample diversity (mode collapse) and memorisation, beside real images'."""
     from vidgan.pipelines.evaluate import ClassifierSettings, eval_table, evaluate_run
     from vidgan.runs import RunFolder
 
-    results = evaluate_run(run, a=a, b=b, settings=ClassifierSettings(steps=classifier_steps), device=device, quiet=quiet)
+    settings = ClassifierSettings(steps=classifier_steps)
+    results = evaluate_run(run, a=a, b=b, samples=samples, settings=settings, device=device, quiet=quiet)
     console.print(eval_table(results))
     console.print(f"wrote {RunFolder(run).eval_path}")
 
