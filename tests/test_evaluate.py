@@ -106,7 +106,3 @@ def test_eval_cli_prints_the_table_and_rejects_bad_input(shapes_run, run_cli, tm
     assert "translation score" in done.stderr and "C2ST" in done.stderr and "eval.json" in done.stderr
     assert_clean_failure(run_cli("eval", "--run", tmp_path / "nothing"), "no config.json")
     assert_clean_failure(run_cli("eval", "--run", shapes_run, "--a", tmp_path), "both --a DIR and --b DIR", code=2)
-    dcgan = tmp_path / "dcgan"
-    dcgan.mkdir()
-    (dcgan / "config.json").write_text('{"kind": "dcgan"}')
-    assert_clean_failure(run_cli("eval", "--run", dcgan), "CycleGAN runs only")

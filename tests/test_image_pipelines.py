@@ -86,11 +86,12 @@ def test_mlp_gan_on_grayscale_digits_size_images(tmp_path):
 
 
 def test_vae_run_resume_and_sample(tmp_path):
-    data = _few_images(CATS / "russian_blue", tmp_path / "cats", 8)
+    data = _few_images(CATS / "russian_blue", tmp_path / "cats", 10)
     run_dir = tmp_path / "run"
     train_vae(data, run_dir, size=16, channels=4, noise_dim=6, **TINY)
+    assert len(json.loads((run_dir / "split.json").read_text())["domains"]["data"]["held_out"]) == 1  # 10% by default
     with Image.open(RunFolder(run_dir).latest_sample()) as grid:
-        assert grid.size == (8 * 18 + 2, 4 * 18 + 2)  # inputs, reconstructions, two rows of samples
+        assert grid.size == (8 * 18 + 2, 4 * 18 + 2)  # inputs (8 of the 9 trained on), reconstructions, two rows of samples
     assert resume_training(run_dir, iters=3, device="cpu", quiet=True).step == 3
     assert sample_images(run_dir, tmp_path / "grid.png", count=4, device="cpu").kind == "vae"
 

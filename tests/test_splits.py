@@ -69,11 +69,11 @@ def test_plain_folders_split_by_seeded_shuffle(tmp_path):
 
 
 def test_train_records_the_split_and_trains_only_on_its_training_images(tmp_path, monkeypatch):
-    import vidgan.pipelines.cyclegan as cyclegan
+    import vidgan.data
 
     loaded = []
-    real_loader = cyclegan.load_image_files
-    monkeypatch.setattr(cyclegan, "load_image_files", lambda paths, *rest: loaded.append(paths) or real_loader(paths, *rest))
+    real_loader = vidgan.data.load_image_files
+    monkeypatch.setattr(vidgan.data, "load_image_files", lambda paths, *rest: loaded.append(paths) or real_loader(paths, *rest))
     rng = np.random.default_rng(0)
     for domain in ("a", "b"):
         (tmp_path / domain).mkdir()

@@ -153,7 +153,7 @@ def train(
     sample_every: Annotated[int, typer.Option(help="Save a sample grid (and redraw the plots) every K steps.")] = 500,
     checkpoint_every: Annotated[int, typer.Option(help="Save a checkpoint every K steps.")] = 1000,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its latest checkpoint.")] = False,
-    holdout: Annotated[Optional[float], typer.Option(help="[cyclegan] Share of each domain kept out of training for `vidgan eval`, 0 to 0.5 (default 0.1).")] = None,
+    holdout: Annotated[Optional[float], typer.Option(help="Share of the images (cyclegan: of each domain) kept out of training for `vidgan eval`, 0 to 0.5 (default 0.1).")] = None,
     minutes: Annotated[Optional[float], typer.Option(help="Stop after this many minutes of wall time (or at --iters), with a checkpoint.")] = None,
     quiet: QuietOption = False,
 ) -> None:
@@ -376,15 +376,18 @@ def eval_run(
     run: Annotated[Path, typer.Option(help="Run folder to evaluate (its latest checkpoint).")],
     a: Annotated[Optional[Path], typer.Option("--a", help="Evaluate on this folder of domain a (default: held-out images).")] = None,
     b: Annotated[Optional[Path], typer.Option("--b", help="Evaluate on this folder of domain b (default: held-out images).")] = None,
+    samples: Annotated[Optional[int], typer.Option(help="[dcgan/mlp-gan/vae] Generated images to measure (default 256).")] = None,
     classifier_steps: Annotated[int, typer.Option(help="Training steps of each judging classifier.")] = 300,
     device: DeviceOption = "auto",
     quiet: QuietOption = False,
 ) -> None:
-    """Measure a CycleGAN run: domain classifier, translation scores, C2ST, cycle/identity error, colour, structure."""
+    """Measure a run. CycleGAN: domain classifier, translation scores, C2ST, cycle/identity error, colour, structure.
+    DCGAN, MLP GAN, VAE: C2ST realism, sample diversity (mode collapse) and memorisation, beside real images'."""
     from vidgan.pipelines.evaluate import ClassifierSettings, eval_table, evaluate_run
     from vidgan.runs import RunFolder
 
-    results = evaluate_run(run, a=a, b=b, settings=ClassifierSettings(steps=classifier_steps), device=device, quiet=quiet)
+    settings = ClassifierSettings(steps=classifier_steps)
+    results = evaluate_run(run, a=a, b=b, samples=samples, settings=settings, device=device, quiet=quiet)
     console.print(eval_table(results))
     console.print(f"wrote {RunFolder(run).eval_path}")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -16,6 +17,9 @@ import torch.nn.functional as F
 from vidgan.errors import UsageError, VidganError
 from vidgan.images import list_images, load_image
 from vidgan.progress import warn
+
+if TYPE_CHECKING:
+    from vidgan.splits import DomainSplit
 
 # "basic" is the DCGAN seeds' name for resize-and-normalise only, i.e. "none".
 AUGMENTATIONS = ("mirror", "deluxe", "none", "basic")
@@ -38,6 +42,13 @@ def load_image_files(paths: list[Path], size: int, where: Path | str, channels: 
     if not images:
         raise VidganError(f"{where}: none of the images could be read")
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
+
+
+def load_training_images(folder: Path, split: DomainSplit | None, size: int, channels: int = 3) -> torch.Tensor:
+    """The images a run trains on from one folder: the training share of its split, or all of them (no split)."""
+    if split is None:
+        return load_image_folder(folder, size, channels)
+    return load_image_files(split.train_paths(), size, split.folder, channels)
 
 
 class ImageBank:

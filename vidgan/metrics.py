@@ -1,4 +1,5 @@
-"""Image-set metrics for `vidgan eval` (no I/O, no models): balanced accuracy, L1/PSNR, grey SSIM, LAB colour statistics.
+"""Image-set metrics for `vidgan eval` (no I/O, no models): balanced accuracy, L1/PSNR, grey SSIM, LAB colour
+statistics, and distances between embedded images (pairwise spread, nearest neighbours).
 
 Image batches are N×3×H×W float tensors in [-1, 1] as everywhere in vidgan; whole image sets are uint8.
 """
@@ -68,3 +69,9 @@ def lab_statistics(images: torch.Tensor) -> np.ndarray:
 def colour_distance(images: torch.Tensor, reference: torch.Tensor) -> float:
     """Euclidean distance between the LAB mean/std statistics of two uint8 image sets (L* from 0 to 100)."""
     return float(np.linalg.norm(lab_statistics(images) - lab_statistics(reference)))
+
+
+def mean_pairwise_distance(points: torch.Tensor) -> float:
+    """Mean Euclidean distance between the rows of an N×D tensor over all N·(N−1) ordered pairs (N ≥ 2)."""
+    count = len(points)
+    return (torch.cdist(points, points).sum() / (count * (count - 1))).item()  # the zero diagonal adds nothing

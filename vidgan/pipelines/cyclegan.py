@@ -14,7 +14,7 @@ from torchvision.utils import make_grid
 
 from vidgan import distributed
 from vidgan.checkpoints import checkpoint_contents, load_checkpoint, load_latest_checkpoint
-from vidgan.data import DIFFAUG_POLICY, ImageBank, diff_augment, load_image_files, load_image_folder, to_uint8
+from vidgan.data import DIFFAUG_POLICY, ImageBank, diff_augment, load_training_images, to_uint8
 from vidgan.devices import autocast, fast_layout, resolve_precision
 from vidgan.errors import UsageError, VidganError
 from vidgan.images import detect_image_size
@@ -26,9 +26,8 @@ from vidgan.models.cyclegan import (
     build_discriminator,
     build_generator,
 )
-from vidgan.pipelines.launch import start_training
-from vidgan.runs import RunFolder
-from vidgan.splits import DomainSplit, check_holdout, load_split, save_split, split_domains
+from vidgan.pipelines.launch import start_training, training_split
+from vidgan.splits import check_holdout
 from vidgan.training import TrainResult, ema_decay, update_average
 
 KIND = "cyclegan"
@@ -293,14 +292,11 @@ def build_task(config: dict[str, Any], device: torch.device) -> CycleGANTask:
     if decay_from is not None and not 0 <= decay_from < config["iters"]:
         raise UsageError(f"--lr-decay-from must be a step from 0 to {config['iters'] - 1} (below --iters), got {decay_from}")
     size = config["size"]
-    splits = training_split(config)
+    folders = {d: Path(config[f"{d}_dir"]) for d in ("a", "b")}
+    splits = training_split(config, folders)
     banks = {}
-    for d in ("a", "b"):  # under torchrun, each rank trains on its own share of each domain
-        images = (
-            load_image_folder(config[f"{d}_dir"], size)
-            if splits is None
-            else load_image_files(splits[d].train_paths(), size, splits[d].folder)
-        )
+    for d, folder in folders.items():  # under torchrun, each rank trains on its own share of each domain
+        images = load_training_images(folder, None if splits is None else splits[d], size)
         banks[d] = ImageBank(distributed.shard(images, config[f"{d}_dir"]), device, config["aug"])
     generator = GeneratorConfig.for_size(
         size,
@@ -327,23 +323,6 @@ def build_task(config: dict[str, Any], device: torch.device) -> CycleGANTask:
         compile=config.get("compile", False),
         ema=config.get("ema", 0.0),
     )
-
-
-def training_split(config: dict[str, Any]) -> dict[str, DomainSplit] | None:
-    """A new run's split, made from its config and recorded in RUN/split.json, or a resumed run's recorded one;
-    None when the run trains on every image (--holdout 0, or a run from before held-out splits)."""
-    if not config.get("holdout"):
-        return None
-    run = RunFolder(Path(config["out"]))
-    if run.has_checkpoint():
-        splits = load_split(run.split_path)
-        if splits is None:
-            raise VidganError(f"{run.split_path}: missing, so the run's held-out images are unknown (cannot resume)")
-        return splits
-    splits = split_domains({"a": Path(config["a_dir"]), "b": Path(config["b_dir"])}, config["holdout"], config["seed"])
-    if distributed.is_main_process():  # every rank makes the same split; one writes it
-        save_split(run.split_path, splits, config["holdout"], config["seed"])
-    return splits
 
 
 def load_generator(source: Path, direction: str = "a2b", device: torch.device | str = "cpu") -> nn.Module:

@@ -4,7 +4,9 @@ No pretrained feature network can be had offline, so `vidgan eval` judges a Cycl
 trained here from scratch on the run's own images: a domain classifier (real a vs real b) scores
 translations, and a fresh classifier per direction tries to tell translations from real target images (the
 classifier two-sample test, C2ST). Classes are always drawn in balanced batches and accuracies are balanced
-(the mean of the per-class accuracies). `vidgan eval-video` measures flicker with vidgan.temporal.
+(the mean of the per-class accuracies). Runs that make images from noise (dcgan, mlp-gan, vae) are measured
+by vidgan.pipelines.evaluate_samples with the same classifiers. `vidgan eval-video` measures flicker with
+vidgan.temporal.
 """
 
 from __future__ import annotations
@@ -181,12 +183,14 @@ def evaluate_run(
     *,
     a: Path | None = None,
     b: Path | None = None,
+    samples: int | None = None,
     settings: ClassifierSettings = ClassifierSettings(),
     device: str = "auto",
     averaged: bool = True,
     quiet: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate a CycleGAN run on its held-out images (or the folders a and b); writes RUN/eval.json and returns it.
+    """Evaluate a run; writes RUN/eval.json and returns it. A CycleGAN run translates its held-out images (or the
+    folders a and b); a dcgan, mlp-gan or vae run is measured by `samples` generated images (evaluate_samples).
 
     Runs trained with --ema are judged by their averaged generator weights unless `averaged` is off."""
     if (a is None) != (b is None):
@@ -195,8 +199,15 @@ def evaluate_run(
         raise UsageError("classifier steps must be at least 1 and C2ST folds at least 2")
     run = RunFolder(run_dir)
     config = run.read_config()
-    if config.get("kind", KIND) != KIND:
-        raise VidganError(f"{run_dir}: holds a {config['kind']} run; vidgan eval measures CycleGAN runs only so far")
+    kind = config.get("kind", KIND)
+    if kind != KIND:
+        if a is not None:
+            raise UsageError(f"--a/--b are for CycleGAN runs; {run_dir} holds a {kind} run, measured against its own images")
+        from vidgan.pipelines.evaluate_samples import evaluate_sampler_run  # imported here: it builds on this module
+
+        return evaluate_sampler_run(run, config, samples=samples, settings=settings, device=device, quiet=quiet)
+    if samples is not None:
+        raise UsageError(f"--samples is for dcgan, mlp-gan and vae runs; {run_dir} holds a CycleGAN run")
     torch_device = resolve_device(device)
     checkpoint = load_latest_checkpoint(run.root, map_location=torch_device)
     generators = {
@@ -244,6 +255,7 @@ def evaluate_run(
             }
     results = {
         "run": str(run.root),
+        "kind": KIND,
         "step": int(checkpoint["step"]),
         "generator_weights": weights,  # "averaged" (the run's moving average, --ema) or "trained"
         "images": {"set": sets.kind, **counts},
@@ -290,12 +302,23 @@ def eval_summary(results: dict[str, Any]) -> str:
     )
 
 
+def eval_table_parts(results: dict[str, Any]) -> tuple[str, tuple[str, ...], list[tuple[str, ...]]]:
+    """The title line, column headers and rows of any run's eval table (for the terminal and the HTML report)."""
+    if results.get("kind", KIND) != KIND:
+        from vidgan.pipelines.evaluate_samples import sampler_table  # imported here: it builds on this module
+
+        return sampler_table(results)
+    header = ("metric", *(direction.replace("2", "→") for direction in results["directions"]))
+    return eval_summary(results), header, table_rows(results)
+
+
 def eval_table(results: dict[str, Any]) -> Table:
-    table = Table(title=eval_summary(results), title_justify="left")
-    table.add_column("metric")
-    for direction in results["directions"]:
-        table.add_column(direction.replace("2", "→"), justify="right")
-    for row in table_rows(results):
+    title, header, rows = eval_table_parts(results)
+    table = Table(title=title, title_justify="left")
+    table.add_column(header[0])
+    for name in header[1:]:
+        table.add_column(name, justify="right")
+    for row in rows:
         table.add_row(*row)
     return table
 

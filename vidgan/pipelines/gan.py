@@ -6,6 +6,7 @@ networks, so one task serves both kinds; `kind` in the config picks the networks
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +14,19 @@ import torch
 from torch import nn
 from torchvision.utils import make_grid
 
-from vidgan.data import ImageBank, diff_augment, load_image_folder, to_uint8
+from vidgan.data import ImageBank, diff_augment, to_uint8
 from vidgan.errors import UsageError
-from vidgan.images import detect_image_size, resolve_channels
 from vidgan.losses import GAN_LOSSES, GRADIENT_PENALTY_WEIGHT, adversarial_loss, gradient_penalty
 from vidgan.models.cyclegan import DCDiscriminator, DiscriminatorConfig
-from vidgan.models.dcgan import SIZES as DCGAN_SIZES
 from vidgan.models.dcgan import DCGenerator, DCGeneratorConfig
 from vidgan.models.mlp_gan import MLPConfig, MLPDiscriminator, MLPGenerator
-from vidgan.pipelines.launch import start_training
+from vidgan.pipelines.launch import (
+    ImageModelOptions,
+    image_run_training_images,
+    power_of_two_size,
+    start_image_run,
+    takes_options,
+)
 from vidgan.plots import plot_score_histogram
 from vidgan.runs import RunFolder
 from vidgan.training import TrainResult, eval_mode
@@ -139,94 +144,76 @@ def load_sampler(checkpoint: dict[str, Any]) -> nn.Module:
     return generator
 
 
+@dataclass(frozen=True)
+class GANOptions(ImageModelOptions):
+    """The options both GAN kinds take, with the same defaults, besides those of every one-folder model."""
+
+    noise_dim: int = 100
+    loss: str = "bce"
+    critic_steps: int | None = None  # D updates per G update; None: WGAN_CRITIC_STEPS with wgan-gp, else 1
+    slope: float = 0.2  # LeakyReLU negative slope
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+
+
+@takes_options(GANOptions)
 def train_dcgan(
     data: Path,
     out: Path,
     *,
     size: int | None = None,
-    channels_in: int | None = None,
     channels: int = 32,
-    noise_dim: int = 100,
-    loss: str = "bce",
-    critic_steps: int | None = None,
     aug: str = "basic",
     diffaug: bool = False,
-    slope: float = 0.2,
-    lr_g: float = 2e-4,
-    lr_d: float = 2e-4,
-    beta1: float = 0.5,
-    beta2: float = 0.999,
     batch_size: int = 16,
-    iters: int = 5000,
-    seed: int = 0,
-    device: str = "auto",
-    sample_every: int = 500,
-    checkpoint_every: int = 1000,
-    minutes: float | None = None,
-    quiet: bool = False,
+    **options: Any,
 ) -> TrainResult:
-    """Train a DCGAN on one image folder into the run folder `out`."""
-    config = dict(locals())
-    config["size"] = size = size or detect_image_size(data) or 64
-    if size not in DCGAN_SIZES:
-        raise UsageError(f"--size must be one of {', '.join(map(str, DCGAN_SIZES))} for dcgan, got {size}")
-    return _start(config, "dcgan")
+    """Train a DCGAN on one image folder into the run folder `out`; `options` are any of GANOptions."""
+    size = power_of_two_size(size, data, "dcgan")
+    own = {"size": size, "channels": channels, "aug": aug, "diffaug": diffaug, "batch_size": batch_size}
+    return _start("dcgan", data, out, own, GANOptions(**options))
 
 
+@takes_options(GANOptions)
 def train_mlp_gan(
     data: Path,
     out: Path,
     *,
     size: int = 28,
-    channels_in: int | None = None,
     channels: int = 256,
-    noise_dim: int = 100,
-    loss: str = "bce",
-    critic_steps: int | None = None,
     aug: str = "none",
     dropout: float = 0.3,
-    slope: float = 0.2,
-    lr_g: float = 2e-4,
-    lr_d: float = 2e-4,
-    beta1: float = 0.5,
-    beta2: float = 0.999,
     batch_size: int = 64,
-    iters: int = 5000,
-    seed: int = 0,
-    device: str = "auto",
-    sample_every: int = 500,
-    checkpoint_every: int = 1000,
-    minutes: float | None = None,
-    quiet: bool = False,
+    **options: Any,
 ) -> TrainResult:
-    """Train the fully connected GAN on one folder of small images (e.g. 28×28 digits) into `out`."""
-    config = dict(locals())
+    """Train the fully connected GAN on one folder of small images (e.g. 28×28 digits) into `out`; `options` are
+    any of GANOptions."""
     if not 4 <= size <= 128:
         raise UsageError(f"--size must be from 4 to 128 px for mlp-gan, got {size}")
     if not 0 <= dropout < 1:
         raise UsageError(f"--dropout must be in [0, 1), got {dropout}")
     if batch_size == 1:
         raise UsageError("--batch-size must be at least 2 for mlp-gan (its batch norm needs two images)")
-    return _start(config, "mlp-gan")
+    own = {"size": size, "channels": channels, "aug": aug, "dropout": dropout, "batch_size": batch_size}
+    return _start("mlp-gan", data, out, own, GANOptions(**options))
 
 
-def _start(config: dict[str, Any], kind: str) -> TrainResult:
+def _start(kind: str, data: Path, out: Path, own: dict[str, Any], options: GANOptions) -> TrainResult:
     """Checks and defaults shared by both GAN kinds, then a new run."""
-    if config["loss"] not in GAN_LOSSES:
-        raise UsageError(f"--loss must be one of {', '.join(GAN_LOSSES)}, got {config['loss']!r}")
-    if config["critic_steps"] is None:
-        config["critic_steps"] = WGAN_CRITIC_STEPS if config["loss"] == "wgan-gp" else 1
-    if config["critic_steps"] < 1:
-        raise UsageError(f"--critic-steps must be at least 1, got {config['critic_steps']}")
-    config["channels_in"] = resolve_channels(config["channels_in"], config["data"])
-    config.update(kind=kind, data=str(Path(config["data"]).resolve()), out=str(config["out"]))
-    return start_training(config, build_task, device=config["device"], quiet=config["quiet"])
+    if options.loss not in GAN_LOSSES:
+        raise UsageError(f"--loss must be one of {', '.join(GAN_LOSSES)}, got {options.loss!r}")
+    if options.critic_steps is None:
+        options = replace(options, critic_steps=WGAN_CRITIC_STEPS if options.loss == "wgan-gp" else 1)
+    if options.critic_steps < 1:
+        raise UsageError(f"--critic-steps must be at least 1, got {options.critic_steps}")
+    return start_image_run(kind, data, out, own, options, build_task)
 
 
 def build_task(config: dict[str, Any], device: torch.device) -> GANTask:
     """The task a dcgan or mlp-gan run config describes."""
     kind, size, image_channels = config["kind"], config["size"], config["channels_in"]
-    bank = ImageBank(load_image_folder(config["data"], size, image_channels), device, config["aug"])
+    bank = ImageBank(image_run_training_images(config), device, config["aug"])
     if kind == "dcgan":
         arch = {
             "generator": DCGeneratorConfig(size, config["noise_dim"], config["channels"], image_channels).to_dict(),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -16,9 +17,13 @@ from typing import Any
 import torch
 
 from vidgan import distributed
+from vidgan.data import load_training_images
 from vidgan.devices import resolve_device
 from vidgan.errors import UsageError, VidganError
+from vidgan.images import detect_image_size, resolve_channels
+from vidgan.models.dcgan import SIZES as POWER_OF_TWO_SIZES
 from vidgan.runs import RunFolder
+from vidgan.splits import DomainSplit, check_holdout, load_split, save_split, split_domains
 from vidgan.training import Trainable, TrainResult, restore, train_loop
 
 # kind (as stored in config.json and checkpoints) → the pipeline module that trains and loads it, and the
@@ -34,6 +39,42 @@ MODELS = tuple(PIPELINES)
 DISTRIBUTED_KINDS = ("cyclegan",)
 
 TaskBuilder = Callable[[dict[str, Any], torch.device], Trainable]
+Trainer = Callable[..., TrainResult]
+# the split.json domain of a run trained on one image folder (dcgan, mlp-gan, vae)
+IMAGES_DOMAIN = "data"
+
+
+@dataclass(frozen=True)
+class ImageModelOptions:
+    """The options every one-folder model (dcgan, mlp-gan, vae) takes, with the same defaults for all."""
+
+    channels_in: int | None = None  # 1 (grey) or 3 (RGB); None: detected from the images
+    beta2: float = 0.999
+    iters: int = 5000
+    seed: int = 0
+    device: str = "auto"
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    holdout: float = 0.1  # share of the images kept out of training for `vidgan eval`
+    minutes: float | None = None
+    quiet: bool = False
+
+
+def takes_options(options_type: type[ImageModelOptions]) -> Callable[[Trainer], Trainer]:
+    """Declare the fields of `options_type` as keyword parameters of a trainer that receives them as **options, so
+    that help() and inspect.signature (which train_model checks options against) list every option it takes."""
+
+    def declare(trainer: Trainer) -> Trainer:
+        signature = inspect.signature(trainer)
+        own = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        shared = [
+            inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=f.type)
+            for f in fields(options_type)
+        ]
+        trainer.__signature__ = signature.replace(parameters=own + shared)  # type: ignore[attr-defined]
+        return trainer
+
+    return declare
 
 
 def pipeline_for(kind: str, source: Path) -> ModuleType:
@@ -70,6 +111,48 @@ def train_model(
     if data is None:
         raise UsageError(f"--model {model} needs an image folder: vidgan train --model {model} DIR --out RUN")
     return trainer(data, out, **given)
+
+
+def power_of_two_size(size: int | None, data: Path, model: str) -> int:
+    """--size of a dcgan or vae run: as asked, else the images' own side when it is 64 or 128, else 64."""
+    size = size or detect_image_size(data) or 64
+    if size not in POWER_OF_TWO_SIZES:
+        raise UsageError(f"--size must be one of {', '.join(map(str, POWER_OF_TWO_SIZES))} for {model}, got {size}")
+    return size
+
+
+def start_image_run(
+    kind: str, data: Path, out: Path, model_options: dict[str, Any], shared: ImageModelOptions, build_task: TaskBuilder
+) -> TrainResult:
+    """A new dcgan, mlp-gan or vae run on the image folder `data`: its model's own options plus the shared ones."""
+    check_holdout(shared.holdout)
+    config = {**model_options, **asdict(shared), "kind": kind, "data": str(Path(data).resolve()), "out": str(out)}
+    config["channels_in"] = resolve_channels(shared.channels_in, Path(data))
+    return start_training(config, build_task, device=shared.device, quiet=shared.quiet)
+
+
+def training_split(config: dict[str, Any], folders: dict[str, Path]) -> dict[str, DomainSplit] | None:
+    """A new run's split of its image folders, made from its config and recorded in RUN/split.json, or a resumed
+    run's recorded one; None when the run trains on every image (--holdout 0, or a run from before held-out splits)."""
+    if not config.get("holdout"):
+        return None
+    run = RunFolder(Path(config["out"]))
+    if run.has_checkpoint():
+        splits = load_split(run.split_path)
+        if splits is None:
+            raise VidganError(f"{run.split_path}: missing, so the run's held-out images are unknown (cannot resume)")
+        return splits
+    splits = split_domains(folders, config["holdout"], config["seed"])
+    if distributed.is_main_process():  # every rank makes the same split; one writes it
+        save_split(run.split_path, splits, config["holdout"], config["seed"])
+    return splits
+
+
+def image_run_training_images(config: dict[str, Any]) -> torch.Tensor:
+    """The images a dcgan, mlp-gan or vae run trains on: its folder less the held-out share."""
+    folder = Path(config["data"])
+    splits = training_split(config, {IMAGES_DOMAIN: folder})
+    return load_training_images(folder, None if splits is None else splits[IMAGES_DOMAIN], config["size"], config["channels_in"])
 
 
 def check_positive(**values: int) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from vidgan.errors import VidganError
 from vidgan.fsutil import write_text_atomic
 from vidgan.pipelines.cyclegan import KIND
-from vidgan.pipelines.evaluate import eval_summary, table_rows
+from vidgan.pipelines.evaluate import eval_table_parts
 from vidgan.plots import refresh_plots
 from vidgan.runs import RunFolder
 from vidgan.splits import load_split
@@ -66,17 +66,13 @@ def _split_section(run: RunFolder) -> str:
     return _table(rows, ("domain", "split", "train", "held out", "guard (unused)"))
 
 
-def _eval_section(run: RunFolder, kind: str) -> str:
-    if kind != KIND:
-        return f"<p>vidgan eval measures CycleGAN runs only; this is a {escape(kind)} run.</p>"
+def _eval_section(run: RunFolder) -> str:
     if not run.eval_path.is_file():
         return f"<p>Not evaluated yet: run <code>vidgan eval --run {escape(str(run.root))}</code>, then the report again.</p>"
     try:
-        results = json.loads(run.eval_path.read_text(encoding="utf-8"))
-        rows, summary = table_rows(results), eval_summary(results)
-    except (ValueError, KeyError, TypeError):
+        summary, header, rows = eval_table_parts(json.loads(run.eval_path.read_text(encoding="utf-8")))
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise VidganError(f"{run.eval_path}: corrupt eval results (run vidgan eval again)") from None
-    header = ("metric", *(d.replace("2", "→") for d in results["directions"]))
     return f"<p>{escape(summary)}</p>" + _table(rows, header)
 
 
@@ -91,7 +87,7 @@ def write_report(run_dir: Path) -> Path:
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
         f"<h1>{escape(title)}</h1>\n"
-        f"<h2>Quality (vidgan eval)</h2>\n{_eval_section(run, kind)}\n"
+        f"<h2>Quality (vidgan eval)</h2>\n{_eval_section(run)}\n"
         f"{_images_section(run, kind)}\n"
         f"<h2>Held-out split</h2>\n{_split_section(run)}\n"
         f"<h2>Config</h2>\n{_table(config_rows)}\n"

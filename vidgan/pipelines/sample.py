@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
+from torch import nn
 from torchvision.utils import make_grid
 
 from vidgan.checkpoints import load_checkpoint, load_latest_checkpoint
@@ -19,6 +21,7 @@ from vidgan.images import IMAGE_SUFFIXES
 from vidgan.pipelines.launch import pipeline_for
 
 WALK_STEPS = 8  # images per row of --interpolate
+DECODE_BATCH = 256
 
 
 @dataclass
@@ -34,6 +37,23 @@ def slerp(start: torch.Tensor, end: torch.Tensor, fractions: torch.Tensor) -> to
     angle = torch.acos(cosine)[:, None, None]  # rows × 1 × 1
     t = fractions[None, :, None]  # 1 × steps × 1
     return (torch.sin((1 - t) * angle) * start[:, None] + torch.sin(t * angle) * end[:, None]) / torch.sin(angle)
+
+
+def sampler_from_checkpoint(checkpoint: dict[str, Any], source: Path, device: torch.device) -> nn.Module:
+    """The network of a dcgan, mlp-gan or vae checkpoint that turns N × noise_dim latents into images, ready for
+    inference; `source` names the run or checkpoint in the error for a model that translates instead."""
+    pipeline = pipeline_for(checkpoint["kind"], source)
+    if not hasattr(pipeline, "load_sampler"):
+        raise VidganError(f"{source}: holds a {checkpoint['kind']} model, which translates images (use vidgan translate)")
+    return pipeline.load_sampler(checkpoint).to(device).eval().requires_grad_(False)
+
+
+@torch.no_grad()
+def decode(sampler: nn.Module, latents: torch.Tensor) -> torch.Tensor:
+    """uint8 images from a sampler's latents (on any device), in batches."""
+    device = next(sampler.parameters()).device
+    batches = latents.split(DECODE_BATCH)
+    return torch.cat([to_uint8(sampler(batch.to(device))) for batch in batches])
 
 
 def sample_images(
@@ -52,11 +72,7 @@ def sample_images(
     if out.suffix.lower() not in IMAGE_SUFFIXES:
         raise UsageError(f"--out {out}: give an image file name ({', '.join(sorted(IMAGE_SUFFIXES))})")
     checkpoint = load_latest_checkpoint(source) if source.is_dir() else load_checkpoint(source)
-    pipeline = pipeline_for(checkpoint["kind"], source)
-    if not hasattr(pipeline, "load_sampler"):
-        raise VidganError(f"{source}: holds a {checkpoint['kind']} model, which translates images (use vidgan translate)")
-    torch_device = resolve_device(device)
-    decoder = pipeline.load_sampler(checkpoint).to(torch_device).eval()
+    decoder = sampler_from_checkpoint(checkpoint, source, resolve_device(device))
     rng = torch.Generator().manual_seed(seed)
     noise_dim = decoder.config.noise_dim
     if interpolate:
@@ -67,9 +83,8 @@ def sample_images(
     else:
         latents = torch.randn(count, noise_dim, generator=rng)
         columns = math.ceil(math.sqrt(count))
-    with torch.no_grad():
-        images = decoder(latents.to(torch_device))
-    grid = make_grid(to_uint8(images), nrow=columns, padding=2)
+    images = decode(decoder, latents)
+    grid = make_grid(images, nrow=columns, padding=2)
     with atomic_path(out) as temp:
         Image.fromarray(grid.permute(1, 2, 0).cpu().numpy()).save(temp)
     return SampleResult(out, len(images), checkpoint["kind"])

@@ -10,12 +10,16 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.utils import make_grid
 
-from vidgan.data import ImageBank, load_image_folder, to_uint8
+from vidgan.data import ImageBank, to_uint8
 from vidgan.errors import UsageError
-from vidgan.images import detect_image_size, resolve_channels
-from vidgan.models.dcgan import SIZES
 from vidgan.models.vae import VAE, VAEConfig
-from vidgan.pipelines.launch import start_training
+from vidgan.pipelines.launch import (
+    ImageModelOptions,
+    image_run_training_images,
+    power_of_two_size,
+    start_image_run,
+    takes_options,
+)
 from vidgan.training import TrainResult, eval_mode
 
 KIND = "vae"
@@ -79,44 +83,37 @@ def load_sampler(checkpoint: dict[str, Any]) -> nn.Module:
     return vae.decoder
 
 
+@takes_options(ImageModelOptions)
 def train_vae(
     data: Path,
     out: Path,
     *,
     size: int | None = None,
-    channels_in: int | None = None,
     channels: int = 32,
     noise_dim: int = 64,
     kl_weight: float = 1.0,
     aug: str = "mirror",
     lr: float = 1e-3,
     beta1: float = 0.9,
-    beta2: float = 0.999,
     batch_size: int = 32,
-    iters: int = 5000,
-    seed: int = 0,
-    device: str = "auto",
-    sample_every: int = 500,
-    checkpoint_every: int = 1000,
-    minutes: float | None = None,
-    quiet: bool = False,
+    **options: Any,
 ) -> TrainResult:
-    """Train a VAE on one image folder into the run folder `out`; `noise_dim` is the latent size."""
-    config = dict(locals())
-    config["size"] = size = size or detect_image_size(data) or 64
-    if size not in SIZES:
-        raise UsageError(f"--size must be one of {', '.join(map(str, SIZES))} for vae, got {size}")
-    config["channels_in"] = resolve_channels(channels_in, data)
+    """Train a VAE on one image folder into the run folder `out`; `noise_dim` is the latent size; `options` are any
+    of ImageModelOptions."""
+    size = power_of_two_size(size, data, KIND)
     if kl_weight < 0:
         raise UsageError(f"--kl-weight must be 0 or more, got {kl_weight}")
-    config.update(kind=KIND, data=str(Path(data).resolve()), out=str(out))
-    return start_training(config, build_task, device=device, quiet=quiet)
+    own = {
+        "size": size, "channels": channels, "noise_dim": noise_dim, "kl_weight": kl_weight,
+        "aug": aug, "lr": lr, "beta1": beta1, "batch_size": batch_size,
+    }
+    return start_image_run(KIND, data, out, own, ImageModelOptions(**options), build_task)
 
 
 def build_task(config: dict[str, Any], device: torch.device) -> VAETask:
     size, image_channels = config["size"], config["channels_in"]
     return VAETask(
-        ImageBank(load_image_folder(config["data"], size, image_channels), device, config["aug"]),
+        ImageBank(image_run_training_images(config), device, config["aug"]),
         VAEConfig(size, image_channels, config["channels"], config["noise_dim"]),
         kl_weight=config["kl_weight"],
         batch_size=config["batch_size"],
