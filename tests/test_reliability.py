@@ -26,12 +26,17 @@ import torch
 from PIL import Image
 from torch import nn
 
-from conftest import REPO_ROOT, SHARED_DATA, assert_clean_failure, break_packet
+from conftest import REPO_ROOT, SHARED_DATA, CliResult, assert_clean_failure, break_packet
+from vidgan import errors
 from vidgan.checkpoints import load_checkpoint, save_checkpoint, save_run_checkpoint, step_checkpoints
 from vidgan.data import load_image_folder
-from vidgan.errors import VidganError
+from vidgan.errors import Interrupted, VidganError
 from vidgan.models.cyclegan import GeneratorConfig, ResnetGenerator
+from vidgan.pipelines import extract
 from vidgan.pipelines.cyclegan import CycleGANTask
+from vidgan.pipelines.render import FrameTranslator
+from vidgan.runs import RunFolder
+from vidgan.training import restore, train_loop
 from vidgan.video import iter_frames
 
 TINY = GeneratorConfig.for_size(64, channels=4, res_blocks=1)
@@ -119,6 +124,19 @@ def test_zero_or_negative_counts_are_usage_errors(run_cli, make_clip, tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "model"]  # nothing written
 
 
+def test_a_roi_outside_the_frame_is_a_usage_error(run_cli, make_clip, tmp_path, tiny_checkpoint):
+    clip = make_clip(n_frames=3)  # 96x64
+    cases = {
+        "96,10,20,20": ["--roi 96,10,20,20 lies outside the 96x64 frame of", str(clip)],  # just right of it
+        "-30,0,30,64": ["--roi -30,0,30,64 lies outside the 96x64 frame of", str(clip)],  # just left of it
+        "10,10,0,5": ["--roi width and height must be positive, got 0x5"],
+    }
+    for roi, fragments in cases.items():
+        result = run_cli("render", clip, "--checkpoint", tiny_checkpoint, "--roi", roi, "--out", tmp_path / "r.mp4", "-q")
+        assert_clean_failure(result, *fragments, code=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "model"]  # nothing written
+
+
 def test_odd_paths_work_and_are_named_in_errors(run_cli, make_clip, tmp_path):
     clip = make_clip("my clip.mp4", n_frames=4)
     odd = Path(os.fsdecode(b"caf\xe9 \xff take.mp4"))  # Latin-1 bytes: not valid UTF-8
@@ -149,7 +167,7 @@ def _write_odd_images(folder: Path) -> dict[str, np.ndarray]:
     return {"cmyk.tif": rgb, "grey.png": np.dstack([grey] * 3), "grey16.png": np.dstack([grey] * 3), "rgba.png": expected_rgba}
 
 
-def test_image_folders_convert_any_mode_and_skip_corrupt_files(run_cli, tmp_path, capsys):
+def test_image_folders_convert_any_mode_and_skip_corrupt_files(run_cli, tmp_path, capsys, tiny_checkpoint):
     mixed = tmp_path / "mixed"
     expected = _write_odd_images(mixed)
     good = (SHARED_DATA / "cats" / "grumpy" / "1.png").read_bytes()
@@ -160,6 +178,15 @@ def test_image_folders_convert_any_mode_and_skip_corrupt_files(run_cli, tmp_path
     result = run_cli("train", "--a", mixed, "--b", tmp_path / "empty", "--out", tmp_path / "run", *TRAIN_TINY)
     assert_clean_failure(result, str(tmp_path / "empty"), "no images", code=1)
     assert not (tmp_path / "run").exists()
+
+    # Through the command line: `translate` reads the folder as training does, one image at a time.
+    translated = run_cli("translate", mixed, "--run", tiny_checkpoint, "--out", tmp_path / "translated", "-q")
+    assert translated.code == 0, translated.stderr
+    warnings = [line for line in translated.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2 and "broken.png" in warnings[0] and "notes.png" in warnings[1], translated.stderr
+    outputs = sorted((tmp_path / "translated").iterdir())
+    assert [p.name for p in outputs] == ["cmyk.png", "grey.png", "grey16.png", "rgba.png"]
+    assert all(Image.open(p).mode == "RGB" and Image.open(p).size == (64, 64) for p in outputs)
 
     capsys.readouterr()
     images = load_image_folder(mixed, 64)  # what training would have used from the mixed folder
@@ -303,27 +330,33 @@ def test_a_checkpoint_that_would_run_code_is_refused(run_cli, make_clip, tmp_pat
     (tmp_path / "raw.pt").write_bytes(pickle.dumps(trap))  # a bare pickle
     run = tmp_path / "run"
     _save_cyclegan(run / "checkpoints" / "step_0000001.pt")
-    torch.save(trap, run / "checkpoints" / "step_0000002.pt")  # a trap planted as a run's newest checkpoint
+    torch.save(trap, run / "checkpoints" / "step_0000002.pt")  # a trap planted as a run's newer checkpoint
+    whole = (run / "checkpoints" / "step_0000001.pt").read_bytes()
+    (run / "checkpoints" / "step_0000003.pt").write_bytes(whole[: len(whole) // 2])  # and a truncated newest one
 
     assert_clean_failure(run_cli("render", clip, "--checkpoint", tmp_path / "trap.pt", "-q"), "trap.pt", "refused to load", "posix.system", code=1)
     assert_clean_failure(run_cli("render", clip, "--checkpoint", tmp_path / "raw.pt", "-q"), "raw.pt", "not a readable checkpoint", code=1)
     result = run_cli("render", clip, "--run", run, "-q")
-    assert result.code == 0 and "step_0000002.pt: refused to load" in result.stderr  # reported; the older one is used
+    assert result.code == 0, result.stderr  # each bad one reported, then the oldest used
+    assert "step_0000003.pt: not a readable checkpoint" in result.stderr and "step_0000002.pt: refused to load" in result.stderr
     assert not marker.exists()
     torch.load(tmp_path / "trap.pt", weights_only=False)  # proof that the trap is armed
     assert marker.exists()
 
 
-def test_output_names_come_from_vidgan_not_from_the_clip_path(run_cli, make_clip, tmp_path):
+def test_output_names_come_from_vidgan_not_from_the_clip_path(run_cli, make_clip, tmp_path, tiny_checkpoint):
     make_clip("x.mp4", n_frames=2)
     work = tmp_path / "deep" / "er"
     work.mkdir(parents=True)
 
     done = run_cli("extract", "--a", "../../x.mp4", "--b", "../../x.mp4", "--out", "out", "--size", "16", "-q", cwd=work, isolated=True)
+    rendered = run_cli("render", "../../x.mp4", "--checkpoint", tiny_checkpoint, "--out-dir", "videos", "-q", cwd=work)
 
     assert done.code == 0, done.stderr
-    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
-    assert written == ["deep/er/out/a/c00_x_f000000.png", "deep/er/out/b/c00_x_f000000.png", "deep/er/out/manifest.json", "x.mp4"]
+    assert rendered.code == 0, rendered.stderr
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file() and p != tiny_checkpoint)
+    assert written == ["deep/er/out/a/c00_x_f000000.png", "deep/er/out/b/c00_x_f000000.png", "deep/er/out/manifest.json",
+                       "deep/er/videos/x_a2b.mp4", "x.mp4"]
     umask = os.umask(0o022)
     os.umask(umask)
     assert (work / "out" / "manifest.json").stat().st_mode & 0o777 == 0o666 & ~umask  # not left private like a temp file
@@ -421,7 +454,8 @@ def test_nan_loss_stops_naming_step_and_term_and_keeps_the_good_checkpoint(run_c
 
 
 def _spawn(tmp_path: Path, *args: object) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    # The same thread count as this process, so that its float sums match an in-process run bit for bit.
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": str(torch.get_num_threads()), "PYTHONFAULTHANDLER": "1"}
     return subprocess.Popen([sys.executable, "-m", "vidgan", *map(str, args)], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -433,67 +467,199 @@ def _wait_for(condition, process: subprocess.Popen, timeout: float = 120) -> Non
         time.sleep(0.02)
 
 
-def _adam_steps(run: Path) -> int:
-    state = load_checkpoint(run / "checkpoints" / "latest.pt")["optimizers"]["generators"]["state"]
-    return int(next(iter(state.values()))["step"])
+def _finished(process: subprocess.Popen) -> CliResult:
+    """Its exit code and output; if it hangs, the failure shows where each of its threads is stuck."""
+    try:
+        stdout, stderr = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        stdout, stderr = process.communicate()
+        raise AssertionError(stderr[-10000:])
+    return CliResult(process.returncode, stdout, stderr)
 
 
-def test_killed_then_interrupted_training_resumes_where_it_stopped(run_cli, tmp_path):
+def _latest_step(run: Path) -> int:
+    return load_checkpoint(run / "checkpoints" / "latest.pt")["step"]
+
+
+def _adam_steps(run: Path) -> dict[str, int]:
+    """Each optimizer's own count of the updates it has made."""
+    optimizers = load_checkpoint(run / "checkpoints" / "latest.pt")["optimizers"]
+    return {name: int(next(iter(state["state"].values()))["step"]) for name, state in optimizers.items()}
+
+
+def _assert_same_weights(run: Path, reference: Path) -> None:
+    ours, theirs = (load_checkpoint(r / "checkpoints" / "latest.pt")["models"] for r in (run, reference))
+    assert ours.keys() == theirs.keys()
+    for group in theirs:
+        for key, tensor in theirs[group].items():
+            assert torch.equal(ours[group][key], tensor), f"{group}.{key}"
+
+
+def test_killed_then_interrupted_training_resumes_exactly_where_it_stopped(run_cli, tmp_path, monkeypatch):
     cats = SHARED_DATA / "cats"
     iters, every = 6, 2
+    start = ["train", "--a", cats / "grumpy", "--b", cats / "russian_blue", "--iters", iters, "--checkpoint-every", every,
+             "--sample-every", 3, *TRAIN_TINY]
     run = tmp_path / "run"
-    rng = random.Random(3)
+    whole = _spawn(tmp_path, *start, "--out", "whole")  # alongside: the same run, never stopped
     # 1. SIGKILL at a random moment after the first checkpoint: nothing gets the chance to clean up.
-    train = _spawn(tmp_path, "train", "--a", cats / "grumpy", "--b", cats / "russian_blue", "--out", run, "--iters", iters,
-                   "--checkpoint-every", every, "--sample-every", 2, *TRAIN_TINY)
+    train = _spawn(tmp_path, *start, "--out", run)
     _wait_for(lambda: (run / "checkpoints" / "latest.pt").exists(), train)
-    time.sleep(rng.uniform(0.0, 0.5))
+    time.sleep(random.Random(3).uniform(0.0, 0.5))
     train.kill()
     train.wait()
-    killed_at = load_checkpoint(run / "checkpoints" / "latest.pt")["step"]
+    killed_at = _latest_step(run)
     assert killed_at % every == 0 and killed_at < iters
     samples_before = [int(p.stem[5:]) for p in (run / "samples").glob("step_*.png")]
-    assert max(samples_before) <= killed_at + every  # at most --checkpoint-every steps were lost
+    assert max(samples_before, default=0) <= killed_at + every  # at most --checkpoint-every steps were lost
 
-    # 2. Resume, then Ctrl-C once it has taken a new checkpoint: it saves where it is and exits 130.
-    resumed = _spawn(tmp_path, "train", "--resume", "--out", run, "-q")
-    _wait_for(lambda: len(step_checkpoints(run)) and int(step_checkpoints(run)[-1].stem[5:]) > killed_at, resumed)
-    resumed.send_signal(signal.SIGINT)
-    _, stderr = resumed.communicate(timeout=60)
-    assert resumed.returncode == 130, stderr
-    interrupted_at = load_checkpoint(run / "checkpoints" / "latest.pt")["step"]
-    assert f"interrupted at step {interrupted_at}; checkpoint saved" in stderr and "Traceback" not in stderr
-    assert _adam_steps(run) == interrupted_at  # optimizer state came along
+    # 2. Resume; a real Ctrl-C (SIGINT to this process) arrives during the next step, between two checkpoints:
+    #    that step is finished and saved, and the job exits 130.
+    real_step = CycleGANTask.train_step
 
-    # 3. Resume again to the end: steps, optimizer, metrics and samples all continue without gaps or repeats.
+    def ctrl_c_during_a_step(self, step, total):
+        if step == killed_at:
+            assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler  # else pytest would stop
+            signal.raise_signal(signal.SIGINT)
+        return real_step(self, step, total)
+
+    monkeypatch.setattr(CycleGANTask, "train_step", ctrl_c_during_a_step)
+    interrupted = run_cli("train", "--resume", "--out", run, "-q")
+    monkeypatch.undo()
+    stopped_at = killed_at + 1
+    assert_clean_failure(interrupted, f"interrupted at step {stopped_at}; checkpoint saved", "--resume", code=130)
+    assert "warning: stopping after the current step" in interrupted.stderr
+    assert _latest_step(run) == stopped_at and _adam_steps(run) == {"generators": stopped_at, "discriminators": stopped_at}
+
+    # 3. Resume again to the end: steps, optimizer, metrics and samples all continue without gaps or repeats,
+    #    and the weights are bit for bit those of the run that was never stopped.
     final = run_cli("train", "--resume", "--out", run, "-q")
     assert final.code == 0, final.stderr
-    assert load_checkpoint(run / "checkpoints" / "latest.pt")["step"] == iters and _adam_steps(run) == iters
+    assert _latest_step(run) == iters and set(_adam_steps(run).values()) == {iters}
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps)) and steps[-1] == iters
-    assert sorted(int(p.stem[5:]) for p in (run / "samples").glob("step_*.png")) == list(range(2, iters + 1, 2))
+    assert sorted(int(p.stem[5:]) for p in (run / "samples").glob("step_*.png")) == [3, 6]
+    assert _finished(whole).code == 0
+    _assert_same_weights(run, tmp_path / "whole")
 
 
-def test_resume_continues_exactly_as_an_uninterrupted_run(run_cli, tmp_path):
-    cats = SHARED_DATA / "cats"
-    common = ["--a", cats / "grumpy", "--b", cats / "russian_blue", "--checkpoint-every", "1", "--sample-every", "100", *TRAIN_TINY]
-    assert run_cli("train", "--out", tmp_path / "whole", "--iters", "2", *common).code == 0
-    assert run_cli("train", "--out", tmp_path / "split", "--iters", "1", *common).code == 0
-    assert run_cli("train", "--resume", "--out", tmp_path / "split", "--iters", "2", "-q").code == 0
-    whole, split = (load_checkpoint(tmp_path / name / "checkpoints" / "latest.pt") for name in ("whole", "split"))
-    for group in ("generators", "discriminators"):
-        for key, tensor in whole["models"][group].items():
-            assert torch.equal(tensor, split["models"][group][key]), key
+class _TwoPlayers:
+    """A toy Trainable whose step updates two networks one after the other, as a GAN updates G, then D.
+
+    `signals` maps a step to the signals this process sends itself between the two updates of that step.
+    """
+
+    kind = "two-players"
+    arch: dict = {}
+
+    def __init__(self, signals: dict[int, list[signal.Signals]] | None = None) -> None:
+        torch.manual_seed(0)
+        self.modules = {"g": nn.Linear(4, 4), "d": nn.Linear(4, 1)}
+        self.optimizers = {name: torch.optim.Adam(m.parameters(), lr=0.1) for name, m in self.modules.items()}
+        self.signals = signals or {}
+
+    def train_step(self, step: int, total_steps: int) -> dict[str, torch.Tensor]:
+        g, d = self.modules["g"], self.modules["d"]
+        losses = {}
+        for name in ("g", "d"):
+            x = torch.randn(8, 4)
+            loss = -d(g(x)).mean() if name == "g" else d(g(x).detach()).mean() - d(x).mean()
+            self.optimizers[name].zero_grad()
+            loss.backward()
+            self.optimizers[name].step()
+            losses[name] = loss.detach()
+            if name == "g":
+                for signum in self.signals.get(step + 1, []):
+                    signal.raise_signal(signum)
+        return losses
+
+    def sample_grid(self) -> torch.Tensor:
+        return torch.zeros(3, 4, 4, dtype=torch.uint8)
 
 
-def test_interrupted_render_leaves_no_output(make_clip, tmp_path, tiny_checkpoint):
-    clip = make_clip("long.mp4", n_frames=600, width=64, height=48)
-    # SIGTERM (what `kill` and schedulers send) takes the same path as Ctrl-C: SIGINT is tested on train.
-    render = _spawn(tmp_path, "render", clip, "--checkpoint", tiny_checkpoint, "--out", "out.mp4", "--batch-size", "1")
-    _wait_for(lambda: any(tmp_path.glob(".out.*")), render)
-    time.sleep(0.5)
-    render.send_signal(signal.SIGTERM)
-    _, stderr = render.communicate(timeout=60)
-    assert render.returncode == 130, stderr
-    assert "error: interrupted" in stderr and "Traceback" not in stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "model"]  # no out.mp4, no temporary
+def _train(task: _TwoPlayers, run: Path, *, start_step: int = 0) -> None:
+    train_loop(task, RunFolder(run), iters=5, sample_every=100, checkpoint_every=2, start_step=start_step, quiet=True)
+
+
+def test_ctrl_c_in_the_middle_of_a_step_lets_it_finish_and_saves_it(tmp_path, monkeypatch, capsys):
+    _train(_TwoPlayers(), tmp_path / "whole")
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+
+    # Ctrl-C between G's and D's update of step 3, delivered twice at once, as torchrun's workers get it (from
+    # the terminal and from torchrun): one request. Step 3 is finished, saved, and nothing more is done.
+    with pytest.raises(Interrupted, match=r"interrupted at step 3; checkpoint saved to .*step_0000003\.pt"):
+        _train(_TwoPlayers({3: [signal.SIGINT, signal.SIGINT]}), tmp_path / "cut")
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers  # put back
+    assert "stopping after the current step" in capsys.readouterr().err
+    checkpoint = load_checkpoint(tmp_path / "cut" / "checkpoints" / "latest.pt")
+    assert checkpoint["step"] == 3
+    assert [int(o["state"][0]["step"]) for o in checkpoint["optimizers"].values()] == [3, 3]  # G and D alike
+    # The checkpoint is a whole step 3: resuming from it ends where the run that was never stopped ended.
+    resumed = _TwoPlayers()
+    _train(resumed, tmp_path / "cut", start_step=restore(resumed, RunFolder(tmp_path / "cut"), torch.device("cpu")))
+    _assert_same_weights(tmp_path / "cut", tmp_path / "whole")
+
+    # Asked twice (here SIGTERM, as `kill` sends it, with no pause needed between the two): stop at once. The
+    # half-done step 3 is dropped, and the message points at the newest checkpoint, of step 2.
+    monkeypatch.setattr(errors, "REPEAT_AFTER_SECONDS", 0.0)
+    with pytest.raises(Interrupted, match=r"stopped at once .*--resume continues from .*step_0000002\.pt"):
+        _train(_TwoPlayers({3: [signal.SIGTERM, signal.SIGTERM]}), tmp_path / "twice")
+    assert [p.name for p in step_checkpoints(tmp_path / "twice")] == ["step_0000002.pt"]
+
+
+def test_ctrl_c_in_a_png_render_says_where_the_frames_are_and_resume_finishes_them(run_cli, make_clip, tmp_path, tiny_checkpoint):
+    clip = make_clip("shot.mp4", n_frames=120, width=64, height=48)
+    render = ["render", clip, "--checkpoint", tiny_checkpoint, "--warp-error-every", "0", "--out", "frames"]
+    process = _spawn(tmp_path, *render, "--batch-size", "1")
+    frames = tmp_path / "frames"
+    _wait_for(lambda: len(list(frames.glob("shot_*.png"))) >= 3, process)
+    process.send_signal(signal.SIGINT)
+
+    result = _finished(process)
+    kept = sorted(frames.glob("shot_*.png"))
+    assert 3 <= len(kept) < 120
+    assert_clean_failure(result, f"partial PNG sequence is in frames ({len(kept)} frames)", "--resume continues it", code=130)
+    # Every file is a whole frame, and the folder says it is unfinished until a --resume completes it.
+    assert sorted(p.name for p in frames.iterdir()) == ["INCOMPLETE.txt", *(p.name for p in kept)]
+    assert all(Image.open(p).size == (64, 48) for p in kept)
+    resumed = run_cli(*render, "--resume", "-q")
+    assert resumed.code == 0, resumed.stderr
+    assert f"120 frames, {len(kept)} kept from before" in " ".join(resumed.stderr.split())
+    assert len(list(frames.iterdir())) == 120 and not (frames / "INCOMPLETE.txt").exists()
+
+
+def test_interrupted_video_render_leaves_no_file(run_cli, make_clip, tmp_path, tiny_checkpoint, monkeypatch):
+    clip = make_clip(n_frames=30)
+    real_translate = FrameTranslator.__call__
+    batches = []
+
+    def sigterm_at_the_third_batch(self, frames):
+        batches.append(len(frames))
+        if len(batches) == 3:  # SIGTERM, as `kill` and schedulers send it, to this process
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None)  # else pytest would stop
+            signal.raise_signal(signal.SIGTERM)
+        return real_translate(self, frames)
+
+    monkeypatch.setattr(FrameTranslator, "__call__", sigterm_at_the_third_batch)
+    result = run_cli("render", clip, "--checkpoint", tiny_checkpoint, "--out", tmp_path / "out.mp4", "--compare", "--batch-size", "2", "-q")
+    assert_clean_failure(result, f"interrupted; not written: {tmp_path / 'out.mp4'}, {tmp_path / 'out_compare.mp4'}", "kept only when complete", code=130)
+    assert len(batches) == 3  # stopped before the next batch
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "model"]  # no output, no side-by-side, no temporary
+
+
+def test_interrupted_extraction_writes_nothing(run_cli, make_clip, tmp_path, monkeypatch):
+    clip = make_clip(n_frames=6)
+    real_frames = extract.iter_frames
+
+    def ctrl_c_at_the_third_frame(*args, **kwargs):
+        for n, frame in enumerate(real_frames(*args, **kwargs)):
+            if n == 2:
+                assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler  # else pytest would stop
+                signal.raise_signal(signal.SIGINT)
+            yield frame
+
+    monkeypatch.setattr(extract, "iter_frames", ctrl_c_at_the_third_frame)
+    result = run_cli("extract", "--a", clip, "--b", clip, "--out", tmp_path / "frames", "--every", "1", "--size", "16", "-q")
+    assert_clean_failure(result, f"interrupted; nothing was written to {tmp_path / 'frames'}", code=130)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]  # no frames folder, no staging folder

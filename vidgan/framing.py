@@ -89,6 +89,17 @@ class Box:
     width: int
     height: int
 
+    def __str__(self) -> str:
+        return f"{self.x},{self.y},{self.width},{self.height}"
+
+    def within(self, width: int, height: int) -> Box | None:
+        """The part of this box inside a width×height frame; None when they do not overlap."""
+        x0, y0 = max(self.x, 0), max(self.y, 0)
+        x1, y1 = min(self.x + self.width, width), min(self.y + self.height, height)
+        if x1 - x0 < 1 or y1 - y0 < 1:
+            return None
+        return Box(x0, y0, x1 - x0, y1 - y0)
+
 
 def parse_box(text: str) -> Box:
     """'X,Y,W,H' in source pixels."""
@@ -176,14 +187,10 @@ class Region:
         """The frame's box, clipped to the frame."""
         height, width = frame.rgb.shape[:2]
         box = self.box_at(frame.index)
-        x0, y0 = max(box.x, 0), max(box.y, 0)
-        x1, y1 = min(box.x + box.width, width), min(box.y + box.height, height)
-        if x1 - x0 < 1 or y1 - y0 < 1:
-            raise VidganError(
-                f"frame {frame.index}: the region {box.x},{box.y},{box.width},{box.height} lies outside the "
-                f"{width}x{height} frame"
-            )
-        return Box(x0, y0, x1 - x0, y1 - y0)
+        inside = box.within(width, height)
+        if inside is None:
+            raise VidganError(f"frame {frame.index}: the region {box} lies outside the {width}x{height} frame")
+        return inside
 
     def shrink(self, frame: Frame) -> np.ndarray:
         box = self._box(frame)

@@ -17,12 +17,17 @@ import cv2
 import numpy as np
 
 from vidgan.errors import UsageError, VidganError
-from vidgan.fsutil import atomic_path
+from vidgan.fsutil import atomic_path, write_text_atomic
 from vidgan.images import list_images, read_rgb
 from vidgan.video import Frame, iter_frames, probe_video
 
 _PRINTF = re.compile(r"(?P<prefix>.*?)%(?P<padding>0\d+)?d(?P<suffix>.*)")
 _TRAILING_NUMBER = re.compile(r"(?P<prefix>.*?)(?P<number>\d+)$")
+INCOMPLETE_MARKER = "INCOMPLETE.txt"
+INCOMPLETE_NOTE = (
+    "vidgan render has not finished this PNG sequence: it was stopped, or is still running.\n"
+    "The same vidgan render command with --resume continues it; this file goes once the last frame is written.\n"
+)
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,7 @@ class PngSequenceWriter:
     """Writes frames as PREFIX<number>.png into a folder, each file atomically so an interrupted render can resume.
 
     Same calling convention as VideoWriter (write_frame, close, abort); frames already written stay on abort.
+    Until close() the folder also holds INCOMPLETE.txt, so a sequence cut short never passes for a finished one.
     """
 
     def __init__(self, folder: Path, prefix: str, padding: int) -> None:
@@ -127,7 +133,12 @@ class PngSequenceWriter:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise VidganError(f"{self.path}: cannot create the folder ({error.strerror or error})") from None
+        write_text_atomic(self.marker, INCOMPLETE_NOTE)
         self.frames = 0
+
+    @property
+    def marker(self) -> Path:
+        return self.path / INCOMPLETE_MARKER
 
     def frame_path(self, number: int) -> Path:
         return self.path / f"{self.prefix}{number:0{self.padding}d}.png"
@@ -157,9 +168,10 @@ class PngSequenceWriter:
     def close(self) -> None:
         if not self.written():
             raise VidganError(f"{self.path}: no frames were written")
+        self.marker.unlink(missing_ok=True)
 
     def abort(self) -> None:
-        """Nothing to undo: every file in the folder is a complete frame, which --resume keeps."""
+        """Nothing to undo: every PNG in the folder is a complete frame, which --resume keeps (INCOMPLETE.txt stays)."""
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,9 @@ from vidgan.checkpoints import (
     save_run_checkpoint,
     step_checkpoints,
 )
-from vidgan.errors import VidganError, sigterm_as_interrupt
+from vidgan.errors import Interrupted, VidganError, interrupts_deferred
 from vidgan.plots import refresh_plots
-from vidgan.progress import make_progress
+from vidgan.progress import make_progress, warn
 from vidgan.runs import RunFolder
 
 
@@ -75,10 +75,6 @@ def update_average(average: nn.Module, model: nn.Module, decay: float) -> None:
         averaged.copy_(current)
 
 
-class Interrupted(VidganError):
-    exit_code = 130
-
-
 @dataclass
 class TrainResult:
     run_dir: Path
@@ -120,6 +116,8 @@ def train_loop(
 ) -> TrainResult:
     """Run steps start_step+1 … iters (or until `max_seconds` of wall time), logging, sampling and checkpointing.
 
+    Ctrl-C or SIGTERM lets the current step finish (a step cut in two would leave, say, G updated and D not),
+    saves a checkpoint and raises Interrupted; a second one a moment later stops at once, saving nothing more.
     Under torchrun every rank runs this loop in step; logged losses are averaged over the ranks, and only
     rank 0 shows progress and writes metrics, samples and checkpoints.
     """
@@ -127,12 +125,14 @@ def train_loop(
     distributed.fork_rng()
     step = start_step
     last_checkpoint: Path | None = None
+    saved_step: int | None = None
     pending: dict[str, list[torch.Tensor]] = {}
     logged: dict[str, float] = {}
 
     def checkpoint() -> Path:
+        nonlocal saved_step
         check_finite()  # never save weights from after a loss went NaN or inf
-        return save_run_checkpoint(
+        path = save_run_checkpoint(
             run.root,
             step,
             kind=task.kind,
@@ -141,6 +141,8 @@ def train_loop(
             optimizers=task.optimizers,
             extra={"rng": capture_rng()},
         )
+        saved_step = step
+        return path
 
     def check_finite() -> None:
         """Stop at the first NaN or inf loss since the last log, naming the term and the step it appeared at."""
@@ -154,24 +156,37 @@ def train_loop(
                     f"training stopped: loss {name} became {values[first].item()} at step {step - len(values) + first + 1}{kept}"
                 )
 
-    def flush_metrics(*, over_ranks: bool = True) -> None:
+    def flush_metrics() -> None:
         # Averaging on the device and converting once per log interval avoids a GPU sync every step.
-        # Interrupted ranks may stop at different steps, so that flush stays on this rank (no collective).
         nonlocal logged
         if not pending:
             return
         check_finite()
         means = {name: torch.stack(values).float().mean() for name, values in pending.items()}
-        logged = {name: value.item() for name, value in (distributed.average(means) if over_ranks else means).items()}
+        logged = {name: value.item() for name, value in distributed.average(means).items()}
         pending.clear()
         if main:
             run.append_metrics(step, logged)
 
+    def notice() -> None:
+        if main:
+            warn("stopping after the current step, which is saved first (Ctrl-C again stops at once without saving it)")
+
     started = time.perf_counter()
-    with make_progress(quiet=quiet or not main) as progress, sigterm_as_interrupt():
+    with make_progress(quiet=quiet or not main) as progress, interrupts_deferred(notice) as interrupt:
         bar = progress.add_task("train", total=iters, completed=start_step, info="")
         try:
             while step < iters:
+                # Checked between steps only, and on every rank together, so all stop after the same whole step.
+                if distributed.any_rank(interrupt.requested):
+                    flush_metrics()
+                    if not main:
+                        raise Interrupted(f"interrupted at step {step}; rank 0 saves the checkpoint")
+                    if saved_step != step:
+                        last_checkpoint = checkpoint()
+                    raise Interrupted(
+                        f"interrupted at step {step}; checkpoint saved to {last_checkpoint} (continue with --resume)"
+                    )
                 losses = task.train_step(step, iters)
                 step += 1
                 for name, value in losses.items():
@@ -194,12 +209,8 @@ def train_loop(
                 progress.update(bar, completed=step)
                 if out_of_time:
                     break
-        except KeyboardInterrupt:
-            flush_metrics(over_ranks=False)
-            if not main:
-                raise Interrupted(f"interrupted at step {step}; rank 0 saves the checkpoint") from None
-            last_checkpoint = checkpoint()
-            raise Interrupted(
-                f"interrupted at step {step}; checkpoint saved to {last_checkpoint} (continue with --resume)"
-            ) from None
+        except KeyboardInterrupt:  # asked twice: the step under way is dropped, the newest checkpoint stays
+            saved = step_checkpoints(run.root)
+            kept = f"--resume continues from {saved[-1]}" if saved else "no checkpoint was saved"
+            raise Interrupted(f"stopped at once (Ctrl-C twice); {kept}") from None
     return TrainResult(run.root, step, last_checkpoint, logged)

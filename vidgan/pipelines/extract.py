@@ -17,7 +17,7 @@ import numpy as np
 from rich.markup import escape
 
 from vidgan.background import BackgroundWriter
-from vidgan.errors import UsageError, VidganError
+from vidgan.errors import Interrupted, UsageError, VidganError, interrupts_deferred
 from vidgan.fsutil import atomic_path, write_text_atomic
 from vidgan.images import square_resize, square_scale
 from vidgan.progress import make_progress, warn
@@ -169,7 +169,7 @@ def extract_frames(
     # Resizing, PNG encoding and writing run on a thread of their own while the next frames decode.
     writer = BackgroundWriter(lambda item: _write_png(item[0], square_resize(item[1], size, crop)), maxsize=8)
     try:
-        with make_progress(quiet=quiet) as progress:
+        with make_progress(quiet=quiet) as progress, interrupts_deferred() as stop:
             for domain, clips in plan.items():
                 domain_dir = staging / domain
                 try:
@@ -188,6 +188,8 @@ def extract_frames(
                     kept = 0
                     scaled = square_scale(info.width, info.height, size, crop)
                     for frame in iter_frames(clip, every=every, start=start, end=end, resize=scaled):
+                        if stop.requested:  # Ctrl-C or SIGTERM, taken here rather than inside the writer's queue
+                            raise Interrupted(f"interrupted; nothing was written to {out_dir}")
                         name = f"c{clip_index:02d}_{stem}_f{frame.index:06d}.png"
                         writer.submit((domain_dir / name, frame.rgb))
                         written[domain].add(name)

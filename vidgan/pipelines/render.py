@@ -26,7 +26,7 @@ from vidgan.background import BackgroundWriter, in_background
 from vidgan.checkpoints import load_state_dict_file
 from vidgan.data import to_float, to_uint8
 from vidgan.devices import fast_layout, inference_dtype, resolve_device
-from vidgan.errors import UsageError, VidganError
+from vidgan.errors import Interrupted, StopRequest, UsageError, VidganError, interrupts_deferred
 from vidgan.framing import Box, Fit, Region, WholeFrame, read_box_track
 from vidgan.models.reference import REFERENCE_ARCHS, build_reference_generator
 from vidgan.pipelines.cyclegan import load_generator
@@ -218,6 +218,15 @@ def _open_writer(
     )
 
 
+def _what_was_kept(codec: str, targets: list[_Target], writers: list[VideoWriter | PngSequenceWriter]) -> str:
+    """What an interrupted render of one clip leaves behind, for the error message."""
+    if codec == "png" and writers:
+        folders = ", ".join(f"{w.path} ({len(w.written())} frames)" for w in writers)
+        return f"interrupted; the partial PNG sequence is in {folders}: the same vidgan render command with --resume continues it"
+    paths = ", ".join(str(path) for t in targets for path in (t.path, t.compare) if path is not None)
+    return f"interrupted; not written: {paths}" + ("" if codec == "png" else " (a video is kept only when complete)")
+
+
 def _labelled(rgb: np.ndarray, text: str) -> np.ndarray:
     """A copy of rgb with `text` in its top-left corner, white on a dark outline, sized to the frame."""
     labelled = rgb.copy()
@@ -228,14 +237,23 @@ def _labelled(rgb: np.ndarray, text: str) -> np.ndarray:
     return labelled
 
 
+def _check_roi(roi: Box | None, clips: list[Clip]) -> None:
+    """A fixed --roi needs a size and must overlap every input's frame (a --roi-track is checked frame by frame)."""
+    if roi is None:
+        return
+    if roi.width < 1 or roi.height < 1:
+        raise UsageError(f"--roi width and height must be positive, got {roi.width}x{roi.height}")
+    for clip in clips:
+        if roi.within(clip.width, clip.height) is None:
+            raise UsageError(f"--roi {roi} lies outside the {clip.width}x{clip.height} frame of {clip.path}")
+
+
 def _framing(fit: Fit, roi: Box | None, roi_track: Path | None, feather: int) -> WholeFrame | Region:
     if roi is not None and roi_track is not None:
         raise UsageError("give --roi or --roi-track, not both")
     if roi_track is not None:
         return Region(fit, read_box_track(roi_track), feather)
     if roi is not None:
-        if roi.width < 1 or roi.height < 1:
-            raise UsageError(f"--roi width and height must be positive, got {roi.width}x{roi.height}")
         return Region(fit, lambda _frame: roi, feather)
     return WholeFrame(fit)
 
@@ -271,6 +289,8 @@ def render_video(
     `source` is a vidgan run folder or checkpoint, or with `arch` a reference CycleGAN state dict. Outputs go to
     `out` (one input), into `out_dir`, or beside each input as STEM_DIRECTION.mp4 (PNG folder for sequences).
     The warp error is measured on every `warp_error_every`-th pair of consecutive frames (0: not at all).
+    Ctrl-C or SIGTERM raises Interrupted: a video is then not written, a PNG sequence keeps its finished frames
+    (and INCOMPLETE.txt) for `resume`.
     Under torchrun, rank i of N renders inputs i, i+N, …, and every rank returns every clip.
     """
     paths = [Path(p) for p in ([inputs] if isinstance(inputs, (str, Path)) else inputs)]
@@ -297,6 +317,7 @@ def render_video(
     if warp_error_every < 0:
         raise UsageError(f"--warp-error-every must be 0 (off) or more, got {warp_error_every}")
     clips = [open_clip(path, fps) for path in paths]
+    _check_roi(roi, clips)
     plans = []
     for clip in clips:
         clip_codec = _codec_for(out, codec, clip)
@@ -326,7 +347,7 @@ def render_video(
     started = time.perf_counter()
     share = plans[distributed.rank() :: distributed.world_size()]
     rendered = []
-    with make_progress(quiet=quiet or not distributed.is_main_process()) as progress:
+    with make_progress(quiet=quiet or not distributed.is_main_process()) as progress, interrupts_deferred() as stop:
         counts = [clip.frame_count for clip, _, _ in share]
         overall = None
         if len(share) > 1:
@@ -353,6 +374,7 @@ def render_video(
                     warp_error_every=warp_error_every,
                     batch_size=batch_size,
                     advance=advance,
+                    stop=stop,
                 )
             )
     shares = distributed.gather(rendered)  # rank r rendered inputs r, r+N, …: back into input order
@@ -373,8 +395,12 @@ def _render_clip(
     warp_error_every: int,
     batch_size: int,
     advance: Callable[[int, float], None],
+    stop: StopRequest,
 ) -> RenderedClip:
-    """Decode (thread) → translate in batches → smooth, measure and encode (thread), keeping each frame's timestamp."""
+    """Decode (thread) → translate in batches → smooth, measure and encode (thread), keeping each frame's timestamp.
+
+    Ctrl-C or SIGTERM (`stop`) is taken between batches, where no queue between the threads is half-updated.
+    """
     if codec == "png" and audio and clip.has_audio:
         warn(f"{clip.path}: a PNG sequence holds no audio; its audio is not written")
     writers: dict[str, VideoWriter | PngSequenceWriter] = {}
@@ -427,6 +453,8 @@ def _render_clip(
                     target.compare, codec, clip, 2 * clip.width, crf=crf, audio=audio, resume=resume
                 )
         for batch in _batches(in_background(clip.frames(), 2 * batch_size), batch_size):
+            if stop.requested:
+                raise KeyboardInterrupt  # cleaned up and reported below, as one that could not wait
             results: dict[str, list[tuple[np.ndarray, bool]]] = {}
             for direction, translate in translators.items():
                 earlier = [writers[direction].existing(f) if resume else None for f in batch]
@@ -441,10 +469,12 @@ def _render_clip(
         # Only complete files are moved to their final names.
         for writer in (*writers.values(), *compares.values()):
             writer.close()
-    except BaseException:
+    except BaseException as error:
         encoder.finish(check=False)
         for writer in (*writers.values(), *compares.values()):
             writer.abort()
+        if isinstance(error, KeyboardInterrupt):
+            raise Interrupted(_what_was_kept(codec, targets, [*writers.values(), *compares.values()])) from None
         raise
     return RenderedClip(
         source=clip.path,
