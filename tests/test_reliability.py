@@ -95,6 +95,8 @@ def test_a_file_where_a_folder_belongs_and_the_reverse(run_cli, make_clip, tmp_p
     assert_clean_failure(run_cli("render", clip, "--run", clip, "-q"), str(clip), "not a readable checkpoint", code=1)
     assert_clean_failure(run_cli("render", clip, "--checkpoint", tmp_path, "-q"), str(tmp_path), "no checkpoint", code=1)
     assert_clean_failure(run_cli("train", "--a", clip, "--b", tmp_path, "--out", tmp_path / "run", *TRAIN_TINY), str(clip), "expected a folder", code=1)
+    missing = tmp_path / "nowhere"
+    assert_clean_failure(run_cli("train", "--a", missing, "--b", tmp_path, "--out", tmp_path / "run", *TRAIN_TINY), str(missing), "no such folder", code=1)
     assert clip.read_bytes()  # inputs untouched
 
 
