@@ -134,4 +134,4 @@ def test_fast_h264_preset_keeps_the_translated_frames(make_clip, tiny_run, tmp_p
         name: np.abs(np.stack([f.rgb for f in iter_frames(tmp_path / name)]).astype(float) - lossless).mean()
         for name in ("fast.mp4", "medium.mp4")
     }
-    assert errors["fast.mp4"] < errors["medium.mp4"] + 0.5, errors
+    assert errors["fast.mp4"] < 1.1 * errors["medium.mp4"], errors  # within 10% of x264's default preset
