@@ -28,7 +28,7 @@ def main() -> None:
     args, folder, clip = clip_bench_setup(__doc__, "extract", (WIDTH, HEIGHT), frames=300, rounds=3)
 
     def extract() -> int:
-        extract_frames({"a": [clip]}, folder / "data", every=EVERY, size=128, quiet=True)
+        extract_frames({"a": [clip]}, folder / "data", every=EVERY, size=128, overwrite=True, quiet=True)
         return args.frames  # every frame is decoded; one in EVERY is converted, resized and written
 
     rates = best_rate({"PyAV decode only (frame threads)": lambda: decode_only(clip), f"vidgan extract --every {EVERY}": extract}, args.rounds)

@@ -32,6 +32,7 @@ CATS = REPO.parent / "shared" / "data" / "cats"
 # The bar of issue 9: width 32, 3 residual blocks, nearest-upsampling decoder, instance norm, 3-layer patch D,
 # LSGAN, cycle weight 10, deluxe augmentation plus DiffAugment, batch 16, Adam 3e-4 (0.5, 0.999), no averaging.
 PLAIN = dict(
+    gen="resnet",
     channels=32,
     res_blocks=3,
     upsample="resize",

@@ -1,7 +1,7 @@
 """CycleGAN training step: vidgan's vs a straightforward one (PNGs through a DataLoader each step), same networks.
 
 64-px cat photos from ../shared/data (grumpy vs russian_blue), 32-channel generators, batch 4, on the CPU:
-    PYTHONPATH=. python bench/train.py [--steps 3] [--rounds 2] [--bf16]
+    PYTHONPATH=. python bench/train.py [--steps 10] [--rounds 3] [--bf16]
 Also: vidgan's step with a pre-made batch (does data loading stall the step?), and with --bf16 the step under
 bf16 autocast (about 3x slower than fp32 on CPUs without bf16 units, so not run by default).
 The last line is the headline: vidgan's steps/s over the straightforward step's.
@@ -93,8 +93,8 @@ def make_task(banks: dict, precision: torch.dtype = torch.float32) -> CycleGANTa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--bf16", action="store_true", help="also time the step under bf16 autocast")
     args = parser.parse_args()
     banks = {d: ImageBank(load_image_folder(folder, SIZE), CPU) for d, folder in DOMAINS.items()}

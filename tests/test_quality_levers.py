@@ -97,10 +97,11 @@ def test_runs_from_before_the_levers_still_load_and_resume(domains, tmp_path):
     assert resume_training(out, iters=3, device="cpu", quiet=True).step == 3
 
 
-def test_defaults_train_at_128_px(tmp_path):
+@pytest.mark.parametrize("gen", ["resnet", "unet"])
+def test_defaults_train_at_128_px(tmp_path, gen):
     a = write_images(tmp_path / "a", [(10, 20, 30), (40, 10, 90)], size=128)
     b = write_images(tmp_path / "b", [(220, 200, 90), (250, 240, 200)], size=128)
-    result = train_cyclegan(a, b, tmp_path / "run", iters=2, holdout=0, **TINY)  # every other option at its default
+    result = train_cyclegan(a, b, tmp_path / "run", iters=2, holdout=0, gen=gen, **TINY)  # every other option at its default
     assert result.step == 2
     assert load_generator(tmp_path / "run", "a2b")(torch.zeros(1, 3, 128, 128)).shape == (1, 3, 128, 128)
 
