@@ -7,7 +7,6 @@ one run, because on a shared machine absolute times drift while ratios of interl
 from __future__ import annotations
 
 import argparse
-import copy
 import os
 import platform
 import tempfile
@@ -56,19 +55,6 @@ def random_generator_checkpoint(path: Path, config: GeneratorConfig) -> Path:
     generators = nn.ModuleDict({d: ResnetGenerator(config) for d in ("a2b", "b2a")})
     arch = {"generator": config.to_dict(), "discriminator": DiscriminatorConfig(size=config.size).to_dict()}
     return save_checkpoint(path, kind=KIND, step=0, arch=arch, modules={"generators": generators})
-
-
-def with_textbook_norm(network: nn.Module) -> nn.Module:
-    """A copy of a vidgan network with nn.InstanceNorm2d where vidgan uses its group-norm form of instance norm,
-    same weights: the network as a first script would write it."""
-    network = copy.deepcopy(network)
-    for parent in list(network.modules()):
-        for name, child in parent.named_children():
-            if isinstance(child, nn.GroupNorm) and child.num_groups == child.num_channels:
-                textbook = nn.InstanceNorm2d(child.num_channels, affine=child.affine)
-                textbook.load_state_dict(child.state_dict())
-                setattr(parent, name, textbook)
-    return network
 
 
 def best_rate(runs: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:

@@ -8,7 +8,6 @@ from vidgan.models.cyclegan import (
     GeneratorConfig,
     ResnetGenerator,
     build_discriminator,
-    instance_norm,
 )
 
 
@@ -42,20 +41,3 @@ def test_discriminators(size):
     assert patch.shape[:2] == (3, 1) and patch.shape[2] == size // 8  # one score per patch
     dc = build_discriminator(DiscriminatorConfig(size=size, kind="dc", channels=8))(x)
     assert dc.shape == (3, 1)  # one score per image
-
-
-def test_instance_norm_is_nn_instance_norm_with_the_same_parameters():
-    torch.manual_seed(0)
-    ours, textbook = instance_norm(6), torch.nn.InstanceNorm2d(6, affine=True)
-    with torch.no_grad():
-        ours.weight.uniform_(0.5, 1.5)
-        ours.bias.normal_()
-    textbook.load_state_dict(ours.state_dict())  # same parameter names: checkpoints load either way
-    x = torch.randn(3, 6, 9, 7, requires_grad=True)
-    outputs = [norm(x) for norm in (ours, textbook)]
-    assert torch.allclose(outputs[0], outputs[1], atol=1e-5)
-    gradients = [torch.autograd.grad((out * torch.arange(out.numel()).view_as(out)).sum(), x)[0] for out in outputs]
-    assert torch.allclose(gradients[0], gradients[1], atol=1e-3)
-    plain = instance_norm(6, affine=False)
-    assert not list(plain.parameters())
-    assert torch.allclose(plain(x), torch.nn.functional.instance_norm(x), atol=1e-5)

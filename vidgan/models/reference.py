@@ -16,8 +16,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vidgan.models.cyclegan import instance_norm
-
 REFERENCE_ARCHS = ("resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256")
 
 
@@ -37,7 +35,7 @@ class ReferenceConfig:
 
 
 def _norm(config: ReferenceConfig, channels: int) -> nn.Module:
-    return nn.BatchNorm2d(channels) if config.norm == "batch" else instance_norm(channels, affine=False)
+    return nn.BatchNorm2d(channels) if config.norm == "batch" else nn.InstanceNorm2d(channels)
 
 
 class ReferenceResnetBlock(nn.Module):
