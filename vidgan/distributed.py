@@ -101,14 +101,15 @@ def same_on_every_rank(value: int, what: str) -> None:
         raise VidganError(f"processes disagree on the {what}: {values} (is the run folder shared by every machine?)")
 
 
-def any_rank(flag: bool) -> bool:
-    """True on every rank when it is true on any (so that all ranks take the same branch)."""
+def any_rank(*flags: bool) -> tuple[bool, ...]:
+    """Each flag made true on every rank when it is true on any (so that all ranks take the same branches);
+    one all-reduce for all of them."""
     if not active():
-        return flag
+        return flags
     device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
-    value = torch.tensor(int(flag), device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
+    values = torch.tensor([int(flag) for flag in flags], device=device)
+    dist.all_reduce(values, op=dist.ReduceOp.MAX)
+    return tuple(bool(v) for v in values.tolist())
 
 
 def average(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -177,22 +177,14 @@ def train_loop(
         bar = progress.add_task("train", total=iters, completed=start_step, info="")
         try:
             while step < iters:
-                # Checked between steps only, and on every rank together, so all stop after the same whole step.
-                if distributed.any_rank(interrupt.requested):
-                    flush_metrics()
-                    if not main:
-                        raise Interrupted(f"interrupted at step {step}; rank 0 saves the checkpoint")
-                    if saved_step != step:
-                        last_checkpoint = checkpoint()
-                    raise Interrupted(
-                        f"interrupted at step {step}; checkpoint saved to {last_checkpoint} (continue with --resume)"
-                    )
                 losses = task.train_step(step, iters)
                 step += 1
                 for name, value in losses.items():
                     pending.setdefault(name, []).append(value)
-                out_of_time = max_seconds is not None and distributed.any_rank(
-                    time.perf_counter() - started >= max_seconds  # ranks' clocks differ: all stop at the same step
+                # Checked between steps only, and on every rank together (one collective for both), so all ranks
+                # stop after the same whole step however their signals and clocks differ.
+                stop_asked, out_of_time = distributed.any_rank(
+                    interrupt.requested, max_seconds is not None and time.perf_counter() - started >= max_seconds
                 )
                 last = step == iters or out_of_time
                 if step % log_every == 0 or last:
@@ -207,6 +199,15 @@ def train_loop(
                 if main and (step % checkpoint_every == 0 or last):
                     last_checkpoint = checkpoint()
                 progress.update(bar, completed=step)
+                if stop_asked and step < iters:  # asked during the last step: the run is complete anyway
+                    flush_metrics()
+                    if not main:
+                        raise Interrupted(f"interrupted at step {step}; rank 0 saves the checkpoint")
+                    if saved_step != step:
+                        last_checkpoint = checkpoint()
+                    raise Interrupted(
+                        f"interrupted at step {step}; checkpoint saved to {last_checkpoint} (continue with --resume)"
+                    )
                 if out_of_time:
                     break
         except KeyboardInterrupt:  # asked twice: the step under way is dropped, the newest checkpoint stays
