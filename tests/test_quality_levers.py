@@ -106,9 +106,24 @@ def test_defaults_train_at_128_px(tmp_path, gen):
     assert load_generator(tmp_path / "run", "a2b")(torch.zeros(1, 3, 128, 128)).shape == (1, 3, 128, 128)
 
 
+def test_downsamplings_sets_the_generators_bottleneck(domains, tmp_path):
+    train_cyclegan(*domains, tmp_path / "run", iters=1, downsamplings=1, **TINY)
+    generator = load_generator(tmp_path / "run", "a2b")
+    assert generator.config.downsamplings == 1
+    strided = [m for m in generator.modules() if isinstance(m, torch.nn.Conv2d) and m.stride == (2, 2)]
+    assert len(strided) == 1  # one 64 → 32 px stage: the residual blocks work at 32 × 32
+    assert generator(torch.zeros(1, 3, 64, 64)).shape == (1, 3, 64, 64)
+
+
 @pytest.mark.parametrize(
     "option, message",
-    [({"ema": 1.0}, "--ema"), ({"upsample": "bilinear"}, "--upsample"), ({"diffaug_policy": "color,blur"}, "--diffaug-policy")],
+    [
+        ({"ema": 1.0}, "--ema"),
+        ({"upsample": "bilinear"}, "--upsample"),
+        ({"diffaug_policy": "color,blur"}, "--diffaug-policy"),
+        ({"downsamplings": 0}, "--downsamplings"),
+        ({"downsamplings": 5}, "--downsamplings must be from 1 to 4 at 64 px"),  # 64 px halved 5 times is 2 px
+    ],
 )
 def test_bad_lever_values_are_usage_errors(domains, tmp_path, option, message):
     with pytest.raises(UsageError, match=message):

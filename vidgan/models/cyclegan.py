@@ -40,13 +40,19 @@ class GeneratorConfig:
 
     @classmethod
     def for_size(
-        cls, size: int, channels: int | None = None, res_blocks: int = 6, kind: str = "resnet", **kwargs
+        cls,
+        size: int,
+        channels: int | None = None,
+        res_blocks: int = 6,
+        kind: str = "resnet",
+        downsamplings: int | None = None,
+        **kwargs,
     ) -> "GeneratorConfig":
         return cls(
             size=size,
             channels=channels or default_channels(size),
             res_blocks=res_blocks if kind == "resnet" else 0,
-            downsamplings=default_downsamplings(size, kind),
+            downsamplings=downsamplings or default_downsamplings(size, kind),
             kind=kind,
             **kwargs,
         )

@@ -25,6 +25,7 @@ from vidgan.models.cyclegan import (
     GeneratorConfig,
     build_discriminator,
     build_generator,
+    default_downsamplings,
 )
 from vidgan.pipelines.launch import start_training, training_split
 from vidgan.splits import check_holdout
@@ -230,6 +231,7 @@ def train_cyclegan(
     channels: int | None = None,
     gen: str = "resnet",
     res_blocks: int = 3,
+    downsamplings: int | None = None,
     disc: str = "patch",
     spectral_norm: bool = False,
     upsample: str = "resize",
@@ -282,6 +284,9 @@ def train_cyclegan(
         raise UsageError(f"--size must be 64 or 128, got {size}")
     config.update(kind=KIND, size=size, a_dir=str(Path(a_dir).resolve()), b_dir=str(Path(b_dir).resolve()), out=str(out))
     config["channels"] = channels or GeneratorConfig.for_size(size).channels
+    deepest = default_downsamplings(size, "unet")  # down to 4×4
+    if downsamplings is not None and not 1 <= downsamplings <= deepest:
+        raise UsageError(f"--downsamplings must be from 1 to {deepest} at {size} px, got {downsamplings}")
     return start_training(config, build_task, device=device, quiet=quiet)
 
 
@@ -303,6 +308,7 @@ def build_task(config: dict[str, Any], device: torch.device) -> CycleGANTask:
         channels=config["channels"],
         res_blocks=config["res_blocks"],
         kind=config.get("gen", "resnet"),
+        downsamplings=config.get("downsamplings"),
         upsample=config.get("upsample", "resize"),
     )
     diffaug_policy = config.get("diffaug_policy", ",".join(DIFFAUG_POLICY))
