@@ -106,12 +106,13 @@ def test_defaults_train_at_128_px(tmp_path, gen):
     assert load_generator(tmp_path / "run", "a2b")(torch.zeros(1, 3, 128, 128)).shape == (1, 3, 128, 128)
 
 
-def test_downsamplings_sets_the_generators_bottleneck(domains, tmp_path):
-    train_cyclegan(*domains, tmp_path / "run", iters=1, downsamplings=1, **TINY)
+@pytest.mark.parametrize("gen", ["resnet", "unet"])
+def test_downsamplings_sets_the_generators_bottleneck(domains, tmp_path, gen):
+    train_cyclegan(*domains, tmp_path / "run", iters=1, gen=gen, downsamplings=1, **TINY)
     generator = load_generator(tmp_path / "run", "a2b")
     assert generator.config.downsamplings == 1
     strided = [m for m in generator.modules() if isinstance(m, torch.nn.Conv2d) and m.stride == (2, 2)]
-    assert len(strided) == 1  # one 64 → 32 px stage: the residual blocks work at 32 × 32
+    assert len(strided) == 1  # one 64 → 32 px stage: the bottleneck is 32 × 32
     assert generator(torch.zeros(1, 3, 64, 64)).shape == (1, 3, 64, 64)
 
 

@@ -121,7 +121,7 @@ def train(
     channels_in: Annotated[Optional[int], typer.Option(help="[dcgan/mlp-gan/vae] 1 (grey) or 3 (RGB); default: detected.")] = None,
     gen: Annotated[Optional[Gen], typer.Option(help="[cyclegan] Generator: resnet (default) or unet (encoder/decoder with skip connections).")] = None,
     res_blocks: Annotated[Optional[int], typer.Option(help="[cyclegan] Residual blocks of a --gen resnet generator (default 3).")] = None,
-    downsamplings: Annotated[Optional[int], typer.Option(help="[cyclegan] Stride-2 stages in the generator's encoder (default: resnet 2 at 64 px, 3 at 128 px; unet down to 4x4).")] = None,
+    downsamplings: Annotated[Optional[int], typer.Option(help="[cyclegan] Stride-2 stages in the generator's encoder (default: resnet 2 at 64 px, 3 at 128 px; unet down to 4x4, the most allowed).")] = None,
     disc: Annotated[Optional[Disc], typer.Option(help="[cyclegan] patch (default): a map of scores; dc: one per image.")] = None,
     spectral_norm: Annotated[Optional[bool], typer.Option("--spectral-norm/--no-spectral-norm", help="[cyclegan] Spectral norm on D's convolutions instead of instance norm.")] = None,
     upsample: Annotated[Optional[Upsample], typer.Option(help="[cyclegan] Generator upsampling: resize (nearest + conv, default) or transpose.")] = None,

@@ -21,8 +21,13 @@ def default_channels(size: int) -> int:
 def default_downsamplings(size: int, kind: str = "resnet") -> int:
     """Stride-2 stages in the generator's encoder: ResNet 2 at 64 px, 3 at 128 px; U-Net down to 4×4."""
     if kind == "unet":
-        return max(1, size.bit_length() - 3)  # 64 px → 4 stages, 128 px → 5
+        return deepest_downsamplings(size)
     return 2 if size <= 64 else 3
+
+
+def deepest_downsamplings(size: int) -> int:
+    """The most stride-2 stages a size-px image allows: down to 4×4 (64 px → 4, 128 px → 5)."""
+    return max(1, size.bit_length() - 3)
 
 
 GENERATOR_KINDS = ("resnet", "unet")
@@ -146,7 +151,7 @@ class UnetGenerator(nn.Module):
         super().__init__()
         self.config = config
         c, levels = config.channels, config.downsamplings
-        widths = [min(c * 2**i, 256) for i in range(levels)]  # C, 2C, 4C, 8C at 32, 16, 8, 4 px
+        widths = [min(c * 2**i, 256) for i in range(levels)]  # C, 2C, 4C, 8C at 32, 16, 8, 4 px (64 px, 4 stages)
         self.down = nn.ModuleList([nn.Sequential(nn.Conv2d(config.image_channels, c, 4, 2, 1), nn.LeakyReLU(0.2))])
         for w_in, w_out in zip(widths, widths[1:]):
             self.down.append(

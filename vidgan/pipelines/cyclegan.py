@@ -26,6 +26,7 @@ from vidgan.models.cyclegan import (
     build_discriminator,
     build_generator,
     default_downsamplings,
+    deepest_downsamplings,
 )
 from vidgan.pipelines.launch import start_training, training_split
 from vidgan.splits import check_holdout
@@ -284,9 +285,10 @@ def train_cyclegan(
         raise UsageError(f"--size must be 64 or 128, got {size}")
     config.update(kind=KIND, size=size, a_dir=str(Path(a_dir).resolve()), b_dir=str(Path(b_dir).resolve()), out=str(out))
     config["channels"] = channels or GeneratorConfig.for_size(size).channels
-    deepest = default_downsamplings(size, "unet")  # down to 4×4
+    deepest = deepest_downsamplings(size)
     if downsamplings is not None and not 1 <= downsamplings <= deepest:
         raise UsageError(f"--downsamplings must be from 1 to {deepest} at {size} px, got {downsamplings}")
+    config["downsamplings"] = downsamplings or default_downsamplings(size, gen)
     return start_training(config, build_task, device=device, quiet=quiet)
 
 
@@ -308,7 +310,7 @@ def build_task(config: dict[str, Any], device: torch.device) -> CycleGANTask:
         channels=config["channels"],
         res_blocks=config["res_blocks"],
         kind=config.get("gen", "resnet"),
-        downsamplings=config.get("downsamplings"),
+        downsamplings=config.get("downsamplings"),  # None in runs from before --downsamplings: the default
         upsample=config.get("upsample", "resize"),
     )
     diffaug_policy = config.get("diffaug_policy", ",".join(DIFFAUG_POLICY))
