@@ -105,8 +105,8 @@ def tiny_run(tmp_path_factory) -> Path:
             Image.fromarray(pixels).save(root / domain / f"{i}.png")
     from vidgan.pipelines.cyclegan import train_cyclegan
 
-    # The options from before issue 9's defaults, so render tests keep judging the same untrained outputs.
-    before_issue_9 = dict(aug="mirror", diffaug=False, lr=2e-4, ema=0.0)
+    # The options from before issue 9's defaults (a ResNet generator), so render tests keep judging the same untrained outputs.
+    before_issue_9 = dict(gen="resnet", aug="mirror", diffaug=False, lr=2e-4, ema=0.0)
     train_cyclegan(
         root / "a", root / "b", root / "run", channels=4, res_blocks=1, iters=2, quiet=True, device="cpu", **before_issue_9
     )

@@ -62,11 +62,11 @@ def test_mlp_gan_shapes(size):
 
 @pytest.mark.parametrize("size", [64, 128])
 def test_unet_generator_shapes_and_skip_connections(size):
-    config = GeneratorConfig.for_size(size, channels=4, kind="unet")
+    config = GeneratorConfig.for_size(size, channels=4, res_blocks=1, kind="unet")
     generator = build_generator(config)
     assert isinstance(generator, UnetGenerator)
     assert generator(torch.zeros(1, 3, size, size)).shape == (1, 3, size, size)
-    assert generator.stride == size // 4  # down to 4×4
+    assert generator.stride == size // 16  # down to 16×16 by default
     # Fully convolutional: non-square inputs whose sides are multiples of the stride work (render needs this).
     assert generator(torch.zeros(1, 3, size, 2 * size)).shape == (1, 3, size, 2 * size)
 

@@ -10,7 +10,7 @@ from torch.nn.utils import parametrize
 from vidgan.checkpoints import load_checkpoint
 from vidgan.data import ImageBank, load_image_folder
 from vidgan.errors import UsageError
-from vidgan.models.cyclegan import DiscriminatorConfig, GeneratorConfig, build_discriminator
+from vidgan.models.cyclegan import DiscriminatorConfig, GeneratorConfig, ResidualBlock, UnetGenerator, build_discriminator
 from vidgan.pipelines.cyclegan import CycleGANTask, LossWeights, generator_from_checkpoint, load_generator, train_cyclegan
 from vidgan.pipelines.launch import resume_training
 from vidgan.runs import RunFolder
@@ -82,10 +82,10 @@ def test_load_generator_prefers_the_averaged_weights(domains, tmp_path):
 
 def test_runs_from_before_the_levers_still_load_and_resume(domains, tmp_path):
     out = tmp_path / "old"
-    train_cyclegan(*domains, out, iters=2, ema=0, spectral_norm=False, **TINY)
+    train_cyclegan(*domains, out, iters=2, gen="resnet", ema=0, spectral_norm=False, **TINY)
     run = RunFolder(out)
     config = json.loads(run.config_path.read_text())
-    for key in ("ema", "spectral_norm", "upsample", "lr_g", "lr_d", "diffaug_policy"):
+    for key in ("gen", "generator", "downsamplings", "ema", "spectral_norm", "upsample", "lr_g", "lr_d", "diffaug_policy"):
         del config[key]
     run.config_path.write_text(json.dumps(config))
     latest = out / "checkpoints" / "latest.pt"
@@ -116,6 +116,30 @@ def test_downsamplings_sets_the_generators_bottleneck(domains, tmp_path, gen):
     assert generator(torch.zeros(1, 3, 64, 64)).shape == (1, 3, 64, 64)
 
 
+def test_the_default_generator_is_a_unet_with_residual_blocks_at_16px(domains, tmp_path):
+    train_cyclegan(*domains, tmp_path / "run", iters=1, **{**TINY, "res_blocks": 2})
+    generator = load_generator(tmp_path / "run", "a2b")
+    assert isinstance(generator, UnetGenerator)
+    blocks = [m for m in generator.bottleneck if isinstance(m, ResidualBlock)]
+    assert len(blocks) == 2
+    seen = []
+    blocks[0].register_forward_hook(lambda module, inputs, output: seen.append(output.shape))
+    assert generator(torch.zeros(1, 3, 64, 64)).shape == (1, 3, 64, 64)
+    assert seen == [(1, 8, 16, 16)]  # width 2C = 8 at 64 / 2**2 px
+
+
+def test_unet_runs_from_before_the_generator_record_resume_as_they_were_built(domains, tmp_path):
+    # vidgan 0.1 built U-Nets down to 4×4 with no residual blocks, whatever --res-blocks said.
+    out = tmp_path / "old"
+    train_cyclegan(*domains, out, iters=2, gen="unet", downsamplings=4, **{**TINY, "res_blocks": 0})
+    run = RunFolder(out)
+    config = json.loads(run.config_path.read_text())
+    del config["generator"], config["downsamplings"]
+    run.config_path.write_text(json.dumps({**config, "res_blocks": 3}))
+    assert resume_training(out, iters=3, device="cpu", quiet=True).step == 3
+    assert len(load_generator(out, "a2b").bottleneck) == 0
+
+
 @pytest.mark.parametrize(
     "option, message",
     [
@@ -124,8 +148,9 @@ def test_downsamplings_sets_the_generators_bottleneck(domains, tmp_path, gen):
         ({"diffaug_policy": "color,blur"}, "--diffaug-policy"),
         ({"downsamplings": 0}, "--downsamplings"),
         ({"downsamplings": 5}, "--downsamplings must be from 1 to 4 at 64 px"),  # 64 px halved 5 times is 2 px
+        ({"res_blocks": -1}, "--res-blocks must be 0 or more"),
     ],
 )
 def test_bad_lever_values_are_usage_errors(domains, tmp_path, option, message):
     with pytest.raises(UsageError, match=message):
-        train_cyclegan(*domains, tmp_path / "run", iters=1, **option, **TINY)
+        train_cyclegan(*domains, tmp_path / "run", iters=1, **{**TINY, **option})

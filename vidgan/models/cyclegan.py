@@ -18,10 +18,8 @@ def default_channels(size: int) -> int:
     return 32 if size <= 64 else 64
 
 
-def default_downsamplings(size: int, kind: str = "resnet") -> int:
-    """Stride-2 stages in the generator's encoder: ResNet 2 at 64 px, 3 at 128 px; U-Net down to 4×4."""
-    if kind == "unet":
-        return deepest_downsamplings(size)
+def default_downsamplings(size: int) -> int:
+    """Stride-2 stages in the generator's encoder: 2 at 64 px, 3 at 128 px, so the bottleneck is 16×16."""
     return 2 if size <= 64 else 3
 
 
@@ -37,7 +35,7 @@ GENERATOR_KINDS = ("resnet", "unet")
 class GeneratorConfig:
     size: int = 64
     channels: int = 32
-    res_blocks: int = 6  # ResNet only
+    res_blocks: int = 6  # residual blocks at the bottleneck, for either kind
     downsamplings: int = 2
     upsample: str = "resize"  # "resize" (nearest + conv, no checkerboards) or "transpose"
     image_channels: int = 3
@@ -56,8 +54,8 @@ class GeneratorConfig:
         return cls(
             size=size,
             channels=channels or default_channels(size),
-            res_blocks=res_blocks if kind == "resnet" else 0,
-            downsamplings=downsamplings or default_downsamplings(size, kind),
+            res_blocks=res_blocks,
+            downsamplings=downsamplings or default_downsamplings(size),
             kind=kind,
             **kwargs,
         )
@@ -157,6 +155,8 @@ class UnetGenerator(nn.Module):
             self.down.append(
                 nn.Sequential(nn.Conv2d(w_in, w_out, 4, 2, 1), nn.InstanceNorm2d(w_out, affine=True), nn.LeakyReLU(0.2))
             )
+        # Residual blocks at the bottleneck widen what each output pixel sees without a deeper (more global) encoder.
+        self.bottleneck = nn.Sequential(*[ResidualBlock(widths[-1]) for _ in range(config.res_blocks)])
         # Decoder stage i doubles the resolution; all but the last then concatenate the encoder's skip features.
         self.up = nn.ModuleList()
         for i in range(levels - 1, 0, -1):
@@ -176,7 +176,7 @@ class UnetGenerator(nn.Module):
         for stage in self.down:
             x = stage(x)
             skips.append(x)
-        x = skips.pop()  # 8C × 4 × 4
+        x = self.bottleneck(skips.pop())  # 8C × 4 × 4 (2C × 16 × 16 with 2 stages)
         for stage in self.up:
             x = stage(x)
             if skips:

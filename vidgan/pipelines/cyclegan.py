@@ -230,7 +230,7 @@ def train_cyclegan(
     *,
     size: int | None = None,
     channels: int | None = None,
-    gen: str = "resnet",
+    gen: str = "unet",
     res_blocks: int = 3,
     downsamplings: int | None = None,
     disc: str = "patch",
@@ -288,7 +288,12 @@ def train_cyclegan(
     deepest = deepest_downsamplings(size)
     if downsamplings is not None and not 1 <= downsamplings <= deepest:
         raise UsageError(f"--downsamplings must be from 1 to {deepest} at {size} px, got {downsamplings}")
-    config["downsamplings"] = downsamplings or default_downsamplings(size, gen)
+    if res_blocks < 0:
+        raise UsageError(f"--res-blocks must be 0 or more, got {res_blocks}")
+    config["downsamplings"] = downsamplings or default_downsamplings(size)
+    config["generator"] = GeneratorConfig.for_size(
+        size, channels=config["channels"], res_blocks=res_blocks, kind=gen, downsamplings=config["downsamplings"], upsample=upsample
+    ).to_dict()
     return start_training(config, build_task, device=device, quiet=quiet)
 
 
@@ -305,18 +310,10 @@ def build_task(config: dict[str, Any], device: torch.device) -> CycleGANTask:
     for d, folder in folders.items():  # under torchrun, each rank trains on its own share of each domain
         images = load_training_images(folder, None if splits is None else splits[d], size)
         banks[d] = ImageBank(distributed.shard(images, config[f"{d}_dir"]), device, config["aug"])
-    generator = GeneratorConfig.for_size(
-        size,
-        channels=config["channels"],
-        res_blocks=config["res_blocks"],
-        kind=config.get("gen", "resnet"),
-        downsamplings=config.get("downsamplings"),  # None in runs from before --downsamplings: the default
-        upsample=config.get("upsample", "resize"),
-    )
     diffaug_policy = config.get("diffaug_policy", ",".join(DIFFAUG_POLICY))
     return CycleGANTask(
         banks,
-        generator,
+        generator_config(config),
         DiscriminatorConfig(size=size, kind=config["disc"], spectral_norm=config.get("spectral_norm", False)),
         LossWeights(cycle=config["cycle_weight"], identity=config["identity_weight"]),
         batch_size=config["batch_size"],
@@ -330,6 +327,23 @@ def build_task(config: dict[str, Any], device: torch.device) -> CycleGANTask:
         precision=resolve_precision(config.get("precision", "auto"), device),
         compile=config.get("compile", False),
         ema=config.get("ema", 0.0),
+    )
+
+
+def generator_config(config: dict[str, Any]) -> GeneratorConfig:
+    """The generator a run config records; runs from before that record get what vidgan 0.1 built from the options
+    (U-Nets then had no residual blocks and, before --downsamplings, went down to 4×4)."""
+    if "generator" in config:
+        return GeneratorConfig(**config["generator"])
+    size, kind = config["size"], config.get("gen", "resnet")
+    unet = kind == "unet"
+    return GeneratorConfig.for_size(
+        size,
+        channels=config["channels"],
+        res_blocks=0 if unet else config["res_blocks"],
+        kind=kind,
+        downsamplings=config.get("downsamplings") or (deepest_downsamplings(size) if unet else None),
+        upsample=config.get("upsample", "resize"),
     )
 
 
