@@ -6,4 +6,4 @@ from vidgan.pipelines.cyclegan import train_cyclegan
 
 ex = experiment(__doc__, "cyclegan_resnet_vs_unet")
 cats = (ex.data / "cats" / "russian_blue", ex.data / "cats" / "grumpy")
-ex.run_variants(train_cyclegan, cats, {"resnet": {"gen": "resnet"}, "unet": {"gen": "unet"}}, small=CYCLEGAN_SMALL, full=CYCLEGAN_FULL)
+ex.run_variants(train_cyclegan, cats, {"resnet": {"gen": "resnet"}, "unet": {"gen": "unet", "downsamplings": 4, "res_blocks": 0}}, small=CYCLEGAN_SMALL, full=CYCLEGAN_FULL)

@@ -3,6 +3,8 @@
 import json
 import math
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
@@ -58,6 +60,13 @@ def test_classifier_separates_different_domains_and_is_at_chance_on_identical_on
     # The two-sample test, cross-validated over every image: near 1 for different sets, near 0.5 for the same.
     assert two_sample_test(squares, circles, FAST) >= 0.95
     assert abs(two_sample_test(other_circles, circles, FAST) - 0.5) <= 0.15
+
+
+def test_c2st_is_the_mean_of_its_differently_seeded_repeats():
+    mixed = as_tensor(np.concatenate([shapes("square", 12, 32, 4), shapes("circle", 12, 32, 5)]))
+    circles = as_tensor(shapes("circle", 24, 32, 6))
+    once = [two_sample_test(mixed, circles, replace(FAST, c2st_repeats=1, seed=seed)) for seed in (0, 1000)]
+    assert two_sample_test(mixed, circles, replace(FAST, c2st_repeats=2)) == pytest.approx(sum(once) / 2)
 
 
 def test_classifier_is_not_fooled_by_unequal_class_sizes():

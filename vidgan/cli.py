@@ -380,6 +380,7 @@ def eval_run(
     b: Annotated[Optional[Path], typer.Option("--b", help="Evaluate on this folder of domain b (default: held-out images).")] = None,
     samples: Annotated[Optional[int], typer.Option(help="[dcgan/mlp-gan/vae] Generated images to measure (default 256).")] = None,
     classifier_steps: Annotated[int, typer.Option(help="Training steps of each judging classifier.")] = 300,
+    c2st_repeats: Annotated[int, typer.Option(help="[cyclegan] Average C2ST over this many classifier seeds (steadier on few images).")] = 3,
     device: DeviceOption = "auto",
     quiet: QuietOption = False,
 ) -> None:
@@ -388,7 +389,7 @@ def eval_run(
     from vidgan.pipelines.evaluate import ClassifierSettings, eval_table, evaluate_run
     from vidgan.runs import RunFolder
 
-    settings = ClassifierSettings(steps=classifier_steps)
+    settings = ClassifierSettings(steps=classifier_steps, c2st_repeats=c2st_repeats)
     results = evaluate_run(run, a=a, b=b, samples=samples, settings=settings, device=device, quiet=quiet)
     console.print(eval_table(results))
     console.print(f"wrote {RunFolder(run).eval_path}")
