@@ -126,18 +126,31 @@ def test_the_default_generator_is_a_unet_with_residual_blocks_at_16px(domains, t
     blocks[0].register_forward_hook(lambda module, inputs, output: seen.append(output.shape))
     assert generator(torch.zeros(1, 3, 64, 64)).shape == (1, 3, 64, 64)
     assert seen == [(1, 8, 16, 16)]  # width 2C = 8 at 64 / 2**2 px
+    # The input's full-resolution features reach the output layer beside the decoder's: C + C channels at 64 px.
+    assert generator.stem is not None and generator.out[0].in_channels == 2 * 4
+
+
+def test_full_res_skip_can_be_turned_off_and_is_refused_for_resnets(domains, tmp_path):
+    train_cyclegan(*domains, tmp_path / "run", iters=1, full_res_skip=False, **TINY)
+    generator = load_generator(tmp_path / "run", "a2b")
+    assert generator.stem is None and generator.out[0].in_channels == 4
+    with pytest.raises(UsageError, match="--full-res-skip is for --gen unet"):
+        train_cyclegan(*domains, tmp_path / "resnet", iters=1, gen="resnet", full_res_skip=True, **TINY)
 
 
 def test_unet_runs_from_before_the_generator_record_resume_as_they_were_built(domains, tmp_path):
     # vidgan 0.1 built U-Nets down to 4×4 with no residual blocks, whatever --res-blocks said.
     out = tmp_path / "old"
-    train_cyclegan(*domains, out, iters=2, gen="unet", downsamplings=4, **{**TINY, "res_blocks": 0})
+    train_cyclegan(*domains, out, iters=2, gen="unet", downsamplings=4, full_res_skip=False, **{**TINY, "res_blocks": 0})
     run = RunFolder(out)
     config = json.loads(run.config_path.read_text())
     del config["generator"], config["downsamplings"]
     run.config_path.write_text(json.dumps({**config, "res_blocks": 3}))
     assert resume_training(out, iters=3, device="cpu", quiet=True).step == 3
-    assert len(load_generator(out, "a2b").bottleneck) == 0
+    checkpoint = load_checkpoint(out / "checkpoints" / "latest.pt")
+    del checkpoint["arch"]["generator"]["full_res_skip"]  # nor did their checkpoints record this field
+    generator = generator_from_checkpoint(checkpoint, "a2b")
+    assert len(generator.bottleneck) == 0 and generator.stem is None
 
 
 @pytest.mark.parametrize(

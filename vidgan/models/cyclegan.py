@@ -40,6 +40,9 @@ class GeneratorConfig:
     upsample: str = "resize"  # "resize" (nearest + conv, no checkerboards) or "transpose"
     image_channels: int = 3
     kind: str = "resnet"  # "resnet" or "unet"; checkpoints from before U-Nets lack the field and load as ResNets
+    # U-Net only: features of the input at full resolution join the last decoder stage, so fine detail need not
+    # squeeze through the first stride-2 stage. Checkpoints from before the field load without it.
+    full_res_skip: bool = False
 
     @classmethod
     def for_size(
@@ -164,7 +167,11 @@ class UnetGenerator(nn.Module):
             self.up.append(nn.Sequential(*_upsample_norm_act(w_in, widths[i - 1], config.upsample)))
         last_in = 2 * widths[0] if levels > 1 else widths[0]
         self.up.append(nn.Sequential(*_upsample_norm_act(last_in, c, config.upsample)))  # C × 64 × 64
-        self.out = nn.Sequential(nn.Conv2d(c, config.image_channels, 3, 1, 1, padding_mode="reflect"), nn.Tanh())
+        self.stem = None
+        if config.full_res_skip:
+            self.stem = nn.Sequential(nn.Conv2d(config.image_channels, c, 3, 1, 1, padding_mode="reflect"), nn.LeakyReLU(0.2))
+        out_in = 2 * c if config.full_res_skip else c
+        self.out = nn.Sequential(nn.Conv2d(out_in, config.image_channels, 3, 1, 1, padding_mode="reflect"), nn.Tanh())
 
     @property
     def stride(self) -> int:
@@ -172,6 +179,7 @@ class UnetGenerator(nn.Module):
         return 2**self.config.downsamplings
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        full = None if self.stem is None else self.stem(x)  # C × 64 × 64
         skips = []
         for stage in self.down:
             x = stage(x)
@@ -181,6 +189,8 @@ class UnetGenerator(nn.Module):
             x = stage(x)
             if skips:
                 x = torch.cat([x, skips.pop()], dim=1)  # e.g. (4C + 4C) × 8 × 8
+        if full is not None:
+            x = torch.cat([x, full], dim=1)  # 2C × 64 × 64
         return self.out(x)  # 3 × 64 × 64
 
 

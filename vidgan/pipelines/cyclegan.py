@@ -233,6 +233,7 @@ def train_cyclegan(
     gen: str = "unet",
     res_blocks: int = 3,
     downsamplings: int | None = None,
+    full_res_skip: bool | None = None,
     disc: str = "patch",
     spectral_norm: bool = False,
     upsample: str = "resize",
@@ -290,9 +291,17 @@ def train_cyclegan(
         raise UsageError(f"--downsamplings must be from 1 to {deepest} at {size} px, got {downsamplings}")
     if res_blocks < 0:
         raise UsageError(f"--res-blocks must be 0 or more, got {res_blocks}")
+    if full_res_skip and gen != "unet":
+        raise UsageError("--full-res-skip is for --gen unet")
     config["downsamplings"] = downsamplings or default_downsamplings(size)
     config["generator"] = GeneratorConfig.for_size(
-        size, channels=config["channels"], res_blocks=res_blocks, kind=gen, downsamplings=config["downsamplings"], upsample=upsample
+        size,
+        channels=config["channels"],
+        res_blocks=res_blocks,
+        kind=gen,
+        downsamplings=config["downsamplings"],
+        upsample=upsample,
+        full_res_skip=gen == "unet" if full_res_skip is None else full_res_skip,  # on by default for U-Nets
     ).to_dict()
     return start_training(config, build_task, device=device, quiet=quiet)
 
