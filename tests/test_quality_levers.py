@@ -116,7 +116,7 @@ def test_downsamplings_sets_the_generators_bottleneck(domains, tmp_path, gen):
     assert generator(torch.zeros(1, 3, 64, 64)).shape == (1, 3, 64, 64)
 
 
-def test_the_default_generator_is_a_unet_with_residual_blocks_at_16px(domains, tmp_path):
+def test_the_default_generator_is_a_unet_with_residual_blocks_at_16px_and_cycle_weight_5(domains, tmp_path):
     train_cyclegan(*domains, tmp_path / "run", iters=1, **{**TINY, "res_blocks": 2})
     generator = load_generator(tmp_path / "run", "a2b")
     assert isinstance(generator, UnetGenerator)
@@ -128,6 +128,8 @@ def test_the_default_generator_is_a_unet_with_residual_blocks_at_16px(domains, t
     assert seen == [(1, 8, 16, 16)]  # width 2C = 8 at 64 / 2**2 px
     # The input's full-resolution features reach the output layer beside the decoder's: C + C channels at 64 px.
     assert generator.stem is not None and generator.out[0].in_channels == 2 * 4
+    # Round 8's cycle weight is what the run records (and what --resume will train with).
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["cycle_weight"] == 5.0
 
 
 def test_full_res_skip_can_be_turned_off_and_is_refused_for_resnets(domains, tmp_path):

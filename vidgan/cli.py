@@ -127,7 +127,7 @@ def train(
     spectral_norm: Annotated[Optional[bool], typer.Option("--spectral-norm/--no-spectral-norm", help="[cyclegan] Spectral norm on D's convolutions instead of instance norm.")] = None,
     upsample: Annotated[Optional[Upsample], typer.Option(help="[cyclegan] Generator upsampling: resize (nearest + conv, default) or transpose.")] = None,
     ema: Annotated[Optional[float], typer.Option(help="[cyclegan] Moving average of G's weights with this decay (default 0.999; 0 = off), used for samples, eval, translate and render.")] = None,
-    cycle_weight: Annotated[Optional[float], typer.Option(help="[cyclegan] Weight of the cycle-consistency L1 loss (default 10).")] = None,
+    cycle_weight: Annotated[Optional[float], typer.Option(help="[cyclegan] Weight of the cycle-consistency L1 loss (default 5).")] = None,
     no_cycle: Annotated[bool, typer.Option("--no-cycle", help="[cyclegan] Train without cycle-consistency.")] = False,
     identity_weight: Annotated[Optional[float], typer.Option(help="[cyclegan] Weight of the identity L1 loss (default 0 = off).")] = None,
     pool: Annotated[Optional[int], typer.Option(help="[cyclegan] History of N generated images shown to D (default 0 = off).")] = None,
