@@ -152,7 +152,7 @@ class UnetGenerator(nn.Module):
         super().__init__()
         self.config = config
         c, levels = config.channels, config.downsamplings
-        widths = [min(c * 2**i, 256) for i in range(levels)]  # C, 2C, 4C, 8C at 32, 16, 8, 4 px (64 px, 4 stages)
+        widths = [min(c * 2**i, 256) for i in range(levels)]  # C, 2C at 32, 16 px (the 64 px default: 2 stages)
         self.down = nn.ModuleList([nn.Sequential(nn.Conv2d(config.image_channels, c, 4, 2, 1), nn.LeakyReLU(0.2))])
         for w_in, w_out in zip(widths, widths[1:]):
             self.down.append(
@@ -184,13 +184,13 @@ class UnetGenerator(nn.Module):
         for stage in self.down:
             x = stage(x)
             skips.append(x)
-        x = self.bottleneck(skips.pop())  # 8C × 4 × 4 (2C × 16 × 16 with 2 stages)
+        x = self.bottleneck(skips.pop())  # 2C × 16 × 16 (8C × 4 × 4 with 4 stages)
         for stage in self.up:
             x = stage(x)
             if skips:
-                x = torch.cat([x, skips.pop()], dim=1)  # e.g. (4C + 4C) × 8 × 8
+                x = torch.cat([x, skips.pop()], dim=1)  # (C + C) × 32 × 32
         if full is not None:
-            x = torch.cat([x, full], dim=1)  # 2C × 64 × 64
+            x = torch.cat([x, full], dim=1)  # (C + C) × 64 × 64
         return self.out(x)  # 3 × 64 × 64
 
 
