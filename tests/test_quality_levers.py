@@ -10,8 +10,22 @@ from torch.nn.utils import parametrize
 from vidgan.checkpoints import load_checkpoint
 from vidgan.data import ImageBank, load_image_folder
 from vidgan.errors import UsageError
-from vidgan.models.cyclegan import DiscriminatorConfig, GeneratorConfig, ResidualBlock, UnetGenerator, build_discriminator
-from vidgan.pipelines.cyclegan import CycleGANTask, LossWeights, generator_from_checkpoint, load_generator, train_cyclegan
+from vidgan.models.cyclegan import (
+    DiscriminatorConfig,
+    GeneratorConfig,
+    ResidualBlock,
+    SelfAttention,
+    UnetGenerator,
+    build_discriminator,
+)
+from vidgan.pipelines.cyclegan import (
+    CycleGANTask,
+    LossWeights,
+    build_task,
+    generator_from_checkpoint,
+    load_generator,
+    train_cyclegan,
+)
 from vidgan.pipelines.launch import resume_training
 from vidgan.runs import RunFolder
 from vidgan.training import ema_decay
@@ -128,8 +142,10 @@ def test_the_default_generator_is_a_unet_with_residual_blocks_at_16px_and_cycle_
     assert seen == [(1, 8, 16, 16)]  # width 2C = 8 at 64 / 2**2 px
     # The input's full-resolution features reach the output layer beside the decoder's: C + C channels at 64 px.
     assert generator.stem is not None and generator.out[0].in_channels == 2 * 4
-    # Round 8's cycle weight is what the run records (and what --resume will train with).
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["cycle_weight"] == 5.0
+    assert not any(isinstance(m, SelfAttention) for m in generator.modules())
+    # Round 8's cycle weight and the 3-layer patch D are what the run records (and what --resume will train with).
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (config["cycle_weight"], config["disc_layers"]) == (5.0, 3)
 
 
 def test_full_res_skip_can_be_turned_off_and_is_refused_for_resnets(domains, tmp_path):
@@ -155,6 +171,32 @@ def test_unet_runs_from_before_the_generator_record_resume_as_they_were_built(do
     assert len(generator.bottleneck) == 0 and generator.stem is None
 
 
+def test_self_attention_starts_as_identity_and_reaches_across_the_whole_map():
+    torch.manual_seed(0)
+    attention = SelfAttention(16)
+    x = torch.randn(1, 16, 16, 16)
+    torch.testing.assert_close(attention(x), x)  # gamma = 0: a new generator is its convolutional self
+    with torch.no_grad():
+        attention.gamma.fill_(1.0)
+    moved = x.clone()
+    moved[..., 0, 0] += 5.0  # change one corner only
+    assert not torch.allclose(attention(moved)[..., 15, 15], attention(x)[..., 15, 15])  # the far corner notices
+
+
+@pytest.mark.parametrize("gen", ["resnet", "unet"])
+def test_attention_and_a_deeper_patch_discriminator_train_and_are_recorded(domains, tmp_path, gen):
+    out = tmp_path / "run"
+    train_cyclegan(*domains, out, iters=2, gen=gen, attention=True, disc_layers=4, **TINY)
+    config = json.loads((out / "config.json").read_text())
+    assert config["generator"]["attention"] and config["disc_layers"] == 4
+    generator = load_generator(out, "a2b")
+    assert sum(isinstance(m, SelfAttention) for m in generator.modules()) == 1
+    assert generator(torch.zeros(1, 3, 64, 96)).shape == (1, 3, 64, 96)  # wider frames than the training crop
+    discriminator = build_task(config, torch.device("cpu")).discriminators["a"]  # as --resume rebuilds it
+    assert discriminator(torch.zeros(1, 3, 64, 64)).shape == (1, 1, 4, 4)  # one score per 78-px patch
+    assert resume_training(out, iters=3, device="cpu", quiet=True).step == 3
+
+
 @pytest.mark.parametrize(
     "option, message",
     [
@@ -164,6 +206,8 @@ def test_unet_runs_from_before_the_generator_record_resume_as_they_were_built(do
         ({"downsamplings": 0}, "--downsamplings"),
         ({"downsamplings": 5}, "--downsamplings must be from 1 to 4 at 64 px"),  # 64 px halved 5 times is 2 px
         ({"res_blocks": -1}, "--res-blocks must be 0 or more"),
+        ({"disc_layers": 5}, "--disc-layers must be from 1 to 4 at 64 px"),  # 64 px halved 5 times is 2 px
+        ({"disc": "dc", "disc_layers": 4}, "--disc-layers is for --disc patch"),
     ],
 )
 def test_bad_lever_values_are_usage_errors(domains, tmp_path, option, message):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -43,6 +44,9 @@ class GeneratorConfig:
     # U-Net only: features of the input at full resolution join the last decoder stage, so fine detail need not
     # squeeze through the first stride-2 stage. Checkpoints from before the field load without it.
     full_res_skip: bool = False
+    # Self-attention after the bottleneck's residual blocks: every bottleneck position can draw on every other one,
+    # so the generator sees the whole face, not a window of it. Checkpoints from before the field load without it.
+    attention: bool = False
 
     @classmethod
     def for_size(
@@ -119,6 +123,33 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
+class SelfAttention(nn.Module):
+    """Self-attention over all positions of a feature map (SAGAN-style): x + gamma · attention(x); keeps shape.
+
+    gamma starts at 0, so a new network begins as its convolutional self and learns how much global context to mix in.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.key_channels = max(1, channels // 8)
+        self.query_key = nn.Conv2d(channels, 2 * self.key_channels, 1)
+        self.value = nn.Conv2d(channels, channels, 1)
+        self.gamma = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        query, key = self.query_key(x).flatten(2).transpose(1, 2).split(self.key_channels, dim=2)  # N × HW × C/8
+        value = self.value(x).flatten(2).transpose(1, 2)  # N × HW × C
+        mixed = F.scaled_dot_product_attention(query, key, value)  # N × HW × C
+        return x + self.gamma * mixed.transpose(1, 2).reshape(n, c, h, w)
+
+
+def bottleneck_blocks(config: GeneratorConfig, channels: int) -> list[nn.Module]:
+    """The generator's bottleneck: `res_blocks` residual blocks, then self-attention where the config asks for it."""
+    blocks: list[nn.Module] = [ResidualBlock(channels) for _ in range(config.res_blocks)]
+    return blocks + [SelfAttention(channels)] if config.attention else blocks
+
+
 class ResnetGenerator(nn.Module):
     """Encoder → residual blocks → decoder; fully convolutional, so any size divisible by 2**downsamplings works."""
 
@@ -130,7 +161,7 @@ class ResnetGenerator(nn.Module):
         layers: list[nn.Module] = _conv_norm_act(config.image_channels, c, 7, 1, 3)  # C × 64 × 64
         for w_in, w_out in zip(widths, widths[1:]):
             layers += _conv_norm_act(w_in, w_out, 3, 2, 1)  # 2C × 32 × 32, then 4C × 16 × 16
-        layers += [ResidualBlock(widths[-1]) for _ in range(config.res_blocks)]  # 4C × 16 × 16
+        layers += bottleneck_blocks(config, widths[-1])  # 4C × 16 × 16
         for w_in, w_out in zip(widths[::-1], widths[::-1][1:]):
             layers += _upsample_norm_act(w_in, w_out, config.upsample)  # 2C × 32 × 32, then C × 64 × 64
         layers += [nn.Conv2d(c, config.image_channels, 7, 1, 3, padding_mode="reflect"), nn.Tanh()]  # 3 × 64 × 64
@@ -159,7 +190,7 @@ class UnetGenerator(nn.Module):
                 nn.Sequential(nn.Conv2d(w_in, w_out, 4, 2, 1), nn.InstanceNorm2d(w_out, affine=True), nn.LeakyReLU(0.2))
             )
         # Residual blocks at the bottleneck widen what each output pixel sees without a deeper (more global) encoder.
-        self.bottleneck = nn.Sequential(*[ResidualBlock(widths[-1]) for _ in range(config.res_blocks)])
+        self.bottleneck = nn.Sequential(*bottleneck_blocks(config, widths[-1]))
         # Decoder stage i doubles the resolution; all but the last then concatenate the encoder's skip features.
         self.up = nn.ModuleList()
         for i in range(levels - 1, 0, -1):

@@ -13,8 +13,18 @@ from torch import nn
 from torchvision.utils import make_grid
 
 from vidgan import distributed
-from vidgan.checkpoints import checkpoint_contents, load_checkpoint, load_latest_checkpoint
-from vidgan.data import DIFFAUG_POLICY, ImageBank, diff_augment, load_training_images, to_uint8
+from vidgan.checkpoints import (
+    checkpoint_contents,
+    load_checkpoint,
+    load_latest_checkpoint,
+)
+from vidgan.data import (
+    DIFFAUG_POLICY,
+    ImageBank,
+    diff_augment,
+    load_training_images,
+    to_uint8,
+)
 from vidgan.devices import autocast, fast_layout, resolve_precision
 from vidgan.errors import UsageError, VidganError
 from vidgan.images import detect_image_size
@@ -25,8 +35,9 @@ from vidgan.models.cyclegan import (
     GeneratorConfig,
     build_discriminator,
     build_generator,
-    default_downsamplings,
     deepest_downsamplings,
+    default_downsamplings,
+    stages_to_4px,
 )
 from vidgan.pipelines.launch import start_training, training_split
 from vidgan.splits import check_holdout
@@ -236,7 +247,9 @@ def train_cyclegan(
     res_blocks: int = 3,
     downsamplings: int | None = None,
     full_res_skip: bool | None = None,
+    attention: bool = False,
     disc: str = "patch",
+    disc_layers: int | None = None,
     spectral_norm: bool = False,
     upsample: str = "resize",
     cycle_weight: float = LossWeights.cycle,
@@ -274,6 +287,8 @@ def train_cyclegan(
         raise UsageError(f"--gen must be resnet or unet, got {gen!r}")
     if disc not in ("patch", "dc"):
         raise UsageError(f"--disc must be patch or dc, got {disc!r}")
+    if disc_layers is not None and disc != "patch":
+        raise UsageError("--disc-layers is for --disc patch (the dc discriminator always goes down to 4x4)")
     if pool < 0:
         raise UsageError(f"--pool must be 0 (off) or more, got {pool}")
     if upsample not in UPSAMPLINGS:
@@ -293,6 +308,9 @@ def train_cyclegan(
         raise UsageError(f"--downsamplings must be from 1 to {deepest} at {size} px, got {downsamplings}")
     if res_blocks < 0:
         raise UsageError(f"--res-blocks must be 0 or more, got {res_blocks}")
+    if disc_layers is not None and not 1 <= disc_layers <= stages_to_4px(size):
+        raise UsageError(f"--disc-layers must be from 1 to {stages_to_4px(size)} at {size} px, got {disc_layers}")
+    config["disc_layers"] = disc_layers or DiscriminatorConfig.layers
     if full_res_skip and gen != "unet":
         raise UsageError("--full-res-skip is for --gen unet")
     config["downsamplings"] = downsamplings or default_downsamplings(size)
@@ -304,6 +322,7 @@ def train_cyclegan(
         downsamplings=config["downsamplings"],
         upsample=upsample,
         full_res_skip=gen == "unet" if full_res_skip is None else full_res_skip,  # on by default for U-Nets
+        attention=attention,
     ).to_dict()
     return start_training(config, build_task, device=device, quiet=quiet)
 
@@ -325,7 +344,12 @@ def build_task(config: dict[str, Any], device: torch.device) -> CycleGANTask:
     return CycleGANTask(
         banks,
         generator_config(config),
-        DiscriminatorConfig(size=size, kind=config["disc"], spectral_norm=config.get("spectral_norm", False)),
+        DiscriminatorConfig(
+            size=size,
+            kind=config["disc"],
+            layers=config.get("disc_layers", DiscriminatorConfig.layers),
+            spectral_norm=config.get("spectral_norm", False),
+        ),
         LossWeights(cycle=config["cycle_weight"], identity=config["identity_weight"]),
         batch_size=config["batch_size"],
         lr_g=config.get("lr_g") or config["lr"],
