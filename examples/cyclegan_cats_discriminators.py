@@ -6,4 +6,4 @@ from vidgan.pipelines.cyclegan import train_cyclegan
 
 ex = experiment(__doc__, "cyclegan_cats_discriminators")
 cats = (ex.data / "cats" / "russian_blue", ex.data / "cats" / "grumpy")
-ex.run_variants(train_cyclegan, cats, {"patch": {"disc": "patch"}, "dc": {"disc": "dc"}}, small=CYCLEGAN_SMALL, full=CYCLEGAN_FULL)
+ex.run_variants(train_cyclegan, cats, {"patch": {"disc": "patch"}, "dc": {"disc": "dc", "disc_layers": None}}, small=CYCLEGAN_SMALL, full=CYCLEGAN_FULL)

@@ -50,6 +50,11 @@ DIRECTIONS = (("a", "b"), ("b", "a"))
 SAMPLE_COLUMNS = 8
 UPSAMPLINGS = ("resize", "transpose")
 
+# The patch D's depth: 4 stride-2 layers judge 78-px patches (the whole 64-px image) where 3 judged 38-px ones.
+# Translations got harder to tell from photos on all the cats with both training seeds (README, quality push
+# round 13). Runs that do not record the option were trained with 3 (DiscriminatorConfig.layers).
+DEFAULT_DISC_LAYERS = 4
+
 
 @dataclass(frozen=True)
 class LossWeights:
@@ -310,7 +315,7 @@ def train_cyclegan(
         raise UsageError(f"--res-blocks must be 0 or more, got {res_blocks}")
     if disc_layers is not None and not 1 <= disc_layers <= stages_to_4px(size):
         raise UsageError(f"--disc-layers must be from 1 to {stages_to_4px(size)} at {size} px, got {disc_layers}")
-    config["disc_layers"] = disc_layers or DiscriminatorConfig.layers
+    config["disc_layers"] = disc_layers or DEFAULT_DISC_LAYERS
     if full_res_skip and gen != "unet":
         raise UsageError("--full-res-skip is for --gen unet")
     config["downsamplings"] = downsamplings or default_downsamplings(size)
