@@ -213,9 +213,9 @@ def test_checkpoints_of_another_kind_or_architecture_are_refused(run_cli, make_c
     torch.save(payload, tmp_path / "mismatched.pt")
     result = run_cli("render", clip, "--checkpoint", tmp_path / "mismatched.pt", "-q")
     assert_clean_failure(result, "mismatched.pt", "do not fit the model", "size mismatch", code=1)
-    payload["arch"]["generator"]["attention"] = True  # an option this vidgan does not know
+    payload["arch"]["generator"]["gated_skips"] = True  # an option this vidgan does not know
     torch.save(payload, tmp_path / "unknown.pt")
-    assert_clean_failure(run_cli("render", clip, "--checkpoint", tmp_path / "unknown.pt", "-q"), "unknown.pt", "attention", code=1)
+    assert_clean_failure(run_cli("render", clip, "--checkpoint", tmp_path / "unknown.pt", "-q"), "unknown.pt", "gated_skips", code=1)
     assert sorted(p.name for p in tmp_path.glob("*.mp4")) == ["clip.mp4"]
 
 
