@@ -267,8 +267,8 @@ class PatchDiscriminator(nn.Module):
         layers, width = strided_conv_stack(
             config.image_channels, config.channels, config.layers, config.slope, norm=not config.spectral_norm
         )
-        # C × 32 × 32, 2C × 16 × 16, then 4C × 8 × 8 with 3 layers
-        self.net = nn.Sequential(*layers, nn.Conv2d(width, 1, 3, 1, 1))  # 1 × 8 × 8 scores
+        # C × 32 × 32, 2C × 16 × 16, 4C × 8 × 8 with 3 layers; then 8C × 4 × 4 with 4 (train_cyclegan's default)
+        self.net = nn.Sequential(*layers, nn.Conv2d(width, 1, 3, 1, 1))  # 1 × 8 × 8 scores (38-px patches); 1 × 4 × 4 (78-px)
         if config.spectral_norm:
             apply_spectral_norm(self)
 
