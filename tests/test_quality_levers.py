@@ -99,7 +99,8 @@ def test_runs_from_before_the_levers_still_load_and_resume(domains, tmp_path):
     train_cyclegan(*domains, out, iters=2, gen="resnet", ema=0, spectral_norm=False, disc_layers=3, **TINY)
     run = RunFolder(out)
     config = json.loads(run.config_path.read_text())
-    keys = ("gen", "generator", "downsamplings", "ema", "spectral_norm", "upsample", "lr_g", "lr_d", "diffaug_policy", "disc_layers")
+    keys = ("gen", "generator", "downsamplings", "ema", "spectral_norm", "upsample", "lr_g", "lr_d", "diffaug_policy", "disc_layers",
+            "disc_channels")
     for key in keys:
         del config[key]
     run.config_path.write_text(json.dumps(config))
@@ -185,16 +186,18 @@ def test_self_attention_starts_as_identity_and_reaches_across_the_whole_map():
 
 
 @pytest.mark.parametrize("gen", ["resnet", "unet"])
-def test_attention_and_a_deeper_patch_discriminator_train_and_are_recorded(domains, tmp_path, gen):
+def test_attention_and_a_deeper_narrower_patch_discriminator_train_and_are_recorded(domains, tmp_path, gen):
     out = tmp_path / "run"
-    train_cyclegan(*domains, out, iters=2, gen=gen, attention=True, disc_layers=4, **TINY)
+    train_cyclegan(*domains, out, iters=2, gen=gen, attention=True, disc_layers=4, disc_channels=6, **TINY)
     config = json.loads((out / "config.json").read_text())
-    assert config["generator"]["attention"] and config["disc_layers"] == 4
+    assert config["generator"]["attention"] and (config["disc_layers"], config["disc_channels"]) == (4, 6)
     generator = load_generator(out, "a2b")
     assert sum(isinstance(m, SelfAttention) for m in generator.modules()) == 1
     assert generator(torch.zeros(1, 3, 64, 96)).shape == (1, 3, 64, 96)  # wider frames than the training crop
     discriminator = build_task(config, torch.device("cpu")).discriminators["a"]  # as --resume rebuilds it
     assert discriminator(torch.zeros(1, 3, 64, 64)).shape == (1, 1, 4, 4)  # one score per 78-px patch
+    widths = [m.out_channels for m in discriminator.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert widths == [6, 12, 24, 48, 1]
     assert resume_training(out, iters=3, device="cpu", quiet=True).step == 3
 
 
@@ -209,6 +212,7 @@ def test_attention_and_a_deeper_patch_discriminator_train_and_are_recorded(domai
         ({"res_blocks": -1}, "--res-blocks must be 0 or more"),
         ({"disc_layers": 5}, "--disc-layers must be from 1 to 4 at 64 px"),  # 64 px halved 5 times is 2 px
         ({"disc": "dc", "disc_layers": 4}, "--disc-layers is for --disc patch"),
+        ({"disc_channels": 0}, "--disc-channels must be 1 or more"),
     ],
 )
 def test_bad_lever_values_are_usage_errors(domains, tmp_path, option, message):

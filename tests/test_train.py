@@ -107,13 +107,13 @@ def test_cli_train_on_real_cats_and_resume(run_cli, tmp_path):
     done = run_cli("train", *args, "--iters", 2, "--channels", 4, "--res-blocks", 1, "--batch-size", 2,
                    "--checkpoint-every", 1, "--aug", "deluxe", "--diffaug", "--device", "cpu", "--ema", 0.9,
                    "--spectral-norm", "--upsample", "transpose", "--lr-d", 6e-4, "--diffaug-policy", "color,cutout",
-                   "--attention", "--disc-layers", 2)
+                   "--attention", "--disc-layers", 2, "--disc-channels", 8)
     assert done.code == 0, done.stderr
     config = json.loads((out / "config.json").read_text())
     assert config["size"] == 64  # detected from the 64 px images
     assert (config["ema"], config["spectral_norm"], config["upsample"]) == (0.9, True, "transpose")
     assert (config["lr_g"], config["lr_d"], config["diffaug_policy"]) == (None, 6e-4, "color,cutout")
-    assert (config["generator"]["attention"], config["disc_layers"]) == (True, 2)
+    assert (config["generator"]["attention"], config["disc_layers"], config["disc_channels"]) == (True, 2, 8)
     done = run_cli("train", "--out", out, "--resume", "--iters", 3, "--device", "cpu")
     assert done.code == 0, done.stderr
     assert "step 3" in done.stderr

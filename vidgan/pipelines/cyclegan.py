@@ -255,6 +255,7 @@ def train_cyclegan(
     attention: bool = False,
     disc: str = "patch",
     disc_layers: int | None = None,
+    disc_channels: int = DiscriminatorConfig.channels,
     spectral_norm: bool = False,
     upsample: str = "resize",
     cycle_weight: float = LossWeights.cycle,
@@ -316,6 +317,8 @@ def train_cyclegan(
     if disc_layers is not None and not 1 <= disc_layers <= stages_to_4px(size):
         raise UsageError(f"--disc-layers must be from 1 to {stages_to_4px(size)} at {size} px, got {disc_layers}")
     config["disc_layers"] = disc_layers or DEFAULT_DISC_LAYERS
+    if disc_channels < 1:
+        raise UsageError(f"--disc-channels must be 1 or more, got {disc_channels}")
     if full_res_skip and gen != "unet":
         raise UsageError("--full-res-skip is for --gen unet")
     config["downsamplings"] = downsamplings or default_downsamplings(size)
@@ -352,6 +355,7 @@ def build_task(config: dict[str, Any], device: torch.device) -> CycleGANTask:
         DiscriminatorConfig(
             size=size,
             kind=config["disc"],
+            channels=config.get("disc_channels", DiscriminatorConfig.channels),
             layers=config.get("disc_layers", DiscriminatorConfig.layers),
             spectral_norm=config.get("spectral_norm", False),
         ),
