@@ -96,7 +96,7 @@ def test_load_generator_prefers_the_averaged_weights(domains, tmp_path):
 
 def test_runs_from_before_the_levers_still_load_and_resume(domains, tmp_path):
     out = tmp_path / "old"
-    train_cyclegan(*domains, out, iters=2, gen="resnet", ema=0, spectral_norm=False, disc_layers=3, **TINY)
+    train_cyclegan(*domains, out, iters=2, gen="resnet", ema=0, spectral_norm=False, disc_layers=3, disc_channels=64, **TINY)
     run = RunFolder(out)
     config = json.loads(run.config_path.read_text())
     keys = ("gen", "generator", "downsamplings", "ema", "spectral_norm", "upsample", "lr_g", "lr_d", "diffaug_policy", "disc_layers",
@@ -145,9 +145,10 @@ def test_the_default_generator_is_a_unet_with_residual_blocks_at_16px_and_cycle_
     # The input's full-resolution features reach the output layer beside the decoder's: C + C channels at 64 px.
     assert generator.stem is not None and generator.out[0].in_channels == 2 * 4
     assert not any(isinstance(m, SelfAttention) for m in generator.modules())
-    # Round 8's cycle weight and round 13's 4-layer patch D are what the run records (and what --resume trains with).
+    # Round 8's cycle weight and rounds 13 and 15's 4-layer patch D of width 32 are what the run records (and what
+    # --resume trains with).
     config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert (config["cycle_weight"], config["disc_layers"]) == (5.0, 4)
+    assert (config["cycle_weight"], config["disc_layers"], config["disc_channels"]) == (5.0, 4, 32)
 
 
 def test_full_res_skip_can_be_turned_off_and_is_refused_for_resnets(domains, tmp_path):

@@ -126,7 +126,7 @@ def train(
     attention: Annotated[Optional[bool], typer.Option("--attention/--no-attention", help="[cyclegan] Self-attention after the generator's bottleneck blocks: each position sees the whole image (default off).")] = None,
     disc: Annotated[Optional[Disc], typer.Option(help="[cyclegan] patch (default): a map of scores; dc: one per image.")] = None,
     disc_layers: Annotated[Optional[int], typer.Option(help="[cyclegan] Stride-2 layers of the patch discriminator (default 4: 78-px patches, the whole 64-px image; 3: 38-px patches, vidgan 0.3).")] = None,
-    disc_channels: Annotated[Optional[int], typer.Option(help="[cyclegan] Discriminator base width: its first layer's channels, doubled at each further layer up to 512 (default 64).")] = None,
+    disc_channels: Annotated[Optional[int], typer.Option(help="[cyclegan] Discriminator base width: its first layer's channels, doubled at each further layer up to 512 (default 32; vidgan 0.4: 64).")] = None,
     spectral_norm: Annotated[Optional[bool], typer.Option("--spectral-norm/--no-spectral-norm", help="[cyclegan] Spectral norm on D's convolutions instead of instance norm.")] = None,
     upsample: Annotated[Optional[Upsample], typer.Option(help="[cyclegan] Generator upsampling: resize (nearest + conv, default) or transpose.")] = None,
     ema: Annotated[Optional[float], typer.Option(help="[cyclegan] Moving average of G's weights with this decay (default 0.999; 0 = off), used for samples, eval, translate and render.")] = None,
