@@ -56,7 +56,7 @@ UPSAMPLINGS = ("resize", "transpose")
 DEFAULT_DISC_LAYERS = 4
 # Its width: half of DiscriminatorConfig.channels makes a step 0.71x as long, and the steps that buys in the same
 # time brought the round trip inside target with both training seeds while the translations stayed as hard to tell
-# from photos (README, quality push round 15). Runs that do not record it were trained with 64.
+# from photos (README, quality push rounds 15 and 16). Runs that do not record it were trained with 64.
 DEFAULT_DISC_CHANNELS = 32
 
 
