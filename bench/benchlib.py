@@ -18,10 +18,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from vidgan.checkpoints import save_checkpoint
+from vidgan.io.video import write_test_clip
 from vidgan.models.cyclegan import DiscriminatorConfig, GeneratorConfig, ResnetGenerator
-from vidgan.pipelines.cyclegan import KIND
-from vidgan.video import write_test_clip
+from vidgan.runs.checkpoints import save_checkpoint
+from vidgan.training.cyclegan import KIND
 
 
 def machine() -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
-
 from benchlib import best_rate, clip_bench_setup, print_table
-from vidgan.pipelines.extract import extract_frames
+
+from vidgan.io.extract import extract_frames
 
 WIDTH, HEIGHT, EVERY = 1280, 720, 15
 

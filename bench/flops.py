@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 
 import torch
+from benchlib import best_rate, machine
 from torch.utils.flop_counter import FlopCounterMode
 
-from benchlib import best_rate, machine
-from vidgan.data import to_float
-from vidgan.framing import working_size
 from vidgan.models.cyclegan import GeneratorConfig, ResnetGenerator
+from vidgan.render.framing import working_size
+from vidgan.training.data import to_float
 
 BATCH, MATMUL_SIDE = 4, 2048
 

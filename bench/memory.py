@@ -15,8 +15,9 @@ from fractions import Fraction
 from pathlib import Path
 
 from benchlib import machine, random_generator_checkpoint
+
+from vidgan.io.video import write_test_clip
 from vidgan.models.cyclegan import GeneratorConfig
-from vidgan.video import write_test_clip
 
 WIDTH, HEIGHT, FPS = 640, 360, 25
 # A small generator keeps the 60 s render short; memory is about the frames in flight, not the model.
@@ -25,7 +26,7 @@ CONFIG = GeneratorConfig.for_size(64, channels=8, res_blocks=1)
 CHILD = """
 import sys
 from pathlib import Path
-from vidgan.pipelines.render import render_video
+from vidgan.render.video import render_video
 render_video(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), device="cpu", quiet=True)
 peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
 print(int(peak.split()[1]) // 1024)

@@ -24,9 +24,9 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-from vidgan.pipelines.cyclegan import train_cyclegan  # noqa: E402
-from vidgan.pipelines.evaluate import eval_table, evaluate_run  # noqa: E402
-from vidgan.progress import console  # noqa: E402
+from vidgan.core.progress import console  # noqa: E402
+from vidgan.eval.cyclegan import eval_table, evaluate_run  # noqa: E402
+from vidgan.training.cyclegan import train_cyclegan  # noqa: E402
 
 CATS = REPO.parent / "shared" / "data" / "cats"
 # The bar of issue 9: width 32, 3 residual blocks, nearest-upsampling decoder, instance norm, 3-layer patch D,

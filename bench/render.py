@@ -11,12 +11,17 @@ from pathlib import Path
 
 import cv2
 import torch
+from benchlib import (
+    best_rate,
+    clip_bench_setup,
+    print_table,
+    random_generator_checkpoint,
+)
 
-from benchlib import best_rate, clip_bench_setup, print_table, random_generator_checkpoint
-from vidgan.data import to_float, to_uint8
-from vidgan.framing import working_size
 from vidgan.models.cyclegan import GeneratorConfig
-from vidgan.pipelines.render import load_render_generator, render_video
+from vidgan.render.framing import working_size
+from vidgan.render.video import load_render_generator, render_video
+from vidgan.training.data import to_float, to_uint8
 
 WIDTH, HEIGHT, BATCH = 1280, 720, 4
 

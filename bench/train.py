@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from benchlib import best_rate, print_table
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from benchlib import best_rate, print_table
-from vidgan.data import ImageBank, load_image_folder
-from vidgan.images import list_images
+from vidgan.io.images import list_images
 from vidgan.models.cyclegan import DiscriminatorConfig, GeneratorConfig
-from vidgan.pipelines.cyclegan import CycleGANTask, LossWeights
+from vidgan.training.cyclegan import CycleGANTask, LossWeights
+from vidgan.training.data import ImageBank, load_image_folder
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cats"
 DOMAINS = {"a": DATA / "grumpy", "b": DATA / "russian_blue"}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from vidgan.runs import RunFolder
+from vidgan.runs.folder import RunFolder
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # CycleGAN sizes shared by the cat and fruit experiments: laptop-CPU minutes, and the seeds' full size. They keep

@@ -2,7 +2,7 @@
 
 from _common import CYCLEGAN_FULL, CYCLEGAN_SMALL, experiment
 
-from vidgan.pipelines.cyclegan import train_cyclegan
+from vidgan.training.cyclegan import train_cyclegan
 
 ex = experiment(__doc__, "cyclegan_cats_cycle_loss")
 cats = (ex.data / "cats" / "russian_blue", ex.data / "cats" / "grumpy")

@@ -2,7 +2,7 @@
 
 from _common import experiment
 
-from vidgan.pipelines.gan import train_dcgan
+from vidgan.training.gan import train_dcgan
 
 ex = experiment(__doc__, "dcgan_grumpy_augmentation")
 variants = {aug + ("+diffaug" if diffaug else ""): {"aug": aug, "diffaug": diffaug} for aug in ("basic", "deluxe") for diffaug in (False, True)}

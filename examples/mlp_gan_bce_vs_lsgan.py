@@ -4,7 +4,7 @@ the grumpy cats, converted to 28×28 grey."""
 
 from _common import experiment
 
-from vidgan.pipelines.gan import train_mlp_gan
+from vidgan.training.gan import train_mlp_gan
 
 ex = experiment(__doc__, "mlp_gan_bce_vs_lsgan")
 images = ex.data / "digits" if (ex.data / "digits").is_dir() else ex.data / "cats" / "grumpy"

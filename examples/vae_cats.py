@@ -3,8 +3,8 @@ walks.png shows rows of latent interpolations."""
 
 from _common import experiment
 
-from vidgan.pipelines.sample import sample_images
-from vidgan.pipelines.vae import train_vae
+from vidgan.render.sample import sample_images
+from vidgan.training.vae import train_vae
 
 ex = experiment(__doc__, "vae_cats")
 runs = ex.run_variants(

@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny synthetic clips written with vidgan.video.write_test_clip."""
+"""Shared fixtures: tiny synthetic clips written with vidgan.io.video.write_test_clip."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vidgan.video import write_test_clip
+from vidgan.io.video import write_test_clip
 
 NTSC = Fraction(30000, 1001)
 
@@ -103,7 +103,7 @@ def tiny_run(tmp_path_factory) -> Path:
         for i in range(4):
             pixels = np.random.default_rng(seed * 10 + i).integers(0, 256, (64, 64, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(root / domain / f"{i}.png")
-    from vidgan.pipelines.cyclegan import train_cyclegan
+    from vidgan.training.cyclegan import train_cyclegan
 
     # The options from before issue 9's defaults (a ResNet generator), so render tests keep judging the same untrained outputs.
     before_issue_9 = dict(gen="resnet", aug="mirror", diffaug=False, lr=2e-4, ema=0.0)

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from vidgan.pipelines.demo import GLOVE, SKIN, DemoScale, hand_mask, run_demo
-from vidgan.video import iter_frames, probe_video
+from vidgan.demo import GLOVE, SKIN, DemoScale, hand_mask, run_demo
+from vidgan.io.video import iter_frames, probe_video
 
 SMALL = DemoScale(width=96, height=72, seconds=2.5, every=1, size=64, channels=8, res_blocks=2, batch_size=4, iters=70)
 
@@ -34,8 +34,8 @@ def test_demo_removes_the_glove(tmp_path):
 
 
 def test_rerunning_the_demo_replaces_its_own_output_only(tmp_path):
-    from vidgan.errors import UsageError
-    from vidgan.pipelines.demo import _clear_previous_demo
+    from vidgan.core.errors import UsageError
+    from vidgan.demo import _clear_previous_demo
 
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "thesis.txt").write_text("precious")

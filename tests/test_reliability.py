@@ -23,21 +23,32 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import (
+    REPO_ROOT,
+    SHARED_DATA,
+    CliResult,
+    assert_clean_failure,
+    break_packet,
+)
 from PIL import Image
 from torch import nn
 
-from conftest import REPO_ROOT, SHARED_DATA, CliResult, assert_clean_failure, break_packet
-from vidgan import errors
-from vidgan.checkpoints import load_checkpoint, save_checkpoint, save_run_checkpoint, step_checkpoints
-from vidgan.data import load_image_folder
-from vidgan.errors import Interrupted, VidganError
+from vidgan.core import errors
+from vidgan.core.errors import Interrupted, VidganError
+from vidgan.io import extract
+from vidgan.io.video import iter_frames
 from vidgan.models.cyclegan import GeneratorConfig, ResnetGenerator
-from vidgan.pipelines import extract
-from vidgan.pipelines.cyclegan import CycleGANTask
-from vidgan.pipelines.render import FrameTranslator
-from vidgan.runs import RunFolder
-from vidgan.training import restore, train_loop
-from vidgan.video import iter_frames
+from vidgan.render.video import FrameTranslator
+from vidgan.runs.checkpoints import (
+    load_checkpoint,
+    save_checkpoint,
+    save_run_checkpoint,
+    step_checkpoints,
+)
+from vidgan.runs.folder import RunFolder
+from vidgan.training.cyclegan import CycleGANTask
+from vidgan.training.data import load_image_folder
+from vidgan.training.loop import restore, train_loop
 
 TINY = GeneratorConfig.for_size(64, channels=4, res_blocks=1)
 TRAIN_TINY = ["--size", "64", "--channels", "4", "--res-blocks", "1", "--batch-size", "1", "--disc", "dc", "-q"]

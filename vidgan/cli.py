@@ -10,8 +10,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from vidgan.errors import UsageError, VidganError, sigterm_as_interrupt
-from vidgan.progress import console
+from vidgan.core.directions import DIRECTION_NAMES
+from vidgan.core.errors import UsageError, VidganError, sigterm_as_interrupt
+from vidgan.core.progress import console
 
 # Typer re-exports click's exception classes only through BadParameter's bases (it vendors click in newer
 # releases), so take them from there rather than importing click, which may not be installed.
@@ -28,9 +29,8 @@ app = typer.Typer(
 )
 
 
-class Direction(str, Enum):
-    a2b = "a2b"
-    b2a = "b2a"
+# Choices come from the library's own constants, so the CLI never restates them.
+Direction = Enum("Direction", {name: name for name in DIRECTION_NAMES}, type=str)
 
 
 class Crop(str, Enum):
@@ -99,7 +99,7 @@ def extract(
     quiet: QuietOption = False,
 ) -> None:
     """Take every Nth frame of the clips into two unpaired image domains."""
-    from vidgan.pipelines.extract import extract_frames
+    from vidgan.io.extract import extract_frames
 
     options = dict(every=every, size=size, crop=crop.value, start=start, end=end, overwrite=overwrite)
     result = extract_frames({"a": a, "b": b}, out, **options, quiet=quiet)
@@ -166,8 +166,8 @@ def train(
 
     Options marked [model] apply to those models only; giving one to another model is an error.
     """
-    from vidgan.distributed import is_main_process
-    from vidgan.pipelines.launch import resume_training, train_model
+    from vidgan.core.distributed import is_main_process
+    from vidgan.training.launch import resume_training, train_model
 
     if resume:
         result = resume_training(out, iters=iters, device=device, quiet=quiet, model=_value(model))
@@ -241,7 +241,7 @@ def sample(
     device: DeviceOption = "auto",
 ) -> None:
     """Draw new images from a trained generator (or VAE decoder) into one grid image."""
-    from vidgan.pipelines.sample import sample_images
+    from vidgan.render.sample import sample_images
 
     result = sample_images(run, out, count=n, seed=seed, interpolate=interpolate, device=device)
     console.print(f"wrote {result.count} {result.kind} samples to {result.out}")
@@ -258,7 +258,7 @@ def translate(
     quiet: QuietOption = False,
 ) -> None:
     """Translate every image of a folder: one PNG per input, same name and size, in --out."""
-    from vidgan.pipelines.translate import translate_folder
+    from vidgan.render.translate import translate_folder
 
     result = translate_folder(
         input, run, out, direction=direction.value, device=device, overwrite=overwrite, quiet=quiet
@@ -270,16 +270,13 @@ def translate(
 @app.command()
 def plot(run: Annotated[Path, typer.Argument(help="Run folder.")]) -> None:
     """Redraw a run's losses.png and progress.gif (training refreshes them with each sample grid)."""
-    from vidgan.pipelines.plot import plot_run
+    from vidgan.training.plots import plot_run
 
     for path in plot_run(run):
         console.print(f"wrote {path}")
 
 
-class RenderDirection(str, Enum):
-    a2b = "a2b"
-    b2a = "b2a"
-    both = "both"
+RenderDirection = Enum("RenderDirection", {name: name for name in (*DIRECTION_NAMES, "both")}, type=str)
 
 
 class Codec(str, Enum):
@@ -331,10 +328,10 @@ def render(
     quiet: QuietOption = False,
 ) -> None:
     """Translate every frame of videos or image sequences; keeps resolution, frame numbers, timestamps and audio."""
-    from vidgan.distributed import is_main_process
-    from vidgan.framing import parse_box
-    from vidgan.pipelines.render import render_video
-    from vidgan.sequences import parse_fps
+    from vidgan.core.distributed import is_main_process
+    from vidgan.io.sequences import parse_fps
+    from vidgan.render.framing import parse_box
+    from vidgan.render.video import render_video
 
     result = render_video(
         inputs,
@@ -394,8 +391,8 @@ def eval_run(
 ) -> None:
     """Measure a run. CycleGAN: domain classifier, translation scores, C2ST, cycle/identity error, colour, structure.
     DCGAN, MLP GAN, VAE: C2ST realism, sample diversity (mode collapse) and memorisation, beside real images'."""
-    from vidgan.pipelines.evaluate import ClassifierSettings, eval_table, evaluate_run
-    from vidgan.runs import RunFolder
+    from vidgan.eval.cyclegan import ClassifierSettings, eval_table, evaluate_run
+    from vidgan.runs.folder import RunFolder
 
     settings = ClassifierSettings(steps=classifier_steps, c2st_repeats=c2st_repeats)
     results = evaluate_run(run, a=a, b=b, samples=samples, settings=settings, device=device, quiet=quiet)
@@ -410,7 +407,7 @@ def eval_video(
     quiet: QuietOption = False,
 ) -> None:
     """Temporal warp error (flicker) of a rendered clip, beside the source clip's own."""
-    from vidgan.pipelines.evaluate import evaluate_video
+    from vidgan.eval.cyclegan import evaluate_video
 
     result = evaluate_video(output, source, quiet=quiet)
     console.print(f"warp error over {result.frames} frames: {_warp_report(result.output_error, result.source_error)}")
@@ -419,7 +416,7 @@ def eval_video(
 @app.command()
 def report(run: Annotated[Path, typer.Argument(help="Run folder.")]) -> None:
     """Write RUN/report.html: config, split, loss curves, sample progress and the eval table, images embedded."""
-    from vidgan.pipelines.report import write_report
+    from vidgan.eval.report import write_report
 
     console.print(f"wrote {write_report(run)}")
 
@@ -437,7 +434,7 @@ def demo(
     quiet: QuietOption = False,
 ) -> None:
     """Remove a glove from a synthetic shot: builds clips, then extract → train → render (a few CPU minutes)."""
-    from vidgan.pipelines.demo import run_demo
+    from vidgan.demo import run_demo
 
     result = run_demo(out, device=device, quiet=quiet)
     console.print(f"translated clip: {result.translated}")

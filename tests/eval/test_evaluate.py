@@ -1,0 +1,126 @@
+"""vidgan eval: balanced classifiers, C2ST, translation scores beside their baselines, eval.json and the CLI."""
+
+import json
+import math
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from conftest import assert_clean_failure
+
+from vidgan.eval.cyclegan import (
+    ClassifierSettings,
+    evaluate_run,
+    holdout_accuracy,
+    two_sample_test,
+)
+from vidgan.eval.metrics import (
+    balanced_accuracy,
+    colour_distance,
+    psnr,
+    ssim_grey_per_image,
+)
+from vidgan.training.cyclegan import train_cyclegan
+
+FAST = ClassifierSettings(steps=40, batch_size=16, lr=2e-3)
+
+
+def shapes(kind, count, size, seed):
+    """uint8 N×H×W×3: warm squares on a dark ground, or cool circles on a light one, at random places."""
+    rng = np.random.default_rng(seed)
+    images = []
+    for _ in range(count):
+        dark = kind == "square"
+        image = np.full((size, size, 3), rng.integers(0, 50, 3) + (0 if dark else 170), np.uint8)
+        r = int(rng.integers(size // 6, size // 3))
+        cx, cy = (int(v) for v in rng.integers(r, size - r, 2))
+        if dark:
+            cv2.rectangle(image, (cx - r, cy - r), (cx + r, cy + r), (int(rng.integers(180, 256)), int(rng.integers(60, 140)), 30), -1)
+        else:
+            cv2.circle(image, (cx, cy), r, (30, int(rng.integers(60, 140)), int(rng.integers(180, 256))), -1)
+        images.append(image)
+    return np.stack(images)
+
+
+def as_tensor(images):
+    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+
+
+def write_domain(folder, images):
+    folder.mkdir(parents=True)
+    for i, image in enumerate(images):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    return folder
+
+
+def test_balanced_accuracy_is_chance_for_a_constant_guess_however_unequal_the_classes():
+    labels = torch.tensor([0] * 90 + [1] * 10)
+    assert balanced_accuracy(torch.zeros(100, dtype=torch.long), labels) == 0.5  # plain accuracy would say 0.9
+    assert balanced_accuracy(labels.clone(), labels) == 1.0
+
+
+def test_classifier_separates_different_domains_and_is_at_chance_on_identical_ones():
+    squares, circles = as_tensor(shapes("square", 40, 32, 1)), as_tensor(shapes("circle", 40, 32, 2))
+    other_circles = as_tensor(shapes("circle", 40, 32, 3))
+    assert holdout_accuracy(squares, circles, FAST)[1] >= 0.95
+    assert abs(holdout_accuracy(other_circles, circles, FAST)[1] - 0.5) <= 0.25
+    # The two-sample test, cross-validated over every image: near 1 for different sets, near 0.5 for the same.
+    assert two_sample_test(squares, circles, FAST) >= 0.95
+    assert abs(two_sample_test(other_circles, circles, FAST) - 0.5) <= 0.15
+
+
+def test_c2st_is_the_mean_of_its_differently_seeded_repeats():
+    mixed = as_tensor(np.concatenate([shapes("square", 12, 32, 4), shapes("circle", 12, 32, 5)]))
+    circles = as_tensor(shapes("circle", 24, 32, 6))
+    once = [two_sample_test(mixed, circles, replace(FAST, c2st_repeats=1, seed=seed)) for seed in (0, 1000)]
+    assert two_sample_test(mixed, circles, replace(FAST, c2st_repeats=2)) == pytest.approx(sum(once) / 2)
+
+
+def test_classifier_is_not_fooled_by_unequal_class_sizes():
+    squares, circles = as_tensor(shapes("square", 60, 32, 1)), as_tensor(shapes("circle", 8, 32, 2))
+    assert holdout_accuracy(squares, circles, FAST)[1] >= 0.9  # balanced batches: the 8 circles are learnt too
+
+
+def test_image_metrics_on_known_cases():
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    assert psnr(0.0) == math.inf and psnr(4.0) == 0.0
+    assert torch.allclose(ssim_grey_per_image(x, x), torch.ones(2))
+    assert (ssim_grey_per_image(x, -x) < 0.5).all()
+    images = as_tensor(shapes("square", 4, 16, 0))
+    assert colour_distance(images, images) == 0.0
+    assert colour_distance(images, 255 - images) > 10
+
+
+@pytest.fixture(scope="module")
+def shapes_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shapes")
+    a = write_domain(root / "data" / "a", shapes("square", 16, 64, 1))
+    b = write_domain(root / "data" / "b", shapes("circle", 16, 64, 2))
+    run = root / "run"
+    train_cyclegan(a, b, run, channels=4, res_blocks=1, iters=2, holdout=0.25, quiet=True, device="cpu")
+    return run
+
+
+def test_eval_scores_translations_beside_real_and_untranslated_baselines(shapes_run):
+    results = evaluate_run(shapes_run, settings=FAST, device="cpu", quiet=True)
+    assert results["images"] == {"set": "held-out", "a": 4, "b": 4}
+    assert results["classifier"]["balanced_accuracy"] >= 0.95 and results["classifier"]["reliable"]
+    for direction in ("a2b", "b2a"):
+        scores = results["directions"][direction]
+        # The identity mapping (untranslated input) is judged as its own domain, real target images as the target.
+        assert scores["untranslated_score"] <= 0.25
+        assert scores["real_target_score"] >= 0.75
+        assert 0.0 <= scores["translation_score"] <= 1.0 and 0.0 <= scores["c2st"] <= 1.0
+        assert scores["untranslated_colour_distance"] > 10  # the domains' colours differ
+        assert all(math.isfinite(value) for value in scores.values())
+    assert json.loads((shapes_run / "eval.json").read_text()) == results
+
+
+def test_eval_cli_prints_the_table_and_rejects_bad_input(shapes_run, run_cli, tmp_path):
+    done = run_cli("eval", "--run", shapes_run, "--classifier-steps", "2", "--device", "cpu", "-q")
+    assert done.code == 0, done.stderr
+    assert "translation score" in done.stderr and "C2ST" in done.stderr and "eval.json" in done.stderr
+    assert_clean_failure(run_cli("eval", "--run", tmp_path / "nothing"), "no config.json")
+    assert_clean_failure(run_cli("eval", "--run", shapes_run, "--a", tmp_path), "both --a DIR and --b DIR", code=2)

@@ -1,0 +1,1 @@
+"""Measuring runs and renders: classifier judges, image metrics, CycleGAN and sampler evaluation, reports."""

@@ -1,0 +1,205 @@
+"""Image sequences (a folder, or a printf pattern like shot_%04d.png): reading, writing PNGs, and `open_clip`,
+which opens any render input, video file or sequence, behind one interface.
+
+A frame's number comes from the digits at the end of its file name, so a sequence starting at 1001 or with
+gaps keeps its numbering through a render.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vidgan.core.errors import UsageError, VidganError
+from vidgan.core.fsutil import atomic_path, write_text_atomic
+from vidgan.io.images import list_images, read_rgb
+from vidgan.io.video import Frame, iter_frames, probe_video
+
+_PRINTF = re.compile(r"(?P<prefix>.*?)%(?P<padding>0\d+)?d(?P<suffix>.*)")
+_TRAILING_NUMBER = re.compile(r"(?P<prefix>.*?)(?P<number>\d+)$")
+INCOMPLETE_MARKER = "INCOMPLETE.txt"
+INCOMPLETE_NOTE = (
+    "vidgan render has not finished this PNG sequence: it was stopped, or is still running.\n"
+    "The same vidgan render command with --resume continues it; this file goes once the last frame is written.\n"
+)
+
+
+@dataclass(frozen=True)
+class ImageSequence:
+    """Numbered image files of one shot, in frame order; `prefix` and `padding` describe their names."""
+
+    path: Path  # the folder or printf pattern as given
+    files: tuple[tuple[int, Path], ...]  # (frame number, file)
+    prefix: str
+    padding: int
+    width: int
+    height: int
+
+    @property
+    def stem(self) -> str:
+        """A name for outputs made from this sequence: its file prefix, else its folder's name."""
+        return self.prefix.rstrip("._- ") or self.files[0][1].parent.name
+
+
+def is_image_sequence(path: Path) -> bool:
+    """A folder or a printf pattern (shot_%04d.png) names an image sequence; anything else is a video file."""
+    path = Path(path)
+    return path.is_dir() or _PRINTF.fullmatch(path.name) is not None
+
+
+def open_image_sequence(path: Path) -> ImageSequence:
+    """List a sequence's frames and read the first one's size; errors name the folder or pattern."""
+    path = Path(path)
+    pattern = _PRINTF.fullmatch(path.name)
+    if pattern is not None:
+        files, prefix, padding = _match_pattern(path, pattern)
+    else:
+        files, prefix, padding = _number_folder(list_images(path))
+    height, width = read_rgb(files[0][1]).shape[:2]
+    return ImageSequence(path, tuple(files), prefix, padding, width, height)
+
+
+def _match_pattern(path: Path, pattern: re.Match) -> tuple[list[tuple[int, Path]], str, int]:
+    folder = path.parent
+    if not folder.is_dir():
+        raise VidganError(f"{path}: no such folder {folder}")
+    prefix, suffix = pattern["prefix"], pattern["suffix"]
+    padding = int(pattern["padding"] or 0)
+    digits = rf"\d{{{padding},}}" if padding else r"\d+"
+    name = re.compile(re.escape(prefix) + f"({digits})" + re.escape(suffix))
+    files = sorted((int(m.group(1)), p) for p in folder.iterdir() if (m := name.fullmatch(p.name)) and p.is_file())
+    if not files:
+        raise VidganError(f"{path}: no files match this pattern")
+    return files, prefix, padding or 1
+
+
+def _number_folder(images: list[Path]) -> tuple[list[tuple[int, Path]], str, int]:
+    """Frame numbers from the trailing digits of the names; positions when names are not all numbered."""
+    matches = [_TRAILING_NUMBER.fullmatch(p.stem) for p in images]
+    numbers = [int(m["number"]) for m in matches if m]
+    if len(numbers) == len(images) and len(set(numbers)) == len(numbers):
+        first = matches[0]
+        return sorted(zip(numbers, images)), first["prefix"], len(first["number"])
+    return list(enumerate(images)), "", 6
+
+
+def iter_sequence_frames(sequence: ImageSequence, fps: Fraction) -> Iterator[Frame]:
+    """The sequence's frames as RGB: index = frame number; pts in frames (time base 1/fps) from the first number."""
+    first = sequence.files[0][0]
+    for number, path in sequence.files:
+        rgb = read_rgb(path)
+        if rgb.shape[:2] != (sequence.height, sequence.width):
+            raise VidganError(
+                f"{path}: frame is {rgb.shape[1]}x{rgb.shape[0]}, the sequence's first frame is "
+                f"{sequence.width}x{sequence.height}"
+            )
+        yield Frame(index=number, time=float((number - first) / fps), pts=number - first, rgb=rgb)
+
+
+def parse_fps(text: str) -> Fraction:
+    """'25', '30000/1001' or '29.97' (the NTSC rates 23.976, 29.97, 59.94 mean their exact n*1000/1001)."""
+    try:
+        fps = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise UsageError(f"--fps must be a number like 25, 29.97 or 30000/1001, got {text!r}") from None
+    if fps <= 0:
+        raise UsageError(f"--fps must be positive, got {text}")
+    ntsc = Fraction(round(fps * Fraction(1001, 1000)) * 1000, 1001)
+    if fps.denominator != 1 and abs(fps - ntsc) < Fraction(1, 100):
+        return ntsc
+    return fps
+
+
+class PngSequenceWriter:
+    """Writes frames as PREFIX<number>.png into a folder, each file atomically so an interrupted render can resume.
+
+    Same calling convention as VideoWriter (write_frame, close, abort); frames already written stay on abort.
+    Until close() the folder also holds INCOMPLETE.txt, so a sequence cut short never passes for a finished one.
+    """
+
+    def __init__(self, folder: Path, prefix: str, padding: int) -> None:
+        self.path = Path(folder)
+        self.prefix = prefix
+        self.padding = padding
+        if self.path.exists() and not self.path.is_dir():
+            raise VidganError(f"{self.path}: is a file, expected a folder for the PNG sequence")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise VidganError(f"{self.path}: cannot create the folder ({error.strerror or error})") from None
+        write_text_atomic(self.marker, INCOMPLETE_NOTE)
+        self.frames = 0
+
+    @property
+    def marker(self) -> Path:
+        return self.path / INCOMPLETE_MARKER
+
+    def frame_path(self, number: int) -> Path:
+        return self.path / f"{self.prefix}{number:0{self.padding}d}.png"
+
+    def written(self) -> list[Path]:
+        """The files of this sequence already in the folder."""
+        name = re.compile(re.escape(self.prefix) + r"\d+\.png")
+        return sorted(p for p in self.path.iterdir() if name.fullmatch(p.name))
+
+    def existing(self, frame: Frame) -> np.ndarray | None:
+        """The frame as written by an earlier, interrupted render, if it is there and readable."""
+        path = self.frame_path(frame.index)
+        if not path.is_file():
+            return None
+        try:
+            return read_rgb(path)
+        except VidganError:
+            return None  # a damaged leftover is rendered again
+
+    def write_frame(self, frame: Frame, rgb: np.ndarray) -> None:
+        path = self.frame_path(frame.index)
+        with atomic_path(path) as temp:
+            if not cv2.imwrite(str(temp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+                raise OSError("the PNG encoder failed")
+        self.frames += 1
+
+    def close(self) -> None:
+        if not self.written():
+            raise VidganError(f"{self.path}: no frames were written")
+        self.marker.unlink(missing_ok=True)
+
+    def abort(self) -> None:
+        """Nothing to undo: every PNG in the folder is a complete frame, which --resume keeps (INCOMPLETE.txt stays)."""
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One input to render, a video file or an image sequence, behind one interface."""
+
+    path: Path
+    width: int
+    height: int
+    fps: Fraction
+    time_base: Fraction  # of the frames' pts
+    frame_count: int | None
+    has_audio: bool
+    stem: str  # base name for outputs made from it
+    sequence: ImageSequence | None = None
+
+    def frames(self) -> Iterator[Frame]:
+        if self.sequence is not None:
+            return iter_sequence_frames(self.sequence, self.fps)
+        return iter_frames(self.path)
+
+
+def open_clip(path: Path, fps: Fraction = Fraction(25)) -> Clip:
+    """Probe a video file, or list an image sequence (folder or printf pattern) shown at `fps`."""
+    path = Path(path)
+    if is_image_sequence(path):
+        sequence = open_image_sequence(path)
+        count = len(sequence.files)
+        return Clip(path, sequence.width, sequence.height, fps, 1 / fps, count, False, sequence.stem, sequence)
+    info = probe_video(path)
+    return Clip(path, info.width, info.height, info.fps, info.time_base, info.frame_count, info.has_audio, path.stem)

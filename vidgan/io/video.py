@@ -1,0 +1,526 @@
+"""Video input and output with PyAV: probing, frame decoding, encoding with timestamps and audio kept."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+import numpy as np
+from av.codec.codec import UnknownCodecError
+
+from vidgan.core.errors import UsageError, VidganError
+from vidgan.core.fsutil import temp_path_for
+from vidgan.core.progress import warn
+
+# Used only when a stream reports no frame rate at all (rare: some raw elementary streams).
+_FALLBACK_FPS = Fraction(30)
+
+
+@dataclass(frozen=True)
+class VideoCodec:
+    """How one of the codecs offered to users is encoded: FFmpeg encoder, pixel format, options, containers."""
+
+    encoder: str
+    pix_fmt: str | None  # None: yuv420p, or yuv444p for odd sizes
+    options: tuple[tuple[str, str], ...]
+    suffixes: tuple[str, ...]
+    takes_crf: bool = False
+
+
+VIDEO_CODECS = {
+    # veryfast encodes 720p about 2.5x faster than x264's default (medium) for somewhat larger files at the same
+    # crf; at medium the encoder alone took a fifth of a CPU render's time.
+    "h264": VideoCodec("libx264", None, (("preset", "veryfast"),), (".mp4", ".mov", ".mkv"), takes_crf=True),
+    # Profile 3 is ProRes 422 HQ; 10-bit 4:2:2 is what finishing tools expect of it.
+    "prores": VideoCodec("prores_ks", "yuv422p10le", (("profile", "3"), ("vendor", "apl0")), (".mov",)),
+    # FFV1 on RGB planes is bit-exact: no colour-space conversion or chroma subsampling to lose pixels.
+    "ffv1": VideoCodec("ffv1", "bgr0", (("level", "3"),), (".mkv",)),
+}
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What `probe_video` learned about a clip; width and height are those of upright frames."""
+
+    path: Path
+    width: int
+    height: int
+    fps: Fraction
+    time_base: Fraction
+    frame_count: int | None
+    duration: float | None
+    has_audio: bool
+    rotation: int = 0  # degrees counter-clockwise that iter_frames turns decoded frames by to make them upright
+
+
+@dataclass
+class Frame:
+    """One decoded frame; `rgb` is None only for a frame that was not kept (iter_frames yields kept frames only)."""
+
+    index: int
+    time: float
+    pts: int | None
+    rgb: np.ndarray | None
+
+
+def _reason(exc: BaseException) -> str:
+    """FFmpeg's explanation without the errno and file name PyAV adds, kept to one line."""
+    text = getattr(exc, "strerror", None) or str(exc)
+    return " ".join(str(text).split())
+
+
+def _open_input(path: Path) -> av.container.InputContainer:
+    """Open a media file for reading, turning every failure into a one-line VidganError."""
+    if not path.exists():
+        raise VidganError(f"{path}: no such file")
+    if path.is_dir():
+        raise VidganError(f"{path}: is a folder, expected a video file")
+    try:
+        return av.open(str(path), "r")
+    except (av.error.FFmpegError, OSError) as exc:
+        raise VidganError(f"{path}: not a readable video file ({_reason(exc)})") from exc
+
+
+def _video_stream(container: av.container.InputContainer, path: Path) -> av.video.stream.VideoStream:
+    if not container.streams.video:
+        raise VidganError(f"{path}: has no video stream")
+    return container.streams.video[0]
+
+
+def _stream_fps(stream: av.video.stream.VideoStream) -> Fraction:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate:
+            return Fraction(rate)
+    return _FALLBACK_FPS
+
+
+def _upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    """Apply the display rotation (counter-clockwise degrees) so frames look as players show them."""
+    turns = round(rotation / 90) % 4
+    return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
+
+
+def _frame_rotation(frame: av.VideoFrame) -> int:
+    return int(round(frame.rotation or 0))
+
+
+def _to_rgb(frame: av.VideoFrame, resize: tuple[int, int] | None) -> np.ndarray:
+    """The frame upright as H×W×3 RGB, scaled on the way to (width, height) as displayed when `resize` is given."""
+    rotation = _frame_rotation(frame)
+    if resize is None:
+        return _upright(frame.to_ndarray(format="rgb24"), rotation)
+    width, height = resize
+    if round(rotation / 90) % 2:  # stored on its side: scale the stored frame to the transposed size
+        width, height = height, width
+    # Area averaging when shrinking (no aliasing), bicubic when enlarging: the same choice as images.square_resize.
+    shrinking = width <= frame.width and height <= frame.height
+    scaled = frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA" if shrinking else "BICUBIC")
+    return _upright(scaled.to_ndarray(), rotation)
+
+
+def _announced_duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
+    """The length in seconds the file's header claims (the video stream's, else the whole file's), if any."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration:
+        return container.duration / av.time_base
+    return None
+
+
+def _warn_if_cut_short(
+    path: Path, container: av.container.InputContainer, stream: av.video.stream.VideoStream, frames: int, end: float
+) -> None:
+    """Warn when decoding ended (at `end` seconds, after `frames` frames) well before the length the header announces."""
+    announced = _announced_duration(container, stream)
+    if stream.frames:
+        short, expected = frames < stream.frames, f"{stream.frames} frames"
+    elif announced is not None:
+        # Without a frame count, allow for audio outlasting the video a little, and for rounding.
+        short, expected = end < announced - max(3 / _stream_fps(stream), 0.02 * announced), f"{announced:.2f} s"
+    else:
+        return
+    if short:
+        warn(
+            f"{path}: the file ends after {frames} frames ({end:.2f} s) though its header announces {expected};"
+            " it may be truncated. Keeping the frames that decoded"
+        )
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Read a clip's size, frame rate and length; decodes only the first frame, to prove the clip is readable."""
+    path = Path(path)
+    container = _open_input(path)
+    try:
+        stream = _video_stream(container, path)
+        try:
+            first = next(container.decode(stream), None)
+        except av.error.FFmpegError as exc:
+            raise VidganError(f"{path}: the video stream cannot be decoded ({_reason(exc)})") from exc
+        if first is None:
+            raise VidganError(f"{path}: the video stream has no frames")
+        rotation = _frame_rotation(first)
+        width, height = first.width, first.height
+        if round(rotation / 90) % 2:
+            width, height = height, width
+        time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000)
+        return VideoInfo(
+            path=path,
+            width=width,
+            height=height,
+            fps=_stream_fps(stream),
+            time_base=time_base,
+            frame_count=stream.frames or None,  # 0 means the container does not say
+            duration=_announced_duration(container, stream),
+            has_audio=bool(container.streams.audio),
+            rotation=rotation,
+        )
+    finally:
+        container.close()
+
+
+def iter_frames(
+    path: str | Path,
+    *,
+    every: int = 1,
+    start: float | None = None,
+    end: float | None = None,
+    keep: Callable[[int], bool] | None = None,
+    resize: tuple[int, int] | None = None,
+) -> Iterator[Frame]:
+    """Yield the kept frames (index % every == 0, keep(index), start <= time < end) as upright RGB, in order.
+
+    Indices count every decoded frame from the start of the clip. `resize` (width, height, as displayed) scales
+    kept frames in swscale on the way to RGB, far cheaper than converting whole frames and shrinking them after.
+    A decode error part-way through ends the iteration with a warning; a clip where not even the first frame
+    decodes raises VidganError.
+    """
+    if every < 1:
+        raise UsageError(f"every must be 1 or more, got {every}")
+    path = Path(path)
+    container = _open_input(path)
+    try:
+        stream = _video_stream(container, path)
+        stream.codec_context.thread_type = "AUTO"
+        frame_period = 1 / float(_stream_fps(stream))
+        decoded = container.decode(stream)
+        index, frame_end = -1, 0.0
+        while True:
+            try:
+                frame = next(decoded)
+            except StopIteration:
+                if index >= 0:
+                    _warn_if_cut_short(path, container, stream, index + 1, frame_end)
+                break
+            except av.error.FFmpegError as exc:
+                if index < 0:
+                    raise VidganError(f"{path}: no video frames could be decoded ({_reason(exc)})") from exc
+                warn(f"{path}: decoding stopped at frame {index + 1} ({_reason(exc)}); keeping the frames before it")
+                break
+            index += 1
+            time = frame.time if frame.time is not None else index * frame_period
+            frame_end = time + frame_period
+            if end is not None and time >= end:
+                break
+            if start is not None and time < start:
+                continue
+            if index % every or (keep is not None and not keep(index)):
+                continue
+            yield Frame(index=index, time=time, pts=frame.pts, rgb=_to_rgb(frame, resize))
+        if index < 0:
+            raise VidganError(f"{path}: no video frames could be decoded")
+    finally:
+        container.close()
+
+
+def _default_pix_fmt(width: int, height: int) -> str:
+    # 4:2:0 subsampling halves both dimensions, so libx264 rejects odd sizes; 4:4:4 has no such limit
+    # (at the cost of the High 4:4:4 profile, which some hardware players cannot play).
+    return "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+
+
+def _add_video_stream(
+    container: av.container.OutputContainer,
+    *,
+    codec: VideoCodec,
+    width: int,
+    height: int,
+    fps: Fraction,
+    time_base: Fraction,
+    crf: int,
+    pix_fmt: str | None,
+) -> av.video.stream.VideoStream:
+    stream = container.add_stream(codec.encoder, rate=fps)
+    stream.width = width
+    stream.height = height
+    stream.pix_fmt = pix_fmt or codec.pix_fmt or _default_pix_fmt(width, height)
+    # The same time base on stream and encoder keeps the caller's pts exact (no rounding to 1/fps).
+    stream.time_base = time_base
+    stream.codec_context.time_base = time_base
+    stream.options = dict(codec.options) | ({"crf": str(crf)} if codec.takes_crf else {})
+    return stream
+
+
+class VideoWriter:
+    """Encodes RGB frames to a video file; writes to a temporary name in the same folder and renames into place on close().
+
+    `codec` is a VIDEO_CODECS name: h264 (yuv420p, yuv444p when width or height is odd; quality `crf`),
+    prores (422 HQ, 10-bit) or ffv1 (lossless RGB). Pass each input frame's
+    pts with the input's time_base to keep its timestamps (variable frame rate, 29.97); `audio_from` copies the
+    first audio stream of that file without re-encoding (a file without audio adds none).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        width: int,
+        height: int,
+        fps: Fraction,
+        time_base: Fraction | None = None,
+        codec: str = "h264",
+        crf: int = 18,
+        audio_from: str | Path | None = None,
+        pix_fmt: str | None = None,
+    ) -> None:
+        self.path = Path(path)
+        if width < 1 or height < 1:
+            raise ValueError(f"frame size must be positive, got {width}x{height}")
+        if self.path.is_dir():
+            raise VidganError(f"{self.path}: is a folder, expected a video file name")
+        self.width = width
+        self.height = height
+        self.fps = Fraction(fps)
+        self.time_base = Fraction(time_base) if time_base else 1 / self.fps
+        self._frames = 0
+        self._last_pts: int | None = None
+        # Kept as an exact fraction so frames written without pts do not drift when 1/fps is not a whole tick.
+        self._next_pts = Fraction(0)
+        self._step = 1 / (self.fps * self.time_base)
+        self._done = False
+        self._audio_in: av.container.InputContainer | None = None
+        self._audio_packets: Iterator[av.Packet] | None = None
+        self._audio_pending: av.Packet | None = None
+        self._audio_out: av.audio.stream.AudioStream | None = None
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise VidganError(f"{self.path}: cannot create its folder ({_reason(exc)})") from exc
+        if codec not in VIDEO_CODECS:
+            raise VidganError(f"{self.path}: unknown video codec {codec!r} (choose from {', '.join(VIDEO_CODECS)})")
+        self._temp = temp_path_for(self.path)
+        try:
+            self._out = av.open(str(self._temp), "w")
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            self._temp.unlink(missing_ok=True)
+            raise VidganError(f"{self.path}: cannot write a video here ({_reason(exc)})") from exc
+        try:
+            self._video = _add_video_stream(
+                self._out,
+                codec=VIDEO_CODECS[codec],
+                width=width,
+                height=height,
+                fps=self.fps,
+                time_base=self.time_base,
+                crf=crf,
+                pix_fmt=pix_fmt,
+            )
+            if audio_from is not None:
+                self._open_audio(Path(audio_from))
+        except VidganError:
+            self.abort()
+            raise
+        except UnknownCodecError as exc:
+            self.abort()
+            raise VidganError(f"{self.path}: this FFmpeg build has no {VIDEO_CODECS[codec].encoder} encoder") from exc
+        except (av.error.FFmpegError, ValueError, TypeError) as exc:
+            self.abort()
+            raise VidganError(f"{self.path}: cannot encode with {codec} ({_reason(exc)})") from exc
+
+    def _open_audio(self, source: Path) -> None:
+        container = _open_input(source)
+        if not container.streams.audio:
+            container.close()
+            return
+        stream = container.streams.audio[0]
+        codec_name = stream.codec_context.codec.name
+        supported = self._out.supported_codecs
+        # An empty set means the muxer cannot tell; then try and let FFmpeg decide.
+        if supported and codec_name not in supported:
+            container.close()
+            warn(f"{self.path}: {codec_name} audio from {source} cannot go into a {self.path.suffix} file; writing no audio")
+            return
+        self._audio_in = container
+        self._audio_out = self._out.add_stream_from_template(stream)
+        self._audio_packets = container.demux(stream)
+
+    def _mux_audio_until(self, limit: float | None) -> None:
+        """Copy audio packets up to `limit` seconds (all when None), so audio interleaves with video as it goes."""
+        while self._audio_packets is not None:
+            packet = self._audio_pending or next(self._audio_packets, None)
+            self._audio_pending = None
+            if packet is None:
+                self._close_audio_input()
+                return
+            if packet.dts is None:  # the demuxer's empty flush packet
+                continue
+            if limit is not None and packet.dts * packet.time_base > limit:
+                self._audio_pending = packet
+                return
+            packet.stream = self._audio_out
+            self._out.mux(packet)
+
+    def _close_audio_input(self) -> None:
+        self._audio_packets = None
+        self._audio_pending = None
+        if self._audio_in is not None:
+            self._audio_in.close()
+            self._audio_in = None
+
+    def write(self, rgb: np.ndarray, pts: int | None = None) -> None:
+        """Encode one H×W×3 uint8 RGB frame; pts is in time_base, None means one frame after the previous."""
+        if self._done:
+            raise RuntimeError(f"{self.path}: writer is already closed")
+        if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
+            raise ValueError(
+                f"expected a {self.height}x{self.width}x3 uint8 frame, got {rgb.shape} {rgb.dtype}"
+            )
+        if pts is None:
+            pts = round(self._next_pts)
+        else:
+            self._next_pts = Fraction(pts)
+        if self._last_pts is not None and pts <= self._last_pts:
+            # Encoders reject repeated or backward timestamps (seen in damaged inputs); nudge forward instead.
+            pts = self._last_pts + 1
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame.pts = pts
+        frame.time_base = self.time_base
+        try:
+            for packet in self._video.encode(frame):
+                self._out.mux(packet)
+            self._last_pts = pts
+            self._next_pts += self._step
+            self._frames += 1
+            self._mux_audio_until(float(pts * self.time_base))
+        except av.error.FFmpegError as exc:
+            self.abort()
+            raise VidganError(f"{self.path}: encoding failed ({_reason(exc)})") from exc
+
+    def write_frame(self, frame: Frame, rgb: np.ndarray) -> None:
+        """Encode `rgb` at the timestamp of the source `frame` (PngSequenceWriter has the same method)."""
+        self.write(rgb, frame.pts)
+
+    def close(self) -> None:
+        """Flush the encoder, copy the remaining audio, and move the finished file to its final name."""
+        if self._done:
+            return
+        if self._frames == 0:
+            self.abort()
+            raise VidganError(f"{self.path}: no frames were written")
+        try:
+            for packet in self._video.encode():
+                self._out.mux(packet)
+            self._mux_audio_until(None)
+            self._out.close()
+            os.replace(self._temp, self.path)
+        except (av.error.FFmpegError, OSError) as exc:
+            self.abort()
+            raise VidganError(f"{self.path}: could not finish writing ({_reason(exc)})") from exc
+        self._done = True
+
+    def abort(self) -> None:
+        """Stop writing and delete the temporary file; an existing file at the final path is left untouched."""
+        if self._done:
+            return
+        self._done = True
+        self._close_audio_input()
+        try:
+            self._out.close()
+        except (av.error.FFmpegError, OSError, AttributeError):
+            pass  # the output is being thrown away; a half-written trailer does not matter
+        self._temp.unlink(missing_ok=True)
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def _test_pattern(i: int, *, width: int, height: int, n_frames: int) -> np.ndarray:
+    """A colour gradient with a white rectangle sliding left to right over the clip."""
+    x = np.linspace(0, 255, width, dtype=np.float32)[None, :]
+    y = np.linspace(0, 255, height, dtype=np.float32)[:, None]
+    rgb = np.empty((height, width, 3), np.uint8)
+    rgb[..., 0] = x.astype(np.uint8)
+    rgb[..., 1] = y.astype(np.uint8)
+    rgb[..., 2] = (255 * i / max(1, n_frames - 1))
+    box_w, box_h = max(1, width // 6), max(1, height // 3)
+    left = (width - box_w) * i // max(1, n_frames - 1)
+    top = (height - box_h) // 2
+    rgb[top : top + box_h, left : left + box_w] = 255
+    return rgb
+
+
+def write_test_clip(
+    path: str | Path,
+    *,
+    width: int,
+    height: int,
+    fps: Fraction,
+    n_frames: int,
+    audio: bool = False,
+    draw: Callable[[int], np.ndarray] | None = None,
+) -> Path:
+    """Write a synthetic clip (moving pattern, or `draw(i)` frames) with an optional 440 Hz AAC track of equal length."""
+    path = Path(path)
+    fps = Fraction(fps)
+    time_base = 1 / fps
+    sample_rate = 44100
+    with av.open(str(path), "w") as out:
+        video = _add_video_stream(
+            out, codec=VIDEO_CODECS["h264"], width=width, height=height, fps=fps, time_base=time_base, crf=18, pix_fmt=None
+        )
+        sound = out.add_stream("aac", rate=sample_rate, layout="mono") if audio else None
+        total_samples = round(n_frames / fps * sample_rate)
+        samples_done = 0
+        for i in range(n_frames):
+            rgb = draw(i) if draw else _test_pattern(i, width=width, height=height, n_frames=n_frames)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb, dtype=np.uint8), format="rgb24")
+            frame.pts = i
+            frame.time_base = time_base
+            out.mux(video.encode(frame))
+            if sound is not None:
+                # Keep the audio in step with the video so the muxer interleaves without buffering the clip.
+                samples_done = _encode_sine(out, sound, samples_done, round((i + 1) / fps * sample_rate))
+        out.mux(video.encode())
+        if sound is not None:
+            _encode_sine(out, sound, samples_done, total_samples)
+            out.mux(sound.encode())
+    return path
+
+
+def _encode_sine(
+    out: av.container.OutputContainer, sound: av.audio.stream.AudioStream, first: int, stop: int
+) -> int:
+    """Encode samples first..stop of a 440 Hz tone in 1024-sample frames; returns how far it got."""
+    rate = sound.codec_context.sample_rate
+    while first < stop:
+        n = min(1024, stop - first)
+        t = np.arange(first, first + n) / rate
+        samples = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
+        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+        frame.sample_rate = rate
+        frame.pts = first
+        frame.time_base = Fraction(1, rate)
+        out.mux(sound.encode(frame))
+        first += n
+    return first

@@ -1,0 +1,1 @@
+"""Using trained generators: framing, translation of frames, video render, folder translate, sampling."""

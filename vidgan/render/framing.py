@@ -1,0 +1,207 @@
+"""Framing: how a full-resolution frame becomes the image a generator sees, and how its output goes back.
+
+A fit (short-side, stretch, crop, native) maps a whole image to the network's input and back. A Framing
+applies a fit to the whole frame, or (Region) to a box of it that may move from frame to frame, then
+composites the result into the untouched frame with a feathered edge.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from vidgan.core.errors import UsageError, VidganError
+from vidgan.io.video import Frame
+
+FITS = ("short-side", "stretch", "crop", "native")
+
+
+def working_size(width: int, height: int, short_side: int, stride: int) -> tuple[int, int]:
+    """Scale so the short side is the training size, keeping the aspect ratio; round to the generator's stride."""
+    scale = short_side / min(width, height)
+    return (
+        max(stride, round(width * scale / stride) * stride),
+        max(stride, round(height * scale / stride) * stride),
+    )
+
+
+def _resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize to (width, height): area averaging when shrinking (no aliasing), cubic when enlarging."""
+    if (rgb.shape[1], rgb.shape[0]) == size:
+        return rgb
+    shrinking = size[0] < rgb.shape[1] or size[1] < rgb.shape[0]
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """Maps an image to the generator's input (`shrink`) and the generator's output back onto it (`restore`)."""
+
+    mode: str  # one of FITS
+    size: int  # the generator's training size
+    stride: int  # input sides must be multiples of this
+
+    def __post_init__(self) -> None:
+        if self.mode not in FITS:
+            raise UsageError(f"--fit must be one of {', '.join(FITS)}, got {self.mode!r}")
+
+    def _square(self, rgb: np.ndarray) -> tuple[int, int, int]:
+        """(top, left, side) of the centred square."""
+        height, width = rgb.shape[:2]
+        side = min(height, width)
+        return (height - side) // 2, (width - side) // 2, side
+
+    def shrink(self, rgb: np.ndarray) -> np.ndarray:
+        height, width = rgb.shape[:2]
+        if self.mode == "short-side":
+            return _resize(rgb, working_size(width, height, self.size, self.stride))
+        if self.mode == "stretch":
+            return _resize(rgb, (self.size, self.size))
+        if self.mode == "crop":
+            top, left, side = self._square(rgb)
+            return _resize(rgb[top : top + side, left : left + side], (self.size, self.size))
+        # native: reflect-pad up to the stride; the pad is cut off again in restore
+        pad_y, pad_x = -height % self.stride, -width % self.stride
+        return cv2.copyMakeBorder(rgb, 0, pad_y, 0, pad_x, cv2.BORDER_REFLECT_101) if pad_x or pad_y else rgb
+
+    def restore(self, rgb: np.ndarray, translated: np.ndarray) -> np.ndarray:
+        """The translation at rgb's size (for crop: the centre square pasted into a copy of rgb)."""
+        height, width = rgb.shape[:2]
+        if self.mode == "native":
+            return np.ascontiguousarray(translated[:height, :width])
+        if self.mode == "crop":
+            top, left, side = self._square(rgb)
+            result = rgb.copy()
+            result[top : top + side, left : left + side] = _resize(translated, (side, side))
+            return result
+        return _resize(translated, (width, height))
+
+
+@dataclass(frozen=True)
+class Box:
+    x: int
+    y: int
+    width: int
+    height: int
+
+    def __str__(self) -> str:
+        return f"{self.x},{self.y},{self.width},{self.height}"
+
+    def within(self, width: int, height: int) -> Box | None:
+        """The part of this box inside a width×height frame; None when they do not overlap."""
+        x0, y0 = max(self.x, 0), max(self.y, 0)
+        x1, y1 = min(self.x + self.width, width), min(self.y + self.height, height)
+        if x1 - x0 < 1 or y1 - y0 < 1:
+            return None
+        return Box(x0, y0, x1 - x0, y1 - y0)
+
+
+def parse_box(text: str) -> Box:
+    """'X,Y,W,H' in source pixels."""
+    try:
+        x, y, w, h = (int(part) for part in text.split(","))
+    except ValueError:
+        raise UsageError(f"--roi must be X,Y,W,H in whole pixels, got {text!r}") from None
+    return Box(x, y, w, h)
+
+
+def read_box_track(path: Path) -> Callable[[int], Box]:
+    """A frame → box lookup from a CSV of frame,x,y,w,h rows (a header line is allowed).
+
+    Frames between rows keep the box of the nearest earlier row; frames before the first row use the first.
+    """
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as file:
+            rows = [row for row in csv.reader(file) if row and any(cell.strip() for cell in row)]
+    except OSError as error:
+        raise VidganError(f"{path}: cannot read the box track ({error.strerror or error})") from None
+    if rows and not rows[0][0].strip().lstrip("-").isdigit():
+        rows = rows[1:]  # header
+    boxes: dict[int, Box] = {}
+    for line, row in enumerate(rows, start=1):
+        try:
+            frame, x, y, w, h = (int(float(cell)) for cell in row)
+        except ValueError:
+            raise VidganError(f"{path}: row {line} is not frame,x,y,w,h numbers: {','.join(row)}") from None
+        boxes[frame] = Box(x, y, w, h)
+    if not boxes:
+        raise VidganError(f"{path}: no boxes in the file (expected rows of frame,x,y,w,h)")
+    frames = sorted(boxes)
+
+    def box_at(frame: int) -> Box:
+        earlier = [f for f in frames if f <= frame]
+        return boxes[earlier[-1] if earlier else frames[0]]
+
+    return box_at
+
+
+def feather_mask(box: Box, frame_width: int, frame_height: int, feather: int) -> np.ndarray:
+    """H×W×1 float weights for the box: 1 inside, falling to 0 over `feather` px towards its edges.
+
+    Edges that lie on the frame border are not feathered (there is nothing outside to blend with).
+    """
+    ys = np.arange(box.height, dtype=np.float32)[:, None] + 0.5
+    xs = np.arange(box.width, dtype=np.float32)[None, :] + 0.5
+    far = np.float32(np.inf)
+    distances = [
+        xs if box.x > 0 else far,
+        box.width - xs if box.x + box.width < frame_width else far,
+        ys if box.y > 0 else far,
+        box.height - ys if box.y + box.height < frame_height else far,
+    ]
+    nearest = np.minimum(np.minimum(distances[0], distances[1]), np.minimum(distances[2], distances[3]))
+    weight = np.ones_like(nearest) if feather <= 0 else np.clip(nearest / feather, 0.0, 1.0)
+    return np.broadcast_to(weight, (box.height, box.width))[..., None].astype(np.float32)
+
+
+class WholeFrame:
+    """The fit applied to the whole frame."""
+
+    def __init__(self, fit: Fit) -> None:
+        self.fit = fit
+
+    def shrink(self, frame: Frame) -> np.ndarray:
+        return self.fit.shrink(frame.rgb)
+
+    def restore(self, frame: Frame, translated: np.ndarray) -> np.ndarray:
+        return self.fit.restore(frame.rgb, translated)
+
+
+class Region:
+    """The fit applied to one box of each frame; pixels outside the box are the source's, bit for bit."""
+
+    def __init__(self, fit: Fit, box_at: Callable[[int], Box], feather: int) -> None:
+        if feather < 0:
+            raise UsageError(f"--feather must be 0 or more, got {feather}")
+        self.fit = fit
+        self.box_at = box_at
+        self.feather = feather
+
+    def _box(self, frame: Frame) -> Box:
+        """The frame's box, clipped to the frame."""
+        height, width = frame.rgb.shape[:2]
+        box = self.box_at(frame.index)
+        inside = box.within(width, height)
+        if inside is None:
+            raise VidganError(f"frame {frame.index}: the region {box} lies outside the {width}x{height} frame")
+        return inside
+
+    def shrink(self, frame: Frame) -> np.ndarray:
+        box = self._box(frame)
+        return self.fit.shrink(frame.rgb[box.y : box.y + box.height, box.x : box.x + box.width])
+
+    def restore(self, frame: Frame, translated: np.ndarray) -> np.ndarray:
+        box = self._box(frame)
+        height, width = frame.rgb.shape[:2]
+        inside = frame.rgb[box.y : box.y + box.height, box.x : box.x + box.width]
+        weight = feather_mask(box, width, height, self.feather)
+        blended = weight * self.fit.restore(inside, translated) + (1 - weight) * inside
+        result = frame.rgb.copy()
+        result[box.y : box.y + box.height, box.x : box.x + box.width] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+        return result

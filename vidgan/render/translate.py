@@ -1,0 +1,74 @@
+"""Translate a folder of images with a trained CycleGAN generator: one PNG per input, same name, same size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from vidgan.core.devices import resolve_device
+from vidgan.core.errors import UsageError, VidganError
+from vidgan.core.fsutil import atomic_path
+from vidgan.core.progress import make_progress, warn
+from vidgan.io.images import list_images, read_rgb
+from vidgan.io.video import Frame
+from vidgan.render.framing import Fit, WholeFrame
+from vidgan.render.video import FrameTranslator, default_batch_size
+from vidgan.runs.generators import load_generator
+
+
+@dataclass
+class TranslateResult:
+    out_dir: Path
+    written: int
+    skipped: int
+
+
+def translate_folder(
+    input_dir: Path,
+    source: Path,
+    out_dir: Path,
+    *,
+    direction: str = "a2b",
+    device: str = "auto",
+    overwrite: bool = False,
+    quiet: bool = False,
+) -> TranslateResult:
+    """Write OUT/<name>.png for each image of `input_dir`, translated at the input's own size and aspect ratio."""
+    input_dir, out_dir = Path(input_dir), Path(out_dir)
+    files = list_images(input_dir)
+    if out_dir.resolve() == input_dir.resolve():
+        raise UsageError(f"--out {out_dir} is the input folder; give another folder so no input is overwritten")
+    targets = {}
+    for path in files:
+        target = out_dir / f"{path.stem}.png"
+        if target in targets:
+            raise VidganError(f"{path}: would be written to the same {target.name} as {targets[target].name}")
+        targets[target] = path
+    existing = [target for target in targets if target.exists()]
+    if existing and not overwrite:
+        raise VidganError(f"{existing[0]}: already exists ({len(existing)} of the outputs do; use --overwrite)")
+    torch_device = resolve_device(device)
+    generator = load_generator(source, direction, torch_device)
+    # Short side to the training size, aspect ratio kept, and back to the input's size: like `render --fit short-side`.
+    translate = FrameTranslator(generator, WholeFrame(Fit("short-side", generator.config.size, generator.stride)), torch_device)
+    batch_size = default_batch_size(torch_device)
+    written = skipped = 0
+    with make_progress(quiet=quiet) as progress:
+        bar = progress.add_task("translate", total=len(targets), info="")
+        pending: list[tuple[Path, Frame]] = []
+        for number, (target, path) in enumerate(targets.items()):
+            try:
+                pending.append((target, Frame(index=number, time=0.0, pts=None, rgb=read_rgb(path))))
+            except VidganError as error:
+                warn(f"skipping {error}")
+                skipped += 1
+            if len(pending) == batch_size or number == len(targets) - 1:
+                for (done, _), result in zip(pending, translate([frame for _, frame in pending])):
+                    with atomic_path(done) as temp:
+                        Image.fromarray(result).save(temp, format="PNG")
+                written += len(pending)
+                progress.update(bar, completed=number + 1, info=path.name)
+                pending.clear()
+    return TranslateResult(out_dir, written, skipped)

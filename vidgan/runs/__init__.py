@@ -1,0 +1,1 @@
+"""Run folders and what they hold: config, checkpoints, held-out splits; loading trained generators."""

@@ -1,0 +1,132 @@
+"""Pictures of a run: smoothed loss curves, the sample grids as an animated GIF, histograms of D's scores.
+
+Matplotlib figures are drawn with the Agg canvas directly (no pyplot), so plotting needs no display and keeps
+no global figure state between calls.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from vidgan.core.errors import VidganError
+from vidgan.core.fsutil import atomic_path
+from vidgan.runs.folder import RunFolder
+
+GIF_MAX_FRAMES = 60
+GIF_MAX_WIDTH = 768
+GIF_FRAME_MS = 300
+GIF_LAST_FRAME_MS = 1500
+_STEP_NAME = re.compile(r"step_(\d+)")
+
+
+def _new_figure(width: float, height: float):  # -> matplotlib.figure.Figure
+    from matplotlib.figure import Figure  # imported when first needed: it costs ~0.5 s
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _save_figure(figure, path: Path) -> Path:
+    with atomic_path(path) as temp:
+        figure.savefig(temp, format="png")
+    return path
+
+
+def smooth(values: np.ndarray, weight: float = 0.9) -> np.ndarray:
+    """Exponential moving average with the start-up bias removed (the first points are not dragged to 0)."""
+    smoothed = np.empty(len(values))
+    average, total_weight = 0.0, 0.0
+    for i, value in enumerate(values):
+        average = weight * average + (1 - weight) * value
+        total_weight = weight * total_weight + (1 - weight)
+        smoothed[i] = average / total_weight
+    return smoothed
+
+
+def plot_losses(run: RunFolder) -> Path | None:
+    """Draw every loss term of metrics.jsonl over steps (faint raw, solid smoothed) into losses.png; None if no metrics."""
+    records = run.read_metrics()
+    names = list(dict.fromkeys(name for record in records for name in record if name not in ("step", "time")))
+    if not names:
+        return None
+    figure = _new_figure(8, 4.5)
+    axes = figure.add_subplot()
+    for index, name in enumerate(names):
+        points = [(r["step"], r[name]) for r in records if name in r]
+        steps, values = np.array(points, dtype=float).T
+        color = f"C{index % 10}"
+        axes.plot(steps, values, color=color, alpha=0.25, linewidth=1)
+        marker = "o" if len(steps) <= 30 else None  # a short run's few points stay visible
+        axes.plot(steps, smooth(values), color=color, linewidth=2, marker=marker, markersize=3, label=name)
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss")
+    axes.set_title(f"{run.root.name}: losses (smoothed; raw values faint)")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    return _save_figure(figure, run.losses_plot_path)
+
+
+def write_progress_gif(run: RunFolder) -> Path | None:
+    """Animate the sample grids (at most GIF_MAX_FRAMES, evenly spread, always the last) into progress.gif."""
+    samples = run.sample_paths()
+    if not samples:
+        return None
+    if len(samples) > GIF_MAX_FRAMES:
+        picks = np.linspace(0, len(samples) - 1, GIF_MAX_FRAMES).round().astype(int)
+        samples = [samples[i] for i in sorted(set(picks))]
+    frames = [_labelled_frame(path) for path in samples]
+    durations = [GIF_FRAME_MS] * (len(frames) - 1) + [GIF_LAST_FRAME_MS]
+    with atomic_path(run.progress_gif_path) as temp:
+        frames[0].save(temp, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    return run.progress_gif_path
+
+
+def _labelled_frame(path: Path) -> Image.Image:
+    """A sample grid, scaled to at most GIF_MAX_WIDTH, under a band saying which step it is from."""
+    with Image.open(path) as opened:
+        grid = opened.convert("RGB")
+    if grid.width > GIF_MAX_WIDTH:
+        grid = grid.resize((GIF_MAX_WIDTH, round(grid.height * GIF_MAX_WIDTH / grid.width)), Image.Resampling.LANCZOS)
+    band = 16
+    frame = Image.new("RGB", (grid.width, grid.height + band), (0, 0, 0))
+    frame.paste(grid, (0, band))
+    match = _STEP_NAME.search(path.stem)
+    ImageDraw.Draw(frame).text((4, 2), f"step {int(match.group(1))}" if match else path.stem, fill=(255, 255, 255))
+    return frame
+
+
+def refresh_plots(run: RunFolder) -> list[Path]:
+    """Redraw losses.png and progress.gif from what the run folder holds now; returns the files written."""
+    return [path for path in (plot_losses(run), write_progress_gif(run)) if path is not None]
+
+
+def plot_score_histogram(real: torch.Tensor, fake: torch.Tensor, path: Path, *, title: str, xlabel: str) -> Path:
+    """Overlaid histograms of the discriminator's outputs on real and on generated images."""
+    real_values, fake_values = real.detach().float().flatten().cpu().numpy(), fake.detach().float().flatten().cpu().numpy()
+    low = float(min(real_values.min(), fake_values.min()))
+    high = float(max(real_values.max(), fake_values.max()))
+    bins = np.linspace(low, high if high > low else low + 1, 31)
+    figure = _new_figure(6, 4)
+    axes = figure.add_subplot()
+    axes.hist(real_values, bins=bins, alpha=0.6, label="real images", color="C0")
+    axes.hist(fake_values, bins=bins, alpha=0.6, label="generated images", color="C3")
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel("count")
+    axes.set_title(title)
+    axes.legend()
+    return _save_figure(figure, path)
+
+
+def plot_run(run_dir: Path) -> list[Path]:
+    """`vidgan plot`: redraw the run's plots now (training also refreshes them with every sample grid); returns
+    the files written. Raises VidganError when the folder is not a run or has nothing to plot yet."""
+    run = RunFolder(run_dir)
+    run.read_config()  # a clear error when this is not a run folder
+    written = refresh_plots(run)
+    if not written:
+        raise VidganError(f"{run_dir}: nothing to plot yet (no metrics.jsonl records or sample grids)")
+    return written
