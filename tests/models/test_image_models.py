@@ -193,7 +193,8 @@ def test_cyclegan_unet_step_with_pool_and_lr_decay(no_folder_loading):
     task = build_cyclegan_task(_cyclegan_config(), CPU)
     assert isinstance(task.generators["a2b"], UnetGenerator)
     for step, expected_lr in [(0, 1e-3), (2, 0.5e-3)]:  # decays from step 1 to 0 at step 3
-        _assert_finite(task.train_step(step, 3), {"g_adv", "cycle", "identity", "d_real", "d_fake"})
+        terms = {f"{t}{d}" for t in ("g_adv", "cycle", "identity", "d_real", "d_fake") for d in ("", "_a", "_b")}
+        _assert_finite(task.train_step(step, 3), terms)
         assert all(g["lr"] == pytest.approx(expected_lr) for opt in task.optimizers.values() for g in opt.param_groups)
     assert task.pools["a"].count == 3  # full after 2 steps of 2 images
 

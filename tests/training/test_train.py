@@ -26,6 +26,7 @@ from vidgan.training.data import (
 )
 from vidgan.training.launch import resume_training
 
+LOSS_TOTALS = ("g_adv", "cycle", "identity", "d_real", "d_fake")
 TINY = dict(channels=4, res_blocks=1, batch_size=2, sample_every=2, checkpoint_every=2, quiet=True, device="cpu")
 
 
@@ -55,8 +56,12 @@ def test_one_step_is_finite_and_moves_every_network(domains):
     )
     before = {n: [p.detach().clone() for p in m.parameters()] for n, m in task.modules.items()}
     losses = task.train_step(0, 1)
-    assert set(losses) == {"g_adv", "cycle", "identity", "d_real", "d_fake"}
+    assert set(losses) == {f"{total}{domain}" for total in LOSS_TOTALS for domain in ("", "_a", "_b")}
     assert all(torch.isfinite(v) for v in losses.values())
+    for total in LOSS_TOTALS:  # the per-domain terms are the two parts of the total
+        shares = losses[f"{total}_a"].item() + losses[f"{total}_b"].item()
+        assert losses[total].item() == pytest.approx(shares, rel=1e-6)
+    assert losses["cycle_a"] != losses["cycle_b"] and losses["d_fake_a"] != losses["d_fake_b"]
     for name, module in task.modules.items():
         assert any(not torch.equal(a, b) for a, b in zip(before[name], module.parameters())), name
     grid = task.sample_grid()
@@ -85,7 +90,13 @@ def test_train_writes_run_folder_and_resume_continues(domains, tmp_path):
 
     resumed = resume_training(out, iters=6, device="cpu", quiet=True)
     assert resumed.step == 6
-    assert [r["step"] for r in run.read_metrics()] == [4, 6]  # logged every 10 steps and at the end of each leg
+    records = run.read_metrics()
+    assert [r["step"] for r in records] == [4, 6]  # logged every 10 steps and at the end of each leg
+    logged = [total for total in LOSS_TOTALS if total != "identity"]  # not weighted by default, so not computed
+    for record in records:
+        assert set(record) == {"step", "time"} | {f"{t}{d}" for t in logged for d in ("", "_a", "_b")}
+        for total in logged:
+            assert record[total] == pytest.approx(record[f"{total}_a"] + record[f"{total}_b"], abs=1e-5)
     assert (run.samples_dir / "step_0000006.png").is_file()
     generator = load_generator(out, "b2a")
     assert generator(torch.zeros(1, 3, 64, 64)).shape == (1, 3, 64, 64)

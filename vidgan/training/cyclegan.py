@@ -14,7 +14,7 @@ from torchvision.utils import make_grid
 
 from vidgan.core import distributed
 from vidgan.core.devices import autocast, fast_layout, resolve_precision
-from vidgan.core.directions import DIRECTIONS
+from vidgan.core.directions import DIRECTIONS, DOMAINS, Direction
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.io.images import detect_image_size
 from vidgan.models.cyclegan import (
@@ -39,6 +39,7 @@ from vidgan.training.data import (
 from vidgan.training.launch import start_training, training_split
 from vidgan.training.loop import TrainResult, ema_decay, update_average
 from vidgan.training.losses import lsgan_loss
+from vidgan.training.plots import domain_term
 
 KIND = CYCLEGAN_KIND
 SIZES = (64, 128)
@@ -167,6 +168,12 @@ class CycleGANTask:
         return self._discriminate(domain, diff_augment(images, self.diffaug) if self.diffaug else images)
 
     def train_step(self, step: int, total_steps: int) -> dict[str, torch.Tensor]:
+        """One step of both generators, then both discriminators; returns the detached loss terms.
+
+        Every term is logged per domain (`domain_term`: the domain whose images it measures) and summed over the
+        two as before: g_adv_b is how D_b scores the a→b translations, cycle_a the L1 of a→b→a against a,
+        identity_b the L1 of a→b applied to b against b, d_real_b and d_fake_b D_b's loss on b's photos and on
+        translations into b; g_adv = g_adv_a + g_adv_b, and so on."""
         # The rate is a function of the step alone, so a resumed run continues the schedule with no extra state.
         factor = linear_decay(step, total_steps, self.lr_decay_from)
         for name, optimizer in self.optimizers.items():
@@ -174,41 +181,65 @@ class CycleGANTask:
                 group["lr"] = self.base_lrs[name] * factor
         real = {d: bank.batch(self.batch_size) for d, bank in self.banks.items()}
 
-        # 1. Generators: fool the target domain's discriminator, come back through the other generator
-        #    (cycle-consistency), and leave images already in the target domain alone (identity).
         self.discriminators.requires_grad_(False)
         with autocast(self.device, self.precision):  # forward passes only; backward follows the forward's dtypes
             fake = {d.target: self._generate(d.name, real[d.source]) for d in DIRECTIONS}
-            loss_adv = sum(lsgan_loss(self._judge(d.target, fake[d.target]), True) for d in DIRECTIONS)
-            loss_g = loss_adv
-            losses = {"g_adv": loss_adv}
-            if self.weights.cycle > 0:
-                loss_cycle = sum(F.l1_loss(self._generate(d.reverse.name, fake[d.target]), real[d.source]) for d in DIRECTIONS)
-                loss_g = loss_g + self.weights.cycle * loss_cycle
-                losses["cycle"] = loss_cycle
-            if self.weights.identity > 0:
-                loss_identity = sum(F.l1_loss(self._generate(d.name, real[d.target]), real[d.target]) for d in DIRECTIONS)
-                loss_g = loss_g + self.weights.identity * loss_identity
-                losses["identity"] = loss_identity
+            terms: dict[str, torch.Tensor] = {}
+            for d in DIRECTIONS:
+                terms.update(self._generator_terms(d, real, fake))
+            totals = self._domain_totals(terms, ("g_adv", "cycle", "identity"))
+            loss_g = totals["g_adv"]
+            if "cycle" in totals:
+                loss_g = loss_g + self.weights.cycle * totals["cycle"]
+            if "identity" in totals:
+                loss_g = loss_g + self.weights.identity * totals["identity"]
         self.optimizers["generators"].zero_grad(set_to_none=True)
         loss_g.backward()
         self.optimizers["generators"].step()
         if self.averaged is not None:
             update_average(self.averaged, self.generators, ema_decay(step, self.ema))
 
-        # 2. Discriminators: score real images of their domain as 1 and the generators' images (fresh, or from
-        #    the history pool) as 0.
+        # Discriminators: score real images of their domain as 1 and the generators' images (fresh, or from the
+        # history pool) as 0. Both domains' real images are judged before any fakes: the order of DiffAugment's
+        # and the pool's random draws is part of what a seed reproduces.
         self.discriminators.requires_grad_(True)
         with autocast(self.device, self.precision):
-            loss_d_real = sum(lsgan_loss(self._judge(d, real[d]), True) for d in self.banks)
-            loss_d_fake = sum(lsgan_loss(self._judge(d, self.pools[d](fake[d])), False) for d in self.banks)
-            loss_d = 0.5 * (loss_d_real + loss_d_fake)
+            for d in DOMAINS:
+                terms[domain_term("d_real", d)] = lsgan_loss(self._judge(d, real[d]), True)
+            for d in DOMAINS:
+                terms[domain_term("d_fake", d)] = lsgan_loss(self._judge(d, self.pools[d](fake[d])), False)
+            totals.update(self._domain_totals(terms, ("d_real", "d_fake")))
+            loss_d = 0.5 * (totals["d_real"] + totals["d_fake"])
         self.optimizers["discriminators"].zero_grad(set_to_none=True)
         loss_d.backward()
         self.optimizers["discriminators"].step()
+        shares = {domain_term(total, d): terms[domain_term(total, d)] for total in totals for d in DOMAINS}
+        return {name: value.detach().float() for name, value in {**shares, **totals}.items()}
 
-        losses.update(d_real=loss_d_real, d_fake=loss_d_fake)
-        return {name: value.detach().float() for name, value in losses.items()}
+    def _generator_terms(
+        self, d: Direction, real: dict[str, torch.Tensor], fake: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Direction d's generator terms: fool the target domain's discriminator, come back through the reverse
+        generator (cycle-consistency, when weighted), and leave images already in the target domain alone
+        (identity, when weighted)."""
+        terms = {domain_term("g_adv", d.target): lsgan_loss(self._judge(d.target, fake[d.target]), True)}
+        if self.weights.cycle > 0:
+            round_trip = self._generate(d.reverse.name, fake[d.target])
+            terms[domain_term("cycle", d.source)] = F.l1_loss(round_trip, real[d.source])
+        if self.weights.identity > 0:
+            kept = self._generate(d.name, real[d.target])
+            terms[domain_term("identity", d.target)] = F.l1_loss(kept, real[d.target])
+        return terms
+
+    @staticmethod
+    def _domain_totals(terms: dict[str, torch.Tensor], totals: tuple[str, ...]) -> dict[str, torch.Tensor]:
+        """Each of `totals` that `terms` holds per domain, summed over the domains (a + b)."""
+        summed = {}
+        for total in totals:
+            shares = [terms[domain_term(total, d)] for d in DOMAINS if domain_term(total, d) in terms]
+            if shares:
+                summed[total] = sum(shares)
+        return summed
 
     @torch.no_grad()
     def sample_grid(self) -> torch.Tensor:

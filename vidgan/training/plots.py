@@ -7,12 +7,14 @@ no global figure state between calls.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from vidgan.core.directions import DOMAINS
 from vidgan.core.errors import VidganError
 from vidgan.core.fsutil import atomic_path
 from vidgan.runs.folder import RunFolder
@@ -47,26 +49,69 @@ def smooth(values: np.ndarray, weight: float = 0.9) -> np.ndarray:
     return smoothed
 
 
+def domain_term(total: str, domain: str) -> str:
+    """The name under which metrics log one domain's share of a loss term: ("cycle", "a") → "cycle_a"."""
+    return f"{total}_{domain}"
+
+
+def domain_pairs(names: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """The loss terms among `names` that are logged per domain: total name → its per-domain names in DOMAINS order
+    ("cycle" → ("cycle_a", "cycle_b")), ordered by where the first of them stands in `names`. A total counts when
+    every domain's term is there, whether or not the total itself is."""
+    names = list(names)
+    present = set(names)
+    pairs: dict[str, tuple[str, ...]] = {}
+    for name in names:
+        total, _, domain = name.rpartition("_")
+        members = tuple(domain_term(total, d) for d in DOMAINS)
+        if total and domain in DOMAINS and present.issuperset(members):
+            pairs.setdefault(total, members)
+    return pairs
+
+
+def _plot_curve(axes, records: list[dict], name: str, *, color: str, label: str, raw: bool = True, **style) -> None:
+    """One term over steps: its smoothed curve (with markers while points are few), over its raw values drawn faint."""
+    points = [(r["step"], r[name]) for r in records if name in r]
+    steps, values = np.array(points, dtype=float).T
+    if raw:
+        axes.plot(steps, values, color=color, alpha=0.25, linewidth=1)
+    marker = "o" if len(steps) <= 30 else None  # a short run's few points stay visible
+    axes.plot(steps, smooth(values), color=color, linewidth=2, marker=marker, markersize=3, label=label, **style)
+
+
 def plot_losses(run: RunFolder) -> Path | None:
-    """Draw every loss term of metrics.jsonl over steps (faint raw, solid smoothed) into losses.png; None if no metrics."""
+    """Draw metrics.jsonl's loss terms over steps into losses.png; None if there are no metrics.
+
+    The large panel holds every term that is not a per-domain share (the totals, raw values faint); below it, one
+    small panel per total that is also logged per domain compares its domains' smoothed curves (a in the total's
+    colour, b dashed grey)."""
     records = run.read_metrics()
     names = list(dict.fromkeys(name for record in records for name in record if name not in ("step", "time")))
     if not names:
         return None
-    figure = _new_figure(8, 4.5)
-    axes = figure.add_subplot()
-    for index, name in enumerate(names):
-        points = [(r["step"], r[name]) for r in records if name in r]
-        steps, values = np.array(points, dtype=float).T
-        color = f"C{index % 10}"
-        axes.plot(steps, values, color=color, alpha=0.25, linewidth=1)
-        marker = "o" if len(steps) <= 30 else None  # a short run's few points stay visible
-        axes.plot(steps, smooth(values), color=color, linewidth=2, marker=marker, markersize=3, label=name)
+    pairs = domain_pairs(names)
+    shares = {name for members in pairs.values() for name in members}
+    totals = [name for name in names if name not in shares]
+    colors = {name: f"C{index % 10}" for index, name in enumerate(dict.fromkeys([*totals, *pairs]))}
+    figure = _new_figure(8, 7 if pairs else 4.5)
+    grid = figure.add_gridspec(2 if pairs else 1, max(len(pairs), 1), height_ratios=[2, 1] if pairs else None)
+    axes = figure.add_subplot(grid[0, :])
+    for name in totals:
+        _plot_curve(axes, records, name, color=colors[name], label=name)
     axes.set_xlabel("step")
     axes.set_ylabel("loss")
     axes.set_title(f"{run.root.name}: losses (smoothed; raw values faint)")
     axes.grid(alpha=0.3)
-    axes.legend()
+    if totals:
+        axes.legend()
+    for column, (total, members) in enumerate(pairs.items()):
+        panel = figure.add_subplot(grid[1, column])
+        for domain, name, color, linestyle in zip(DOMAINS, members, (colors[total], "0.3"), ("-", "--")):
+            _plot_curve(panel, records, name, color=color, label=domain, raw=False, linestyle=linestyle)
+        panel.set_title(f"{total} by domain", fontsize="medium")
+        panel.tick_params(labelsize="small")
+        panel.grid(alpha=0.3)
+        panel.legend(fontsize="small")
     return _save_figure(figure, run.losses_plot_path)
 
 
