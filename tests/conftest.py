@@ -104,12 +104,12 @@ def tiny_run(tmp_path_factory) -> Path:
             pixels = np.random.default_rng(seed * 10 + i).integers(0, 256, (64, 64, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(root / domain / f"{i}.png")
     from vidgan.training.cyclegan import train_cyclegan
+    from vidgan.training.options import CycleGANOptions
 
     # The options from before issue 9's defaults (a ResNet generator), so render tests keep judging the same untrained outputs.
     before_issue_9 = dict(gen="resnet", aug="mirror", diffaug=False, lr=2e-4, ema=0.0)
-    train_cyclegan(
-        root / "a", root / "b", root / "run", channels=4, res_blocks=1, iters=2, quiet=True, device="cpu", **before_issue_9
-    )
+    tiny = dict(channels=4, res_blocks=1, iters=2, quiet=True, device="cpu")
+    train_cyclegan(CycleGANOptions(a_dir=root / "a", b_dir=root / "b", out=root / "run", **tiny, **before_issue_9))
     return root / "run"
 
 

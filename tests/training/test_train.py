@@ -25,8 +25,15 @@ from vidgan.training.data import (
     load_image_folder,
 )
 from vidgan.training.launch import resume_training
+from vidgan.training.loop import TrainResult
+from vidgan.training.options import CycleGANOptions
 
 TINY = dict(channels=4, res_blocks=1, batch_size=2, sample_every=2, checkpoint_every=2, quiet=True, device="cpu")
+
+
+def tiny_cyclegan(a, b, out, **options) -> TrainResult:
+    """A tiny CycleGAN run from the folders a and b into out: TINY's options, then `options`."""
+    return train_cyclegan(CycleGANOptions(a_dir=a, b_dir=b, out=out, **{**TINY, **options}))
 
 
 def write_images(folder, colours, size=64, mode="RGB"):
@@ -75,7 +82,7 @@ def test_augmentations_keep_shape_and_diffaugment_keeps_gradients():
 
 def test_train_writes_run_folder_and_resume_continues(domains, tmp_path):
     out = tmp_path / "run"
-    first = train_cyclegan(*domains, out, iters=4, **TINY)
+    first = tiny_cyclegan(*domains, out, iters=4)
     assert first.step == 4
     run = RunFolder(out)
     config = json.loads(run.config_path.read_text())
@@ -92,9 +99,9 @@ def test_train_writes_run_folder_and_resume_continues(domains, tmp_path):
 
 
 def test_train_refuses_to_overwrite_a_run(domains, tmp_path):
-    train_cyclegan(*domains, tmp_path / "run", iters=2, **TINY)
+    tiny_cyclegan(*domains, tmp_path / "run", iters=2)
     with pytest.raises(VidganError, match="--resume"):
-        train_cyclegan(*domains, tmp_path / "run", iters=2, **TINY)
+        tiny_cyclegan(*domains, tmp_path / "run", iters=2)
 
 
 def test_mixed_modes_and_sizes_are_converted(tmp_path, domains):
@@ -103,7 +110,7 @@ def test_mixed_modes_and_sizes_are_converted(tmp_path, domains):
     Image.new("RGBA", (64, 40), (10, 200, 30, 128)).save(folder / "rgba.png")
     Image.new("CMYK", (70, 70), (0, 50, 100, 0)).save(folder / "cmyk.jpg")
     Image.fromarray(np.full((64, 64), 40000, np.uint16)).save(folder / "deep.png")
-    result = train_cyclegan(folder, domains[1], tmp_path / "run", size=64, iters=1, **TINY)
+    result = tiny_cyclegan(folder, domains[1], tmp_path / "run", size=64, iters=1)
     assert result.step == 1
 
 
