@@ -169,3 +169,26 @@ def assert_clean_failure(result: CliResult, *fragments: str, code: int | None = 
     assert len(errors) == 1, result.stderr
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
+
+
+# What every numeric option must refuse: not a number, not finite, negative; zero where it means nothing.
+BAD_NUMBERS = ("nan", "inf", "-1", "0")
+
+
+def numeric_options(*command: str) -> list[str]:
+    """The flags of `vidgan COMMAND…`'s int and float options, read from the CLI's own command objects, so that a
+    new option is covered by the tests that use this without being listed anywhere."""
+    import typer
+
+    from vidgan.cli import app
+
+    found = typer.main.get_command(app)
+    for name in command:
+        found = found.commands[name]
+
+    def is_number(param: object) -> bool:
+        if hasattr(param, "type_descriptor"):  # Typer's own parameter classes (newer Typer releases)
+            return param.type_descriptor.annotation in (int, float)
+        return getattr(param.type, "name", "") in ("integer", "float")  # click's
+
+    return [param.opts[0] for param in found.params if param.param_type_name == "option" and is_number(param)]

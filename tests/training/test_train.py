@@ -123,7 +123,7 @@ def test_cli_train_on_real_cats_and_resume(run_cli, tmp_path):
                    "--attention", "--disc-layers", 2, "--disc-channels", 8)
     assert done.code == 0, done.stderr
     config = json.loads((out / "config.json").read_text())
-    assert config["size"] == 64  # detected from the 64 px images
+    assert (config["size"], config["working_scale"], config["crop"]) == (64, 64, None)  # detected from the 64 px images
     assert (config["ema"], config["spectral_norm"], config["upsample"]) == (0.9, True, "transpose")
     assert (config["lr_g"], config["lr_d"], config["diffaug_policy"]) == (None, 6e-4, "color,cutout")
     assert (config["generator"]["attention"], config["disc_layers"], config["disc_channels"]) == (True, 2, 8)
@@ -157,3 +157,26 @@ def test_cli_train_errors(run_cli, tmp_path, domains, setup, args, fragments, co
         args += ["--out", str(tmp_path / "run")]
     assert_clean_failure(run_cli("train", *args, "--device", "cpu"), *fragments, code=code)
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_resume_says_where_it_continues_and_leaves_a_complete_run_alone(run_cli, tmp_path, domains):
+    out, (a, b) = tmp_path / "run", domains
+    tiny = ["--channels", 4, "--res-blocks", 1, "--batch-size", 2, "--disc-channels", 4, "--device", "cpu", "-q"]
+    assert run_cli("train", "--a", a, "--b", b, "--out", out, "--iters", 4, "--checkpoint-every", 2, *tiny).code == 0
+    checkpoints = out / "checkpoints"
+    (checkpoints / "step_0000004.pt").write_bytes(b"cut short")  # latest.pt is a hard link to it: broken too
+
+    done = run_cli("train", "--out", out, "--resume", "--iters", 6, "--device", "cpu", "-q")
+    assert done.code == 0, done.stderr
+    line = f"resuming at step 2 from {checkpoints / 'step_0000002.pt'} (step_0000004.pt could not be read)\n"
+    assert line in done.stderr and done.stderr.index(line) < done.stderr.index("trained to step 6")
+    assert [record["step"] for record in RunFolder(out).read_metrics()] == [6]  # step 4's record went with its checkpoint
+
+    saved = {path.name: path.stat().st_mtime_ns for path in checkpoints.iterdir()}
+    for extra in ([], ["--iters", 3]):
+        done = run_cli("train", "--out", out, "--resume", *extra, "--device", "cpu")
+        assert done.code == 0, done.stderr
+        iters = 3 if extra else 6
+        assert done.stderr == f"{out} is complete at step 6 (--iters {iters}); give --iters above 6 to train on\n" and done.stdout == ""
+    assert {path.name: path.stat().st_mtime_ns for path in checkpoints.iterdir()} == saved
+    assert json.loads((out / "config.json").read_text())["iters"] == 6

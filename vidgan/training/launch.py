@@ -128,7 +128,7 @@ def resume_training(
     main = distributed.is_main_process()
     if start >= options.iters:
         if main:
-            message = f"{run.root} is complete: step {start} of {options.iters} (give --iters above {start} to train on)"
+            message = f"{run.root} is complete at step {start} (--iters {options.iters}); give --iters above {start} to train on"
             console.print(message, markup=False, highlight=False, soft_wrap=True)
         return TrainResult(run.root, start, None, {})
     if main:
