@@ -8,7 +8,7 @@ import sys
 from dataclasses import Field, fields
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Optional, get_args, get_type_hints
+from typing import TYPE_CHECKING, Annotated, Any, Optional, get_args, get_type_hints
 
 import typer
 import typer.core
@@ -17,6 +17,9 @@ from vidgan.core.directions import DIRECTION_NAMES
 from vidgan.core.errors import UsageError, VidganError, sigterm_as_interrupt
 from vidgan.core.progress import console
 from vidgan.training.options import MODELS, TRAIN_OPTIONS, CycleGANOptions, TrainOptions, one_of
+
+if TYPE_CHECKING:
+    from vidgan.training.loop import TrainResult
 
 # Typer re-exports click's exception classes only through BadParameter's bases (it vendors click in newer
 # releases), so take them from there rather than importing click, which may not be installed.
@@ -111,14 +114,19 @@ class TrainCommand(typer.core.TyperCommand):
         try:
             return super().parse_args(ctx, args)
         except _ClickUsageError as error:
-            option = getattr(error, "option_name", None)
+            if type(error).__name__ != "NoSuchOption":
+                raise
+            option = error.option_name
+            if self.hidden:  # `resume`, which `vidgan train … --resume` runs
+                takes = ", ".join(p.opts[0] for p in self.params if p.param_type_name == "option")
+                raise UsageError(f"{option}: --resume continues a run with the options it started with; it takes {takes}") from None
             siblings = ctx.parent.command.commands if ctx.parent else {}
             users = [
                 name
                 for name, command in siblings.items()
                 if not command.hidden and any(option in (*p.opts, *p.secondary_opts) for p in command.params)
             ]
-            if type(error).__name__ != "NoSuchOption" or not users:
+            if not users:
                 raise
             raise UsageError(f"{option} is an option of vidgan train {' / '.join(users)}, not of {self.name}") from None
 
@@ -224,7 +232,7 @@ def train_resume(
     _report_training(resume_training(out, iters=iters, device=device, quiet=quiet, model=_value(model)))
 
 
-def _report_training(result: Any) -> None:
+def _report_training(result: TrainResult) -> None:
     from vidgan.core.distributed import is_main_process
 
     # No checkpoint: a resumed run that was complete already, as resume_training has said; under torchrun,
