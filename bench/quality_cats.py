@@ -27,6 +27,7 @@ import torch  # noqa: E402
 from vidgan.core.progress import console  # noqa: E402
 from vidgan.eval.cyclegan import eval_table, evaluate_run  # noqa: E402
 from vidgan.training.cyclegan import train_cyclegan  # noqa: E402
+from vidgan.training.options import CycleGANOptions  # noqa: E402
 
 CATS = REPO.parent / "shared" / "data" / "cats"
 # The bar of issue 9: width 32, 3 residual blocks, nearest-upsampling decoder, instance norm, 3-layer patch D,
@@ -95,15 +96,17 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     trained = train_cyclegan(
-        CATS / "russian_blue",
-        CATS / "grumpy",
-        args.out,
-        size=64,
-        iters=args.iters or 10**9,  # without --iters the time budget stops it
-        minutes=None if args.iters else args.minutes,
-        holdout=args.holdout,
-        device=args.device,
-        **options,
+        CycleGANOptions(
+            a_dir=CATS / "russian_blue",
+            b_dir=CATS / "grumpy",
+            out=args.out,
+            size=64,
+            iters=args.iters or 10**9,  # without --iters the time budget stops it
+            minutes=None if args.iters else args.minutes,
+            holdout=args.holdout,
+            device=args.device,
+            **options,
+        )
     )
     train_seconds = time.perf_counter() - started
     results = evaluate_run(args.out, device=args.device)

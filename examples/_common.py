@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw
 
 from vidgan.runs.folder import RunFolder
+from vidgan.training.launch import train
+from vidgan.training.options import TrainOptions
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # CycleGAN sizes shared by the cat and fruit experiments: laptop-CPU minutes, and the seeds' full size. They keep
@@ -29,14 +30,15 @@ class Experiment:
     device: str
 
     def run_variants(
-        self, train: Callable, inputs: tuple[Path, ...], variants: dict[str, dict], *, small: dict, full: dict
+        self, options_type: type[TrainOptions], inputs: dict[str, Path], variants: dict[str, dict], *, small: dict, full: dict
     ) -> dict[str, Path]:
-        """Train one run per variant (its own options on top of the small or --full sizes), then compare them."""
+        """Train one run per variant (its own options on top of the small or --full sizes), then compare them;
+        `inputs` are the image folders the options take (a_dir and b_dir, or data)."""
         sizes = {"device": self.device, "sample_every": 100, "checkpoint_every": 1000, **(full if self.full else small)}
         runs = {}
         for label, options in variants.items():
             runs[label] = self.out / folder_name(label)
-            train(*inputs, runs[label], **{**sizes, **options})
+            train(options_type(**inputs, out=runs[label], **{**sizes, **options}))
         compare(runs, self.out / "comparison.png")
         return runs
 

@@ -2,8 +2,14 @@
 
 from _common import CYCLEGAN_FULL, CYCLEGAN_SMALL, experiment
 
-from vidgan.training.cyclegan import train_cyclegan
+from vidgan.training.options import CycleGANOptions
 
 ex = experiment(__doc__, "cyclegan_cats_discriminators")
-cats = (ex.data / "cats" / "russian_blue", ex.data / "cats" / "grumpy")
-ex.run_variants(train_cyclegan, cats, {"patch": {"disc": "patch"}, "dc": {"disc": "dc", "disc_layers": None}}, small=CYCLEGAN_SMALL, full=CYCLEGAN_FULL)
+cats = {"a_dir": ex.data / "cats" / "russian_blue", "b_dir": ex.data / "cats" / "grumpy"}
+ex.run_variants(
+    CycleGANOptions,
+    cats,
+    {"patch": {"disc": "patch"}, "dc": {"disc": "dc", "disc_layers": None}},
+    small=CYCLEGAN_SMALL,
+    full=CYCLEGAN_FULL,
+)

@@ -2,8 +2,14 @@
 
 from _common import CYCLEGAN_FULL, CYCLEGAN_SMALL, experiment
 
-from vidgan.training.cyclegan import train_cyclegan
+from vidgan.training.options import CycleGANOptions
 
 ex = experiment(__doc__, "cyclegan_fruits")
-fruits = (ex.data / "fruits" / "apple", ex.data / "fruits" / "orange")
-ex.run_variants(train_cyclegan, fruits, {"apple to orange": {}}, small=CYCLEGAN_SMALL, full=CYCLEGAN_FULL)
+fruits = {"a_dir": ex.data / "fruits" / "apple", "b_dir": ex.data / "fruits" / "orange"}
+ex.run_variants(
+    CycleGANOptions,
+    fruits,
+    {"apple to orange": {}},
+    small=CYCLEGAN_SMALL,
+    full=CYCLEGAN_FULL,
+)

@@ -2,8 +2,14 @@
 
 from _common import CYCLEGAN_FULL, CYCLEGAN_SMALL, experiment
 
-from vidgan.training.cyclegan import train_cyclegan
+from vidgan.training.options import CycleGANOptions
 
 ex = experiment(__doc__, "cyclegan_resnet_vs_unet")
-cats = (ex.data / "cats" / "russian_blue", ex.data / "cats" / "grumpy")
-ex.run_variants(train_cyclegan, cats, {"resnet": {"gen": "resnet"}, "unet": {"gen": "unet", "downsamplings": 4, "res_blocks": 0}}, small=CYCLEGAN_SMALL, full=CYCLEGAN_FULL)
+cats = {"a_dir": ex.data / "cats" / "russian_blue", "b_dir": ex.data / "cats" / "grumpy"}
+ex.run_variants(
+    CycleGANOptions,
+    cats,
+    {"resnet": {"gen": "resnet"}, "unet": {"gen": "unet", "downsamplings": 4, "res_blocks": 0}},
+    small=CYCLEGAN_SMALL,
+    full=CYCLEGAN_FULL,
+)

@@ -2,13 +2,13 @@
 
 from _common import experiment
 
-from vidgan.training.gan import train_dcgan
+from vidgan.training.options import DCGANOptions
 
 ex = experiment(__doc__, "dcgan_grumpy_augmentation")
 variants = {aug + ("+diffaug" if diffaug else ""): {"aug": aug, "diffaug": diffaug} for aug in ("basic", "deluxe") for diffaug in (False, True)}
 ex.run_variants(
-    train_dcgan,
-    (ex.data / "cats" / "grumpy",),
+    DCGANOptions,
+    {"data": ex.data / "cats" / "grumpy"},
     variants,
     small={"size": 32, "channels": 16, "batch_size": 16, "iters": 400},
     full={"size": 64, "channels": 32, "batch_size": 16, "iters": 6000},

@@ -4,13 +4,13 @@ the grumpy cats, converted to 28×28 grey."""
 
 from _common import experiment
 
-from vidgan.training.gan import train_mlp_gan
+from vidgan.training.options import MLPGANOptions
 
 ex = experiment(__doc__, "mlp_gan_bce_vs_lsgan")
 images = ex.data / "digits" if (ex.data / "digits").is_dir() else ex.data / "cats" / "grumpy"
 ex.run_variants(
-    train_mlp_gan,
-    (images,),
+    MLPGANOptions,
+    {"data": images},
     {loss: {"loss": loss, "size": 28, "channels_in": 1} for loss in ("bce", "lsgan")},
     small={"channels": 128, "batch_size": 64, "iters": 600},
     full={"channels": 256, "batch_size": 64, "iters": 20000},

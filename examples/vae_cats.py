@@ -4,12 +4,12 @@ walks.png shows rows of latent interpolations."""
 from _common import experiment
 
 from vidgan.render.sample import sample_images
-from vidgan.training.vae import train_vae
+from vidgan.training.options import VAEOptions
 
 ex = experiment(__doc__, "vae_cats")
 runs = ex.run_variants(
-    train_vae,
-    (ex.data / "cats" / "russian_blue",),
+    VAEOptions,
+    {"data": ex.data / "cats" / "russian_blue"},
     {"inputs / reconstructions / samples": {}},
     small={"size": 32, "channels": 16, "iters": 400},
     full={"size": 64, "channels": 32, "iters": 10000},

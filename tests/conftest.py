@@ -104,12 +104,12 @@ def tiny_run(tmp_path_factory) -> Path:
             pixels = np.random.default_rng(seed * 10 + i).integers(0, 256, (64, 64, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(root / domain / f"{i}.png")
     from vidgan.training.cyclegan import train_cyclegan
+    from vidgan.training.options import CycleGANOptions
 
     # The options from before issue 9's defaults (a ResNet generator), so render tests keep judging the same untrained outputs.
     before_issue_9 = dict(gen="resnet", aug="mirror", diffaug=False, lr=2e-4, ema=0.0)
-    train_cyclegan(
-        root / "a", root / "b", root / "run", channels=4, res_blocks=1, iters=2, quiet=True, device="cpu", **before_issue_9
-    )
+    tiny = dict(channels=4, res_blocks=1, iters=2, quiet=True, device="cpu")
+    train_cyclegan(CycleGANOptions(a_dir=root / "a", b_dir=root / "b", out=root / "run", **tiny, **before_issue_9))
     return root / "run"
 
 
@@ -169,3 +169,26 @@ def assert_clean_failure(result: CliResult, *fragments: str, code: int | None = 
     assert len(errors) == 1, result.stderr
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
+
+
+# What every numeric option must refuse: not a number, not finite, negative; zero where it means nothing.
+BAD_NUMBERS = ("nan", "inf", "-1", "0")
+
+
+def numeric_options(*command: str) -> list[str]:
+    """The flags of `vidgan COMMAND…`'s int and float options, read from the CLI's own command objects, so that a
+    new option is covered by the tests that use this without being listed anywhere."""
+    import typer
+
+    from vidgan.cli import app
+
+    found = typer.main.get_command(app)
+    for name in command:
+        found = found.commands[name]
+
+    def is_number(param: object) -> bool:
+        if hasattr(param, "type_descriptor"):  # Typer's own parameter classes (newer Typer releases)
+            return param.type_descriptor.annotation in (int, float)
+        return getattr(param.type, "name", "") in ("integer", "float")  # click's
+
+    return [param.opts[0] for param in found.params if param.param_type_name == "option" and is_number(param)]

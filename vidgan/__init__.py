@@ -1,3 +1,3 @@
 """vidgan: GAN-based image and video translation."""
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"

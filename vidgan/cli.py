@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
+from dataclasses import Field, fields
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional, get_args, get_type_hints
 
 import typer
+import typer.core
 
 from vidgan.core.directions import DIRECTION_NAMES
 from vidgan.core.errors import UsageError, VidganError, sigterm_as_interrupt
 from vidgan.core.progress import console
+from vidgan.training.options import MODELS, TRAIN_OPTIONS, CycleGANOptions, TrainOptions, one_of
+
+if TYPE_CHECKING:
+    from vidgan.training.loop import TrainResult
 
 # Typer re-exports click's exception classes only through BadParameter's bases (it vendors click in newer
 # releases), so take them from there rather than importing click, which may not be installed.
@@ -31,52 +38,12 @@ app = typer.Typer(
 
 # Choices come from the library's own constants, so the CLI never restates them.
 Direction = Enum("Direction", {name: name for name in DIRECTION_NAMES}, type=str)
+Model = Enum("Model", {name: name for name in MODELS}, type=str)
 
 
 class Crop(str, Enum):
     center = "center"
     none = "none"
-
-
-class Disc(str, Enum):
-    patch = "patch"
-    dc = "dc"
-
-
-class Aug(str, Enum):
-    mirror = "mirror"
-    deluxe = "deluxe"
-    basic = "basic"
-    none = "none"
-
-
-class Model(str, Enum):
-    cyclegan = "cyclegan"
-    dcgan = "dcgan"
-    mlp_gan = "mlp-gan"
-    vae = "vae"
-
-
-class Gen(str, Enum):
-    resnet = "resnet"
-    unet = "unet"
-
-
-class Upsample(str, Enum):
-    resize = "resize"
-    transpose = "transpose"
-
-
-class Loss(str, Enum):
-    lsgan = "lsgan"
-    bce = "bce"
-    wgan_gp = "wgan-gp"
-
-
-class Precision(str, Enum):
-    auto = "auto"
-    fp32 = "fp32"
-    bf16 = "bf16"
 
 
 DeviceOption = Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")]
@@ -107,124 +74,173 @@ def extract(
     console.print(f"wrote {counts} under {result.out_dir}")
 
 
-@app.command()
-def train(
-    data: Annotated[
-        Optional[Path], typer.Argument(help="cyclegan: a folder with a/ and b/ (from extract); other models: one image folder.")
-    ] = None,
-    out: Annotated[Path, typer.Option(help="Run folder to create (or continue with --resume).")] = Path("runs/latest"),
-    model: Annotated[Optional[Model], typer.Option(help="What to train (default cyclegan).")] = None,
-    a: Annotated[Optional[Path], typer.Option("--a", help="[cyclegan] Image folder of domain a (instead of DATA).")] = None,
-    b: Annotated[Optional[Path], typer.Option("--b", help="[cyclegan] Image folder of domain b (instead of DATA).")] = None,
-    size: Annotated[Optional[int], typer.Option(help="Image side (cyclegan/dcgan/vae: the images' size if 64 or 128, else 128/64/64; mlp-gan: 28).")] = None,
-    channels: Annotated[Optional[int], typer.Option(help="Network base width (mlp-gan: hidden units; default per model).")] = None,
-    channels_in: Annotated[Optional[int], typer.Option(help="[dcgan/mlp-gan/vae] 1 (grey) or 3 (RGB); default: detected.")] = None,
-    gen: Annotated[Optional[Gen], typer.Option(help="[cyclegan] Generator: unet (default; encoder/decoder with skip connections and residual blocks at its 16x16 bottleneck) or resnet.")] = None,
-    res_blocks: Annotated[Optional[int], typer.Option(help="[cyclegan] Residual blocks at the generator's bottleneck (default 3).")] = None,
-    downsamplings: Annotated[Optional[int], typer.Option(help="[cyclegan] Stride-2 stages in the generator's encoder (default 2 at 64 px, 3 at 128 px: a 16x16 bottleneck; up to 4x4).")] = None,
-    full_res_skip: Annotated[Optional[bool], typer.Option("--full-res-skip/--no-full-res-skip", help="[cyclegan] U-Net: join the input's full-resolution features to the last decoder stage (default on for unet).")] = None,
-    attention: Annotated[Optional[bool], typer.Option("--attention/--no-attention", help="[cyclegan] Self-attention after the generator's bottleneck blocks: each position sees the whole image (default off).")] = None,
-    disc: Annotated[Optional[Disc], typer.Option(help="[cyclegan] patch (default): a map of scores; dc: one per image.")] = None,
-    disc_layers: Annotated[Optional[int], typer.Option(help="[cyclegan] Stride-2 layers of the patch discriminator (default 4: 78-px patches, the whole 64-px image; 3: 38-px patches, vidgan 0.3).")] = None,
-    disc_channels: Annotated[Optional[int], typer.Option(help="[cyclegan] Discriminator base width: its first layer's channels, doubled at each further layer up to 512 (default 32; vidgan 0.4: 64).")] = None,
-    spectral_norm: Annotated[Optional[bool], typer.Option("--spectral-norm/--no-spectral-norm", help="[cyclegan] Spectral norm on D's convolutions instead of instance norm.")] = None,
-    upsample: Annotated[Optional[Upsample], typer.Option(help="[cyclegan] Generator upsampling: resize (nearest + conv, default) or transpose.")] = None,
-    ema: Annotated[Optional[float], typer.Option(help="[cyclegan] Moving average of G's weights with this decay (default 0.999; 0 = off), used for samples, eval, translate and render.")] = None,
-    cycle_weight: Annotated[Optional[float], typer.Option(help="[cyclegan] Weight of the cycle-consistency L1 loss (default 5).")] = None,
-    no_cycle: Annotated[bool, typer.Option("--no-cycle", help="[cyclegan] Train without cycle-consistency.")] = False,
-    identity_weight: Annotated[Optional[float], typer.Option(help="[cyclegan] Weight of the identity L1 loss (default 0 = off).")] = None,
-    pool: Annotated[Optional[int], typer.Option(help="[cyclegan] History of N generated images shown to D (default 0 = off).")] = None,
-    lr_decay_from: Annotated[Optional[int], typer.Option(help="[cyclegan] From this step, decay the learning rate linearly to 0 at the end.")] = None,
-    noise_dim: Annotated[Optional[int], typer.Option(help="[dcgan/mlp-gan/vae] Noise (latent) vector size (default 100; vae 64).")] = None,
-    loss: Annotated[Optional[Loss], typer.Option(help="[dcgan/mlp-gan] GAN loss (default bce).")] = None,
-    critic_steps: Annotated[Optional[int], typer.Option(help="[dcgan/mlp-gan] D updates per G update (default 5 with wgan-gp, else 1).")] = None,
-    slope: Annotated[Optional[float], typer.Option(help="[dcgan/mlp-gan] LeakyReLU negative slope (default 0.2).")] = None,
-    dropout: Annotated[Optional[float], typer.Option(help="[mlp-gan] Dropout in D (default 0.3).")] = None,
-    kl_weight: Annotated[Optional[float], typer.Option(help="[vae] Weight of the KL term (default 1).")] = None,
-    aug: Annotated[Optional[Aug], typer.Option(help="mirror: flips; deluxe: 1.1x resize, random crop, flip; basic/none: as is (default: cyclegan deluxe, vae mirror, dcgan basic, mlp-gan none).")] = None,
-    diffaug: Annotated[Optional[bool], typer.Option("--diffaug/--no-diffaug", help="[cyclegan/dcgan] DiffAugment every discriminator input (default: on for cyclegan, off for dcgan).")] = None,
-    diffaug_policy: Annotated[Optional[str], typer.Option(help="[cyclegan] DiffAugment ops, comma-separated from color,translation,cutout (default all three).")] = None,
-    lr: Annotated[Optional[float], typer.Option(help="[cyclegan/vae] Adam learning rate (default cyclegan 3e-4, vae 1e-3).")] = None,
-    lr_g: Annotated[Optional[float], typer.Option(help="[cyclegan/dcgan/mlp-gan] Generator learning rate (default 2e-4; cyclegan: --lr).")] = None,
-    lr_d: Annotated[Optional[float], typer.Option(help="[cyclegan/dcgan/mlp-gan] Discriminator learning rate (default 2e-4; cyclegan: --lr).")] = None,
-    beta1: Annotated[Optional[float], typer.Option(help="Adam beta1 (default 0.5; vae 0.9).")] = None,
-    beta2: Annotated[Optional[float], typer.Option(help="Adam beta2 (default 0.999).")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Images per step (default: cyclegan 4 per domain, dcgan 16, mlp-gan 64, vae 32).")] = None,
-    iters: Annotated[Optional[int], typer.Option(help="Training steps (default cyclegan 10000, others 5000; with --resume: the run's).")] = None,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+class TrainGroup(typer.core.TyperGroup):
+    """`vidgan train MODEL …`, which also takes the forms older commands use: a first argument that is no model
+    (a DATA folder, an option) trains a CycleGAN, `--model MODEL` names the model, and `--resume` continues a run."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, _route_train(list(args), self.commands))
+
+
+def _route_train(args: list[str], commands: dict[str, Any]) -> list[str]:
+    """The arguments of `vidgan train` as one subcommand's: MODEL …, or `resume` … for --resume."""
+    if not args or args[0] == "--help":
+        return args
+    model = args.pop(0) if args[0] in MODELS else _take_model(args)
+    if "--resume" in args:
+        args.remove("--resume")
+        return ["resume", *args, *(["--model", model] if model else [])]
+    if model is None and args[0] in commands:
+        return args
+    return [model or CycleGANOptions.kind, *args]
+
+
+def _take_model(args: list[str]) -> str | None:
+    """Remove `--model X` (or --model=X) from `args` and return X, checked."""
+    for i, arg in enumerate(args):
+        if arg == "--model" or arg.startswith("--model="):
+            value = arg.partition("=")[2] or (args[i + 1] if i + 1 < len(args) else "")
+            del args[i : i + (1 if "=" in arg else 2)]
+            if value not in MODELS:
+                raise UsageError(f"--model must be {one_of(MODELS)}, got {value!r}")
+            return value
+    return None
+
+
+class TrainCommand(typer.core.TyperCommand):
+    """A `vidgan train` subcommand; an option it lacks is refused naming the models that take it."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except _ClickUsageError as error:
+            if type(error).__name__ != "NoSuchOption":
+                raise
+            option = error.option_name
+            if self.hidden:  # `resume`, which `vidgan train … --resume` runs
+                takes = ", ".join(p.opts[0] for p in self.params if p.param_type_name == "option")
+                raise UsageError(f"{option}: --resume continues a run with the options it started with; it takes {takes}") from None
+            siblings = ctx.parent.command.commands if ctx.parent else {}
+            users = [
+                name
+                for name, command in siblings.items()
+                if not command.hidden and any(option in (*p.opts, *p.secondary_opts) for p in command.params)
+            ]
+            if not users:
+                raise
+            raise UsageError(f"{option} is an option of vidgan train {' / '.join(users)}, not of {self.name}") from None
+
+
+train_app = typer.Typer(
+    cls=TrainGroup,
+    help="Train a model: `vidgan train cyclegan|dcgan|mlp-gan|vae DATA …` (each model's options: vidgan train MODEL "
+    "--help). Without a model word, or with --model cyclegan, DATA is a folder with a/ and b/ for a CycleGAN. "
+    "`vidgan train --out RUN --resume [--iters N]` continues a run from its newest checkpoint.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+app.add_typer(train_app, name="train")
+
+
+def _cli_type(name: str, hint: Any, choices: tuple) -> Any:
+    """The type Typer parses a field as: an Enum of its choices for text fields, optional where the field is."""
+    optional = type(None) in get_args(hint)
+    kind = next(t for t in get_args(hint) if t is not type(None)) if optional else hint
+    if choices and kind is str:
+        kind = Enum(name.title().replace("_", ""), {choice: choice for choice in choices}, type=str)
+    return kind | None if optional else kind
+
+
+def _field_parameter(f: Field, hint: Any) -> inspect.Parameter:
+    """One field of an options dataclass as a parameter of a Typer command: its flag, type, default and help."""
+    cli_type = _cli_type(f.name, hint, f.metadata["choices"])
+    default = f.default
+    enum = next((t for t in get_args(cli_type) or (cli_type,) if isinstance(t, type) and issubclass(t, Enum)), None)
+    if enum is not None and default is not None:
+        default = enum(default)
+    info = typer.Option(*f.metadata["flags"], help=f.metadata["help"])
+    return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[cli_type, info])
+
+
+def _input_parameters(kind: str) -> list[inspect.Parameter]:
+    """What a train command takes besides its options' flags: the image folders (and CycleGAN's --no-cycle)."""
+
+    def parameter(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+    if kind != CycleGANOptions.kind:
+        return [parameter("data", Annotated[Path, typer.Argument(metavar="DATA", help="Image folder to train on.", show_default=False)])]
+    folder = Annotated[Path | None, typer.Argument(metavar="[DATA]", help="A folder with a/ and b/ (from vidgan extract).")]
+    return [
+        parameter("data", folder, None),
+        parameter("a", Annotated[Path | None, typer.Option("--a", help="Image folder of domain a (instead of DATA).")], None),
+        parameter("b", Annotated[Path | None, typer.Option("--b", help="Image folder of domain b (instead of DATA).")], None),
+        parameter("no_cycle", Annotated[bool, typer.Option("--no-cycle", help="Train without cycle-consistency.")], False),
+    ]
+
+
+def _train_options(options_type: type[TrainOptions], values: dict[str, Any]) -> TrainOptions:
+    """The options object a train command's parsed values describe."""
+    values = {name: value.value if isinstance(value, Enum) else value for name, value in values.items()}
+    if options_type is not CycleGANOptions:
+        return options_type(**values)
+    from vidgan.training.cyclegan import resolve_domains
+
+    a_dir, b_dir = resolve_domains(values.pop("data"), values.pop("a"), values.pop("b"))
+    if values.pop("no_cycle"):
+        values["cycle_weight"] = 0.0
+    return CycleGANOptions(a_dir=a_dir, b_dir=b_dir, **values)
+
+
+def _add_train_command(options_type: type[TrainOptions]) -> None:
+    """`vidgan train KIND`: the image folders, then a flag per field of `options_type` (--out first, then the model's
+    own, then those of every job), each with the field's default, help and choices."""
+    hints = get_type_hints(options_type)
+    shared = {f.name for f in fields(TrainOptions)}
+    flags = sorted(
+        (f for f in fields(options_type) if f.metadata.get("cli", True)),
+        key=lambda f: 0 if f.name == "out" else 2 if f.name in shared else 1,
+    )
+
+    def command(**values: Any) -> None:
+        from vidgan.training.launch import train
+
+        _report_training(train(_train_options(options_type, values)))
+
+    command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [*_input_parameters(options_type.kind), *(_field_parameter(f, hints[f.name]) for f in flags)]
+    )
+    train_app.command(options_type.kind, cls=TrainCommand, help=options_type.__doc__)(command)
+
+
+for _options_type in TRAIN_OPTIONS.values():
+    _add_train_command(_options_type)
+
+
+@train_app.command("resume", cls=TrainCommand, hidden=True)
+def train_resume(
+    out: Annotated[Path, typer.Option(help="Run folder to continue.")] = TrainOptions.out,
+    iters: Annotated[int | None, typer.Option(help="Train to this step (default: the run's --iters).")] = None,
+    model: Annotated[Model | None, typer.Option(help="The run's model (checked).")] = None,
     device: DeviceOption = "auto",
-    precision: Annotated[Optional[Precision], typer.Option(help="[cyclegan] auto (default): bf16 mixed precision on CUDA, fp32 on the CPU.")] = None,
-    compile: Annotated[bool, typer.Option("--compile", help="[cyclegan] torch.compile the networks (slow to start, faster steps).")] = False,
-    sample_every: Annotated[int, typer.Option(help="Save a sample grid (and redraw the plots) every K steps.")] = 500,
-    checkpoint_every: Annotated[int, typer.Option(help="Save a checkpoint every K steps.")] = 1000,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its latest checkpoint.")] = False,
-    holdout: Annotated[Optional[float], typer.Option(help="Share of the images (cyclegan: of each domain) kept out of training for `vidgan eval`, 0 to 0.5 (default 0.1).")] = None,
-    minutes: Annotated[Optional[float], typer.Option(help="Stop after this many minutes of wall time (or at --iters), with a checkpoint.")] = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Train a model: a CycleGAN on two unpaired image domains, or a DCGAN, MLP GAN or VAE on one image folder.
+    """Continue a run from its newest readable checkpoint (`vidgan train --out RUN --resume`)."""
+    from vidgan.training.launch import resume_training
 
-    Options marked [model] apply to those models only; giving one to another model is an error.
-    """
+    _report_training(resume_training(out, iters=iters, device=device, quiet=quiet, model=_value(model)))
+
+
+def _report_training(result: TrainResult) -> None:
     from vidgan.core.distributed import is_main_process
-    from vidgan.training.launch import resume_training, train_model
 
-    if resume:
-        result = resume_training(out, iters=iters, device=device, quiet=quiet, model=_value(model))
-    else:
-        result = train_model(
-            _value(model) or Model.cyclegan.value,
-            out,
-            data=data,
-            a=a,
-            b=b,
-            size=size,
-            channels=channels,
-            channels_in=channels_in,
-            gen=_value(gen),
-            res_blocks=res_blocks,
-            downsamplings=downsamplings,
-            full_res_skip=full_res_skip,
-            attention=attention,
-            disc=_value(disc),
-            disc_layers=disc_layers,
-            disc_channels=disc_channels,
-            spectral_norm=spectral_norm,
-            upsample=_value(upsample),
-            ema=ema,
-            cycle_weight=0.0 if no_cycle else cycle_weight,
-            identity_weight=identity_weight,
-            pool=pool,
-            lr_decay_from=lr_decay_from,
-            noise_dim=noise_dim,
-            loss=_value(loss),
-            critic_steps=critic_steps,
-            slope=slope,
-            dropout=dropout,
-            kl_weight=kl_weight,
-            aug=_value(aug),
-            diffaug=diffaug,
-            diffaug_policy=diffaug_policy,
-            lr=lr,
-            lr_g=lr_g,
-            lr_d=lr_d,
-            beta1=beta1,
-            beta2=beta2,
-            batch_size=batch_size,
-            iters=iters,
-            seed=seed,
-            device=device,
-            precision=_value(precision),
-            compile=compile or None,  # None: not given, so other models do not refuse it
-            sample_every=sample_every,
-            checkpoint_every=checkpoint_every,
-            holdout=holdout,
-            minutes=minutes,
-            quiet=quiet,
-        )
-    if is_main_process():  # under torchrun, rank 0 reports for all
-        console.print(f"trained to step {result.step}; checkpoint {result.checkpoint}")
-        console.print(f"plots: {result.run_dir / 'losses.png'}, {result.run_dir / 'progress.gif'}")
+    # No checkpoint: a resumed run that was complete already, as resume_training has said; under torchrun,
+    # rank 0 reports for all.
+    if result.checkpoint is None or not is_main_process():
+        return
+    console.print(f"trained to step {result.step}; checkpoint {result.checkpoint}")
+    console.print(f"plots: {result.run_dir / 'losses.png'}, {result.run_dir / 'progress.gif'}")
 
 
 def _value(choice: Enum | None) -> str | None:
@@ -465,7 +481,7 @@ def main(argv: list[str] | None = None) -> None:
         if type(error).__name__ == "NoArgsIsHelpError":
             print(error.format_message())  # the message is the help text
             sys.exit(0)
-        where = f"vidgan {error.ctx.info_name}: " if error.ctx and error.ctx.parent else "vidgan: "
+        where = f"{error.ctx.command_path}: " if error.ctx and error.ctx.parent else "vidgan: "
         _fail(f"{where}{error.format_message()}", 2)
     except _ClickException as error:
         _fail(error.format_message(), error.exit_code)

@@ -16,6 +16,7 @@ from vidgan.io.extract import extract_frames
 from vidgan.io.video import write_test_clip
 from vidgan.render.video import render_video
 from vidgan.training.cyclegan import train_cyclegan
+from vidgan.training.options import CycleGANOptions
 
 SKIN = (224, 172, 140)
 GLOVE = (40, 46, 70)
@@ -118,10 +119,10 @@ def run_demo(out_dir: Path = Path("vidgan-demo"), scale: DemoScale = DemoScale()
     data = out_dir / "data"
     extract_frames({"a": [clips["glove"]], "b": [clips["hand"]]}, data, every=scale.every, size=scale.size, quiet=quiet)
     # 3. Train the CycleGAN on them.
-    run = train_cyclegan(
-        data / "a",
-        data / "b",
-        out_dir / "run",
+    options = CycleGANOptions(
+        a_dir=data / "a",
+        b_dir=data / "b",
+        out=out_dir / "run",
         size=scale.size,
         channels=scale.channels,
         res_blocks=scale.res_blocks,
@@ -132,6 +133,7 @@ def run_demo(out_dir: Path = Path("vidgan-demo"), scale: DemoScale = DemoScale()
         device=device,
         quiet=quiet,
     )
+    run = train_cyclegan(options)
     # 4. Render the shot glove → bare hand, plus a side-by-side for a quick look.
     result = render_video(
         clips["shot"],

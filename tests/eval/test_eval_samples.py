@@ -10,8 +10,8 @@ from PIL import Image
 from test_evaluate import FAST, as_tensor, shapes
 
 from vidgan.eval.samples import RealImages, measure_generator
-from vidgan.training.gan import train_dcgan, train_mlp_gan
-from vidgan.training.vae import train_vae
+from vidgan.training.launch import train
+from vidgan.training.options import DCGANOptions, MLPGANOptions, VAEOptions
 
 TRAIN = as_tensor(shapes("square", 40, 32, 1))
 HELD_OUT = as_tensor(shapes("square", 12, 32, 2))
@@ -81,10 +81,11 @@ def _few_images(folder, count, *, grey=False):
 def test_eval_cli_measures_image_model_runs_and_report_shows_it(kind, tmp_path, run_cli):
     run = tmp_path / "run"
     if kind == "mlp-gan":  # grey and 8 px: eval turns them into RGB at the classifier's 16-px minimum
-        train_mlp_gan(_few_images(tmp_path / "grey", 20, grey=True), run, channels=8, noise_dim=4, size=8, **TINY)
+        data = _few_images(tmp_path / "grey", 20, grey=True)
+        train(MLPGANOptions(data=data, out=run, channels=8, noise_dim=4, size=8, **TINY))
     else:
-        train = {"dcgan": train_dcgan, "vae": train_vae}[kind]
-        train(_few_images(tmp_path / "cats", 20), run, size=16, channels=4, noise_dim=4, **TINY)
+        options_type = {"dcgan": DCGANOptions, "vae": VAEOptions}[kind]
+        train(options_type(data=_few_images(tmp_path / "cats", 20), out=run, size=16, channels=4, noise_dim=4, **TINY))
 
     done = run_cli("eval", "--run", run, "--samples", 12, "--classifier-steps", 3, "--device", "cpu", "-q")
     assert done.code == 0, done.stderr

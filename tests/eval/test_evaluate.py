@@ -23,6 +23,7 @@ from vidgan.eval.metrics import (
     ssim_grey_per_image,
 )
 from vidgan.training.cyclegan import train_cyclegan
+from vidgan.training.options import CycleGANOptions
 
 FAST = ClassifierSettings(steps=40, batch_size=16, lr=2e-3)
 
@@ -99,7 +100,7 @@ def shapes_run(tmp_path_factory):
     a = write_domain(root / "data" / "a", shapes("square", 16, 64, 1))
     b = write_domain(root / "data" / "b", shapes("circle", 16, 64, 2))
     run = root / "run"
-    train_cyclegan(a, b, run, channels=4, res_blocks=1, iters=2, holdout=0.25, quiet=True, device="cpu")
+    train_cyclegan(CycleGANOptions(a_dir=a, b_dir=b, out=run, channels=4, res_blocks=1, iters=2, holdout=0.25, quiet=True, device="cpu"))
     return run
 
 

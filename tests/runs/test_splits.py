@@ -9,6 +9,7 @@ from PIL import Image
 from vidgan.core.errors import UsageError
 from vidgan.runs.splits import load_split, split_domain
 from vidgan.training.cyclegan import train_cyclegan
+from vidgan.training.options import CycleGANOptions
 
 
 def write_frames(root, clips, every=15, fps=30.0):
@@ -80,10 +81,8 @@ def test_train_records_the_split_and_trains_only_on_its_training_images(tmp_path
         for i in range(10):
             Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(tmp_path / domain / f"{i}.png")
     run = tmp_path / "run"
-    result = train_cyclegan(
-        tmp_path / "a", tmp_path / "b", run, channels=4, res_blocks=1, iters=50, minutes=1e-6, holdout=0.2,
-        quiet=True, device="cpu",
-    )
+    options = dict(channels=4, res_blocks=1, iters=50, minutes=1e-6, holdout=0.2, quiet=True, device="cpu")
+    result = train_cyclegan(CycleGANOptions(a_dir=tmp_path / "a", b_dir=tmp_path / "b", out=run, **options))
     assert result.step == 1 and result.checkpoint is not None  # the time budget stopped it, with a checkpoint
     config = json.loads((run / "config.json").read_text())
     assert config["holdout"] == 0.2 and config["minutes"] == 1e-6

@@ -18,7 +18,8 @@ from vidgan.render.sample import sample_images
 from vidgan.render.translate import translate_folder
 from vidgan.runs.folder import RunFolder
 from vidgan.training.gan import train_dcgan, train_mlp_gan
-from vidgan.training.launch import resume_training, train_model
+from vidgan.training.launch import resume_training, train
+from vidgan.training.options import CycleGANOptions, DCGANOptions, MLPGANOptions, VAEOptions
 from vidgan.training.plots import plot_run
 from vidgan.training.vae import train_vae
 
@@ -47,7 +48,8 @@ def _assert_plots(run_dir: Path, samples: int) -> None:
 def test_dcgan_run_resume_and_sample_round_trip(tmp_path, run_cli):
     data = _few_images(CATS / "grumpy", tmp_path / "grumpy", 8)
     run_dir = tmp_path / "run"
-    result = train_dcgan(data, run_dir, size=16, channels=4, noise_dim=8, loss="wgan-gp", critic_steps=2, diffaug=True, **TINY)
+    options = DCGANOptions(data=data, out=run_dir, size=16, channels=4, noise_dim=8, loss="wgan-gp", critic_steps=2, diffaug=True, **TINY)
+    result = train_dcgan(options)
     assert result.step == 2 and all(np.isfinite(list(result.losses.values())))
     config = json.loads((run_dir / "config.json").read_text())
     assert (config["kind"], config["size"], config["channels_in"], config["aug"]) == ("dcgan", 16, 3, "basic")
@@ -75,7 +77,7 @@ def test_dcgan_run_resume_and_sample_round_trip(tmp_path, run_cli):
 def test_mlp_gan_on_grayscale_digits_size_images(tmp_path):
     data = _few_images(CATS / "grumpy", tmp_path / "grey", 8, grey=True)
     run_dir = tmp_path / "run"
-    train_mlp_gan(data, run_dir, channels=8, noise_dim=4, **TINY)
+    train_mlp_gan(MLPGANOptions(data=data, out=run_dir, channels=8, noise_dim=4, **TINY))
     config = json.loads((run_dir / "config.json").read_text())
     assert (config["kind"], config["size"], config["channels_in"], config["loss"]) == ("mlp-gan", 28, 1, "bce")
     assert len(list((run_dir / "histograms").glob("step_*.png"))) == 2
@@ -88,7 +90,7 @@ def test_mlp_gan_on_grayscale_digits_size_images(tmp_path):
 def test_vae_run_resume_and_sample(tmp_path):
     data = _few_images(CATS / "russian_blue", tmp_path / "cats", 10)
     run_dir = tmp_path / "run"
-    train_vae(data, run_dir, size=16, channels=4, noise_dim=6, **TINY)
+    train_vae(VAEOptions(data=data, out=run_dir, size=16, channels=4, noise_dim=6, **TINY))
     assert len(json.loads((run_dir / "split.json").read_text())["domains"]["data"]["held_out"]) == 1  # 10% by default
     with Image.open(RunFolder(run_dir).latest_sample()) as grid:
         assert grid.size == (8 * 18 + 2, 4 * 18 + 2)  # inputs (8 of the 9 trained on), reconstructions, two rows of samples
@@ -105,7 +107,7 @@ def test_example_variants_each_get_one_run_folder_and_a_panel(tmp_path, monkeypa
     out = tmp_path / "example"
     variants = {"inputs / reconstructions": {}, "kl+lr": {"kl_weight": 2.0, "lr": 1e-4}}
     tiny = {"size": 16, "channels": 4, "noise_dim": 6, **TINY}
-    runs = Experiment(False, out, data, "cpu").run_variants(train_vae, (data,), variants, small=tiny, full=tiny)
+    runs = Experiment(False, out, data, "cpu").run_variants(VAEOptions, {"data": data}, variants, small=tiny, full=tiny)
     assert [path.relative_to(out).parts for path in runs.values()] == [("inputs_reconstructions",), ("kl_lr",)]
     with Image.open(out / "comparison.png") as sheet:
         assert sheet.width == 2 * (4 * 18 + 2) + 8  # two grids of 4 columns side by side, 8 px apart
@@ -117,7 +119,7 @@ def test_cyclegan_unet_translate_round_trip(tmp_path, run_cli):
     Image.open(a / sorted(p.name for p in a.iterdir())[0]).resize((96, 64)).save(a / "wide.jpg")
     run_dir = tmp_path / "run"
     options = {**TINY, "batch_size": 1}
-    result = train_model("cyclegan", run_dir, a=a, b=b, gen="unet", channels=4, pool=2, lr_decay_from=1, **options)
+    result = train(CycleGANOptions(a_dir=a, b_dir=b, out=run_dir, gen="unet", channels=4, pool=2, lr_decay_from=1, **options))
     assert result.step == 2
     assert json.loads((run_dir / "config.json").read_text())["gen"] == "unet"
 
@@ -139,21 +141,19 @@ def test_cyclegan_unet_translate_round_trip(tmp_path, run_cli):
 
 
 def test_options_of_another_model_are_refused(tmp_path, run_cli):
-    done = run_cli("train", "--model", "dcgan", CATS / "grumpy", "--out", tmp_path / "r", "--pool", 4)
-    assert_clean_failure(done, "--pool", "cyclegan", code=2)
-    assert not (tmp_path / "r").exists()
-    with pytest.raises(UsageError, match="--kl-weight.*vae"):
-        train_model("dcgan", tmp_path / "r", data=CATS / "grumpy", kl_weight=2.0)
-    with pytest.raises(UsageError, match="--lr-g.*dcgan / mlp-gan"):
-        train_model("vae", tmp_path / "r", data=CATS / "grumpy", lr_g=1e-3)
-    with pytest.raises(UsageError, match="one image folder"):
-        train_model("vae", tmp_path / "r", a=CATS / "grumpy", b=CATS / "russian_blue")
-    with pytest.raises(UsageError, match="--size"):
-        train_model("dcgan", tmp_path / "r", data=CATS / "grumpy", size=48)
-    with pytest.raises(UsageError, match="--loss"):
-        train_model("dcgan", tmp_path / "r", data=CATS / "grumpy", loss="hinge")
-    with pytest.raises(UsageError, match="--lr-decay-from"):
-        train_model("cyclegan", tmp_path / "r", a=CATS / "grumpy", b=CATS / "russian_blue", iters=10, lr_decay_from=10)
+    grumpy, blue = CATS / "grumpy", CATS / "russian_blue"
+    cases = [
+        (["--model", "dcgan", grumpy, "--pool", 4], "--pool is an option of vidgan train cyclegan, not of dcgan"),
+        (["dcgan", grumpy, "--kl-weight", 2.0], "--kl-weight is an option of vidgan train vae, not of dcgan"),
+        (["--model", "vae", grumpy, "--lr-g", 1e-3], "--lr-g is an option of vidgan train cyclegan / dcgan / mlp-gan, not of vae"),
+        (["vae", "--a", grumpy, "--b", blue], "--a is an option of vidgan train cyclegan, not of vae"),
+        (["dcgan", grumpy, "--size", 48], "--size must be 16, 32, 64 or 128, got 48"),
+        (["dcgan", grumpy, "--loss", "hinge"], "--loss"),
+        (["--a", grumpy, "--b", blue, "--iters", 10, "--lr-decay-from", 10], "--lr-decay-from must be a step from 0 to 9"),
+        (["--model", "gan", grumpy], "--model must be cyclegan, dcgan, mlp-gan or vae, got 'gan'"),
+    ]
+    for args, message in cases:
+        assert_clean_failure(run_cli("train", *args, "--out", tmp_path / "r"), message, code=2)
     assert not (tmp_path / "r").exists()
 
 

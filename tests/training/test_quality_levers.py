@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from test_train import TINY, write_images
+from test_train import tiny_cyclegan, write_images
 from torch.nn.utils import parametrize
 
 from vidgan.core.errors import UsageError
@@ -23,7 +23,6 @@ from vidgan.training.cyclegan import (
     CycleGANTask,
     LossWeights,
     build_task,
-    train_cyclegan,
 )
 from vidgan.training.data import ImageBank, load_image_folder
 from vidgan.training.launch import resume_training
@@ -82,7 +81,7 @@ def test_spectral_norm_replaces_instance_norm_and_bounds_every_convolution():
 
 def test_load_generator_prefers_the_averaged_weights(domains, tmp_path):
     out = tmp_path / "run"
-    train_cyclegan(*domains, out, iters=2, ema=0.5, spectral_norm=True, upsample="transpose", **TINY)
+    tiny_cyclegan(*domains, out, iters=2, ema=0.5, spectral_norm=True, upsample="transpose")
     checkpoint = load_checkpoint(out / "checkpoints" / "latest.pt")
     generators = {"generators_ema": load_generator(out, "a2b"), "generators": generator_from_checkpoint(checkpoint, "a2b", averaged=False)}
     for key, generator in generators.items():
@@ -95,13 +94,14 @@ def test_load_generator_prefers_the_averaged_weights(domains, tmp_path):
 
 def test_runs_from_before_the_levers_still_load_and_resume(domains, tmp_path):
     out = tmp_path / "old"
-    train_cyclegan(*domains, out, iters=2, gen="resnet", ema=0, spectral_norm=False, disc_layers=3, disc_channels=64, **TINY)
+    tiny_cyclegan(*domains, out, iters=2, gen="resnet", ema=0, spectral_norm=False, disc_layers=3, disc_channels=64)
     run = RunFolder(out)
     config = json.loads(run.config_path.read_text())
     keys = ("gen", "generator", "downsamplings", "ema", "spectral_norm", "upsample", "lr_g", "lr_d", "diffaug_policy", "disc_layers",
-            "disc_channels")
+            "disc_channels", "discriminator", "working_scale", "crop", "full_res_skip", "attention")
     for key in keys:
         del config[key]
+    config["versions"]["vidgan"] = "0.1.0"  # the options this run records are those of vidgan 0.1
     run.config_path.write_text(json.dumps(config))
     latest = out / "checkpoints" / "latest.pt"
     checkpoint = load_checkpoint(latest)
@@ -116,14 +116,14 @@ def test_runs_from_before_the_levers_still_load_and_resume(domains, tmp_path):
 def test_defaults_train_at_128_px(tmp_path, gen):
     a = write_images(tmp_path / "a", [(10, 20, 30), (40, 10, 90)], size=128)
     b = write_images(tmp_path / "b", [(220, 200, 90), (250, 240, 200)], size=128)
-    result = train_cyclegan(a, b, tmp_path / "run", iters=2, holdout=0, gen=gen, **TINY)  # every other option at its default
+    result = tiny_cyclegan(a, b, tmp_path / "run", iters=2, holdout=0, gen=gen)  # every other option at its default
     assert result.step == 2
     assert load_generator(tmp_path / "run", "a2b")(torch.zeros(1, 3, 128, 128)).shape == (1, 3, 128, 128)
 
 
 @pytest.mark.parametrize("gen", ["resnet", "unet"])
 def test_downsamplings_sets_the_generators_bottleneck(domains, tmp_path, gen):
-    train_cyclegan(*domains, tmp_path / "run", iters=1, gen=gen, downsamplings=1, **TINY)
+    tiny_cyclegan(*domains, tmp_path / "run", iters=1, gen=gen, downsamplings=1)
     generator = load_generator(tmp_path / "run", "a2b")
     assert generator.config.downsamplings == 1
     strided = [m for m in generator.modules() if isinstance(m, torch.nn.Conv2d) and m.stride == (2, 2)]
@@ -132,7 +132,7 @@ def test_downsamplings_sets_the_generators_bottleneck(domains, tmp_path, gen):
 
 
 def test_the_default_generator_is_a_unet_with_residual_blocks_at_16px_and_cycle_weight_5(domains, tmp_path):
-    train_cyclegan(*domains, tmp_path / "run", iters=1, **{**TINY, "res_blocks": 2})
+    tiny_cyclegan(*domains, tmp_path / "run", iters=1, res_blocks=2)
     generator = load_generator(tmp_path / "run", "a2b")
     assert isinstance(generator, UnetGenerator)
     blocks = [m for m in generator.bottleneck if isinstance(m, ResidualBlock)]
@@ -151,20 +151,21 @@ def test_the_default_generator_is_a_unet_with_residual_blocks_at_16px_and_cycle_
 
 
 def test_full_res_skip_can_be_turned_off_and_is_refused_for_resnets(domains, tmp_path):
-    train_cyclegan(*domains, tmp_path / "run", iters=1, full_res_skip=False, **TINY)
+    tiny_cyclegan(*domains, tmp_path / "run", iters=1, full_res_skip=False)
     generator = load_generator(tmp_path / "run", "a2b")
     assert generator.stem is None and generator.out[0].in_channels == 4
     with pytest.raises(UsageError, match="--full-res-skip is for --gen unet"):
-        train_cyclegan(*domains, tmp_path / "resnet", iters=1, gen="resnet", full_res_skip=True, **TINY)
+        tiny_cyclegan(*domains, tmp_path / "resnet", iters=1, gen="resnet", full_res_skip=True)
 
 
 def test_unet_runs_from_before_the_generator_record_resume_as_they_were_built(domains, tmp_path):
     # vidgan 0.1 built U-Nets down to 4×4 with no residual blocks, whatever --res-blocks said.
     out = tmp_path / "old"
-    train_cyclegan(*domains, out, iters=2, gen="unet", downsamplings=4, full_res_skip=False, **{**TINY, "res_blocks": 0})
+    tiny_cyclegan(*domains, out, iters=2, gen="unet", downsamplings=4, full_res_skip=False, res_blocks=0)
     run = RunFolder(out)
     config = json.loads(run.config_path.read_text())
     del config["generator"], config["downsamplings"]
+    config["versions"]["vidgan"] = "0.1.0"  # which recorded neither
     run.config_path.write_text(json.dumps({**config, "res_blocks": 3}))
     assert resume_training(out, iters=3, device="cpu", quiet=True).step == 3
     checkpoint = load_checkpoint(out / "checkpoints" / "latest.pt")
@@ -188,7 +189,7 @@ def test_self_attention_starts_as_identity_and_reaches_across_the_whole_map():
 @pytest.mark.parametrize("gen", ["resnet", "unet"])
 def test_attention_and_a_deeper_narrower_patch_discriminator_train_and_are_recorded(domains, tmp_path, gen):
     out = tmp_path / "run"
-    train_cyclegan(*domains, out, iters=2, gen=gen, attention=True, disc_layers=4, disc_channels=6, **TINY)
+    tiny_cyclegan(*domains, out, iters=2, gen=gen, attention=True, disc_layers=4, disc_channels=6)
     config = json.loads((out / "config.json").read_text())
     assert config["generator"]["attention"] and (config["disc_layers"], config["disc_channels"]) == (4, 6)
     generator = load_generator(out, "a2b")
@@ -212,9 +213,9 @@ def test_attention_and_a_deeper_narrower_patch_discriminator_train_and_are_recor
         ({"res_blocks": -1}, "--res-blocks must be 0 or more"),
         ({"disc_layers": 5}, "--disc-layers must be from 1 to 4 at 64 px"),  # 64 px halved 5 times is 2 px
         ({"disc": "dc", "disc_layers": 4}, "--disc-layers is for --disc patch"),
-        ({"disc_channels": 0}, "--disc-channels must be 1 or more"),
+        ({"disc_channels": 0}, "--disc-channels must be at least 1"),
     ],
 )
 def test_bad_lever_values_are_usage_errors(domains, tmp_path, option, message):
     with pytest.raises(UsageError, match=message):
-        train_cyclegan(*domains, tmp_path / "run", iters=1, **{**TINY, **option})
+        tiny_cyclegan(*domains, tmp_path / "run", iters=1, **option)

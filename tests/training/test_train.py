@@ -25,9 +25,16 @@ from vidgan.training.data import (
     load_image_folder,
 )
 from vidgan.training.launch import resume_training
+from vidgan.training.loop import TrainResult
+from vidgan.training.options import CycleGANOptions
 
 LOSS_TOTALS = ("g_adv", "cycle", "identity", "d_real", "d_fake")
 TINY = dict(channels=4, res_blocks=1, batch_size=2, sample_every=2, checkpoint_every=2, quiet=True, device="cpu")
+
+
+def tiny_cyclegan(a, b, out, **options) -> TrainResult:
+    """A tiny CycleGAN run from the folders a and b into out: TINY's options, then `options`."""
+    return train_cyclegan(CycleGANOptions(a_dir=a, b_dir=b, out=out, **{**TINY, **options}))
 
 
 def write_images(folder, colours, size=64, mode="RGB"):
@@ -80,7 +87,7 @@ def test_augmentations_keep_shape_and_diffaugment_keeps_gradients():
 
 def test_train_writes_run_folder_and_resume_continues(domains, tmp_path):
     out = tmp_path / "run"
-    first = train_cyclegan(*domains, out, iters=4, **TINY)
+    first = tiny_cyclegan(*domains, out, iters=4)
     assert first.step == 4
     run = RunFolder(out)
     config = json.loads(run.config_path.read_text())
@@ -103,9 +110,9 @@ def test_train_writes_run_folder_and_resume_continues(domains, tmp_path):
 
 
 def test_train_refuses_to_overwrite_a_run(domains, tmp_path):
-    train_cyclegan(*domains, tmp_path / "run", iters=2, **TINY)
+    tiny_cyclegan(*domains, tmp_path / "run", iters=2)
     with pytest.raises(VidganError, match="--resume"):
-        train_cyclegan(*domains, tmp_path / "run", iters=2, **TINY)
+        tiny_cyclegan(*domains, tmp_path / "run", iters=2)
 
 
 def test_mixed_modes_and_sizes_are_converted(tmp_path, domains):
@@ -114,7 +121,7 @@ def test_mixed_modes_and_sizes_are_converted(tmp_path, domains):
     Image.new("RGBA", (64, 40), (10, 200, 30, 128)).save(folder / "rgba.png")
     Image.new("CMYK", (70, 70), (0, 50, 100, 0)).save(folder / "cmyk.jpg")
     Image.fromarray(np.full((64, 64), 40000, np.uint16)).save(folder / "deep.png")
-    result = train_cyclegan(folder, domains[1], tmp_path / "run", size=64, iters=1, **TINY)
+    result = tiny_cyclegan(folder, domains[1], tmp_path / "run", size=64, iters=1)
     assert result.step == 1
 
 
@@ -127,7 +134,7 @@ def test_cli_train_on_real_cats_and_resume(run_cli, tmp_path):
                    "--attention", "--disc-layers", 2, "--disc-channels", 8)
     assert done.code == 0, done.stderr
     config = json.loads((out / "config.json").read_text())
-    assert config["size"] == 64  # detected from the 64 px images
+    assert (config["size"], config["working_scale"], config["crop"]) == (64, 64, None)  # detected from the 64 px images
     assert (config["ema"], config["spectral_norm"], config["upsample"]) == (0.9, True, "transpose")
     assert (config["lr_g"], config["lr_d"], config["diffaug_policy"]) == (None, 6e-4, "color,cutout")
     assert (config["generator"]["attention"], config["disc_layers"], config["disc_channels"]) == (True, 2, 8)
@@ -145,6 +152,7 @@ def test_cli_train_on_real_cats_and_resume(run_cli, tmp_path):
         ("ok", ["DATA", "--iters", "0"], ["--iters must be at least 1"], 2),
         ("ok", ["DATA", "--batch-size", "-1"], ["--batch-size must be at least 1"], 2),
         ("ok", ["--out", "NORUN", "--resume"], ["not a vidgan run folder"], 1),
+        ("ok", ["--out", "NORUN", "--resume", "--lr", "1"], ["--lr: --resume continues a run with the options it started with"], 2),
         ("ok", ["DATA", "--disc", "huge"], ["--disc"], 2),
     ],
 )
@@ -161,3 +169,26 @@ def test_cli_train_errors(run_cli, tmp_path, domains, setup, args, fragments, co
         args += ["--out", str(tmp_path / "run")]
     assert_clean_failure(run_cli("train", *args, "--device", "cpu"), *fragments, code=code)
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_resume_says_where_it_continues_and_leaves_a_complete_run_alone(run_cli, tmp_path, domains):
+    out, (a, b) = tmp_path / "run", domains
+    tiny = ["--channels", 4, "--res-blocks", 1, "--batch-size", 2, "--disc-channels", 4, "--device", "cpu", "-q"]
+    assert run_cli("train", "--a", a, "--b", b, "--out", out, "--iters", 4, "--checkpoint-every", 2, *tiny).code == 0
+    checkpoints = out / "checkpoints"
+    (checkpoints / "step_0000004.pt").write_bytes(b"cut short")  # latest.pt is a hard link to it: broken too
+
+    done = run_cli("train", "--out", out, "--resume", "--iters", 6, "--device", "cpu", "-q")
+    assert done.code == 0, done.stderr
+    line = f"resuming at step 2 from {checkpoints / 'step_0000002.pt'} (step_0000004.pt could not be read)\n"
+    assert line in done.stderr and done.stderr.index(line) < done.stderr.index("trained to step 6")
+    assert [record["step"] for record in RunFolder(out).read_metrics()] == [6]  # step 4's record went with its checkpoint
+
+    saved = {path.name: path.stat().st_mtime_ns for path in checkpoints.iterdir()}
+    for extra in ([], ["--iters", 3]):
+        done = run_cli("train", "--out", out, "--resume", *extra, "--device", "cpu")
+        assert done.code == 0, done.stderr
+        iters = 3 if extra else 6
+        assert done.stderr == f"{out} is complete at step 6 (--iters {iters}); give --iters above 6 to train on\n" and done.stdout == ""
+    assert {path.name: path.stat().st_mtime_ns for path in checkpoints.iterdir()} == saved
+    assert json.loads((out / "config.json").read_text())["iters"] == 6

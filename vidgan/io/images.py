@@ -103,10 +103,3 @@ def detect_channels(folder: Path) -> int:
     except (OSError, UnidentifiedImageError):
         return 3
 
-
-def resolve_channels(requested: int | None, folder: Path) -> int:
-    """Image channels to train on: as asked (--channels-in 1 or 3), else detected from the folder."""
-    channels = requested or detect_channels(folder)
-    if channels not in (1, 3):
-        raise UsageError(f"--channels-in must be 1 (grey) or 3 (RGB), got {channels}")
-    return channels

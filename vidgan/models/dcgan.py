@@ -11,9 +11,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from vidgan.models.cyclegan import stages_to_4px
-
-SIZES = (16, 32, 64, 128)
+from vidgan.models.arch import POWER_OF_TWO_SIZES, stages_to_4px
 
 
 @dataclass(frozen=True)
@@ -32,8 +30,8 @@ class DCGenerator(nn.Module):
 
     def __init__(self, config: DCGeneratorConfig) -> None:
         super().__init__()
-        if config.size not in SIZES:
-            raise ValueError(f"DCGAN size must be one of {SIZES}, got {config.size}")
+        if config.size not in POWER_OF_TWO_SIZES:
+            raise ValueError(f"DCGAN size must be one of {POWER_OF_TWO_SIZES}, got {config.size}")
         self.config = config
         stages = stages_to_4px(config.size)  # 64 px: 4 → 8 → 16 → 32 → 64
         widths = [min(config.channels * 2**i, 512) for i in range(stages)][::-1]  # 8C, 4C, 2C, C at 64 px

@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from vidgan.models.cyclegan import stages_to_4px, strided_conv_stack
+from vidgan.models.arch import stages_to_4px
+from vidgan.models.cyclegan import strided_conv_stack
 from vidgan.models.dcgan import DCGenerator, DCGeneratorConfig
 
 

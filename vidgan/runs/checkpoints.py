@@ -79,12 +79,18 @@ def save_run_checkpoint(run_dir: Path, step: int, keep: int = 3, **contents: Any
     return path
 
 
+def checkpoint_step(path: Path) -> int | None:
+    """The step of a step-numbered checkpoint file (step_0000400.pt → 400); None for other files (latest.pt)."""
+    match = _STEP_FILE.search(Path(path).name)
+    return int(match.group(1)) if match else None
+
+
 def step_checkpoints(run_dir: Path) -> list[Path]:
     """The run's step-numbered checkpoints, oldest first."""
     folder = checkpoint_dir(run_dir)
     if not folder.is_dir():
         return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _STEP_FILE.search(p.name))]
+    found = [(step, p) for p in folder.iterdir() if (step := checkpoint_step(p)) is not None]
     return [p for _, p in sorted(found)]
 
 

@@ -26,6 +26,7 @@ from PIL import Image
 import vidgan
 from vidgan.core.errors import VidganError
 from vidgan.core.fsutil import atomic_path, write_text_atomic
+from vidgan.runs.config import upgrade_config
 
 
 class RunFolder:
@@ -61,12 +62,15 @@ class RunFolder:
         write_text_atomic(self.config_path, json.dumps(record, indent=2, default=str) + "\n")
 
     def read_config(self) -> dict[str, Any]:
+        """The run's config in the current form, whichever vidgan version wrote it (vidgan.runs.config)."""
         try:
-            return json.loads(self.config_path.read_text(encoding="utf-8"))
+            return upgrade_config(json.loads(self.config_path.read_text(encoding="utf-8")))
         except FileNotFoundError:
             raise VidganError(f"{self.root}: not a vidgan run folder (no config.json)") from None
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError):
             raise VidganError(f"{self.config_path}: corrupt run config") from None
+        except KeyError as error:
+            raise VidganError(f"{self.config_path}: corrupt run config (no {error})") from None
 
     def append_metrics(self, step: int, values: dict[str, float]) -> None:
         record = {"step": step, "time": round(time.time(), 3), **{k: round(v, 6) for k, v in values.items()}}

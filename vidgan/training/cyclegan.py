@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,50 +18,33 @@ from vidgan.core.directions import DIRECTIONS, DOMAINS, Direction
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.io.images import detect_image_size
 from vidgan.models.cyclegan import (
-    GENERATOR_KINDS,
     DiscriminatorConfig,
     GeneratorConfig,
     build_discriminator,
     build_generator,
-    deepest_downsamplings,
-    default_downsamplings,
-    stages_to_4px,
 )
 from vidgan.runs.generators import CYCLEGAN_KIND
-from vidgan.runs.splits import check_holdout
 from vidgan.training.data import (
-    DIFFAUG_POLICY,
     ImageBank,
     diff_augment,
     load_training_images,
+    short_side,
     to_uint8,
 )
-from vidgan.training.launch import start_training, training_split
+from vidgan.training.launch import check_new_run, start_training, training_split
 from vidgan.training.loop import TrainResult, ema_decay, update_average
 from vidgan.training.losses import lsgan_loss
+from vidgan.training.options import CycleGANOptions
 from vidgan.training.plots import domain_term
 
 KIND = CYCLEGAN_KIND
-SIZES = (64, 128)
 SAMPLE_COLUMNS = 8
-UPSAMPLINGS = ("resize", "transpose")
-
-# The patch D's depth: 4 stride-2 layers judge 78-px patches (the whole 64-px image) where 3 judged 38-px ones.
-# Translations got harder to tell from photos on all the cats with both training seeds (README, quality push
-# round 13). Runs that do not record the option were trained with 3 (DiscriminatorConfig.layers).
-DEFAULT_DISC_LAYERS = 4
-# Its width: half of DiscriminatorConfig.channels makes a step 0.71x as long, and the steps that buys in the same
-# time brought the round trip inside target with both training seeds while the translations stayed as hard to tell
-# from photos (README, quality push rounds 15 and 16). Runs that do not record it were trained with 64.
-DEFAULT_DISC_CHANNELS = 32
 
 
 @dataclass(frozen=True)
 class LossWeights:
-    # 5, not the usual 10: with the U-Net's skips the round trip stays well within target at 5, and the freed
-    # weight on the adversarial term made translations harder to tell from photos (README, quality push round 8).
-    cycle: float = 5.0  # 0 trains without cycle-consistency
-    identity: float = 0.0
+    cycle: float = CycleGANOptions.cycle_weight  # 0 trains without cycle-consistency
+    identity: float = CycleGANOptions.identity_weight
 
 
 class ImagePool:
@@ -271,151 +254,54 @@ def resolve_domains(data: Path | None, a: Path | None, b: Path | None) -> tuple[
     return Path(a), Path(b)
 
 
-def train_cyclegan(
-    a_dir: Path,
-    b_dir: Path,
-    out: Path,
-    *,
-    size: int | None = None,
-    channels: int | None = None,
-    gen: str = "unet",
-    res_blocks: int = 3,
-    downsamplings: int | None = None,
-    full_res_skip: bool | None = None,
-    attention: bool = False,
-    disc: str = "patch",
-    disc_layers: int | None = None,
-    disc_channels: int = DEFAULT_DISC_CHANNELS,
-    spectral_norm: bool = False,
-    upsample: str = "resize",
-    cycle_weight: float = LossWeights.cycle,
-    identity_weight: float = LossWeights.identity,
-    aug: str = "deluxe",
-    diffaug: bool = True,
-    diffaug_policy: str = ",".join(DIFFAUG_POLICY),
-    pool: int = 0,
-    lr: float = 3e-4,
-    lr_g: float | None = None,
-    lr_d: float | None = None,
-    ema: float = 0.999,
-    lr_decay_from: int | None = None,
-    beta1: float = 0.5,
-    beta2: float = 0.999,
-    batch_size: int = 4,
-    iters: int = 10000,
-    seed: int = 0,
-    device: str = "auto",
-    precision: str = "auto",
-    compile: bool = False,
-    sample_every: int = 500,
-    checkpoint_every: int = 1000,
-    holdout: float = 0.1,
-    minutes: float | None = None,
-    quiet: bool = False,
-) -> TrainResult:
-    """Train a CycleGAN from scratch into the run folder `out` (for `iters` steps or `minutes`); returns where it ended.
+def train_cyclegan(options: CycleGANOptions) -> TrainResult:
+    """Train a CycleGAN from scratch into the run folder `options.out` (for `iters` steps or `minutes`); returns
+    where it ended. UsageError (before any work) for bad options; VidganError for unreadable image folders.
 
-    `holdout` of each domain is kept out of training for `vidgan eval` (see vidgan.runs.splits); `lr_g`/`lr_d` default
-    to `lr`; `ema` > 0 keeps a moving average of the generators' weights with that decay for sampling and use."""
-    config = dict(locals())
-    check_holdout(holdout)
-    if gen not in GENERATOR_KINDS:
-        raise UsageError(f"--gen must be resnet or unet, got {gen!r}")
-    if disc not in ("patch", "dc"):
-        raise UsageError(f"--disc must be patch or dc, got {disc!r}")
-    if disc_layers is not None and disc != "patch":
-        raise UsageError("--disc-layers is for --disc patch (the dc discriminator always goes down to 4x4)")
-    if pool < 0:
-        raise UsageError(f"--pool must be 0 (off) or more, got {pool}")
-    if upsample not in UPSAMPLINGS:
-        raise UsageError(f"--upsample must be resize or transpose, got {upsample!r}")
-    if not 0 <= ema < 1:
-        raise UsageError(f"--ema must be a decay from 0 (off) to below 1, e.g. 0.999; got {ema}")
-    unknown = [op for op in diffaug_policy.split(",") if op not in DIFFAUG_POLICY]
-    if unknown or not diffaug_policy:
-        raise UsageError(f"--diffaug-policy takes a comma-separated list of {', '.join(DIFFAUG_POLICY)}; got {diffaug_policy!r}")
-    size = size or detect_image_size(a_dir) or 128
-    if size not in SIZES:
-        raise UsageError(f"--size must be 64 or 128, got {size}")
-    config.update(kind=KIND, size=size, a_dir=str(Path(a_dir).resolve()), b_dir=str(Path(b_dir).resolve()), out=str(out))
-    config["channels"] = channels or GeneratorConfig.for_size(size).channels
-    deepest = deepest_downsamplings(size)
-    if downsamplings is not None and not 1 <= downsamplings <= deepest:
-        raise UsageError(f"--downsamplings must be from 1 to {deepest} at {size} px, got {downsamplings}")
-    if res_blocks < 0:
-        raise UsageError(f"--res-blocks must be 0 or more, got {res_blocks}")
-    if disc_layers is not None and not 1 <= disc_layers <= stages_to_4px(size):
-        raise UsageError(f"--disc-layers must be from 1 to {stages_to_4px(size)} at {size} px, got {disc_layers}")
-    config["disc_layers"] = disc_layers or DEFAULT_DISC_LAYERS
-    if disc_channels < 1:
-        raise UsageError(f"--disc-channels must be 1 or more, got {disc_channels}")
-    if full_res_skip and gen != "unet":
-        raise UsageError("--full-res-skip is for --gen unet")
-    config["downsamplings"] = downsamplings or default_downsamplings(size)
-    config["generator"] = GeneratorConfig.for_size(
-        size,
-        channels=config["channels"],
-        res_blocks=res_blocks,
-        kind=gen,
-        downsamplings=config["downsamplings"],
-        upsample=upsample,
-        full_res_skip=gen == "unet" if full_res_skip is None else full_res_skip,  # on by default for U-Nets
-        attention=attention,
-    ).to_dict()
-    return start_training(config, build_task, device=device, quiet=quiet)
+    With `crop`, the run trains on random crop×crop windows of the whole images at their own scale, which it
+    records as `working_scale` (their short side); without, on the images scaled to the training size, which is
+    then its working scale."""
+    options.validate()
+    check_new_run(options.out)
+    a_dir, b_dir = Path(options.a_dir).resolve(), Path(options.b_dir).resolve()
+    options = replace(options, a_dir=a_dir, b_dir=b_dir).resolved(detect_image_size(a_dir))
+    working_scale = options.size
+    if options.crop is not None:
+        working_scale = short_side(a_dir)
+        if options.crop > working_scale:
+            raise UsageError(f"--crop {options.crop} is larger than the images in {a_dir} (short side {working_scale} px)")
+    resolved = {
+        "generator": options.generator().to_dict(),
+        "discriminator": options.discriminator().to_dict(),
+        "working_scale": working_scale,
+    }
+    return start_training(options, build_task, resolved)
 
 
 def build_task(config: dict[str, Any], device: torch.device) -> CycleGANTask:
-    """The task described by a run config (older runs lack the keys of options added since, and get their defaults
-    from before those options existed)."""
-    decay_from = config.get("lr_decay_from")
-    if decay_from is not None and not 0 <= decay_from < config["iters"]:
-        raise UsageError(f"--lr-decay-from must be a step from 0 to {config['iters'] - 1} (below --iters), got {decay_from}")
-    size = config["size"]
-    folders = {d: Path(config[f"{d}_dir"]) for d in ("a", "b")}
-    splits = training_split(config, folders)
+    """The task a run config describes (in its current form: vidgan.runs.config)."""
+    options = CycleGANOptions.from_config(config)
+    folders = {"a": options.a_dir, "b": options.b_dir}
+    splits = training_split(options, folders)
+    scale = config["working_scale"] if options.crop is not None else None
     banks = {}
     for d, folder in folders.items():  # under torchrun, each rank trains on its own share of each domain
-        images = load_training_images(folder, None if splits is None else splits[d], size)
-        banks[d] = ImageBank(distributed.shard(images, config[f"{d}_dir"]), device, config["aug"])
-    diffaug_policy = config.get("diffaug_policy", ",".join(DIFFAUG_POLICY))
+        images = load_training_images(folder, None if splits is None else splits[d], options.size, working_scale=scale)
+        banks[d] = ImageBank(distributed.shard(images, folder), device, options.aug, crop=options.crop)
     return CycleGANTask(
         banks,
-        generator_config(config),
-        DiscriminatorConfig(
-            size=size,
-            kind=config["disc"],
-            channels=config.get("disc_channels", DiscriminatorConfig.channels),
-            layers=config.get("disc_layers", DiscriminatorConfig.layers),
-            spectral_norm=config.get("spectral_norm", False),
-        ),
-        LossWeights(cycle=config["cycle_weight"], identity=config["identity_weight"]),
-        batch_size=config["batch_size"],
-        lr_g=config.get("lr_g") or config["lr"],
-        lr_d=config.get("lr_d") or config["lr"],
-        betas=(config["beta1"], config["beta2"]),
-        diffaug=tuple(diffaug_policy.split(",")) if config["diffaug"] else (),
+        GeneratorConfig(**config["generator"]),
+        DiscriminatorConfig(**config["discriminator"]),
+        LossWeights(cycle=options.cycle_weight, identity=options.identity_weight),
+        batch_size=options.batch_size,
+        lr_g=options.lr_g or options.lr,
+        lr_d=options.lr_d or options.lr,
+        betas=(options.beta1, options.beta2),
+        diffaug=tuple(options.diffaug_policy.split(",")) if options.diffaug else (),
         device=device,
-        pool=config.get("pool", 0),
-        lr_decay_from=decay_from,
-        precision=resolve_precision(config.get("precision", "auto"), device),
-        compile=config.get("compile", False),
-        ema=config.get("ema", 0.0),
-    )
-
-
-def generator_config(config: dict[str, Any]) -> GeneratorConfig:
-    """The generator a run config records; runs from before that record get what vidgan 0.1 built from the options
-    (U-Nets then had no residual blocks and, before --downsamplings, went down to 4×4)."""
-    if "generator" in config:
-        return GeneratorConfig(**config["generator"])
-    size, kind = config["size"], config.get("gen", "resnet")
-    unet = kind == "unet"
-    return GeneratorConfig.for_size(
-        size,
-        channels=config["channels"],
-        res_blocks=0 if unet else config["res_blocks"],
-        kind=kind,
-        downsamplings=config.get("downsamplings") or (deepest_downsamplings(size) if unet else None),
-        upsample=config.get("upsample", "resize"),
+        pool=options.pool,
+        lr_decay_from=options.lr_decay_from,
+        precision=resolve_precision(options.precision, device),
+        compile=options.compile,
+        ema=options.ema,
     )

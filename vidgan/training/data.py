@@ -1,7 +1,9 @@
-"""In-memory datasets and augmentation (mirror, deluxe, DiffAugment).
+"""In-memory datasets and augmentation (mirror, deluxe, random crops, DiffAugment).
 
-Every dataset here is small enough to live in memory as uint8 (10 000 frames at 128 px are 0.5 GB), so
-training draws batches by indexing a tensor on the training device instead of decoding PNGs each step.
+Every dataset here is small enough to live in memory as uint8 (10 000 frames at 128 px are 0.5 GB; whole
+frames for crops take (long side / short side) times their working scale squared each: 1000 16:9 frames
+at a 256-px working scale are 0.35 GB), so training draws batches by indexing a tensor on the training
+device instead of decoding PNGs each step.
 """
 
 from __future__ import annotations
@@ -10,19 +12,18 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vidgan.core.errors import UsageError, VidganError
+from vidgan.core.errors import VidganError
 from vidgan.core.progress import warn
-from vidgan.io.images import list_images, load_image
+from vidgan.io.images import list_images, load_image, read_rgb, square_scale
+from vidgan.training.options import AUGMENTATIONS, DIFFAUG_POLICY
 
 if TYPE_CHECKING:
     from vidgan.runs.splits import DomainSplit
-
-# "basic" is the DCGAN seeds' name for resize-and-normalise only, i.e. "none".
-AUGMENTATIONS = ("mirror", "deluxe", "none", "basic")
 
 
 def load_image_folder(folder: Path, size: int, channels: int = 3) -> torch.Tensor:
@@ -44,33 +45,92 @@ def load_image_files(paths: list[Path], size: int, where: Path | str, channels: 
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
 
 
-def load_training_images(folder: Path, split: DomainSplit | None, size: int, channels: int = 3) -> torch.Tensor:
-    """The images a run trains on from one folder: the training share of its split, or all of them (no split)."""
-    if split is None:
-        return load_image_folder(folder, size, channels)
-    return load_image_files(split.train_paths(), size, split.folder, channels)
+def load_training_images(
+    folder: Path, split: DomainSplit | None, size: int, channels: int = 3, *, working_scale: int | None = None
+) -> torch.Tensor:
+    """The images a run trains on from one folder: the training share of its split, or all of them (no split);
+    size×size squares, or with `working_scale` whole frames at that scale (see load_frames)."""
+    paths, where = (list_images(folder), folder) if split is None else (split.train_paths(), split.folder)
+    if working_scale is not None:
+        return load_frames(paths, working_scale, where)
+    return load_image_files(paths, size, where, channels)
+
+
+def short_side(folder: Path) -> int:
+    """The short side in pixels of the folder's first image: the working scale of frames that
+    `vidgan extract --scale` wrote there."""
+    return min(read_rgb(list_images(folder)[0]).shape[:2])
+
+
+def load_frames(paths: list[Path], scale: int, where: Path | str) -> torch.Tensor:
+    """The readable images among `paths` whole (aspect kept), each scaled so its short side is `scale` px, as one
+    N×3×H×W uint8 tensor in the first image's shape; images of another shape are trimmed to their centre
+    (with a warning). Unreadable files are skipped with a warning; `where` names them in errors."""
+    frames = []
+    for path in paths:
+        try:
+            rgb = read_rgb(path)
+        except VidganError as error:
+            warn(f"skipping {error}")
+            continue
+        height, width = rgb.shape[:2]
+        scaled = square_scale(width, height, scale)
+        if scaled != (width, height):
+            shrinking = scaled[0] < width
+            rgb = cv2.resize(rgb, scaled, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+        frames.append(rgb)
+    if not frames:
+        raise VidganError(f"{where}: none of the images could be read")
+    height, width = frames[0].shape[:2]
+    other = [i for i, frame in enumerate(frames) if frame.shape[:2] != (height, width)]
+    if other:
+        height, width = min(f.shape[0] for f in frames), min(f.shape[1] for f in frames)
+        warn(f"{where}: {len(other)} of {len(frames)} images have another aspect ratio; training on the centred {width}x{height} of each")
+        frames = [_centre(frame, height, width) for frame in frames]
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()
+
+
+def _centre(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    top, left = (image.shape[0] - height) // 2, (image.shape[1] - width) // 2
+    return image[top : top + height, left : left + width]
 
 
 class ImageBank:
-    """A domain's images resident on the training device as uint8; draws augmented float batches in [-1, 1]."""
+    """A domain's images resident on the training device as uint8; draws augmented float batches in [-1, 1]:
+    of the whole images, or with `crop` of random crop×crop windows of them (the sample grids' fixed images
+    are then their centre windows)."""
 
-    def __init__(self, images: torch.Tensor, device: torch.device, augmentation: str = "mirror") -> None:
+    def __init__(self, images: torch.Tensor, device: torch.device, augmentation: str = "mirror", crop: int | None = None) -> None:
         if augmentation not in AUGMENTATIONS:
-            raise UsageError(f"--aug must be one of {', '.join(AUGMENTATIONS)}, got {augmentation!r}")
+            raise ValueError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}, got {augmentation!r}")
+        if crop is not None and crop > min(images.shape[-2:]):
+            raise ValueError(f"{crop}-px crops do not fit {images.shape[-1]}x{images.shape[-2]} images")
         self.images = images.to(device)
         self.augmentation = augmentation
+        self.crop = crop
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
     def batch(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
         index = torch.randint(len(self), (batch_size,), generator=generator).to(self.images.device)
-        return augment(to_float(self.images[index]), self.augmentation, generator)
+        images = self.images[index]
+        if self.crop is not None:
+            height, width = images.shape[-2:]
+            top = _random_ints(height - self.crop + 1, batch_size, images.device, generator)
+            left = _random_ints(width - self.crop + 1, batch_size, images.device, generator)
+            images = _crop_windows(images, top, left, self.crop, self.crop)
+        return augment(to_float(images), self.augmentation, generator)
 
     def fixed(self, count: int) -> torch.Tensor:
         """The first `count` images (evenly spread over the bank), unaugmented: for comparable sample grids."""
         index = torch.linspace(0, len(self) - 1, min(count, len(self))).round().long().to(self.images.device)
-        return to_float(self.images[index])
+        images = self.images[index]
+        if self.crop is not None:
+            height, width = images.shape[-2:]
+            top, left = (height - self.crop) // 2, (width - self.crop) // 2
+            images = images[..., top : top + self.crop, left : left + self.crop]
+        return to_float(images)
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
@@ -119,9 +179,6 @@ def augment(x: torch.Tensor, mode: str, generator: torch.Generator | None = None
             size,
         )
     return random_flip(x, generator)
-
-
-DIFFAUG_POLICY = ("color", "translation", "cutout")
 
 
 def diff_augment(x: torch.Tensor, policy: tuple[str, ...] = DIFFAUG_POLICY) -> torch.Tensor:

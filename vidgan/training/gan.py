@@ -6,38 +6,24 @@ networks, so one task serves both kinds; `kind` in the config picks the networks
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 from torchvision.utils import make_grid
 
-from vidgan.core.errors import UsageError
 from vidgan.models.cyclegan import DCDiscriminator, DiscriminatorConfig
 from vidgan.models.dcgan import DCGenerator, DCGeneratorConfig
 from vidgan.models.mlp_gan import MLPConfig, MLPDiscriminator, MLPGenerator
 from vidgan.runs.folder import RunFolder
 from vidgan.training.data import ImageBank, diff_augment, to_uint8
-from vidgan.training.launch import (
-    ImageModelOptions,
-    image_run_training_images,
-    power_of_two_size,
-    start_image_run,
-    takes_options,
-)
+from vidgan.training.launch import image_run_training_images, start_image_run
 from vidgan.training.loop import TrainResult, eval_mode
-from vidgan.training.losses import (
-    GAN_LOSSES,
-    GRADIENT_PENALTY_WEIGHT,
-    adversarial_loss,
-    gradient_penalty,
-)
+from vidgan.training.losses import GRADIENT_PENALTY_WEIGHT, adversarial_loss, gradient_penalty
+from vidgan.training.options import DCGANOptions, MLPGANOptions
 from vidgan.training.plots import plot_score_histogram
 
 SAMPLE_COUNT = 64  # images in each sample grid, from one fixed noise batch
-WGAN_CRITIC_STEPS = 5  # default critic updates per generator update with wgan-gp (Gulrajani et al.)
 
 
 class GANTask:
@@ -149,97 +135,43 @@ def load_sampler(checkpoint: dict[str, Any]) -> nn.Module:
     return generator
 
 
-@dataclass(frozen=True)
-class GANOptions(ImageModelOptions):
-    """The options both GAN kinds take, with the same defaults, besides those of every one-folder model."""
-
-    noise_dim: int = 100
-    loss: str = "bce"
-    critic_steps: int | None = None  # D updates per G update; None: WGAN_CRITIC_STEPS with wgan-gp, else 1
-    slope: float = 0.2  # LeakyReLU negative slope
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    beta1: float = 0.5
+def train_dcgan(options: DCGANOptions) -> TrainResult:
+    """Train a DCGAN on the image folder `options.data` into the run folder `options.out`."""
+    return start_image_run(options, build_task)
 
 
-@takes_options(GANOptions)
-def train_dcgan(
-    data: Path,
-    out: Path,
-    *,
-    size: int | None = None,
-    channels: int = 32,
-    aug: str = "basic",
-    diffaug: bool = False,
-    batch_size: int = 16,
-    **options: Any,
-) -> TrainResult:
-    """Train a DCGAN on one image folder into the run folder `out`; `options` are any of GANOptions."""
-    size = power_of_two_size(size, data, "dcgan")
-    own = {"size": size, "channels": channels, "aug": aug, "diffaug": diffaug, "batch_size": batch_size}
-    return _start("dcgan", data, out, own, GANOptions(**options))
-
-
-@takes_options(GANOptions)
-def train_mlp_gan(
-    data: Path,
-    out: Path,
-    *,
-    size: int = 28,
-    channels: int = 256,
-    aug: str = "none",
-    dropout: float = 0.3,
-    batch_size: int = 64,
-    **options: Any,
-) -> TrainResult:
-    """Train the fully connected GAN on one folder of small images (e.g. 28×28 digits) into `out`; `options` are
-    any of GANOptions."""
-    if not 4 <= size <= 128:
-        raise UsageError(f"--size must be from 4 to 128 px for mlp-gan, got {size}")
-    if not 0 <= dropout < 1:
-        raise UsageError(f"--dropout must be in [0, 1), got {dropout}")
-    if batch_size == 1:
-        raise UsageError("--batch-size must be at least 2 for mlp-gan (its batch norm needs two images)")
-    own = {"size": size, "channels": channels, "aug": aug, "dropout": dropout, "batch_size": batch_size}
-    return _start("mlp-gan", data, out, own, GANOptions(**options))
-
-
-def _start(kind: str, data: Path, out: Path, own: dict[str, Any], options: GANOptions) -> TrainResult:
-    """Checks and defaults shared by both GAN kinds, then a new run."""
-    if options.loss not in GAN_LOSSES:
-        raise UsageError(f"--loss must be one of {', '.join(GAN_LOSSES)}, got {options.loss!r}")
-    if options.critic_steps is None:
-        options = replace(options, critic_steps=WGAN_CRITIC_STEPS if options.loss == "wgan-gp" else 1)
-    if options.critic_steps < 1:
-        raise UsageError(f"--critic-steps must be at least 1, got {options.critic_steps}")
-    return start_image_run(kind, data, out, own, options, build_task)
+def train_mlp_gan(options: MLPGANOptions) -> TrainResult:
+    """Train the fully connected GAN on a folder of small images (e.g. 28×28 digits) into `options.out`."""
+    return start_image_run(options, build_task)
 
 
 def build_task(config: dict[str, Any], device: torch.device) -> GANTask:
     """The task a dcgan or mlp-gan run config describes."""
-    kind, size, image_channels = config["kind"], config["size"], config["channels_in"]
-    bank = ImageBank(image_run_training_images(config), device, config["aug"])
+    kind = config["kind"]
+    options = (DCGANOptions if kind == "dcgan" else MLPGANOptions).from_config(config)
+    size, image_channels = options.size, options.channels_in
+    bank = ImageBank(image_run_training_images(options), device, options.aug)
     if kind == "dcgan":
         arch = {
-            "generator": DCGeneratorConfig(size, config["noise_dim"], config["channels"], image_channels).to_dict(),
+            "generator": DCGeneratorConfig(size, options.noise_dim, options.channels, image_channels).to_dict(),
             "discriminator": DiscriminatorConfig(
-                size=size, kind="dc", channels=config["channels"], image_channels=image_channels, slope=config["slope"]
+                size=size, kind="dc", channels=options.channels, image_channels=image_channels, slope=options.slope
             ).to_dict(),
         }
     else:
-        mlp = MLPConfig(size, image_channels, config["noise_dim"], config["channels"], config["dropout"], config["slope"])
+        mlp = MLPConfig(size, image_channels, options.noise_dim, options.channels, options.dropout, options.slope)
         arch = {"mlp": mlp.to_dict()}
     return GANTask(
         kind,
         bank,
         arch,
-        loss=config["loss"],
-        critic_steps=config["critic_steps"],
-        diffaug=config.get("diffaug", False),  # mlp-gan runs have no DiffAugment option
-        batch_size=config["batch_size"],
-        lr_g=config["lr_g"],
-        lr_d=config["lr_d"],
-        betas=(config["beta1"], config["beta2"]),
-        seed=config["seed"],
+        loss=options.loss,
+        critic_steps=options.critic_steps,
+        diffaug=getattr(options, "diffaug", False),  # the mlp-gan has no DiffAugment option
+        batch_size=options.batch_size,
+        lr_g=options.lr_g,
+        lr_d=options.lr_d,
+        betas=(options.beta1, options.beta2),
+        seed=options.seed,
         device=device,
     )

@@ -7,7 +7,6 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-GAN_LOSSES = ("lsgan", "bce", "wgan-gp")
 GRADIENT_PENALTY_WEIGHT = 10.0  # λ of Gulrajani et al. (2017)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -10,17 +9,11 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.utils import make_grid
 
-from vidgan.core.errors import UsageError
 from vidgan.models.vae import VAE, VAEConfig
 from vidgan.training.data import ImageBank, to_uint8
-from vidgan.training.launch import (
-    ImageModelOptions,
-    image_run_training_images,
-    power_of_two_size,
-    start_image_run,
-    takes_options,
-)
+from vidgan.training.launch import image_run_training_images, start_image_run
 from vidgan.training.loop import TrainResult, eval_mode
+from vidgan.training.options import VAEOptions
 
 KIND = "vae"
 SAMPLE_COLUMNS = 8
@@ -83,42 +76,21 @@ def load_sampler(checkpoint: dict[str, Any]) -> nn.Module:
     return vae.decoder
 
 
-@takes_options(ImageModelOptions)
-def train_vae(
-    data: Path,
-    out: Path,
-    *,
-    size: int | None = None,
-    channels: int = 32,
-    noise_dim: int = 64,
-    kl_weight: float = 1.0,
-    aug: str = "mirror",
-    lr: float = 1e-3,
-    beta1: float = 0.9,
-    batch_size: int = 32,
-    **options: Any,
-) -> TrainResult:
-    """Train a VAE on one image folder into the run folder `out`; `noise_dim` is the latent size; `options` are any
-    of ImageModelOptions."""
-    size = power_of_two_size(size, data, KIND)
-    if kl_weight < 0:
-        raise UsageError(f"--kl-weight must be 0 or more, got {kl_weight}")
-    own = {
-        "size": size, "channels": channels, "noise_dim": noise_dim, "kl_weight": kl_weight,
-        "aug": aug, "lr": lr, "beta1": beta1, "batch_size": batch_size,
-    }
-    return start_image_run(KIND, data, out, own, ImageModelOptions(**options), build_task)
+def train_vae(options: VAEOptions) -> TrainResult:
+    """Train a VAE on the image folder `options.data` into the run folder `options.out`."""
+    return start_image_run(options, build_task)
 
 
 def build_task(config: dict[str, Any], device: torch.device) -> VAETask:
-    size, image_channels = config["size"], config["channels_in"]
+    """The task a vae run config describes."""
+    options = VAEOptions.from_config(config)
     return VAETask(
-        ImageBank(image_run_training_images(config), device, config["aug"]),
-        VAEConfig(size, image_channels, config["channels"], config["noise_dim"]),
-        kl_weight=config["kl_weight"],
-        batch_size=config["batch_size"],
-        lr=config["lr"],
-        betas=(config["beta1"], config["beta2"]),
-        seed=config["seed"],
+        ImageBank(image_run_training_images(options), device, options.aug),
+        VAEConfig(options.size, options.channels_in, options.channels, options.noise_dim),
+        kl_weight=options.kl_weight,
+        batch_size=options.batch_size,
+        lr=options.lr,
+        betas=(options.beta1, options.beta2),
+        seed=options.seed,
         device=device,
     )
