@@ -15,6 +15,7 @@ from PIL import Image
 from torch import nn
 
 import vidgan.render.translator as translator
+from vidgan.core.directions import A2B
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.io.video import VideoWriter, iter_frames, probe_video
 from vidgan.render.boxes import Box
@@ -273,7 +274,7 @@ def test_reference_state_dicts_load_and_match_the_reference_network(tmp_path, ar
     state = build(depth, 2, rng)
     path = tmp_path / "latest_net_G_A.pth"
     torch.save(state, path)
-    generator = translator.load_render_generator(path, "a2b", arch, torch.device("cpu"))
+    generator = translator.load_render_generator(path, A2B, arch, torch.device("cpu"))
     x = torch.rand(2, 3, size, size, generator=rng) * 2 - 1
     with torch.no_grad():
         assert torch.allclose(generator(x), forward(state, depth, x), atol=1e-5)
@@ -288,13 +289,13 @@ def test_reference_weights_render_and_bad_files_are_clean_errors(make_clip, tmp_
     result = render_video(clip, weights, RenderOptions(out=tmp_path / "out.mp4", arch="resnet_6blocks", fit="native", quiet=True))
     assert result.frames == 3 and probe_video(tmp_path / "out.mp4").width == 64
     with pytest.raises(VidganError, match="resnet_9blocks"):
-        translator.load_render_generator(weights, "a2b", "resnet_9blocks", torch.device("cpu"))
+        translator.load_render_generator(weights, A2B, "resnet_9blocks", torch.device("cpu"))
     with pytest.raises(VidganError, match="unet_128"):
-        translator.load_render_generator(weights, "a2b", "unet_128", torch.device("cpu"))
+        translator.load_render_generator(weights, A2B, "unet_128", torch.device("cpu"))
     pickled = tmp_path / "evil.pth"
     torch.save({"model": SimpleNamespace(x=1)}, pickled)
     with pytest.raises(VidganError, match="refused to load"):
-        translator.load_render_generator(pickled, "a2b", "resnet_6blocks", torch.device("cpu"))
+        translator.load_render_generator(pickled, A2B, "resnet_6blocks", torch.device("cpu"))
 
 
 # --- flicker ---------------------------------------------------------------------------------------------------

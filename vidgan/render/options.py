@@ -77,7 +77,7 @@ class RenderOptions:
             if self.arch not in REFERENCE_ARCHS:
                 raise UsageError(f"--arch must be one of {', '.join(REFERENCE_ARCHS)}, got {self.arch!r}")
             if len(self.directions) > 1:
-                raise UsageError("a reference checkpoint holds one generator: --direction both needs a vidgan run")
+                raise UsageError("--arch: a reference checkpoint holds one generator; --direction both needs a vidgan run")
         if self.codec is not None and self.codec not in OUTPUT_CODECS:
             raise UsageError(f"--codec must be one of {', '.join(OUTPUT_CODECS)}, got {self.codec!r}")
         if not 0 <= self.crf <= 51:
