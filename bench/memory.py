@@ -26,8 +26,9 @@ CONFIG = GeneratorConfig.for_size(64, channels=8, res_blocks=1)
 CHILD = """
 import sys
 from pathlib import Path
+from vidgan.render.options import RenderOptions
 from vidgan.render.video import render_video
-render_video(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), device="cpu", quiet=True)
+render_video(Path(sys.argv[1]), Path(sys.argv[2]), RenderOptions(out=Path(sys.argv[3]), device="cpu", quiet=True))
 peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))
 print(int(peak.split()[1]) // 1024)
 """

@@ -25,7 +25,8 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 
 from vidgan.core.progress import console  # noqa: E402
-from vidgan.eval.cyclegan import eval_table, evaluate_run  # noqa: E402
+from vidgan.eval.options import EvalOptions  # noqa: E402
+from vidgan.eval.run import eval_table, evaluate_run  # noqa: E402
 from vidgan.training.cyclegan import train_cyclegan  # noqa: E402
 from vidgan.training.options import CycleGANOptions  # noqa: E402
 
@@ -109,7 +110,7 @@ def main() -> None:
         )
     )
     train_seconds = time.perf_counter() - started
-    results = evaluate_run(args.out, device=args.device)
+    results = evaluate_run(args.out, EvalOptions(device=args.device))
     console.print(eval_table(results))
     d = results["directions"]
     print(f"options {options or 'train defaults'}")

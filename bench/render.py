@@ -18,9 +18,12 @@ from benchlib import (
     random_generator_checkpoint,
 )
 
+from vidgan.core.directions import A2B
 from vidgan.models.cyclegan import GeneratorConfig
 from vidgan.render.framing import working_size
-from vidgan.render.video import load_render_generator, render_video
+from vidgan.render.options import RenderOptions
+from vidgan.render.translator import load_render_generator
+from vidgan.render.video import render_video
 from vidgan.training.data import to_float, to_uint8
 
 WIDTH, HEIGHT, BATCH = 1280, 720, 4
@@ -51,7 +54,7 @@ def main() -> None:
     args, folder, clip = clip_bench_setup(__doc__, "render", (WIDTH, HEIGHT), frames=24, rounds=2)
     config = GeneratorConfig.for_size(128)
     checkpoint = random_generator_checkpoint(folder / "model.pt", config)
-    generator = load_render_generator(checkpoint, "a2b", None, torch.device("cpu"))
+    generator = load_render_generator(checkpoint, A2B, None, torch.device("cpu"))
     size = working_size(WIDTH, HEIGHT, config.size, generator.stride)
     batch = torch.randint(0, 256, (BATCH, 3, size[1], size[0]), dtype=torch.uint8)
 
@@ -63,11 +66,10 @@ def main() -> None:
 
     def render(warp_error_every: int) -> int:
         out = folder / f"out_{warp_error_every}.mp4"
-        result = render_video(
-            clip, checkpoint, out, batch_size=BATCH, warp_error_every=warp_error_every, overwrite=True,
-            device="cpu", quiet=True,
+        options = RenderOptions(
+            out=out, batch_size=BATCH, warp_error_every=warp_error_every, overwrite=True, device="cpu", quiet=True
         )
-        return result.frames
+        return render_video(clip, checkpoint, options).frames
 
     model_only()  # warm-up: first calls pay for allocation and kernel selection
     rates = best_rate(

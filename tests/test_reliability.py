@@ -38,7 +38,7 @@ from vidgan.core.errors import Interrupted, VidganError
 from vidgan.io import extract
 from vidgan.io.video import iter_frames
 from vidgan.models.cyclegan import GeneratorConfig, ResnetGenerator
-from vidgan.render.video import FrameTranslator
+from vidgan.render.translator import FrameTranslator
 from vidgan.runs.checkpoints import (
     load_checkpoint,
     save_checkpoint,

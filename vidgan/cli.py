@@ -16,6 +16,16 @@ import typer.core
 from vidgan.core.directions import DIRECTION_NAMES
 from vidgan.core.errors import UsageError, VidganError, sigterm_as_interrupt
 from vidgan.core.progress import console
+from vidgan.eval.options import SAMPLES, ClassifierSettings, EvalOptions
+from vidgan.models.reference_archs import REFERENCE_ARCHS
+from vidgan.render.options import (
+    FITS,
+    OUTPUT_CODECS,
+    RENDER_DIRECTIONS,
+    RenderOptions,
+    TranslateOptions,
+    render_directions,
+)
 from vidgan.training.options import MODELS, TRAIN_OPTIONS, CycleGANOptions, TrainOptions, one_of
 
 if TYPE_CHECKING:
@@ -268,17 +278,19 @@ def translate(
     input: Annotated[Path, typer.Argument(help="Folder of images to translate.")],
     run: Annotated[Path, typer.Option(help="A cyclegan run folder (or one of its checkpoint files).")],
     out: Annotated[Path, typer.Option(help="Folder for the results (not the input folder).")],
-    direction: Annotated[Direction, typer.Option(help="a2b or b2a.")] = Direction.a2b,
-    device: DeviceOption = "auto",
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
+    direction: Annotated[Direction, typer.Option(help="a2b or b2a.")] = TranslateOptions.direction.name,
+    device: DeviceOption = TranslateOptions.device,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = TranslateOptions.overwrite,
     quiet: QuietOption = False,
 ) -> None:
     """Translate every image of a folder: one PNG per input, same name and size, in --out."""
+    from vidgan.core import directions
     from vidgan.render.translate import translate_folder
 
-    result = translate_folder(
-        input, run, out, direction=direction.value, device=device, overwrite=overwrite, quiet=quiet
+    options = TranslateOptions(
+        out, directions.Direction.parse(direction.value), overwrite=overwrite, device=device, quiet=quiet
     )
+    result = translate_folder(input, run, options)
     skipped = f" ({result.skipped} unreadable skipped)" if result.skipped else ""
     console.print(f"wrote {result.written} images to {result.out_dir}{skipped}")
 
@@ -292,69 +304,94 @@ def plot(run: Annotated[Path, typer.Argument(help="Run folder.")]) -> None:
         console.print(f"wrote {path}")
 
 
-RenderDirection = Enum("RenderDirection", {name: name for name in (*DIRECTION_NAMES, "both")}, type=str)
+def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
+    """A Typer choice type of a library constant's values."""
+    return Enum(name, {value: value for value in values}, type=str)
 
 
-class Codec(str, Enum):
-    h264 = "h264"
-    prores = "prores"
-    ffv1 = "ffv1"
-    png = "png"
-
-
-class Fit(str, Enum):
-    short_side = "short-side"
-    stretch = "stretch"
-    crop = "crop"
-    native = "native"
-
-
-class Arch(str, Enum):
-    resnet_9blocks = "resnet_9blocks"
-    resnet_6blocks = "resnet_6blocks"
-    unet_128 = "unet_128"
-    unet_256 = "unet_256"
+RenderDirection = _choices("RenderDirection", RENDER_DIRECTIONS)
+Codec = _choices("Codec", OUTPUT_CODECS)
+Fit = _choices("Fit", FITS)
+Arch = _choices("Arch", REFERENCE_ARCHS)
+_RENDER = RenderOptions()
 
 
 @app.command()
 def render(
     inputs: Annotated[list[Path], typer.Argument(help="Videos, image-sequence folders or patterns (shot_%04d.png).")],
-    run: Annotated[Optional[Path], typer.Option(help="Run folder (uses its latest checkpoint).")] = None,
-    checkpoint: Annotated[Optional[Path], typer.Option(help="A checkpoint file (or a run folder: under torchrun, whose parser claims --run) instead of --run (with --arch: a reference CycleGAN .pth).")] = None,
-    arch: Annotated[Optional[Arch], typer.Option(help="Architecture of a reference CycleGAN --checkpoint (latest_net_G_A.pth).")] = None,
-    direction: Annotated[RenderDirection, typer.Option(help="a2b, b2a, or both (one output each).")] = RenderDirection.a2b,
-    out: Annotated[Optional[Path], typer.Option(help="Output for one input: .mp4, .mov, .mkv, or a folder for PNGs (default: INPUT_<direction>.mp4 beside it).")] = None,
-    out_dir: Annotated[Optional[Path], typer.Option(help="Folder for the outputs of several inputs (STEM_<direction>).")] = None,
-    codec: Annotated[Optional[Codec], typer.Option(help="h264 (.mp4), prores (422 HQ 10-bit, .mov), ffv1 (lossless, .mkv), png (folder). Default: from --out, else h264 for videos and png for sequences.")] = None,
-    crf: Annotated[int, typer.Option(help="H.264 quality: 0 lossless … 51 worst.")] = 18,
-    fit: Annotated[Fit, typer.Option(help="short-side: short side to the training size; stretch: squash to the square; crop: centre square only; native: full resolution.")] = Fit.short_side,
-    roi: Annotated[Optional[str], typer.Option(help="Translate only this box X,Y,W,H (source pixels); the rest stays untouched.", metavar="X,Y,W,H")] = None,
-    roi_track: Annotated[Optional[Path], typer.Option(help="CSV of frame,x,y,w,h: a box that moves with the subject.")] = None,
-    feather: Annotated[int, typer.Option(help="Width in pixels of the soft edge inside the region.")] = 16,
-    fps: Annotated[str, typer.Option(help="Frame rate of image-sequence inputs (25, 29.97, 30000/1001).")] = "25",
-    temporal_smooth: Annotated[float, typer.Option(help="0..1: blend in the previous output, moved by the source's optical flow, against flicker (0 = off).")] = 0.0,
-    warp_error_every: Annotated[int, typer.Option(help="Measure the warp error on every Nth pair of frames (1 = all pairs, 0 = off); each measured pair costs two optical flows.")] = 10,
-    compare: Annotated[bool, typer.Option("--compare", help="Also write a labelled side-by-side (source | result) beside each output.")] = False,
-    no_audio: Annotated[bool, typer.Option("--no-audio", help="Do not copy the input's audio.")] = False,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted PNG-sequence render (frames already there are kept).")] = False,
-    batch_size: Annotated[Optional[int], typer.Option(help="Frames per batch (default 4 on CPU, 16 on CUDA).")] = None,
-    half: Annotated[bool, typer.Option("--half", help="Half-precision inference (bf16, or fp16 where unsupported); CUDA only.")] = False,
-    device: DeviceOption = "auto",
+    run: Annotated[Path | None, typer.Option(help="Run folder (uses its latest checkpoint).")] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help="A checkpoint file (or a run folder: under torchrun, whose parser claims --run) instead of --run "
+            "(with --arch: a reference CycleGAN .pth)."
+        ),
+    ] = None,
+    arch: Annotated[Arch | None, typer.Option(help="Architecture of a reference CycleGAN --checkpoint (latest_net_G_A.pth).")] = None,
+    direction: Annotated[RenderDirection, typer.Option(help="a2b, b2a, or both (one output each).")] = _RENDER.direction_label,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output for one input: .mp4, .mov, .mkv, or a folder for PNGs (default: INPUT_<direction>.mp4 beside it)."),
+    ] = None,
+    out_dir: Annotated[Path | None, typer.Option(help="Folder for the outputs of several inputs (STEM_<direction>).")] = None,
+    codec: Annotated[
+        Codec | None,
+        typer.Option(
+            help="h264 (.mp4), prores (422 HQ 10-bit, .mov), ffv1 (lossless, .mkv), png (folder). "
+            "Default: from --out, else h264 for videos and png for sequences."
+        ),
+    ] = None,
+    crf: Annotated[int, typer.Option(help="H.264 quality: 0 lossless … 51 worst.")] = _RENDER.crf,
+    fit: Annotated[
+        Fit,
+        typer.Option(
+            help="short-side: short side to the training size; stretch: squash to the square; crop: centre square only; "
+            "native: full resolution."
+        ),
+    ] = _RENDER.fit,
+    roi: Annotated[
+        str | None,
+        typer.Option(help="Translate only this box X,Y,W,H (source pixels); the rest stays untouched.", metavar="X,Y,W,H"),
+    ] = None,
+    roi_track: Annotated[Path | None, typer.Option(help="CSV of frame,x,y,w,h: a box that moves with the subject.")] = None,
+    feather: Annotated[int, typer.Option(help="Width in pixels of the soft edge inside the region.")] = _RENDER.feather,
+    fps: Annotated[str, typer.Option(help="Frame rate of image-sequence inputs (25, 29.97, 30000/1001).")] = str(_RENDER.fps),
+    temporal_smooth: Annotated[
+        float,
+        typer.Option(help="0..1: blend in the previous output, moved by the source's optical flow, against flicker (0 = off)."),
+    ] = _RENDER.temporal_smooth,
+    warp_error_every: Annotated[
+        int,
+        typer.Option(
+            help="Measure the warp error on every Nth pair of frames (1 = all pairs, 0 = off); "
+            "each measured pair costs two optical flows."
+        ),
+    ] = _RENDER.warp_error_every,
+    compare: Annotated[
+        bool, typer.Option("--compare", help="Also write a labelled side-by-side (source | result) beside each output.")
+    ] = _RENDER.compare,
+    no_audio: Annotated[bool, typer.Option("--no-audio", help="Do not copy the input's audio.")] = not _RENDER.audio,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = _RENDER.overwrite,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue an interrupted PNG-sequence render (frames already there are kept).")
+    ] = _RENDER.resume,
+    batch_size: Annotated[int | None, typer.Option(help="Frames per batch (default 4 on CPU, 16 on CUDA).")] = None,
+    half: Annotated[
+        bool, typer.Option("--half", help="Half-precision inference (bf16, or fp16 where unsupported); CUDA only.")
+    ] = _RENDER.half,
+    device: DeviceOption = _RENDER.device,
     quiet: QuietOption = False,
 ) -> None:
     """Translate every frame of videos or image sequences; keeps resolution, frame numbers, timestamps and audio."""
     from vidgan.core.distributed import is_main_process
     from vidgan.io.sequences import parse_fps
-    from vidgan.render.framing import parse_box
+    from vidgan.render.boxes import parse_box
     from vidgan.render.video import render_video
 
-    result = render_video(
-        inputs,
-        _model_source(run, checkpoint),
-        out,
+    options = RenderOptions(
+        out=out,
         out_dir=out_dir,
-        direction=direction.value,
+        directions=render_directions(direction.value),
         arch=arch.value if arch else None,
         codec=codec.value if codec else None,
         crf=crf,
@@ -374,6 +411,7 @@ def render(
         device=device,
         quiet=quiet,
     )
+    result = render_video(inputs, _model_source(run, checkpoint), options)
     if not is_main_process():  # under torchrun, rank 0 reports every rank's clips
         return
     for clip in result.clips:
@@ -397,22 +435,24 @@ def _warp_report(output: float | None, source: float | None) -> str:
 @app.command("eval")
 def eval_run(
     run: Annotated[Path, typer.Option(help="Run folder to evaluate (its latest checkpoint).")],
-    a: Annotated[Optional[Path], typer.Option("--a", help="Evaluate on this folder of domain a (default: held-out images).")] = None,
-    b: Annotated[Optional[Path], typer.Option("--b", help="Evaluate on this folder of domain b (default: held-out images).")] = None,
-    samples: Annotated[Optional[int], typer.Option(help="[dcgan/mlp-gan/vae] Generated images to measure (default 256).")] = None,
-    classifier_steps: Annotated[int, typer.Option(help="Training steps of each judging classifier.")] = 300,
-    c2st_repeats: Annotated[int, typer.Option(help="[cyclegan] Average C2ST over this many classifier seeds (steadier on few images).")] = 3,
-    device: DeviceOption = "auto",
+    a: Annotated[Path | None, typer.Option("--a", help="Evaluate on this folder of domain a (default: held-out images).")] = None,
+    b: Annotated[Path | None, typer.Option("--b", help="Evaluate on this folder of domain b (default: held-out images).")] = None,
+    samples: Annotated[int | None, typer.Option(help=f"[dcgan/mlp-gan/vae] Generated images to measure (default {SAMPLES}).")] = None,
+    classifier_steps: Annotated[int, typer.Option(help="Training steps of each judging classifier.")] = ClassifierSettings.steps,
+    c2st_repeats: Annotated[
+        int, typer.Option(help="[cyclegan] Average C2ST over this many classifier seeds (steadier on few images).")
+    ] = ClassifierSettings.c2st_repeats,
+    device: DeviceOption = EvalOptions.device,
     quiet: QuietOption = False,
 ) -> None:
     """Measure a run. CycleGAN: domain classifier, translation scores, C2ST, cycle/identity error, colour, structure.
     DCGAN, MLP GAN, VAE: C2ST realism, sample diversity (mode collapse) and memorisation, beside real images'."""
-    from vidgan.eval.cyclegan import ClassifierSettings, eval_table, evaluate_run
+    from vidgan.eval.run import eval_table, evaluate_run
     from vidgan.runs.folder import RunFolder
 
-    settings = ClassifierSettings(steps=classifier_steps, c2st_repeats=c2st_repeats)
-    results = evaluate_run(run, a=a, b=b, samples=samples, settings=settings, device=device, quiet=quiet)
-    console.print(eval_table(results))
+    classifier = ClassifierSettings(steps=classifier_steps, c2st_repeats=c2st_repeats)
+    options = EvalOptions(a=a, b=b, samples=samples, classifier=classifier, device=device, quiet=quiet)
+    console.print(eval_table(evaluate_run(run, options)))
     console.print(f"wrote {RunFolder(run).eval_path}")
 
 
@@ -423,7 +463,7 @@ def eval_video(
     quiet: QuietOption = False,
 ) -> None:
     """Temporal warp error (flicker) of a rendered clip, beside the source clip's own."""
-    from vidgan.eval.cyclegan import evaluate_video
+    from vidgan.eval.video import evaluate_video
 
     result = evaluate_video(output, source, quiet=quiet)
     console.print(f"warp error over {result.frames} frames: {_warp_report(result.output_error, result.source_error)}")

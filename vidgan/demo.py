@@ -11,9 +11,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vidgan.core.directions import A2B
 from vidgan.core.errors import UsageError
 from vidgan.io.extract import extract_frames
 from vidgan.io.video import write_test_clip
+from vidgan.render.options import RenderOptions
 from vidgan.render.video import render_video
 from vidgan.training.cyclegan import train_cyclegan
 from vidgan.training.options import CycleGANOptions
@@ -135,15 +137,9 @@ def run_demo(out_dir: Path = Path("vidgan-demo"), scale: DemoScale = DemoScale()
     )
     run = train_cyclegan(options)
     # 4. Render the shot glove → bare hand, plus a side-by-side for a quick look.
-    result = render_video(
-        clips["shot"],
-        run.run_dir,
-        out_dir / "shot_nogloves.mp4",
-        direction="a2b",
-        compare=True,
-        device=device,
-        overwrite=True,
-        quiet=quiet,
+    options = RenderOptions(
+        out=out_dir / "shot_nogloves.mp4", directions=(A2B,), compare=True, overwrite=True, device=device, quiet=quiet
     )
+    result = render_video(clips["shot"], run.run_dir, options)
     clip = result.clips[0]
     return DemoResult(clip.outputs["a2b"], clip.compares["a2b"], run.run_dir)

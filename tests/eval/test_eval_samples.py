@@ -48,7 +48,7 @@ def test_fresh_images_pass_copies_are_memorising_and_one_image_is_collapse():
     assert all(0.6 < ratio < 1.6 for ratio in figure(honest, "diversity_ratio") + figure(honest, "nearest_train_ratio"))
 
     for mirrored in (False, True):  # a mirrored copy of a training image is a copy too
-        copies = measure(lambda count, seed: training_copies(count, seed, mirrored=mirrored))
+        copies = measure(lambda count, seed, mirrored=mirrored: training_copies(count, seed, mirrored=mirrored))
         assert copies["memorisation_suspected"] and not copies["collapse_suspected"]
         assert all(ratio < 0.1 for ratio in figure(copies, "nearest_train_ratio"))
         assert figure(copies, "near_copy_share") == (1.0, 1.0)

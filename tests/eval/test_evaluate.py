@@ -10,18 +10,15 @@ import pytest
 import torch
 from conftest import assert_clean_failure
 
-from vidgan.eval.cyclegan import (
-    ClassifierSettings,
-    evaluate_run,
-    holdout_accuracy,
-    two_sample_test,
-)
+from vidgan.eval.judges import holdout_accuracy, two_sample_test
 from vidgan.eval.metrics import (
     balanced_accuracy,
     colour_distance,
     psnr,
     ssim_grey_per_image,
 )
+from vidgan.eval.options import ClassifierSettings, EvalOptions
+from vidgan.eval.run import evaluate_run
 from vidgan.training.cyclegan import train_cyclegan
 from vidgan.training.options import CycleGANOptions
 
@@ -105,7 +102,7 @@ def shapes_run(tmp_path_factory):
 
 
 def test_eval_scores_translations_beside_real_and_untranslated_baselines(shapes_run):
-    results = evaluate_run(shapes_run, settings=FAST, device="cpu", quiet=True)
+    results = evaluate_run(shapes_run, EvalOptions(classifier=FAST, device="cpu", quiet=True))
     assert results["images"] == {"set": "held-out", "a": 4, "b": 4}
     assert results["classifier"]["balanced_accuracy"] >= 0.95 and results["classifier"]["reliable"]
     for direction in ("a2b", "b2a"):

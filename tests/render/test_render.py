@@ -6,8 +6,10 @@ import numpy as np
 import torch
 from conftest import assert_clean_failure
 
+from vidgan.core.directions import DIRECTIONS
 from vidgan.io.video import iter_frames, probe_video
 from vidgan.render.framing import working_size
+from vidgan.render.options import RenderOptions
 from vidgan.render.video import render_video
 from vidgan.runs.checkpoints import save_checkpoint
 
@@ -23,11 +25,10 @@ def test_working_size_keeps_aspect_and_stride():
 def test_render_from_checkpoint_file_both_directions(make_clip, tiny_run, tmp_path):
     source = make_clip("clip.mp4", n_frames=6, width=64, height=64)
     checkpoint = tiny_run / "checkpoints" / "latest.pt"
-    outputs = [
-        render_video(source, checkpoint, tmp_path / f"{d}.mp4", direction=d, batch_size=4, quiet=True, device="cpu")
-        .clips[0].outputs[d]
-        for d in ("a2b", "b2a")
-    ]
+    outputs = []
+    for d in DIRECTIONS:
+        options = RenderOptions(out=tmp_path / f"{d}.mp4", directions=(d,), batch_size=4, quiet=True, device="cpu")
+        outputs.append(render_video(source, checkpoint, options).clips[0].outputs[d.name])
     first = [next(iter_frames(p)).rgb.astype(int) for p in outputs]
     assert np.abs(first[0] - first[1]).mean() > 0  # two different generators
 

@@ -14,10 +14,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-import vidgan.render.video as render
+import vidgan.render.translator as translator
+from vidgan.core.directions import A2B
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.io.video import VideoWriter, iter_frames, probe_video
-from vidgan.render.framing import Box
+from vidgan.render.boxes import Box
+from vidgan.render.options import RenderOptions
 from vidgan.render.video import render_video
 
 NTSC = Fraction(30000, 1001)
@@ -39,7 +41,7 @@ def _decoded(path: Path) -> list[np.ndarray]:
 def test_each_fit_keeps_the_frame_size(make_clip, tiny_run, tmp_path, fit):
     clip = make_clip("wide.mp4", n_frames=6, width=90, height=50)
     out = tmp_path / f"out_{fit}"
-    result = render_video(clip, tiny_run, out, fit=fit, quiet=True)
+    result = render_video(clip, tiny_run, RenderOptions(out=out, fit=fit, quiet=True))
     frames = _pngs(out)
     assert result.frames == 6 and [p.name for p in frames] == [f"wide_{i:06d}.png" for i in range(6)]
     assert all(_read_png(p).shape == (50, 90, 3) for p in frames)
@@ -55,7 +57,7 @@ def test_each_fit_keeps_the_frame_size(make_clip, tiny_run, tmp_path, fit):
 def test_region_leaves_everything_outside_the_box_bit_identical(make_clip, tiny_run, tmp_path):
     clip = make_clip("shot.mp4", n_frames=8, width=96, height=64)
     out = tmp_path / "roi.mkv"  # FFV1: lossless RGB
-    render_video(clip, tiny_run, out, roi=Box(30, 10, 40, 36), feather=6, quiet=True)
+    render_video(clip, tiny_run, RenderOptions(out=out, roi=Box(30, 10, 40, 36), feather=6, quiet=True))
     outside = np.ones((64, 96), bool)
     outside[10:46, 30:70] = False
     changed = 0
@@ -70,7 +72,7 @@ def test_tracked_region_moves_with_the_boxes(make_clip, tiny_run, tmp_path):
     track = tmp_path / "boxes.csv"
     track.write_text("frame,x,y,w,h\n0,0,0,32,32\n3,60,30,30,30\n")  # frames 1-2 keep frame 0's box
     out = tmp_path / "seq"
-    render_video(clip, tiny_run, out, roi_track=track, feather=0, quiet=True)
+    render_video(clip, tiny_run, RenderOptions(out=out, roi_track=track, feather=0, quiet=True))
     for i, (original, path) in enumerate(zip(_decoded(clip), _pngs(out), strict=True)):
         x, y, w, h = (0, 0, 32, 32) if i < 3 else (60, 30, 30, 30)
         outside = np.ones((64, 96), bool)
@@ -96,13 +98,13 @@ def test_sequence_in_keeps_numbering_and_count_in_both_kinds_of_output(tiny_run,
     numbers = [1001, 1002, 1003, 1005, 1006, 1007, 1008]  # a gap at 1004
     _write_sequence(tmp_path / "shots", numbers)
     out = tmp_path / "graded"
-    result = render_video(tmp_path / "shots", tiny_run, out, quiet=True)
+    result = render_video(tmp_path / "shots", tiny_run, RenderOptions(out=out, quiet=True))
     assert [p.name for p in _pngs(out)] == [f"shot_{n:04d}.png" for n in numbers]
     assert result.clips[0].frames == 7
     assert _read_png(_pngs(out)[0]).shape == (48, 80, 3)
 
     movie = tmp_path / "shot.mp4"
-    render_video(tmp_path / "shots" / "shot_%04d.png", tiny_run, movie, fps=Fraction(24), quiet=True)
+    render_video(tmp_path / "shots" / "shot_%04d.png", tiny_run, RenderOptions(out=movie, fps=Fraction(24), quiet=True))
     times = [f.time for f in iter_frames(movie)]
     assert times == pytest.approx([(n - 1001) / 24 for n in numbers])  # the gap stays a gap
 
@@ -114,7 +116,7 @@ def test_sequence_in_keeps_numbering_and_count_in_both_kinds_of_output(tiny_run,
 def test_pro_codecs_decode_back_with_size_count_and_pixel_format(make_clip, tiny_run, tmp_path, name, codec, pix_fmt):
     clip = make_clip("shot.mp4", n_frames=7, width=80, height=48, audio=True)
     out = tmp_path / name
-    render_video(clip, tiny_run, out, quiet=True)
+    render_video(clip, tiny_run, RenderOptions(out=out, quiet=True))
     info = probe_video(out)
     with av.open(str(out)) as container:
         stream = container.streams.video[0]
@@ -129,10 +131,10 @@ def test_pro_codecs_decode_back_with_size_count_and_pixel_format(make_clip, tiny
 def test_ntsc_and_variable_frame_rate_timestamps_and_audio_survive(make_clip, tiny_run, tmp_path):
     ntsc = make_clip("ntsc.mp4", n_frames=10, audio=True)
     out = tmp_path / "ntsc_out.mp4"
-    render_video(ntsc, tiny_run, out, quiet=True)
+    render_video(ntsc, tiny_run, RenderOptions(out=out, quiet=True))
     assert [f.pts for f in iter_frames(out)] == [f.pts for f in iter_frames(ntsc)]
     assert probe_video(out).fps == NTSC and probe_video(out).has_audio
-    render_video(ntsc, tiny_run, tmp_path / "silent.mp4", audio=False, quiet=True)
+    render_video(ntsc, tiny_run, RenderOptions(out=tmp_path / "silent.mp4", audio=False, quiet=True))
     assert not probe_video(tmp_path / "silent.mp4").has_audio
 
     vfr = tmp_path / "vfr.mp4"
@@ -140,14 +142,14 @@ def test_ntsc_and_variable_frame_rate_timestamps_and_audio_survive(make_clip, ti
     with VideoWriter(vfr, width=64, height=48, fps=Fraction(24), time_base=Fraction(1, 90000)) as writer:
         for i, pts in enumerate(given):
             writer.write(np.full((48, 64, 3), i * 30, np.uint8), pts=pts)
-    render_video(vfr, tiny_run, tmp_path / "vfr_out.mkv", codec="ffv1", quiet=True)
+    render_video(vfr, tiny_run, RenderOptions(out=tmp_path / "vfr_out.mkv", codec="ffv1", quiet=True))
     assert [f.time for f in iter_frames(tmp_path / "vfr_out.mkv")] == pytest.approx([p / 90000 for p in given], abs=1e-3)
 
 
 def test_resume_keeps_finished_frames_and_renders_the_rest(make_clip, tiny_run, tmp_path):
     clip = make_clip("shot.mp4", n_frames=8, width=64, height=48)
     out = tmp_path / "frames"
-    render_video(clip, tiny_run, out, quiet=True)
+    render_video(clip, tiny_run, RenderOptions(out=out, quiet=True))
     complete = {p.name: p.read_bytes() for p in _pngs(out)}
     for p in _pngs(out)[5:]:
         p.unlink()  # as if interrupted after frame 4
@@ -155,31 +157,31 @@ def test_resume_keeps_finished_frames_and_renders_the_rest(make_clip, tiny_run, 
     kept.write_bytes(_pngs(out)[0].read_bytes())  # a kept frame is not rendered again, whatever it holds
 
     with pytest.raises(UsageError, match="not empty"):
-        render_video(clip, tiny_run, out, quiet=True)
-    result = render_video(clip, tiny_run, out, resume=True, quiet=True)
+        render_video(clip, tiny_run, RenderOptions(out=out, quiet=True))
+    result = render_video(clip, tiny_run, RenderOptions(out=out, resume=True, quiet=True))
 
     assert result.clips[0].resumed == 5
     assert {p.name for p in _pngs(out)} == set(complete)
     assert kept.read_bytes() == complete[_pngs(out)[0].name]
     assert all(p.read_bytes() == complete[p.name] for p in _pngs(out)[5:])
     with pytest.raises(UsageError, match="PNG sequence outputs only"):
-        render_video(clip, tiny_run, tmp_path / "x.mp4", resume=True, quiet=True)
+        render_video(clip, tiny_run, RenderOptions(out=tmp_path / "x.mp4", resume=True, quiet=True))
 
 
 def test_output_safety_checks(make_clip, tiny_run, tmp_path):
     clip = make_clip("shot.mp4", n_frames=3)
     with pytest.raises(UsageError, match="overwrite the input"):
-        render_video(clip, tiny_run, clip, overwrite=True, quiet=True)
+        render_video(clip, tiny_run, RenderOptions(out=clip, overwrite=True, quiet=True))
     (tmp_path / "done.mp4").write_bytes(b"an earlier render")
     with pytest.raises(UsageError, match="already exists .pass --overwrite"):
-        render_video(clip, tiny_run, tmp_path / "done.mp4", quiet=True)
+        render_video(clip, tiny_run, RenderOptions(out=tmp_path / "done.mp4", quiet=True))
     assert (tmp_path / "done.mp4").read_bytes() == b"an earlier render"
     with pytest.raises(UsageError, match="--codec prores needs .mov"):
-        render_video(clip, tiny_run, tmp_path / "a.mp4", codec="prores", quiet=True)
+        render_video(clip, tiny_run, RenderOptions(out=tmp_path / "a.mp4", codec="prores", quiet=True))
     with pytest.raises(UsageError, match="several inputs"):
-        render_video([clip, clip], tiny_run, tmp_path / "a.mp4", quiet=True)
+        render_video([clip, clip], tiny_run, RenderOptions(out=tmp_path / "a.mp4", quiet=True))
     with pytest.raises(VidganError, match="outside"):
-        render_video(clip, tiny_run, tmp_path / "a.mp4", roi=Box(500, 500, 10, 10), quiet=True)
+        render_video(clip, tiny_run, RenderOptions(out=tmp_path / "a.mp4", roi=Box(500, 500, 10, 10), quiet=True))
     assert not (tmp_path / "a.mp4").exists()
 
 
@@ -272,7 +274,7 @@ def test_reference_state_dicts_load_and_match_the_reference_network(tmp_path, ar
     state = build(depth, 2, rng)
     path = tmp_path / "latest_net_G_A.pth"
     torch.save(state, path)
-    generator = render.load_render_generator(path, "a2b", arch, torch.device("cpu"))
+    generator = translator.load_render_generator(path, A2B, arch, torch.device("cpu"))
     x = torch.rand(2, 3, size, size, generator=rng) * 2 - 1
     with torch.no_grad():
         assert torch.allclose(generator(x), forward(state, depth, x), atol=1e-5)
@@ -284,16 +286,16 @@ def test_reference_weights_render_and_bad_files_are_clean_errors(make_clip, tmp_
     weights = tmp_path / "G_A.pth"
     torch.save({f"module.{k}": v for k, v in state.items()}, weights)  # as saved from DataParallel
     clip = make_clip("shot.mp4", n_frames=3, width=64, height=48)
-    result = render_video(clip, weights, tmp_path / "out.mp4", arch="resnet_6blocks", fit="native", quiet=True)
+    result = render_video(clip, weights, RenderOptions(out=tmp_path / "out.mp4", arch="resnet_6blocks", fit="native", quiet=True))
     assert result.frames == 3 and probe_video(tmp_path / "out.mp4").width == 64
     with pytest.raises(VidganError, match="resnet_9blocks"):
-        render.load_render_generator(weights, "a2b", "resnet_9blocks", torch.device("cpu"))
+        translator.load_render_generator(weights, A2B, "resnet_9blocks", torch.device("cpu"))
     with pytest.raises(VidganError, match="unet_128"):
-        render.load_render_generator(weights, "a2b", "unet_128", torch.device("cpu"))
+        translator.load_render_generator(weights, A2B, "unet_128", torch.device("cpu"))
     pickled = tmp_path / "evil.pth"
     torch.save({"model": SimpleNamespace(x=1)}, pickled)
     with pytest.raises(VidganError, match="refused to load"):
-        render.load_render_generator(pickled, "a2b", "resnet_6blocks", torch.device("cpu"))
+        translator.load_render_generator(pickled, A2B, "resnet_6blocks", torch.device("cpu"))
 
 
 # --- flicker ---------------------------------------------------------------------------------------------------
@@ -319,11 +321,12 @@ def _textured_pan(i: int) -> np.ndarray:
 
 
 def test_temporal_smoothing_lowers_the_warp_error_of_a_flickering_translation(make_clip, tmp_path, monkeypatch):
-    monkeypatch.setattr(render, "load_render_generator", lambda *args: _FlickeringGenerator())
+    monkeypatch.setattr(translator, "load_render_generator", lambda *args: _FlickeringGenerator())
     clip = make_clip("pan.mp4", n_frames=12, width=96, height=64, draw=_textured_pan)
     errors = {}
     for strength in (0.0, 0.8):
-        result = render_video(clip, tmp_path, tmp_path / f"s{strength}.mkv", fit="native", temporal_smooth=strength, warp_error_every=1, quiet=True)
+        options = RenderOptions(out=tmp_path / f"s{strength}.mkv", fit="native", temporal_smooth=strength, warp_error_every=1, quiet=True)
+        result = render_video(clip, tmp_path, options)
         errors[strength] = result.clips[0].warp_errors["a2b"]
         source_error = result.clips[0].source_warp_error
     assert errors[0.8] < 0.5 * errors[0.0]

@@ -14,18 +14,18 @@ from pathlib import Path
 
 import torch
 
-import vidgan.render.video as render
 import vidgan.training.cyclegan as cyclegan
 import vidgan.training.launch as launch
 from vidgan.cli import main
 from vidgan.core.distributed import rank
 from vidgan.core.errors import VidganError
+from vidgan.render.video import ClipRenderer
 
 TINY = ["--channels", "4", "--res-blocks", "1", "--batch-size", "2", "--device", "cpu", "-q"]
 work = Path(sys.argv[1])
 tasks: list[cyclegan.CycleGANTask] = []
 rendered: list[str] = []
-original_train_loop, original_render_clip = launch.train_loop, render._render_clip
+original_train_loop, original_render = launch.train_loop, ClipRenderer.render
 
 
 def keep_task(task, *args, **kwargs):
@@ -33,9 +33,9 @@ def keep_task(task, *args, **kwargs):
     return original_train_loop(task, *args, **kwargs)
 
 
-def note_clip(clip, *args, **kwargs):
-    rendered.append(clip.path.name)
-    return original_render_clip(clip, *args, **kwargs)
+def note_clip(renderer, *args, **kwargs):
+    rendered.append(renderer.plan.clip.path.name)
+    return original_render(renderer, *args, **kwargs)
 
 
 def save_weights(step: int) -> None:
@@ -45,7 +45,7 @@ def save_weights(step: int) -> None:
     torch.save(flat, work / f"weights_{step}_rank{rank()}.pt")
 
 
-launch.train_loop, render._render_clip = keep_task, note_clip
+launch.train_loop, ClipRenderer.render = keep_task, note_clip
 main(["train", str(work / "data"), "--out", str(work / "run"), "--iters", "4", "--checkpoint-every", "2",
       "--sample-every", "2", *TINY])
 save_weights(4)

@@ -14,6 +14,7 @@ from conftest import SHARED_DATA, assert_clean_failure
 from PIL import Image
 
 from vidgan.core.errors import UsageError, VidganError
+from vidgan.render.options import TranslateOptions
 from vidgan.render.sample import sample_images
 from vidgan.render.translate import translate_folder
 from vidgan.runs.folder import RunFolder
@@ -131,10 +132,10 @@ def test_cyclegan_unet_translate_round_trip(tmp_path, run_cli):
     assert Image.open(out / "wide.png").size == (96, 64)  # each result keeps its input's size
 
     with pytest.raises(VidganError, match="already exists.*--overwrite"):
-        translate_folder(a, run_dir, out, device="cpu", quiet=True)
-    assert translate_folder(a, run_dir, out, device="cpu", overwrite=True, quiet=True).written == len(inputs)
+        translate_folder(a, run_dir, TranslateOptions(out, device="cpu", quiet=True))
+    assert translate_folder(a, run_dir, TranslateOptions(out, overwrite=True, device="cpu", quiet=True)).written == len(inputs)
     with pytest.raises(UsageError, match="input folder"):
-        translate_folder(a, run_dir, a, device="cpu", quiet=True)
+        translate_folder(a, run_dir, TranslateOptions(a, device="cpu", quiet=True))
     assert sorted(p.stem for p in a.iterdir()) == inputs  # nothing written into the input folder
     with pytest.raises(VidganError, match="cyclegan.*vidgan translate"):
         sample_images(run_dir, tmp_path / "x.png", device="cpu")

@@ -17,6 +17,7 @@ from vidgan.core.devices import (
 from vidgan.core.errors import UsageError
 from vidgan.io.video import iter_frames
 from vidgan.models.cyclegan import DiscriminatorConfig, GeneratorConfig, ResnetGenerator
+from vidgan.render.options import RenderOptions
 from vidgan.render.temporal import WarpErrorMeter, estimate_motion
 from vidgan.render.video import render_video
 from vidgan.training.cyclegan import CycleGANTask, LossWeights, train_cyclegan
@@ -92,7 +93,8 @@ def test_half_on_the_cpu_is_a_clean_usage_error(run_cli, make_clip, tiny_run, tm
 
 def test_warp_error_is_the_mean_over_every_nth_pair(make_clip, tiny_run, tmp_path):
     clip = make_clip("clip.mp4", n_frames=10, width=96, height=64)
-    result = render_video(clip, tiny_run, tmp_path / "out.mkv", fit="native", warp_error_every=3, quiet=True, device="cpu")
+    options = RenderOptions(out=tmp_path / "out.mkv", fit="native", warp_error_every=3, quiet=True, device="cpu")
+    result = render_video(clip, tiny_run, options)
     source = [f.rgb for f in iter_frames(clip)]
     output = [f.rgb for f in iter_frames(tmp_path / "out.mkv")]  # FFV1: the very frames that were measured
     expected = {}
@@ -113,7 +115,7 @@ def test_warp_error_off_is_neither_measured_nor_reported(run_cli, make_clip, tin
                    "--device", "cpu", "--quiet")
     assert done.code == 0, done.stderr
     assert "warp error" not in done.stderr
-    off = render_video(clip, tiny_run, tmp_path / "off.mp4", warp_error_every=0, quiet=True, device="cpu")
+    off = render_video(clip, tiny_run, RenderOptions(out=tmp_path / "off.mp4", warp_error_every=0, quiet=True, device="cpu"))
     assert off.clips[0].warp_errors["a2b"] is None and off.clips[0].source_warp_error is None
 
 
@@ -131,7 +133,7 @@ def _encode_at_x264_default(frames: np.ndarray, path) -> None:
 def test_fast_h264_preset_keeps_the_translated_frames(make_clip, tiny_run, tmp_path):
     clip = make_clip("clip.mp4", n_frames=6, width=96, height=64)
     for name in ("lossless.mkv", "fast.mp4"):
-        render_video(clip, tiny_run, tmp_path / name, warp_error_every=0, quiet=True, device="cpu")
+        render_video(clip, tiny_run, RenderOptions(out=tmp_path / name, warp_error_every=0, quiet=True, device="cpu"))
     lossless = np.stack([f.rgb for f in iter_frames(tmp_path / "lossless.mkv")])
     _encode_at_x264_default(lossless, tmp_path / "medium.mp4")
     errors = {

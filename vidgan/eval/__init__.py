@@ -1,1 +1,2 @@
-"""Measuring runs and renders: classifier judges, image metrics, CycleGAN and sampler evaluation, reports."""
+"""Measuring runs and renders: eval options, classifier judges, image metrics, CycleGAN and sampler evaluation,
+flicker of rendered clips, reports."""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from vidgan.core.errors import VidganError
 from vidgan.core.fsutil import write_text_atomic
-from vidgan.eval.cyclegan import eval_table_parts
+from vidgan.eval.run import eval_table_parts
 from vidgan.runs.folder import RunFolder
 from vidgan.runs.splits import load_split
 from vidgan.training.cyclegan import KIND

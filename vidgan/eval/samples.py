@@ -12,7 +12,6 @@ from every real image, which reads as collapse and as the opposite of memorisati
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,17 +21,11 @@ import torch
 import torch.nn.functional as F
 
 from vidgan.core.devices import resolve_device
-from vidgan.core.errors import UsageError, VidganError
-from vidgan.core.fsutil import write_text_atomic
+from vidgan.core.errors import VidganError
 from vidgan.core.progress import make_progress, warn
-from vidgan.eval.cyclegan import (
-    BATCH,
-    FEW_IMAGES,
-    ClassifierSettings,
-    fit_classifier,
-    holdout_accuracy,
-)
+from vidgan.eval.judges import BATCH, FEW_IMAGES, fit_classifier, holdout_accuracy
 from vidgan.eval.metrics import mean_pairwise_distance
+from vidgan.eval.options import SAMPLES, ClassifierSettings, EvalOptions
 from vidgan.models.classifier import BinaryClassifier
 from vidgan.render.sample import decode, sampler_from_checkpoint
 from vidgan.runs.checkpoints import load_latest_checkpoint
@@ -41,7 +34,6 @@ from vidgan.runs.splits import load_split
 from vidgan.training.data import load_image_files, load_training_images, to_float
 from vidgan.training.launch import IMAGES_DOMAIN
 
-SAMPLES = 256  # generated images measured by default
 PIXEL_SIZE = 32  # pixel-space distances compare images area-averaged down to at most this side
 MIN_CLASSIFIER_SIZE = 16  # the classifier's four stride-2 stages need at least this side
 COLLAPSE_RATIO = 0.6  # samples spread less than 0.6 times as far apart as real images: possible mode collapse
@@ -60,7 +52,11 @@ FIGURES = (
     ("nearest_train_samples", "memorisation: median distance from a sample to its nearest training image", "{:.3f}"),
     ("nearest_train_real", "  baseline: the same from a held-out real image", "{:.3f}"),
     ("nearest_train_ratio", f"  samples / held-out (below {MEMORISATION_RATIO}: nearer to training than new images: memorising)", "{:.2f}"),
-    ("near_copy_share", f"  near copies: samples nearer to training than 95% of held-out images (~5% expected; > {NEAR_COPY_SHARE:.0%} flagged)", "{:.1%}"),
+    (
+        "near_copy_share",
+        f"  near copies: samples nearer to training than 95% of held-out images (~5% expected; > {NEAR_COPY_SHARE:.0%} flagged)",
+        "{:.1%}",
+    ),
 )
 
 
@@ -132,8 +128,8 @@ def measure_generator(
     generate: Callable[[int, int], torch.Tensor],
     real: RealImages,
     *,
+    settings: ClassifierSettings,
     count: int = SAMPLES,
-    settings: ClassifierSettings = ClassifierSettings(),
     on_step: Callable[[], None] = lambda: None,
 ) -> dict[str, Any]:
     """Realism, diversity and memorisation of `generate(count, seed)` (uint8 images) beside real images' baselines:
@@ -208,34 +204,23 @@ def _real_images(run: RunFolder, config: dict[str, Any], device: torch.device) -
     return RealImages(train, held_out)
 
 
-def evaluate_sampler_run(
-    run: RunFolder,
-    config: dict[str, Any],
-    *,
-    samples: int | None = None,
-    settings: ClassifierSettings = ClassifierSettings(),
-    device: str = "auto",
-    quiet: bool = False,
-) -> dict[str, Any]:
-    """Measure a dcgan, mlp-gan or vae run's newest checkpoint by `samples` generated images (default SAMPLES);
-    writes RUN/eval.json and returns it."""
-    count = SAMPLES if samples is None else samples
-    if count < 2:
-        raise UsageError(f"--samples must be at least 2, got {count}")
-    torch_device = resolve_device(device)
-    checkpoint = load_latest_checkpoint(run.root, map_location=torch_device)
-    sampler = sampler_from_checkpoint(checkpoint, run.root, torch_device)
-    real = _real_images(run, config, torch_device)
+def evaluate_sampler_run(run: RunFolder, config: dict[str, Any], options: EvalOptions) -> dict[str, Any]:
+    """Measure a dcgan, mlp-gan or vae run's newest checkpoint by options.samples generated images (default
+    SAMPLES); returns what eval.json holds."""
+    count = SAMPLES if options.samples is None else options.samples
+    settings = options.classifier
+    device = resolve_device(options.device)
+    checkpoint = load_latest_checkpoint(run.root, map_location=device)
+    sampler = sampler_from_checkpoint(checkpoint, run.root, device)
+    real = _real_images(run, config, device)
 
     def generate(count: int, seed: int) -> torch.Tensor:
         return decode(sampler, torch.randn(count, sampler.config.noise_dim, generator=torch.Generator().manual_seed(seed)))
 
-    with make_progress(quiet=quiet) as progress:
+    with make_progress(quiet=options.quiet) as progress:
         bar = progress.add_task("eval", total=2 * settings.steps, info="C2ST, then the feature network")
         measured = measure_generator(generate, real, count=count, settings=settings, on_step=lambda: progress.advance(bar))
-    results = {"run": str(run.root), "kind": checkpoint["kind"], "step": int(checkpoint["step"]), **measured}
-    write_text_atomic(run.eval_path, json.dumps(results, indent=2) + "\n")
-    return results
+    return {"run": str(run.root), "kind": checkpoint["kind"], "step": int(checkpoint["step"]), **measured}
 
 
 def sampler_table(results: dict[str, Any]) -> tuple[str, tuple[str, ...], list[tuple[str, ...]]]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-REFERENCE_ARCHS = ("resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256")
+from vidgan.models.reference_archs import REFERENCE_ARCHS
 
 
 @dataclass(frozen=True)

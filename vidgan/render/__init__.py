@@ -1,1 +1,2 @@
-"""Using trained generators: framing, translation of frames, video render, folder translate, sampling."""
+"""Using trained generators: render and translate options, framing, the frame translator, output planning, video
+render, folder translate, sampling."""

@@ -7,18 +7,15 @@ composites the result into the untouched frame with a feathered edge.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from vidgan.core.errors import UsageError, VidganError
+from vidgan.core.errors import VidganError
 from vidgan.io.video import Frame
-
-FITS = ("short-side", "stretch", "crop", "native")
+from vidgan.render.boxes import Box
 
 
 def working_size(width: int, height: int, short_side: int, stride: int) -> tuple[int, int]:
@@ -42,13 +39,9 @@ def _resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 class Fit:
     """Maps an image to the generator's input (`shrink`) and the generator's output back onto it (`restore`)."""
 
-    mode: str  # one of FITS
+    mode: str  # one of vidgan.render.options.FITS
     size: int  # the generator's training size
     stride: int  # input sides must be multiples of this
-
-    def __post_init__(self) -> None:
-        if self.mode not in FITS:
-            raise UsageError(f"--fit must be one of {', '.join(FITS)}, got {self.mode!r}")
 
     def _square(self, rgb: np.ndarray) -> tuple[int, int, int]:
         """(top, left, side) of the centred square."""
@@ -80,65 +73,6 @@ class Fit:
             result[top : top + side, left : left + side] = _resize(translated, (side, side))
             return result
         return _resize(translated, (width, height))
-
-
-@dataclass(frozen=True)
-class Box:
-    x: int
-    y: int
-    width: int
-    height: int
-
-    def __str__(self) -> str:
-        return f"{self.x},{self.y},{self.width},{self.height}"
-
-    def within(self, width: int, height: int) -> Box | None:
-        """The part of this box inside a width×height frame; None when they do not overlap."""
-        x0, y0 = max(self.x, 0), max(self.y, 0)
-        x1, y1 = min(self.x + self.width, width), min(self.y + self.height, height)
-        if x1 - x0 < 1 or y1 - y0 < 1:
-            return None
-        return Box(x0, y0, x1 - x0, y1 - y0)
-
-
-def parse_box(text: str) -> Box:
-    """'X,Y,W,H' in source pixels."""
-    try:
-        x, y, w, h = (int(part) for part in text.split(","))
-    except ValueError:
-        raise UsageError(f"--roi must be X,Y,W,H in whole pixels, got {text!r}") from None
-    return Box(x, y, w, h)
-
-
-def read_box_track(path: Path) -> Callable[[int], Box]:
-    """A frame → box lookup from a CSV of frame,x,y,w,h rows (a header line is allowed).
-
-    Frames between rows keep the box of the nearest earlier row; frames before the first row use the first.
-    """
-    path = Path(path)
-    try:
-        with path.open(newline="", encoding="utf-8") as file:
-            rows = [row for row in csv.reader(file) if row and any(cell.strip() for cell in row)]
-    except OSError as error:
-        raise VidganError(f"{path}: cannot read the box track ({error.strerror or error})") from None
-    if rows and not rows[0][0].strip().lstrip("-").isdigit():
-        rows = rows[1:]  # header
-    boxes: dict[int, Box] = {}
-    for line, row in enumerate(rows, start=1):
-        try:
-            frame, x, y, w, h = (int(float(cell)) for cell in row)
-        except ValueError:
-            raise VidganError(f"{path}: row {line} is not frame,x,y,w,h numbers: {','.join(row)}") from None
-        boxes[frame] = Box(x, y, w, h)
-    if not boxes:
-        raise VidganError(f"{path}: no boxes in the file (expected rows of frame,x,y,w,h)")
-    frames = sorted(boxes)
-
-    def box_at(frame: int) -> Box:
-        earlier = [f for f in frames if f <= frame]
-        return boxes[earlier[-1] if earlier else frames[0]]
-
-    return box_at
 
 
 def feather_mask(box: Box, frame_width: int, frame_height: int, feather: int) -> np.ndarray:
@@ -177,8 +111,6 @@ class Region:
     """The fit applied to one box of each frame; pixels outside the box are the source's, bit for bit."""
 
     def __init__(self, fit: Fit, box_at: Callable[[int], Box], feather: int) -> None:
-        if feather < 0:
-            raise UsageError(f"--feather must be 0 or more, got {feather}")
         self.fit = fit
         self.box_at = box_at
         self.feather = feather

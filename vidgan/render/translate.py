@@ -14,7 +14,8 @@ from vidgan.core.progress import make_progress, warn
 from vidgan.io.images import list_images, read_rgb
 from vidgan.io.video import Frame
 from vidgan.render.framing import Fit, WholeFrame
-from vidgan.render.video import FrameTranslator, default_batch_size
+from vidgan.render.options import TranslateOptions
+from vidgan.render.translator import FrameTranslator, default_batch_size
 from vidgan.runs.generators import load_generator
 
 
@@ -25,18 +26,11 @@ class TranslateResult:
     skipped: int
 
 
-def translate_folder(
-    input_dir: Path,
-    source: Path,
-    out_dir: Path,
-    *,
-    direction: str = "a2b",
-    device: str = "auto",
-    overwrite: bool = False,
-    quiet: bool = False,
-) -> TranslateResult:
-    """Write OUT/<name>.png for each image of `input_dir`, translated at the input's own size and aspect ratio."""
-    input_dir, out_dir = Path(input_dir), Path(out_dir)
+def translate_folder(input_dir: str | Path, source: str | Path, options: TranslateOptions) -> TranslateResult:
+    """Write OUT/<name>.png for each image of `input_dir`, translated at the input's own size and aspect ratio by
+    the generator of `source` (a CycleGAN run folder or checkpoint); unreadable images are skipped with a warning."""
+    options.validate()
+    input_dir, out_dir = Path(input_dir), options.out
     files = list_images(input_dir)
     if out_dir.resolve() == input_dir.resolve():
         raise UsageError(f"--out {out_dir} is the input folder; give another folder so no input is overwritten")
@@ -47,15 +41,15 @@ def translate_folder(
             raise VidganError(f"{path}: would be written to the same {target.name} as {targets[target].name}")
         targets[target] = path
     existing = [target for target in targets if target.exists()]
-    if existing and not overwrite:
+    if existing and not options.overwrite:
         raise VidganError(f"{existing[0]}: already exists ({len(existing)} of the outputs do; use --overwrite)")
-    torch_device = resolve_device(device)
-    generator = load_generator(source, direction, torch_device)
+    torch_device = resolve_device(options.device)
+    generator = load_generator(Path(source), options.direction, torch_device)
     # Short side to the training size, aspect ratio kept, and back to the input's size: like `render --fit short-side`.
     translate = FrameTranslator(generator, WholeFrame(Fit("short-side", generator.config.size, generator.stride)), torch_device)
     batch_size = default_batch_size(torch_device)
     written = skipped = 0
-    with make_progress(quiet=quiet) as progress:
+    with make_progress(quiet=options.quiet) as progress:
         bar = progress.add_task("translate", total=len(targets), info="")
         pending: list[tuple[Path, Frame]] = []
         for number, (target, path) in enumerate(targets.items()):

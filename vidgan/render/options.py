@@ -1,0 +1,128 @@
+"""The options of `vidgan render` and `vidgan translate`: one frozen dataclass per job, with its defaults and checks.
+
+No torch here, so the command line imports these (and the choices below) when it starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from vidgan.core.directions import A2B, DIRECTION_NAMES, DIRECTIONS, Direction
+from vidgan.core.errors import UsageError
+from vidgan.io.video import VIDEO_CODECS
+from vidgan.models.reference_archs import REFERENCE_ARCHS
+from vidgan.render.boxes import Box
+
+OUTPUT_CODECS = (*VIDEO_CODECS, "png")
+# How a frame meets the generator (vidgan.render.framing.Fit): short side to the training size, squashed to the
+# square, the centre square only, or the full resolution.
+FITS = ("short-side", "stretch", "crop", "native")
+BOTH = "both"
+RENDER_DIRECTIONS = (*DIRECTION_NAMES, BOTH)  # what `render --direction` takes
+
+
+def render_directions(choice: str) -> tuple[Direction, ...]:
+    """The directions a `render --direction` value names: "both" is a2b and b2a, else the one direction."""
+    return DIRECTIONS if choice == BOTH else (Direction.parse(choice),)
+
+
+def _check_direction(direction: object) -> None:
+    if not isinstance(direction, Direction):
+        raise UsageError(f"--direction must be {' or '.join(DIRECTION_NAMES)}, got {direction!r}")
+
+
+def _as_path(value: str | Path | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """How `vidgan render` (vidgan.render.video.render_video) translates clips; paths may be given as strings."""
+
+    out: Path | None = None  # the output of one input: .mp4, .mov, .mkv, or a folder for PNGs
+    out_dir: Path | None = None  # folder for the outputs of several inputs; default: beside each input
+    directions: tuple[Direction, ...] = (A2B,)  # one output per direction
+    arch: str | None = None  # one of REFERENCE_ARCHS: the model source is a reference CycleGAN state dict
+    codec: str | None = None  # one of OUTPUT_CODECS; default: from out's suffix, else h264 (png for sequences)
+    crf: int = 18  # H.264 quality: 0 lossless … 51 worst
+    fit: str = "short-side"  # one of FITS
+    roi: Box | None = None  # translate only this box (source pixels) …
+    roi_track: Path | None = None  # … or a box per frame from a CSV of frame,x,y,w,h
+    feather: int = 16  # width in pixels of the region's soft edge
+    fps: Fraction = Fraction(25)  # frame rate of image-sequence inputs
+    temporal_smooth: float = 0.0  # 0..1: blend in the previous output moved by the source's flow (0 = off)
+    warp_error_every: int = 10  # measure the warp error on every Nth pair of frames (0 = off)
+    compare: bool = False  # also write a labelled side-by-side (source | result) per output
+    audio: bool = True  # copy the input's audio
+    overwrite: bool = False  # replace existing outputs
+    resume: bool = False  # continue an interrupted PNG-sequence render
+    batch_size: int | None = None  # frames per batch; default vidgan.render.translator.default_batch_size
+    half: bool = False  # half-precision inference (CUDA only)
+    device: str = "auto"
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("out", "out_dir", "roi_track"):
+            object.__setattr__(self, name, _as_path(getattr(self, name)))
+
+    def validate(self) -> None:
+        """Raises UsageError naming the first option that cannot work, before any input is read."""
+        if not self.directions or len(set(self.directions)) < len(self.directions):
+            raise UsageError(f"give each direction once: {' or '.join(RENDER_DIRECTIONS)}")
+        for direction in self.directions:
+            _check_direction(direction)
+        if self.arch is not None:
+            if self.arch not in REFERENCE_ARCHS:
+                raise UsageError(f"--arch must be one of {', '.join(REFERENCE_ARCHS)}, got {self.arch!r}")
+            if len(self.directions) > 1:
+                raise UsageError("--arch: a reference checkpoint holds one generator; --direction both needs a vidgan run")
+        if self.codec is not None and self.codec not in OUTPUT_CODECS:
+            raise UsageError(f"--codec must be one of {', '.join(OUTPUT_CODECS)}, got {self.codec!r}")
+        if not 0 <= self.crf <= 51:
+            raise UsageError(f"--crf must be between 0 and 51, got {self.crf}")
+        if self.fit not in FITS:
+            raise UsageError(f"--fit must be one of {', '.join(FITS)}, got {self.fit!r}")
+        self._validate_region()
+        if not self.fps > 0:
+            raise UsageError(f"--fps must be positive, got {self.fps}")
+        if not 0.0 <= self.temporal_smooth <= 1.0:
+            raise UsageError(f"--temporal-smooth must be between 0 and 1, got {self.temporal_smooth}")
+        if self.warp_error_every < 0:
+            raise UsageError(f"--warp-error-every must be 0 (off) or more, got {self.warp_error_every}")
+        if self.overwrite and self.resume:
+            raise UsageError("give --overwrite or --resume, not both")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
+
+    def _validate_region(self) -> None:
+        if self.roi is not None and self.roi_track is not None:
+            raise UsageError("give --roi or --roi-track, not both")
+        if self.roi is not None and (self.roi.width < 1 or self.roi.height < 1):
+            raise UsageError(f"--roi width and height must be positive, got {self.roi.width}x{self.roi.height}")
+        if self.feather < 0:
+            raise UsageError(f"--feather must be 0 or more, got {self.feather}")
+
+    @property
+    def direction_label(self) -> str:
+        """How progress bars name the directions rendered: "a2b", "b2a" or "both"."""
+        return BOTH if len(self.directions) > 1 else self.directions[0].name
+
+
+@dataclass(frozen=True)
+class TranslateOptions:
+    """How `vidgan translate` (vidgan.render.translate.translate_folder) writes a folder of translated images."""
+
+    out: Path  # folder for the results: OUT/<name>.png per input (not the input folder)
+    direction: Direction = A2B
+    overwrite: bool = False  # replace existing output files
+    device: str = "auto"
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out", Path(self.out))
+
+    def validate(self) -> None:
+        """Raises UsageError for a direction that is not a Direction (a2b or b2a)."""
+        _check_direction(self.direction)

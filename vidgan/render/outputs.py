@@ -1,0 +1,161 @@
+"""Planning the outputs of `vidgan render`: per input clip its codec and target paths, checked before any work.
+
+Outputs are named from --out (one input), --out-dir, or the input's own folder, as STEM_DIRECTION with the
+codec's suffix (a folder for PNG sequences). Nothing is written over an input, nor over an earlier output
+without --overwrite (or --resume, which continues a PNG sequence).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from vidgan.core.directions import Direction
+from vidgan.core.errors import UsageError
+from vidgan.io.sequences import Clip, PngSequenceWriter, open_clip
+from vidgan.io.video import VIDEO_CODECS, VideoWriter
+from vidgan.render.options import RenderOptions
+
+_CODEC_OF_SUFFIX = {".mp4": "h264", ".mov": "prores", ".mkv": "ffv1", "": "png"}
+_SUFFIX_OF_CODEC = {codec: suffix for suffix, codec in _CODEC_OF_SUFFIX.items()}
+
+Writer = VideoWriter | PngSequenceWriter
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one direction of one clip goes."""
+
+    direction: Direction
+    path: Path
+    compare: Path | None  # the side-by-side, when asked for
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """One input clip, the codec of its outputs and a target per direction."""
+
+    clip: Clip
+    codec: str
+    targets: tuple[Target, ...]
+
+
+def _codec_for(out: Path | None, codec: str | None, clip: Clip) -> str:
+    """--codec if given (checked against --out's suffix), else what --out's suffix or the input's kind implies."""
+    if out is None:
+        return codec or ("png" if clip.sequence is not None else "h264")
+    suffix = "" if out.is_dir() else out.suffix.lower()
+    if suffix not in _CODEC_OF_SUFFIX:
+        raise UsageError(f"{out}: output must be a .mp4, .mov or .mkv file, or a folder for a PNG sequence")
+    codec = codec or _CODEC_OF_SUFFIX[suffix]
+    allowed = ("",) if codec == "png" else VIDEO_CODECS[codec].suffixes
+    if suffix not in allowed:
+        where = "a folder (no suffix)" if codec == "png" else " or ".join(allowed)
+        raise UsageError(f"{out}: --codec {codec} needs {where}")
+    return codec
+
+
+def _with_suffix_name(path: Path, extra: str) -> Path:
+    """shot.mov + _a2b → shot_a2b.mov; a folder shot/ → shot_a2b/."""
+    return path.with_name(f"{path.stem}{extra}{path.suffix}")
+
+
+def _targets(clip: Clip, codec: str, options: RenderOptions) -> tuple[Target, ...]:
+    """--out (one direction: as given; both: _a2b/_b2a added), else OUT_DIR or the input's folder / STEM_DIRECTION."""
+    targets = []
+    for direction in options.directions:
+        if options.out is not None:
+            one = len(options.directions) == 1
+            path = options.out if one else _with_suffix_name(options.out, f"_{direction.name}")
+        else:
+            folder = options.out_dir if options.out_dir is not None else clip.path.parent
+            path = folder / f"{clip.stem}_{direction.name}{_SUFFIX_OF_CODEC[codec]}"
+        compare = _with_suffix_name(path, "_compare") if options.compare else None
+        targets.append(Target(direction, path, compare))
+    return tuple(targets)
+
+
+def _check_target(path: Path, codec: str, inputs: list[Clip], options: RenderOptions) -> None:
+    """Refuse to write over an input, or over an existing output without --overwrite (or --resume, for PNGs)."""
+    resolved = path.resolve()
+    for clip in inputs:
+        source = clip.path.parent if clip.sequence is not None and not clip.path.is_dir() else clip.path
+        if resolved == source.resolve() or (path.exists() and path.samefile(source)):  # also through a hard link
+            raise UsageError(f"{path}: the output would overwrite the input {clip.path}")
+    if codec == "png":
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"{path}: is a file, the PNG sequence needs a folder here")
+        if path.is_dir() and any(path.iterdir()) and not (options.overwrite or options.resume):
+            raise UsageError(f"{path}: folder is not empty (pass --resume to continue it, --overwrite to replace it)")
+        return
+    if options.resume:
+        raise UsageError("--resume works with PNG sequence outputs only (a video is only kept when complete)")
+    if path.exists() and not options.overwrite:
+        raise UsageError(f"{path}: already exists (pass --overwrite to replace it)")
+
+
+def _check_roi(options: RenderOptions, clips: list[Clip]) -> None:
+    """A fixed --roi must overlap every input's frame (a --roi-track is checked frame by frame)."""
+    if options.roi is None:
+        return
+    for clip in clips:
+        if options.roi.within(clip.width, clip.height) is None:
+            raise UsageError(f"--roi {options.roi} lies outside the {clip.width}x{clip.height} frame of {clip.path}")
+
+
+def plan_outputs(paths: Sequence[Path], options: RenderOptions) -> list[ClipPlan]:
+    """Open each input (video file, image folder or printf pattern) and plan its outputs; raises UsageError (or
+    VidganError for an unreadable input) before anything is written."""
+    if not paths:
+        raise UsageError("give at least one input")
+    if options.out is not None and (len(paths) > 1 or options.out_dir is not None):
+        raise UsageError("--out names one output: with several inputs (or --out-dir) use --out-dir only")
+    clips = [open_clip(path, options.fps) for path in paths]
+    _check_roi(options, clips)
+    plans = []
+    for clip in clips:
+        codec = _codec_for(options.out, options.codec, clip)
+        plans.append(ClipPlan(clip, codec, _targets(clip, codec, options)))
+    seen: dict[Path, Path] = {}
+    for plan in plans:
+        for target in plan.targets:
+            for path in filter(None, (target.path, target.compare)):
+                if path.resolve() in seen:
+                    raise UsageError(f"{path}: {seen[path.resolve()]} and {plan.clip.path} would both write here")
+                seen[path.resolve()] = plan.clip.path
+                _check_target(path, plan.codec, clips, options)
+    return plans
+
+
+def open_writer(path: Path, plan: ClipPlan, width: int, options: RenderOptions) -> Writer:
+    """A writer for one output of the planned clip, `width` pixels wide (twice the clip's for a side-by-side)."""
+    clip = plan.clip
+    if plan.codec == "png":
+        if clip.sequence is not None:  # keep the source's file names: shot_0001.png → shot_0001.png
+            writer = PngSequenceWriter(path, clip.sequence.prefix, clip.sequence.padding)
+        else:
+            writer = PngSequenceWriter(path, f"{clip.stem}_", 6)
+        if not options.resume:
+            for stale in writer.written():  # --overwrite: no frames of an older render left behind
+                stale.unlink()
+        return writer
+    return VideoWriter(
+        path,
+        width=width,
+        height=clip.height,
+        fps=clip.fps,
+        time_base=clip.time_base,
+        codec=plan.codec,
+        crf=options.crf,
+        audio_from=clip.path if options.audio and clip.has_audio else None,
+    )
+
+
+def what_was_kept(plan: ClipPlan, writers: list[Writer]) -> str:
+    """What an interrupted render of one clip leaves behind, for the error message."""
+    if plan.codec == "png" and writers:
+        folders = ", ".join(f"{w.path} ({len(w.written())} frames)" for w in writers)
+        return f"interrupted; the partial PNG sequence is in {folders}: the same vidgan render command with --resume continues it"
+    paths = ", ".join(str(path) for t in plan.targets for path in (t.path, t.compare) if path is not None)
+    return f"interrupted; not written: {paths}" + ("" if plan.codec == "png" else " (a video is kept only when complete)")
