@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import break_packet
 
-import vidgan.io.tracks as tracks
+from vidgan.io import tracks
 import vidgan.io.video as video
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.io.video import VideoWriter, iter_frames, probe_video
@@ -256,7 +256,9 @@ def test_audio_that_mp4_does_not_take_is_converted_to_aac_with_a_warning(tmp_pat
     with av.open(str(out)) as container:
         assert [s.codec_context.name for s in container.streams.audio] == ["aac"]
         assert container.streams.audio[0].codec_context.sample_rate == 8000
-    assert warnings == [f"{out}: from {wav}: audio track 1 (pcm_mulaw) converted to aac (a .mp4 file does not take them as they are)"]
+    assert warnings == [
+        f"{out}: from {wav}: audio track 1 (pcm_mulaw) converted to aac (a .mp4 file does not take them as they are)"
+    ]
 
 
 def _clip_with_audio(path: Path, encoder: str, layout: str) -> Path:
@@ -304,10 +306,62 @@ def test_a_container_that_refuses_a_track_at_its_header_gets_the_video_alone(tmp
     _write_one_frame(out, source, codec="prores")
     assert probe_video(out).frame_count == 1 and not probe_video(out).has_audio
     assert warnings == [
-        f"{out}: the audio and subtitle tracks of {source} cannot be written into it (Invalid argument);"
-        " writing the video without them"
+        (
+            f"{out}: the audio and subtitle tracks of {source} cannot be written into it (Invalid argument);"
+            " writing the video without them"
+        )
     ]
     assert sorted(tmp_path.iterdir()) == [source, out]  # no temporary file left from the first attempt
+
+
+def _fails_on_the_third_call(real):
+    calls = []
+
+    def failing(*args):
+        calls.append(args)
+        if len(calls) == 3:
+            raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
+        return real(*args)
+
+    return failing
+
+
+def test_a_track_that_fails_part_way_loses_those_packets_not_the_video(tmp_path, monkeypatch):
+    source = _clip_with_audio(tmp_path / "in.mkv", "libopus", "stereo")
+    monkeypatch.setattr(tracks._AudioConversion, "packets", _fails_on_the_third_call(tracks._AudioConversion.packets))
+    warnings: list[str] = []
+    monkeypatch.setattr(tracks, "warn", warnings.append)
+    out = tmp_path / "out.mp4"
+    _write_one_frame(out, source)
+    assert probe_video(out).frame_count == 1
+    with av.open(str(out)) as container:
+        assert [s.codec_context.name for s in container.streams.audio] == ["aac"]
+        # 0.1 s of Opus is five 20 ms packets; the third is lost
+        assert sum(frame.samples for frame in container.decode(audio=0)) == pytest.approx(4 * 960, abs=1024)
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"{out}: audio track 1 (opus) could not be written at 0.0")
+    assert warnings[0].endswith("(Invalid data found when processing input); such packets are skipped")
+
+
+def test_a_source_that_cannot_be_read_further_ends_the_tracks_there(tmp_path, monkeypatch):
+    source = _clip_with_audio(tmp_path / "in.mkv", "libopus", "stereo")
+    real_init = tracks.SourceTracks.__init__
+
+    def unreadable_after_two_packets(self, *args):
+        real_init(self, *args)
+        self._packets = map(_fails_on_the_third_call(lambda packet: packet), self._packets)
+
+    monkeypatch.setattr(tracks.SourceTracks, "__init__", unreadable_after_two_packets)
+    warnings: list[str] = []
+    monkeypatch.setattr(tracks, "warn", warnings.append)
+    out = tmp_path / "out.mkv"
+    _write_one_frame(out, source, codec="ffv1")
+    with av.open(str(out)) as container:
+        assert [s.codec_context.name for s in container.streams.audio] == ["opus"]
+        assert 0 < sum(frame.samples for frame in container.decode(audio=0)) <= 2 * 960  # the two packets read
+    assert warnings == [
+        f"{out}: reading the tracks of {source} stopped (Invalid data found when processing input); they end there"
+    ]
 
 
 def test_unwritable_destination_or_codec_is_a_vidgan_error(tmp_path):

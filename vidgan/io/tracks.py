@@ -123,7 +123,7 @@ def _label(kind: str, number: int, stream: av.stream.Stream) -> str:
 
 
 def _ordered(layout: AudioLayout) -> AudioLayout:
-    """The layout, or FFmpeg's usual one for its channel count when it has none (PCM in Matroska): encoders need one."""
+    """The layout, or FFmpeg's usual one for its channel count where it has none (PCM in Matroska): encoders need it."""
     if any(channel.name == "NONE" for channel in layout.channels):
         return AudioLayout(f"{layout.nb_channels}c")
     return layout
@@ -133,16 +133,21 @@ class _Refused(Exception):
     """A track this output cannot carry; the message says why."""
 
 
+def _deep(decoder: av.audio.codeccontext.AudioCodecContext) -> bool:
+    """Whether the audio is lossless with more than 16 bits a sample (24-bit PCM or FLAC, float PCM)."""
+    return decoder.codec.lossless and decoder.format.bytes > 2
+
+
 def _encoder_settings(decoder: av.audio.codeccontext.AudioCodecContext, codec: Codec) -> dict[str, object]:
-    """Rate, layout, sample format and bit rate for re-encoding `decoder`'s audio with `codec`, as close as it allows."""
+    """Rate, layout, sample format and bit rate to re-encode `decoder`'s audio with `codec`: as close as it allows."""
     rates = codec.audio_rates
     rate = decoder.sample_rate
     if rates and rate not in rates:
         rate = min(rates, key=lambda r: abs(r - rate))
     formats = [f.name for f in codec.audio_formats]
     # FLAC and 24-bit PCM keep a deep source's bits; otherwise the encoder's first (preferred) format.
-    deep = decoder.format.bytes > 2 and "s32" in formats
-    settings: dict[str, object] = {"rate": rate, "layout": _ordered(decoder.layout), "format": "s32" if deep else formats[0]}
+    sample_format = "s32" if _deep(decoder) and "s32" in formats else formats[0]
+    settings: dict[str, object] = {"rate": rate, "layout": _ordered(decoder.layout), "format": sample_format}
     if codec.name == "aac":
         settings["bit_rate"] = 64_000 * decoder.layout.nb_channels  # FFmpeg's default suits stereo, not 5.1
     return settings
@@ -182,7 +187,7 @@ def _add_subtitle_encoder(
 
 
 class SourceTracks:
-    """The audio and subtitle tracks of an open source container, carried into `out`, the file being written to `path`.
+    """The audio and subtitle tracks of an open source container, carried into `out` (being written to `path`).
 
     Creating it adds the output streams (call before the output's header is written); `summary` then says what
     was converted and what was left out, or is None. `mux_until` copies packets up to a time, so the tracks
@@ -215,8 +220,7 @@ class SourceTracks:
         rules = self._rules
         if kind == "audio":
             copied = name in rules.audio_copied
-            lossless_deep = stream.codec_context.codec.lossless and stream.codec_context.format.bytes > 2
-            encoder = rules.deep_audio_encoder if lossless_deep else rules.audio_encoder
+            encoder = rules.deep_audio_encoder if _deep(stream.codec_context) else rules.audio_encoder
         else:
             copied = name in rules.subtitles_copied
             encoder = rules.text_subtitle_encoder if stream.codec_context.codec.text_sub else None
@@ -244,7 +248,10 @@ class SourceTracks:
         """One line on the tracks not copied as they are, or None when every track was."""
         parts = []
         if self._converted:
-            changes = ", ".join(f"{label} {'converted ' if i == 0 else ''}to {encoder}" for i, (label, encoder) in enumerate(self._converted))
+            changes = ", ".join(
+                f"{label} {'converted ' if i == 0 else ''}to {encoder}"
+                for i, (label, encoder) in enumerate(self._converted)
+            )
             parts.append(f"{changes} (a {self._suffix} file does not take them as they are)")
         if self._left_out:
             parts.append(f"not carried: {'; '.join(self._left_out)}")
@@ -253,7 +260,7 @@ class SourceTracks:
     def mux_until(self, limit: float | None) -> None:
         """Copy packets up to `limit` seconds (all, and flush conversions, when None)."""
         while self._packets is not None:
-            packet = self._pending or next(self._packets, None)
+            packet = self._pending or self._next_packet()
             self._pending = None
             if packet is None:
                 self._packets = None
@@ -268,6 +275,14 @@ class SourceTracks:
                 return
             self._write(self._tracks[packet.stream.index], packet)
 
+    def _next_packet(self) -> av.Packet | None:
+        """The source's next packet; None at its end, or where it cannot be read any further (with a warning)."""
+        try:
+            return next(self._packets, None)
+        except (av.error.FFmpegError, OSError) as exc:
+            warn(f"{self._path}: reading the tracks of {self._in.name} stopped ({ffmpeg_reason(exc)}); they end there")
+            return None
+
     def _write(self, track: _Track, packet: av.Packet | None) -> None:
         """Mux what one packet becomes; one that fails is skipped, and a track's first failure is warned of."""
         try:
@@ -276,8 +291,12 @@ class SourceTracks:
         except (av.error.FFmpegError, ValueError) as exc:
             if not track.failed:
                 track.failed = True
-                at = "its end" if packet is None or packet.pts is None else f"{float(packet.pts * packet.time_base):.2f} s"
-                warn(f"{self._path}: {track.label} could not be written at {at} ({ffmpeg_reason(exc)}); such packets are skipped")
+                ended = packet is None or packet.pts is None
+                at = "its end" if ended else f"{float(packet.pts * packet.time_base):.2f} s"
+                warn(
+                    f"{self._path}: {track.label} could not be written at {at} ({ffmpeg_reason(exc)});"
+                    " such packets are skipped"
+                )
 
     def close(self) -> None:
         """Close the source file; packets not yet copied are dropped."""

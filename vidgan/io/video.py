@@ -367,8 +367,8 @@ class VideoWriter:
         if codec not in VIDEO_CODECS:
             raise VidganError(f"{self.path}: unknown video codec {codec!r} (choose from {', '.join(VIDEO_CODECS)})")
         self._temp = temp_path_for(self.path)
-        video = dict(codec=VIDEO_CODECS[codec], width=width, height=height, fps=self.fps, time_base=self.time_base,
-                     crf=crf, pix_fmt=pix_fmt)
+        video = {"codec": VIDEO_CODECS[codec], "width": width, "height": height, "fps": self.fps,
+                 "time_base": self.time_base, "crf": crf, "pix_fmt": pix_fmt}
         try:
             self._start(video, audio_from)
         except _START_ERRORS as exc:
