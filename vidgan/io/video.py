@@ -1,4 +1,4 @@
-"""Video input and output with PyAV: probing, frame decoding, encoding with timestamps and audio kept."""
+"""Video input and output with PyAV: probing, decoding frames, encoding them with timestamps kept and tracks carried."""
 
 from __future__ import annotations
 
@@ -320,6 +320,10 @@ def _add_video_stream(
     return stream
 
 
+# What starting a writer raises when FFmpeg refuses the codec, the container or a track.
+_START_ERRORS = (VidganError, UnknownCodecError, av.error.FFmpegError, ValueError, TypeError)
+
+
 class VideoWriter:
     """Encodes RGB frames to a video file; writes to a temporary name in the same folder and renames into place on close().
 
@@ -490,10 +494,6 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
-
-
-# What starting a writer raises when FFmpeg refuses the codec, the container or a track.
-_START_ERRORS = (VidganError, UnknownCodecError, av.error.FFmpegError, ValueError, TypeError)
 
 
 def _test_pattern(i: int, *, width: int, height: int, n_frames: int) -> np.ndarray:
