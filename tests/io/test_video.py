@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 from conftest import break_packet
 
+from vidgan.io import tracks
 import vidgan.io.video as video
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.io.video import VideoWriter, iter_frames, probe_video
@@ -133,7 +135,9 @@ def test_display_rotation_is_applied(tmp_path):
     # clockwise turn: the old left edge becomes the top
     assert upright[10, 32, 0] > 200 and upright[85, 32, 0] < 50
     # resize names the displayed size; the stored frame, on its side, is scaled to the transposed one
-    small = next(iter_frames(path, resize=(32, 48))).rgb
+    sizes = []
+    small = next(iter_frames(path, resize=lambda w, h: sizes.append((w, h)) or (32, 48))).rgb
+    assert sizes == [(64, 96)]
     assert small.shape == (48, 32, 3)
     assert small[5, 16, 0] > 200 and small[43, 16, 0] < 50
 
@@ -141,7 +145,7 @@ def test_display_rotation_is_applied(tmp_path):
 def test_resize_in_swscale_matches_resizing_the_full_frame(make_clip):
     clip = make_clip(n_frames=3, width=160, height=96)
     full = next(iter_frames(clip)).rgb
-    scaled = next(iter_frames(clip, resize=(40, 24))).rgb
+    scaled = next(iter_frames(clip, resize=lambda w, h: (w // 4, h // 4))).rgb
     assert scaled.shape == (24, 40, 3)
     expected = cv2.resize(full, (40, 24), interpolation=cv2.INTER_AREA).astype(int)
     assert np.abs(scaled.astype(int) - expected).mean() < 4  # same picture; swscale and OpenCV round differently
@@ -236,7 +240,7 @@ def test_closing_without_frames_is_an_error(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_audio_that_cannot_go_into_mp4_is_dropped_with_a_warning(tmp_path, monkeypatch):
+def test_audio_that_mp4_does_not_take_is_converted_to_aac_with_a_warning(tmp_path, monkeypatch):
     wav = tmp_path / "mulaw.wav"
     with av.open(str(wav), "w") as out:
         stream = out.add_stream("pcm_mulaw", rate=8000, layout="mono")
@@ -249,8 +253,115 @@ def test_audio_that_cannot_go_into_mp4_is_dropped_with_a_warning(tmp_path, monke
     out = tmp_path / "out.mp4"
     with VideoWriter(out, width=64, height=48, fps=Fraction(25), audio_from=wav) as writer:
         writer.write(np.zeros((48, 64, 3), np.uint8))
-    assert not probe_video(out).has_audio
-    assert len(warnings) == 1 and "pcm_mulaw" in warnings[0]
+    with av.open(str(out)) as container:
+        assert [s.codec_context.name for s in container.streams.audio] == ["aac"]
+        assert container.streams.audio[0].codec_context.sample_rate == 8000
+    assert warnings == [
+        f"{out}: from {wav}: audio track 1 (pcm_mulaw) converted to aac (a .mp4 file does not take them as they are)"
+    ]
+
+
+def _clip_with_audio(path: Path, encoder: str, layout: str) -> Path:
+    """One black 64x48 frame and a tenth of a second of silence in `layout`, encoded with `encoder`."""
+    with av.open(str(path), "w") as out:
+        picture = out.add_stream("libx264", rate=25)
+        picture.width, picture.height, picture.pix_fmt = 64, 48, "yuv420p"
+        sound = out.add_stream(encoder, rate=48000)
+        sound.layout = layout
+        channels = sound.layout.nb_channels
+        samples = av.AudioFrame.from_ndarray(np.zeros((1, channels * 4800), np.int16), format="s16", layout=layout)
+        samples.sample_rate, samples.pts = 48000, 0
+        out.mux(sound.encode(samples))
+        out.mux(sound.encode())
+        out.mux(picture.encode(av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")))
+        out.mux(picture.encode())
+    return path
+
+
+def _write_one_frame(out: Path, source: Path, codec: str = "h264") -> None:
+    with VideoWriter(out, width=64, height=48, fps=Fraction(25), codec=codec, audio_from=source) as writer:
+        writer.write(np.zeros((48, 64, 3), np.uint8))
+
+
+def test_a_track_the_encoder_refuses_is_named_and_the_rest_written(tmp_path, monkeypatch):
+    source = _clip_with_audio(tmp_path / "in.mkv", "pcm_s16le", "16c")  # AAC stops at 7.1 (and 22.2)
+    warnings: list[str] = []
+    monkeypatch.setattr(video, "warn", warnings.append)
+    out = tmp_path / "out.mp4"
+    _write_one_frame(out, source)
+    assert probe_video(out).frame_count == 1 and not probe_video(out).has_audio
+    assert warnings == [
+        f"{out}: from {source}: not carried: audio track 1 (pcm_s16le): the aac encoder refuses 16 channels at 48000 Hz"
+    ]
+
+
+def test_a_container_that_refuses_a_track_at_its_header_gets_the_video_alone(tmp_path, monkeypatch):
+    # The MOV muxer says it takes Opus, then refuses it when the header is written: rules that believed it
+    # would fail the render there. The writer starts again without the tracks.
+    monkeypatch.setitem(tracks.RULES, ".mov", replace(tracks.RULES[".mov"], audio_copied=frozenset({"opus"})))
+    source = _clip_with_audio(tmp_path / "in.mkv", "libopus", "stereo")
+    warnings: list[str] = []
+    monkeypatch.setattr(video, "warn", warnings.append)
+    out = tmp_path / "out.mov"
+    _write_one_frame(out, source, codec="prores")
+    assert probe_video(out).frame_count == 1 and not probe_video(out).has_audio
+    assert warnings == [
+        (
+            f"{out}: the audio and subtitle tracks of {source} cannot be written into it (Invalid argument);"
+            " writing the video without them"
+        )
+    ]
+    assert sorted(tmp_path.iterdir()) == [source, out]  # no temporary file left from the first attempt
+
+
+def _fails_on_the_third_call(real):
+    calls = []
+
+    def failing(*args):
+        calls.append(args)
+        if len(calls) == 3:
+            raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
+        return real(*args)
+
+    return failing
+
+
+def test_a_track_that_fails_part_way_loses_those_packets_not_the_video(tmp_path, monkeypatch):
+    source = _clip_with_audio(tmp_path / "in.mkv", "libopus", "stereo")
+    monkeypatch.setattr(tracks._AudioConversion, "packets", _fails_on_the_third_call(tracks._AudioConversion.packets))
+    warnings: list[str] = []
+    monkeypatch.setattr(tracks, "warn", warnings.append)
+    out = tmp_path / "out.mp4"
+    _write_one_frame(out, source)
+    assert probe_video(out).frame_count == 1
+    with av.open(str(out)) as container:
+        assert [s.codec_context.name for s in container.streams.audio] == ["aac"]
+        # 0.1 s of Opus is five 20 ms packets; the third is lost
+        assert sum(frame.samples for frame in container.decode(audio=0)) == pytest.approx(4 * 960, abs=1024)
+    assert len(warnings) == 1
+    assert warnings[0].startswith(f"{out}: audio track 1 (opus) could not be written at 0.0")
+    assert warnings[0].endswith("(Invalid data found when processing input); such packets are skipped")
+
+
+def test_a_source_that_cannot_be_read_further_ends_the_tracks_there(tmp_path, monkeypatch):
+    source = _clip_with_audio(tmp_path / "in.mkv", "libopus", "stereo")
+    real_init = tracks.SourceTracks.__init__
+
+    def unreadable_after_two_packets(self, *args):
+        real_init(self, *args)
+        self._packets = map(_fails_on_the_third_call(lambda packet: packet), self._packets)
+
+    monkeypatch.setattr(tracks.SourceTracks, "__init__", unreadable_after_two_packets)
+    warnings: list[str] = []
+    monkeypatch.setattr(tracks, "warn", warnings.append)
+    out = tmp_path / "out.mkv"
+    _write_one_frame(out, source, codec="ffv1")
+    with av.open(str(out)) as container:
+        assert [s.codec_context.name for s in container.streams.audio] == ["opus"]
+        assert 0 < sum(frame.samples for frame in container.decode(audio=0)) <= 2 * 960  # the two packets read
+    assert warnings == [
+        f"{out}: reading the tracks of {source} stopped (Invalid data found when processing input); they end there"
+    ]
 
 
 def test_unwritable_destination_or_codec_is_a_vidgan_error(tmp_path):

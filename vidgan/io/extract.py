@@ -10,6 +10,7 @@ import re
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -186,7 +187,8 @@ def extract_frames(
                     stem = safe_stem(clip)
                     source = str(clip.resolve())
                     kept = 0
-                    scaled = square_scale(info.width, info.height, size, crop)
+                    # Each frame is scaled from its own size, so one whose resolution differs keeps its aspect.
+                    scaled = partial(square_scale, size=size, crop=crop)
                     for frame in iter_frames(clip, every=every, start=start, end=end, resize=scaled):
                         if stop.requested:  # Ctrl-C or SIGTERM, taken here rather than inside the writer's queue
                             raise Interrupted(f"interrupted; nothing was written to {out_dir}")

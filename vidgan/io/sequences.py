@@ -19,7 +19,7 @@ import numpy as np
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.core.fsutil import atomic_path, write_text_atomic
 from vidgan.io.images import list_images, read_rgb
-from vidgan.io.video import Frame, iter_frames, probe_video
+from vidgan.io.video import FirstFrameSize, Frame, iter_frames, probe_video
 
 _PRINTF = re.compile(r"(?P<prefix>.*?)%(?P<padding>0\d+)?d(?P<suffix>.*)")
 _TRAILING_NUMBER = re.compile(r"(?P<prefix>.*?)(?P<number>\d+)$")
@@ -90,15 +90,16 @@ def _number_folder(images: list[Path]) -> tuple[list[tuple[int, Path]], str, int
 
 
 def iter_sequence_frames(sequence: ImageSequence, fps: Fraction) -> Iterator[Frame]:
-    """The sequence's frames as RGB: index = frame number; pts in frames (time base 1/fps) from the first number."""
+    """The sequence's frames as RGB: index = frame number; pts in frames (time base 1/fps) from the first number.
+
+    Every frame comes at the first one's size: an image of another size is letterboxed into it (one warning).
+    """
     first = sequence.files[0][0]
+    sizes = FirstFrameSize(sequence.path, (sequence.width, sequence.height))
     for number, path in sequence.files:
         rgb = read_rgb(path)
-        if rgb.shape[:2] != (sequence.height, sequence.width):
-            raise VidganError(
-                f"{path}: frame is {rgb.shape[1]}x{rgb.shape[0]}, the sequence's first frame is "
-                f"{sequence.width}x{sequence.height}"
-            )
+        if sizes.differs(rgb.shape[1], rgb.shape[0], f"frame {number} ({path.name})"):
+            rgb = sizes.fit(rgb)
         yield Frame(index=number, time=float((number - first) / fps), pts=number - first, rgb=rgb)
 
 

@@ -1,4 +1,4 @@
-"""Video input and output with PyAV: probing, frame decoding, encoding with timestamps and audio kept."""
+"""Video input and output with PyAV: probing, decoding frames, encoding them with timestamps kept and tracks carried."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ from pathlib import Path
 
 import av
 import av.error
+import cv2
 import numpy as np
 from av.codec.codec import UnknownCodecError
 
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.core.fsutil import temp_path_for
 from vidgan.core.progress import warn
+from vidgan.io.tracks import SourceTracks, ffmpeg_reason
 
 # Used only when a stream reports no frame rate at all (rare: some raw elementary streams).
 _FALLBACK_FPS = Fraction(30)
@@ -68,12 +70,6 @@ class Frame:
     rgb: np.ndarray | None
 
 
-def _reason(exc: BaseException) -> str:
-    """FFmpeg's explanation without the errno and file name PyAV adds, kept to one line."""
-    text = getattr(exc, "strerror", None) or str(exc)
-    return " ".join(str(text).split())
-
-
 def _open_input(path: Path) -> av.container.InputContainer:
     """Open a media file for reading, turning every failure into a one-line VidganError."""
     if not path.exists():
@@ -83,7 +79,7 @@ def _open_input(path: Path) -> av.container.InputContainer:
     try:
         return av.open(str(path), "r")
     except (av.error.FFmpegError, OSError) as exc:
-        raise VidganError(f"{path}: not a readable video file ({_reason(exc)})") from exc
+        raise VidganError(f"{path}: not a readable video file ({ffmpeg_reason(exc)})") from exc
 
 
 def _video_stream(container: av.container.InputContainer, path: Path) -> av.video.stream.VideoStream:
@@ -109,6 +105,13 @@ def _frame_rotation(frame: av.VideoFrame) -> int:
     return int(round(frame.rotation or 0))
 
 
+def _displayed_size(frame: av.VideoFrame) -> tuple[int, int]:
+    """(width, height) of the frame as players show it, after its display rotation."""
+    if round(_frame_rotation(frame) / 90) % 2:
+        return frame.height, frame.width
+    return frame.width, frame.height
+
+
 def _to_rgb(frame: av.VideoFrame, resize: tuple[int, int] | None) -> np.ndarray:
     """The frame upright as H×W×3 RGB, scaled on the way to (width, height) as displayed when `resize` is given."""
     rotation = _frame_rotation(frame)
@@ -121,6 +124,55 @@ def _to_rgb(frame: av.VideoFrame, resize: tuple[int, int] | None) -> np.ndarray:
     shrinking = width <= frame.width and height <= frame.height
     scaled = frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA" if shrinking else "BICUBIC")
     return _upright(scaled.to_ndarray(), rotation)
+
+
+def letterbox(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """rgb (H×W×3 uint8) scaled to fit inside width×height with its aspect kept, centred on black bars.
+
+    What video players do with a stream whose resolution changes: the window keeps its size and the new picture
+    is fitted into it. Scaling is OpenCV's (area averaging when shrinking, bicubic when enlarging).
+    """
+    h, w = rgb.shape[:2]
+    scale = min(width / w, height / h)
+    inner_w, inner_h = min(width, max(1, round(w * scale))), min(height, max(1, round(h * scale)))
+    if (inner_w, inner_h) != (w, h):
+        rgb = cv2.resize(rgb, (inner_w, inner_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    boxed = np.zeros((height, width, 3), np.uint8)
+    top, left = (height - inner_h) // 2, (width - inner_w) // 2
+    boxed[top : top + inner_h, left : left + inner_w] = rgb
+    return boxed
+
+
+class FirstFrameSize:
+    """Brings every frame of a clip to its first frame's size: frames of another size are letterboxed into it.
+
+    Broadcast and stream recordings change resolution mid-stream; a render needs one size throughout. One
+    warning names where the size first changed; later changes are handled the same way without more lines.
+    """
+
+    def __init__(self, source: str | Path, size: tuple[int, int] | None = None) -> None:
+        self.source = source
+        self.size = size  # (width, height); None until the first frame is seen
+        self._warned = False
+
+    def differs(self, width: int, height: int, where: str) -> bool:
+        """Note a frame's displayed size; True when it is not the first frame's (warns once, naming `where`)."""
+        if self.size is None:
+            self.size = (width, height)
+        if (width, height) == self.size:
+            return False
+        if not self._warned:
+            first = f"{self.size[0]}x{self.size[1]}"
+            warn(
+                f"{self.source}: the picture changes size from {first} to {width}x{height} at {where}; frames of"
+                f" another size are fitted into {first} with their aspect kept, on black bars, as players show them"
+            )
+            self._warned = True
+        return True
+
+    def fit(self, rgb: np.ndarray) -> np.ndarray:
+        """rgb letterboxed to the first frame's size."""
+        return letterbox(rgb, *self.size)
 
 
 def _announced_duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float | None:
@@ -160,13 +212,10 @@ def probe_video(path: str | Path) -> VideoInfo:
         try:
             first = next(container.decode(stream), None)
         except av.error.FFmpegError as exc:
-            raise VidganError(f"{path}: the video stream cannot be decoded ({_reason(exc)})") from exc
+            raise VidganError(f"{path}: the video stream cannot be decoded ({ffmpeg_reason(exc)})") from exc
         if first is None:
             raise VidganError(f"{path}: the video stream has no frames")
-        rotation = _frame_rotation(first)
-        width, height = first.width, first.height
-        if round(rotation / 90) % 2:
-            width, height = height, width
+        width, height = _displayed_size(first)
         time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000)
         return VideoInfo(
             path=path,
@@ -177,7 +226,7 @@ def probe_video(path: str | Path) -> VideoInfo:
             frame_count=stream.frames or None,  # 0 means the container does not say
             duration=_announced_duration(container, stream),
             has_audio=bool(container.streams.audio),
-            rotation=rotation,
+            rotation=_frame_rotation(first),
         )
     finally:
         container.close()
@@ -190,14 +239,16 @@ def iter_frames(
     start: float | None = None,
     end: float | None = None,
     keep: Callable[[int], bool] | None = None,
-    resize: tuple[int, int] | None = None,
+    resize: Callable[[int, int], tuple[int, int]] | None = None,
 ) -> Iterator[Frame]:
     """Yield the kept frames (index % every == 0, keep(index), start <= time < end) as upright RGB, in order.
 
-    Indices count every decoded frame from the start of the clip. `resize` (width, height, as displayed) scales
-    kept frames in swscale on the way to RGB, far cheaper than converting whole frames and shrinking them after.
-    A decode error part-way through ends the iteration with a warning; a clip where not even the first frame
-    decodes raises VidganError.
+    Indices count every decoded frame from the start of the clip. Without `resize` every frame comes at the
+    first frame's size: in a stream whose resolution changes, frames of another size are letterboxed into it
+    (FirstFrameSize, one warning). `resize` maps each frame's own displayed (width, height) to the size it is
+    scaled to in swscale on the way to RGB (far cheaper than shrinking whole frames after); frames keep their own
+    aspect then. A decode error part-way through ends the iteration with a warning; a clip where not even the
+    first frame decodes raises VidganError.
     """
     if every < 1:
         raise UsageError(f"every must be 1 or more, got {every}")
@@ -207,6 +258,7 @@ def iter_frames(
         stream = _video_stream(container, path)
         stream.codec_context.thread_type = "AUTO"
         frame_period = 1 / float(_stream_fps(stream))
+        sizes = FirstFrameSize(path) if resize is None else None
         decoded = container.decode(stream)
         index, frame_end = -1, 0.0
         while True:
@@ -218,10 +270,12 @@ def iter_frames(
                 break
             except av.error.FFmpegError as exc:
                 if index < 0:
-                    raise VidganError(f"{path}: no video frames could be decoded ({_reason(exc)})") from exc
-                warn(f"{path}: decoding stopped at frame {index + 1} ({_reason(exc)}); keeping the frames before it")
+                    raise VidganError(f"{path}: no video frames could be decoded ({ffmpeg_reason(exc)})") from exc
+                warn(f"{path}: decoding stopped at frame {index + 1} ({ffmpeg_reason(exc)}); keeping the frames before it")
                 break
             index += 1
+            displayed = _displayed_size(frame)
+            refit = sizes is not None and sizes.differs(*displayed, f"frame {index}")
             time = frame.time if frame.time is not None else index * frame_period
             frame_end = time + frame_period
             if end is not None and time >= end:
@@ -230,7 +284,8 @@ def iter_frames(
                 continue
             if index % every or (keep is not None and not keep(index)):
                 continue
-            yield Frame(index=index, time=time, pts=frame.pts, rgb=_to_rgb(frame, resize))
+            rgb = _to_rgb(frame, resize(*displayed) if resize else None)
+            yield Frame(index=index, time=time, pts=frame.pts, rgb=sizes.fit(rgb) if refit else rgb)
         if index < 0:
             raise VidganError(f"{path}: no video frames could be decoded")
     finally:
@@ -265,13 +320,18 @@ def _add_video_stream(
     return stream
 
 
+# What starting a writer raises when FFmpeg refuses the codec, the container or a track.
+_START_ERRORS = (VidganError, UnknownCodecError, av.error.FFmpegError, ValueError, TypeError)
+
+
 class VideoWriter:
     """Encodes RGB frames to a video file; writes to a temporary name in the same folder and renames into place on close().
 
     `codec` is a VIDEO_CODECS name: h264 (yuv420p, yuv444p when width or height is odd; quality `crf`),
-    prores (422 HQ, 10-bit) or ffv1 (lossless RGB). Pass each input frame's
-    pts with the input's time_base to keep its timestamps (variable frame rate, 29.97); `audio_from` copies the
-    first audio stream of that file without re-encoding (a file without audio adds none).
+    prores (422 HQ, 10-bit) or ffv1 (lossless RGB). Pass each input frame's pts with the input's time_base to
+    keep its timestamps (variable frame rate, 29.97). `audio_from` carries every audio and subtitle track of that
+    file (vidgan.io.tracks: copied, or converted to what the container takes, with language and title); tracks
+    never fail the video: what cannot be written is left out with a warning.
     """
 
     def __init__(
@@ -302,85 +362,57 @@ class VideoWriter:
         self._next_pts = Fraction(0)
         self._step = 1 / (self.fps * self.time_base)
         self._done = False
-        self._audio_in: av.container.InputContainer | None = None
-        self._audio_packets: Iterator[av.Packet] | None = None
-        self._audio_pending: av.Packet | None = None
-        self._audio_out: av.audio.stream.AudioStream | None = None
+        self._tracks: SourceTracks | None = None
 
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise VidganError(f"{self.path}: cannot create its folder ({_reason(exc)})") from exc
+            raise VidganError(f"{self.path}: cannot create its folder ({ffmpeg_reason(exc)})") from exc
         if codec not in VIDEO_CODECS:
             raise VidganError(f"{self.path}: unknown video codec {codec!r} (choose from {', '.join(VIDEO_CODECS)})")
         self._temp = temp_path_for(self.path)
+        video = {"codec": VIDEO_CODECS[codec], "width": width, "height": height, "fps": self.fps,
+                 "time_base": self.time_base, "crf": crf, "pix_fmt": pix_fmt}
+        try:
+            self._start(video, audio_from)
+        except _START_ERRORS as exc:
+            if audio_from is None:
+                raise self._start_error(codec, exc) from exc
+            try:  # perhaps the tracks were the trouble: the video alone is still worth writing
+                self._start(video, None)
+            except _START_ERRORS as bare:
+                raise self._start_error(codec, bare) from bare
+            warn(f"{self.path}: the audio and subtitle tracks of {audio_from} cannot be written into it"
+                 f" ({ffmpeg_reason(exc)}); writing the video without them")
+        if self._tracks is not None and self._tracks.summary:
+            warn(f"{self.path}: from {audio_from}: {self._tracks.summary}")
+
+    def _start(self, video: dict, tracks_from: str | Path | None) -> None:
+        """Open the temporary file, add the video stream and the source's tracks, and write the header.
+
+        Writing the header here, before any frame, means a container that refuses a track fails now, while the
+        writer can still start again without it. On failure nothing is left open and the temporary file is gone.
+        """
         try:
             self._out = av.open(str(self._temp), "w")
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             self._temp.unlink(missing_ok=True)
-            raise VidganError(f"{self.path}: cannot write a video here ({_reason(exc)})") from exc
+            raise VidganError(f"{self.path}: cannot write a video here ({ffmpeg_reason(exc)})") from exc
         try:
-            self._video = _add_video_stream(
-                self._out,
-                codec=VIDEO_CODECS[codec],
-                width=width,
-                height=height,
-                fps=self.fps,
-                time_base=self.time_base,
-                crf=crf,
-                pix_fmt=pix_fmt,
-            )
-            if audio_from is not None:
-                self._open_audio(Path(audio_from))
-        except VidganError:
-            self.abort()
+            self._video = _add_video_stream(self._out, **video)
+            if tracks_from is not None:
+                self._tracks = SourceTracks(_open_input(Path(tracks_from)), self._out, self.path)
+            self._out.start_encoding()
+        except BaseException:
+            self._discard()
             raise
-        except UnknownCodecError as exc:
-            self.abort()
-            raise VidganError(f"{self.path}: this FFmpeg build has no {VIDEO_CODECS[codec].encoder} encoder") from exc
-        except (av.error.FFmpegError, ValueError, TypeError) as exc:
-            self.abort()
-            raise VidganError(f"{self.path}: cannot encode with {codec} ({_reason(exc)})") from exc
 
-    def _open_audio(self, source: Path) -> None:
-        container = _open_input(source)
-        if not container.streams.audio:
-            container.close()
-            return
-        stream = container.streams.audio[0]
-        codec_name = stream.codec_context.codec.name
-        supported = self._out.supported_codecs
-        # An empty set means the muxer cannot tell; then try and let FFmpeg decide.
-        if supported and codec_name not in supported:
-            container.close()
-            warn(f"{self.path}: {codec_name} audio from {source} cannot go into a {self.path.suffix} file; writing no audio")
-            return
-        self._audio_in = container
-        self._audio_out = self._out.add_stream_from_template(stream)
-        self._audio_packets = container.demux(stream)
-
-    def _mux_audio_until(self, limit: float | None) -> None:
-        """Copy audio packets up to `limit` seconds (all when None), so audio interleaves with video as it goes."""
-        while self._audio_packets is not None:
-            packet = self._audio_pending or next(self._audio_packets, None)
-            self._audio_pending = None
-            if packet is None:
-                self._close_audio_input()
-                return
-            if packet.dts is None:  # the demuxer's empty flush packet
-                continue
-            if limit is not None and packet.dts * packet.time_base > limit:
-                self._audio_pending = packet
-                return
-            packet.stream = self._audio_out
-            self._out.mux(packet)
-
-    def _close_audio_input(self) -> None:
-        self._audio_packets = None
-        self._audio_pending = None
-        if self._audio_in is not None:
-            self._audio_in.close()
-            self._audio_in = None
+    def _start_error(self, codec: str, exc: BaseException) -> VidganError:
+        if isinstance(exc, VidganError):
+            return exc
+        if isinstance(exc, UnknownCodecError):
+            return VidganError(f"{self.path}: this FFmpeg build has no {VIDEO_CODECS[codec].encoder} encoder")
+        return VidganError(f"{self.path}: cannot encode with {codec} ({ffmpeg_reason(exc)})")
 
     def write(self, rgb: np.ndarray, pts: int | None = None) -> None:
         """Encode one H×W×3 uint8 RGB frame; pts is in time_base, None means one frame after the previous."""
@@ -403,20 +435,21 @@ class VideoWriter:
         try:
             for packet in self._video.encode(frame):
                 self._out.mux(packet)
-            self._last_pts = pts
-            self._next_pts += self._step
-            self._frames += 1
-            self._mux_audio_until(float(pts * self.time_base))
         except av.error.FFmpegError as exc:
             self.abort()
-            raise VidganError(f"{self.path}: encoding failed ({_reason(exc)})") from exc
+            raise VidganError(f"{self.path}: encoding failed ({ffmpeg_reason(exc)})") from exc
+        self._last_pts = pts
+        self._next_pts += self._step
+        self._frames += 1
+        if self._tracks is not None:
+            self._tracks.mux_until(float(pts * self.time_base))
 
     def write_frame(self, frame: Frame, rgb: np.ndarray) -> None:
         """Encode `rgb` at the timestamp of the source `frame` (PngSequenceWriter has the same method)."""
         self.write(rgb, frame.pts)
 
     def close(self) -> None:
-        """Flush the encoder, copy the remaining audio, and move the finished file to its final name."""
+        """Flush the encoder, copy the rest of the tracks, and move the finished file to its final name."""
         if self._done:
             return
         if self._frames == 0:
@@ -425,12 +458,14 @@ class VideoWriter:
         try:
             for packet in self._video.encode():
                 self._out.mux(packet)
-            self._mux_audio_until(None)
+            if self._tracks is not None:
+                self._tracks.mux_until(None)
+                self._tracks.close()
             self._out.close()
             os.replace(self._temp, self.path)
         except (av.error.FFmpegError, OSError) as exc:
             self.abort()
-            raise VidganError(f"{self.path}: could not finish writing ({_reason(exc)})") from exc
+            raise VidganError(f"{self.path}: could not finish writing ({ffmpeg_reason(exc)})") from exc
         self._done = True
 
     def abort(self) -> None:
@@ -438,7 +473,13 @@ class VideoWriter:
         if self._done:
             return
         self._done = True
-        self._close_audio_input()
+        self._discard()
+
+    def _discard(self) -> None:
+        """Close the source tracks and the output, and delete the temporary file."""
+        if self._tracks is not None:
+            self._tracks.close()
+            self._tracks = None
         try:
             self._out.close()
         except (av.error.FFmpegError, OSError, AttributeError):
