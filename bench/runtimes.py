@@ -44,8 +44,9 @@ def main() -> None:
         reference = generator(batch)
     gflop_per_frame = counter.get_total_flops() / BATCH / 1e9
     # The exports are cached beside a checkpoint; this one is never written, only its folder is used.
-    source = Path(tempfile.mkdtemp(prefix="vidgan-bench-runtimes-")) / "generator.pt"
-    runners = {name: runtime_generator(generator, source, "a2b", torch.device("cpu"), name) for name in installed_runtimes()}
+    with tempfile.TemporaryDirectory(prefix="vidgan-bench-runtimes-") as folder:
+        source = Path(folder) / "generator.pt"
+        runners = {name: runtime_generator(generator, source, "a2b", torch.device("cpu"), name) for name in installed_runtimes()}
     errors = {name: int((to_uint8(run(batch)).int() - to_uint8(reference).int()).abs().max()) for name, run in runners.items()}
     a, b = torch.randn(MATMUL_SIDE, MATMUL_SIDE), torch.randn(MATMUL_SIDE, MATMUL_SIDE)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -101,7 +102,7 @@ def save_changed_checkpoint(run: Path) -> None:
     torch.save({**checkpoint, "step": checkpoint["step"] + 1}, run / "checkpoints" / f"step_{checkpoint['step'] + 1:07d}.pt")
 
 
-def test_the_export_is_made_once_and_remade_when_checkpoint_shape_policy_or_versions_change(run: Path, monkeypatch):
+def test_the_export_is_made_once_and_remade_when_the_checkpoint_or_a_version_changes(run: Path, monkeypatch):
     exports = count_exports(monkeypatch)
     first = load_generator(run, "a2b")
     runtime_generator(first, run, "a2b", CPU, "onnxruntime")
@@ -118,15 +119,25 @@ def test_the_export_is_made_once_and_remade_when_checkpoint_shape_policy_or_vers
         assert max_8bit_difference(translate(images), changed(images)) <= 1
         assert max_8bit_difference(first(images), changed(images)) > 1  # the rebuilt export follows the new weights
 
-    monkeypatch.setattr(runtimes, "SHAPE_POLICY", "another shape policy")
-    runtime_generator(changed, run, "a2b", CPU, "onnxruntime")
-    assert len(exports) == 3
     versions = runtimes.package_version
     monkeypatch.setattr(runtimes, "package_version", lambda package: "0.0" if package == "onnxruntime" else versions(package))
     runtime_generator(changed, run, "a2b", CPU, "onnxruntime")
     runtime_generator(changed, run, "a2b", CPU, "onnxruntime")
-    assert len(exports) == 4
+    assert len(exports) == 3
     assert sorted(p.name for p in (run / "checkpoints" / "onnx").iterdir()) == ["a2b.onnxruntime.onnx"]
+
+
+def test_the_cache_key_follows_weights_architecture_shape_policy_and_versions(monkeypatch):
+    torch.manual_seed(0)
+    generator = build_generator(GeneratorConfig(channels=4, res_blocks=0))
+    key = runtimes.cache_key(generator, "openvino")
+    assert runtimes.cache_key(generator, "openvino") == key
+    torch.manual_seed(1)
+    assert runtimes.cache_key(build_generator(GeneratorConfig(channels=4, res_blocks=0)), "openvino")["weights"] != key["weights"]
+    monkeypatch.setattr(runtimes, "SHAPE_POLICY", "fixed shapes")
+    assert runtimes.cache_key(generator, "openvino")["shape_policy"] == "fixed shapes"
+    assert key["openvino"] == runtimes.package_version("openvino") and key["onnxscript"] == runtimes.package_version("onnxscript")
+    assert key["torch"] == torch.__version__ and json.loads(key["arch"]) == generator.config.to_dict()
 
 
 def test_a_damaged_cache_is_remade(run: Path, monkeypatch):

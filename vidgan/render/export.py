@@ -70,7 +70,8 @@ def export_generator(options: ExportOptions) -> ExportResult:
     run that cannot be loaded or a generator that cannot be exported."""
     import torch
 
-    from vidgan.render.runtimes import FloatRGBGenerator, export_program, save_program
+    from vidgan.core.fsutil import atomic_path
+    from vidgan.render.runtimes import FloatRGBGenerator, export_program, serialise
     from vidgan.runs.generators import load_generator
 
     options.validate()
@@ -90,7 +91,8 @@ def export_generator(options: ExportOptions) -> ExportResult:
         Dim = torch.export.Dim
         dims = {0: Dim("batch"), 2: Dim("height"), 3: Dim("width")}
         program = export_program(FloatRGBGenerator(generator, generator.stride), example, dims)
-        save_program(program, options.out, metadata)
+        with atomic_path(Path(options.out)) as temp:
+            temp.write_bytes(serialise(program, metadata))
     else:
         save_torchscript(generator, metadata, Path(options.out))
     return ExportResult(Path(options.out), metadata)

@@ -2,7 +2,7 @@
 
 torch runs the generator module itself. onnxruntime and openvino run it exported to ONNX, on the CPU: both run
 vidgan's default 128-px U-Net about 1.7x as fast as torch eager there (bench/runtimes.py), with the same pixels.
-The export is made once per checkpoint and cached in the run folder (see `cached_onnx`).
+The export is made once per checkpoint and cached in the run folder (`cached_onnx`).
 
 The ONNX graphs come from torch.onnx.export's dynamo exporter (torch.export, then onnxscript's translations):
 the TorchScript-based exporter is deprecated since torch 2.9, warns on every use, and will go.
@@ -16,9 +16,8 @@ import importlib.metadata
 import importlib.util
 import io
 import json
-import tempfile
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -93,9 +92,8 @@ def runtime_generator(
     chosen = resolve_runtime(runtime, device)
     if chosen == "torch":
         return generator
-    with cached_onnx(generator, source, Direction.parse(direction), chosen) as path:
-        run = _open_onnx(path, chosen)  # both runtimes read the whole file here, so a temporary one may go after
-    return ExportedGenerator(run, chosen, generator)
+    model = cached_onnx(generator, source, Direction.parse(direction), chosen)
+    return ExportedGenerator(_open_onnx(model, chosen), chosen, generator)
 
 
 class ExportedGenerator:
@@ -113,8 +111,8 @@ class ExportedGenerator:
         return torch.from_numpy(self.run(array)).to(images.device)
 
 
-def _open_onnx(path: Path, runtime: str) -> Callable[[np.ndarray], np.ndarray]:
-    """A function running the ONNX file at `path` with `runtime` on the CPU: one float32 array in, one out.
+def _open_onnx(model: bytes, runtime: str) -> Callable[[np.ndarray], np.ndarray]:
+    """A function running the serialised ONNX `model` with `runtime` on the CPU: one float32 array in, one out.
 
     Both runtimes get torch's intra-op thread count (the machine's physical cores unless the user set it), and
     OpenVINO float32 arithmetic, which it otherwise lowers to bfloat16 on CPUs with bfloat16 units."""
@@ -125,13 +123,14 @@ def _open_onnx(path: Path, runtime: str) -> Callable[[np.ndarray], np.ndarray]:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
         return lambda images: session.run(None, {name: images})[0]
     import openvino
 
     config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY"}
-    compiled = openvino.Core().compile_model(str(path), "CPU", config)
+    core = openvino.Core()
+    compiled = core.compile_model(core.read_model(model), "CPU", config)
     return lambda images: compiled(images)[0]
 
 
@@ -167,40 +166,37 @@ def weights_digest(module: nn.Module) -> str:
     return digest.hexdigest()
 
 
-@contextlib.contextmanager
-def cached_onnx(generator: nn.Module, source: Path, direction: Direction, runtime: str) -> Iterator[Path]:
-    """The path of `generator`'s ONNX export for `runtime`, made when the cache at onnx_cache_path holds none for the
-    current cache_key. Where the run folder cannot be written (a read-only share), the export goes to a temporary
-    file, removed when the context ends, with a warning."""
+def cached_onnx(generator: nn.Module, source: Path, direction: Direction, runtime: str) -> bytes:
+    """`generator`'s ONNX export for `runtime`, serialised: read from onnx_cache_path where the file there records the
+    current cache_key, else exported and written there. The file is read once and its key checked in what was read,
+    so a render never runs an export that another process replaced in between. Where the run folder cannot be
+    written (a read-only share), the export is used uncached, with a warning."""
     path = onnx_cache_path(source, direction, runtime)
     key = json.dumps(cache_key(generator, runtime), sort_keys=True)
-    if stored_metadata(path).get(_KEY_PROP) == key:
-        yield path
-        return
+    with contextlib.suppress(OSError):
+        model = path.read_bytes()
+        if stored_metadata(model).get(_KEY_PROP) == key:
+            return model
     example = torch.zeros(2, 3, 4 * generator.stride, 4 * generator.stride)
-    program = export_program(generator, example, stride_dims(generator.stride))
+    model = serialise(export_program(generator, example, stride_dims(generator.stride)), {_KEY_PROP: key})
     try:
-        save_program(program, path, {_KEY_PROP: key})
+        with atomic_path(path) as temp:
+            temp.write_bytes(model)
     except VidganError as error:
         warn(f"{error}; the ONNX export is not cached")
-        with tempfile.TemporaryDirectory(prefix="vidgan-onnx-") as folder:
-            temporary = Path(folder) / path.name
-            save_program(program, temporary, {})
-            yield temporary
-        return
-    yield path
+    return model
 
 
-def stored_metadata(path: Path) -> dict[str, str]:
-    """An ONNX file's metadata_props ({} where there is no file, or one cut short or foreign)."""
+def stored_metadata(model: bytes) -> dict[str, str]:
+    """A serialised ONNX model's metadata_props ({} for bytes that are cut short or foreign)."""
     import onnx
     from google.protobuf.message import DecodeError
 
     try:
-        model = onnx.load(str(path), load_external_data=False)
-    except (OSError, DecodeError):
+        proto = onnx.load_from_string(model)
+    except DecodeError:
         return {}
-    return {entry.key: entry.value for entry in model.metadata_props}
+    return {entry.key: entry.value for entry in proto.metadata_props}
 
 
 def stride_dims(stride: int) -> dict[int, Any]:
@@ -244,13 +240,10 @@ def _attention(query: Any, key: Any, value: Any, attn_mask: Any = None, dropout_
     return op.MatMul(op.Softmax(scores, axis=-1), value)
 
 
-def save_program(program: Any, path: Path, metadata: dict[str, str]) -> Path:
-    """Write an ONNXProgram to `path` as one self-contained file (weights inside), atomically, with `metadata` in
-    its metadata_props."""
+def serialise(program: Any, metadata: dict[str, str]) -> bytes:
+    """An ONNXProgram as one self-contained ONNX file's bytes (weights inside), with `metadata` in its metadata_props."""
     program.model.metadata_props.update(metadata)
-    with atomic_path(path) as temp:
-        program.save(str(temp), external_data=False)
-    return Path(path)
+    return program.model_proto.SerializeToString()
 
 
 class FloatRGBGenerator(nn.Module):
