@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import vidgan
 from vidgan.core.directions import Direction
 from vidgan.core.errors import UsageError
+from vidgan.core.fsutil import atomic_path
 
 EXPORT_FORMATS = ("onnx", "torchscript")
 if TYPE_CHECKING:
@@ -68,10 +69,6 @@ def export_generator(options: ExportOptions) -> ExportResult:
     """Write `options.run`'s generator for `options.direction` to `options.out` in `options.format` (see the module
     docstring for what the file takes, returns and records). Raises UsageError for bad options and VidganError for a
     run that cannot be loaded or a generator that cannot be exported."""
-    import torch
-
-    from vidgan.core.fsutil import atomic_path
-    from vidgan.render.runtimes import FloatRGBGenerator, export_program, serialise
     from vidgan.runs.generators import load_generator
 
     options.validate()
@@ -85,17 +82,25 @@ def export_generator(options: ExportOptions) -> ExportResult:
         "value_range": "float RGB in [0, 1] (sRGB-encoded), in and out",
         "layout": "N x 3 x H x W, any H and W",
     }
+    save = save_onnx if options.format == "onnx" else save_torchscript
+    save(generator, metadata, Path(options.out))
+    return ExportResult(Path(options.out), metadata)
+
+
+def save_onnx(generator: nn.Module, metadata: dict[str, str], out: Path) -> None:
+    """FloatRGBGenerator as ONNX (dynamic batch, height and width), written atomically to `out` with `metadata` in its
+    metadata_props."""
+    import torch
+
+    from vidgan.render.runtimes import FloatRGBGenerator, export_program, serialise
+
     # A size that is not a multiple of the stride, so the traced padding stays general.
     example = torch.zeros(2, 3, 4 * generator.stride + 1, 4 * generator.stride + 3)
-    if options.format == "onnx":
-        Dim = torch.export.Dim
-        dims = {0: Dim("batch"), 2: Dim("height"), 3: Dim("width")}
-        program = export_program(FloatRGBGenerator(generator, generator.stride), example, dims)
-        with atomic_path(Path(options.out)) as temp:
-            temp.write_bytes(serialise(program, metadata))
-    else:
-        save_torchscript(generator, metadata, Path(options.out))
-    return ExportResult(Path(options.out), metadata)
+    Dim = torch.export.Dim
+    dims = {0: Dim("batch"), 2: Dim("height"), 3: Dim("width")}
+    model = serialise(export_program(FloatRGBGenerator(generator, generator.stride), example, dims), metadata)
+    with atomic_path(out) as temp:
+        temp.write_bytes(model)
 
 
 def save_torchscript(generator: nn.Module, metadata: dict[str, str], out: Path) -> None:
@@ -106,7 +111,6 @@ def save_torchscript(generator: nn.Module, metadata: dict[str, str], out: Path) 
 
     import torch
 
-    from vidgan.core.fsutil import atomic_path
     from vidgan.render.runtimes import FloatRGBGenerator
 
     with warnings.catch_warnings(), atomic_path(out) as temp:
@@ -117,13 +121,12 @@ def save_torchscript(generator: nn.Module, metadata: dict[str, str], out: Path) 
         torch.jit.save(torch.jit.script(wrapper), str(temp), _extra_files={"vidgan.json": json.dumps(metadata, indent=2)})
 
 
-def working_scale(source: Path, training_size: int) -> int:
-    """The short side, in pixels, the run's generator works at: the run config's `working_scale` where it records one,
-    else `training_size`. `source` is a run folder or a checkpoint file in RUN/checkpoints/."""
-    run_dir = source if source.is_dir() else source.parent.parent if source.parent.name == "checkpoints" else None
-    config_path = None if run_dir is None else run_dir / "config.json"
-    if config_path is None or not config_path.is_file():
+def working_scale(source: Path, training_size: int) -> int | str:
+    """The short side, in pixels, the run's generator works at: the run config's `working_scale` as it records one,
+    else `training_size`. `source` is a run folder or a checkpoint file; one in RUN/checkpoints/ finds RUN's config."""
+    run_dir = source if source.is_dir() else source.parent.parent
+    if not (source.is_dir() or source.parent.name == "checkpoints") or not (run_dir / "config.json").is_file():
         return training_size
     from vidgan.runs.folder import RunFolder
 
-    return int(RunFolder(run_dir).read_config().get("working_scale", training_size))
+    return RunFolder(run_dir).read_config().get("working_scale", training_size)
