@@ -18,6 +18,7 @@ from vidgan.core.errors import UsageError, VidganError, sigterm_as_interrupt
 from vidgan.core.progress import console
 from vidgan.eval.options import SAMPLES, ClassifierSettings, EvalOptions
 from vidgan.models.reference_archs import REFERENCE_ARCHS
+from vidgan.render.export import EXPORT_FORMATS
 from vidgan.render.options import (
     FITS,
     OUTPUT_CODECS,
@@ -475,6 +476,29 @@ def report(run: Annotated[Path, typer.Argument(help="Run folder.")]) -> None:
     from vidgan.eval.report import write_report
 
     console.print(f"wrote {write_report(run)}")
+
+
+ExportFormat = Enum("ExportFormat", {name: name for name in EXPORT_FORMATS}, type=str)
+
+
+@app.command("export")
+def export_model(
+    run: Annotated[Path, typer.Option(help="A cyclegan run folder (or one of its checkpoint files).")],
+    out: Annotated[Path, typer.Option(help="File to write: .onnx for --format onnx, .pt for torchscript.")],
+    format: Annotated[
+        ExportFormat, typer.Option(help="onnx (Flame's Inference node, ONNX Runtime, OpenVINO) or torchscript (Nuke's CatFileCreator).")
+    ],
+    direction: Annotated[Direction, typer.Option(help="a2b or b2a.")] = Direction.a2b,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
+) -> None:
+    """Write one direction's generator as a self-contained file for compositing applications: float RGB in [0, 1]
+    in and out, any height and width, the working scale and direction in its metadata."""
+    from vidgan.render.export import ExportOptions, export_generator
+
+    options = ExportOptions(run=run, out=out, direction=direction.value, format=format.value, overwrite=overwrite)
+    result = export_generator(options)
+    scale = result.metadata["working_scale"]
+    console.print(f"wrote {result.out} ({options.format}, {result.metadata['direction']}, working scale {scale} px)")
 
 
 def _model_source(run: Path | None, checkpoint: Path | None) -> Path:

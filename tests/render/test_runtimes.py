@@ -1,0 +1,199 @@
+"""Inference runtimes (vidgan.render.runtimes): the same 8-bit frames as torch, the ONNX export cached per checkpoint."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from vidgan.core.directions import A2B
+from vidgan.core.errors import UsageError
+from vidgan.models.cyclegan import DiscriminatorConfig, GeneratorConfig, build_generator
+from vidgan.render import runtimes
+from vidgan.render.runtimes import CPU_PREFERENCE, ExportedGenerator, onnx_cache_path, resolve_runtime, runtime_generator
+from vidgan.runs.checkpoints import load_latest_checkpoint, save_checkpoint, step_checkpoints
+from vidgan.runs.generators import CYCLEGAN_KIND, load_generator
+from vidgan.training.data import to_float, to_uint8
+
+CPU = torch.device("cpu")
+ONNX_RUNTIMES = ("onnxruntime", "openvino")
+
+
+@pytest.fixture
+def run(tiny_run: Path, tmp_path: Path) -> Path:
+    """A copy of the tiny run, so the exports cached in it start afresh and stay out of the shared fixture."""
+    return Path(shutil.copytree(tiny_run, tmp_path / "run"))
+
+
+def frames(seed: int, height: int = 64, width: int = 96) -> torch.Tensor:
+    """A batch of 3 random 8-bit RGB frames as the generator takes them: N×3×H×W float in [-1, 1]."""
+    generator = torch.Generator().manual_seed(seed)
+    return to_float(torch.randint(0, 256, (3, 3, height, width), dtype=torch.uint8, generator=generator))
+
+
+def max_8bit_difference(a: torch.Tensor, b: torch.Tensor) -> int:
+    return int((to_uint8(a).int() - to_uint8(b).int()).abs().max())
+
+
+@pytest.mark.parametrize("runtime", ONNX_RUNTIMES)
+def test_onnx_runtimes_give_torchs_8bit_frames_on_a_trained_run(run: Path, runtime: str):
+    generator = load_generator(run, "a2b")
+    translate = runtime_generator(generator, run, "a2b", CPU, runtime)
+    assert isinstance(translate, ExportedGenerator) and translate.runtime == runtime
+    assert (translate.config, translate.stride) == (generator.config, generator.stride)
+    for size in ((64, 96), (48, 32)):
+        images = frames(0, *size)
+        with torch.inference_mode():
+            expected = generator(images)
+        result = translate(images)
+        assert result.shape == images.shape and result.dtype == torch.float32
+        assert max_8bit_difference(result, expected) <= 1
+        assert float(expected.std()) > 0.01  # a real image, not a constant one both could agree on
+    assert onnx_cache_path(run, A2B, runtime) == run / "checkpoints" / "onnx" / f"a2b.{runtime}.onnx"
+    assert onnx_cache_path(run, A2B, runtime).is_file()
+
+
+def random_unet_checkpoint(path: Path) -> Path:
+    """A checkpoint file of small U-Net generators with self-attention: the translation the exporter lacks (3-D
+    attention) and the skips, resizing and concatenation of the default architecture."""
+    torch.manual_seed(3)
+    config = GeneratorConfig.for_size(64, channels=8, res_blocks=1, kind="unet", full_res_skip=True, attention=True)
+    generators = nn.ModuleDict({name: build_generator(config) for name in ("a2b", "b2a")})
+    with torch.no_grad():  # gamma starts at 0, which would leave the attention out of the output
+        for generator in generators.values():
+            generator.bottleneck[-1].gamma.fill_(0.5)
+    arch = {"generator": config.to_dict(), "discriminator": DiscriminatorConfig().to_dict()}
+    return save_checkpoint(path, kind=CYCLEGAN_KIND, step=0, arch=arch, modules={"generators": generators})
+
+
+def test_a_unet_with_attention_from_a_checkpoint_file_is_cached_beside_it(tmp_path: Path):
+    checkpoint = random_unet_checkpoint(tmp_path / "models" / "unet.pt")
+    generator = load_generator(checkpoint, "b2a")
+    translate = runtime_generator(generator, checkpoint, "b2a", CPU, "onnxruntime")
+    images = frames(1, 64, 80)
+    with torch.inference_mode():
+        assert max_8bit_difference(translate(images), generator(images)) <= 1
+    assert (tmp_path / "models" / "onnx" / "b2a.onnxruntime.onnx").is_file()
+
+
+def count_exports(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    export = runtimes.export_program
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return export(*args, **kwargs)
+
+    monkeypatch.setattr(runtimes, "export_program", counted)
+    return calls
+
+
+def save_changed_checkpoint(run: Path) -> None:
+    """A newer step checkpoint whose a2b generator weights differ from the latest one's."""
+    checkpoint = load_latest_checkpoint(run)
+    state = checkpoint["models"]["generators"]
+    for name in state:
+        if name.startswith("a2b.") and state[name].is_floating_point():
+            state[name] = state[name] * 1.5
+    torch.save({**checkpoint, "step": checkpoint["step"] + 1}, run / "checkpoints" / f"step_{checkpoint['step'] + 1:07d}.pt")
+
+
+def test_the_export_is_made_once_and_remade_when_the_checkpoint_or_a_version_changes(run: Path, monkeypatch):
+    exports = count_exports(monkeypatch)
+    first = load_generator(run, "a2b")
+    runtime_generator(first, run, "a2b", CPU, "onnxruntime")
+    runtime_generator(load_generator(run, "a2b"), run, "a2b", CPU, "onnxruntime")
+    assert len(exports) == 1  # the same weights again: the cached export
+
+    save_changed_checkpoint(run)
+    assert len(step_checkpoints(run)) == 2
+    changed = load_generator(run, "a2b")
+    translate = runtime_generator(changed, run, "a2b", CPU, "onnxruntime")
+    assert len(exports) == 2
+    images = frames(2)
+    with torch.inference_mode():
+        assert max_8bit_difference(translate(images), changed(images)) <= 1
+        assert max_8bit_difference(first(images), changed(images)) > 1  # the rebuilt export follows the new weights
+
+    versions = runtimes.package_version
+    monkeypatch.setattr(runtimes, "package_version", lambda package: "0.0" if package == "onnxruntime" else versions(package))
+    runtime_generator(changed, run, "a2b", CPU, "onnxruntime")
+    runtime_generator(changed, run, "a2b", CPU, "onnxruntime")
+    assert len(exports) == 3
+    assert sorted(p.name for p in (run / "checkpoints" / "onnx").iterdir()) == ["a2b.onnxruntime.onnx"]
+
+
+def test_the_cache_key_follows_weights_architecture_shape_policy_and_versions(monkeypatch):
+    torch.manual_seed(0)
+    generator = build_generator(GeneratorConfig(channels=4, res_blocks=0))
+    key = runtimes.cache_key(generator, "openvino")
+    assert runtimes.cache_key(generator, "openvino") == key
+    torch.manual_seed(1)
+    assert runtimes.cache_key(build_generator(GeneratorConfig(channels=4, res_blocks=0)), "openvino")["weights"] != key["weights"]
+    monkeypatch.setattr(runtimes, "SHAPE_POLICY", "fixed shapes")
+    assert runtimes.cache_key(generator, "openvino")["shape_policy"] == "fixed shapes"
+    assert key["openvino"] == runtimes.package_version("openvino") and key["onnxscript"] == runtimes.package_version("onnxscript")
+    assert key["torch"] == torch.__version__ and json.loads(key["arch"]) == generator.config.to_dict()
+
+
+def test_a_damaged_cache_is_remade(run: Path, monkeypatch):
+    exports = count_exports(monkeypatch)
+    generator = load_generator(run, "a2b")
+    runtime_generator(generator, run, "a2b", CPU, "openvino")
+    path = run / "checkpoints" / "onnx" / "a2b.openvino.onnx"
+    path.write_bytes(path.read_bytes()[:1000])
+    translate = runtime_generator(generator, run, "a2b", CPU, "openvino")
+    assert len(exports) == 2
+    images = frames(4)
+    with torch.inference_mode():
+        assert max_8bit_difference(translate(images), generator(images)) <= 1
+
+
+def test_a_run_folder_that_cannot_be_written_gets_a_temporary_export(run: Path, capsys):
+    (run / "checkpoints" / "onnx").write_text("a file where the cache folder would go")
+    generator = load_generator(run, "a2b")
+    translate = runtime_generator(generator, run, "a2b", CPU, "onnxruntime")
+    images = frames(5)
+    with torch.inference_mode():
+        assert max_8bit_difference(translate(images), generator(images)) <= 1
+    assert "the ONNX export is not cached" in capsys.readouterr().err
+
+
+def pretend_installed(monkeypatch: pytest.MonkeyPatch, *packages: str) -> None:
+    monkeypatch.setattr(runtimes, "installed", lambda package: package in packages)
+
+
+def test_auto_is_torch_on_cuda_and_the_fastest_installed_runtime_on_the_cpu(monkeypatch):
+    assert resolve_runtime("auto", torch.device("cuda", 0)) == "torch"
+    assert resolve_runtime("auto", CPU) == CPU_PREFERENCE[0]
+    pretend_installed(monkeypatch, "onnxscript", CPU_PREFERENCE[1])
+    assert resolve_runtime("auto", CPU) == CPU_PREFERENCE[1]
+    pretend_installed(monkeypatch, *CPU_PREFERENCE)  # no exporter, so neither can run
+    assert resolve_runtime("auto", CPU) == "torch"
+    assert runtimes.installed_runtimes() == ["torch"]
+    generator = build_generator(GeneratorConfig(channels=4, res_blocks=0))
+    assert runtime_generator(generator, Path("unused"), "a2b", CPU, "auto") is generator
+
+
+EVERYTHING = ("onnxscript", *ONNX_RUNTIMES)
+
+
+@pytest.mark.parametrize(
+    ("name", "device", "installed", "message"),
+    [
+        ("tensorrt", CPU, EVERYTHING, "--runtime must be one of auto, torch, onnxruntime, openvino, got 'tensorrt'"),
+        ("openvino", CPU, ("onnxscript", "onnxruntime"), "--runtime openvino needs the openvino package, which is not installed"),
+        ("onnxruntime", CPU, ONNX_RUNTIMES, "--runtime onnxruntime needs the onnxscript package"),
+        ("onnxruntime", torch.device("cuda", 0), EVERYTHING, "--runtime onnxruntime runs on the CPU; with --device cuda use"),
+    ],
+)
+def test_a_runtime_that_cannot_run_is_a_one_line_usage_error(monkeypatch, name, device, installed, message):
+    pretend_installed(monkeypatch, *installed)
+    with pytest.raises(UsageError) as error:
+        resolve_runtime(name, device)
+    assert str(error.value).startswith(message) and "\n" not in str(error.value)
+    assert error.value.exit_code == 2
