@@ -4,6 +4,7 @@ the CycleGAN image pool and learning-rate decay. Tiny networks on random images;
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -25,6 +26,7 @@ from vidgan.training.cyclegan import build_task as build_cyclegan_task
 from vidgan.training.data import ImageBank
 from vidgan.training.gan import build_task as build_gan_task
 from vidgan.training.losses import gradient_penalty
+from vidgan.training.options import CycleGANOptions, DCGANOptions, MLPGANOptions, VAEOptions
 from vidgan.training.vae import build_task as build_vae_task
 
 CPU = torch.device("cpu")
@@ -91,13 +93,18 @@ def _bank(count: int = 6, size: int = 16, channels: int = 3) -> ImageBank:
     return ImageBank(torch.randint(0, 256, (count, channels, size, size), dtype=torch.uint8), CPU, "none")
 
 
+def _run_config(options) -> dict:
+    """The config.json of a run started with `options` (images handed over by no_folder_loading)."""
+    return {**options.to_config(), "kind": options.kind}
+
+
 def _gan_config(kind: str, **changes) -> dict:
-    config = {
-        "kind": kind, "size": 16, "channels_in": 3, "noise_dim": 5, "channels": 4, "slope": 0.2, "dropout": 0.3,
-        "loss": "lsgan", "critic_steps": 1, "diffaug": False, "batch_size": 3, "lr_g": 1e-3, "lr_d": 1e-3,
-        "beta1": 0.5, "beta2": 0.999, "seed": 0, "data": "unused", "aug": "none",
-    }
-    return {**config, **changes}
+    options_type = DCGANOptions if kind == "dcgan" else MLPGANOptions
+    options = {
+        "size": 16, "channels_in": 3, "noise_dim": 5, "channels": 4, "loss": "lsgan", "critic_steps": 1, "batch_size": 3,
+        "lr_g": 1e-3, "lr_d": 1e-3, "data": Path("unused"), "aug": "none", "holdout": 0.0,
+    }  # fmt: skip
+    return _run_config(options_type(**{**options, **changes}))
 
 
 @pytest.fixture
@@ -168,11 +175,10 @@ def test_diffaugment_sees_real_and_fake_in_both_steps_and_keeps_gradients(no_fol
 
 @pytest.mark.parametrize("channels_in", [1, 3])
 def test_one_vae_step_gives_finite_losses(no_folder_loading, channels_in):
-    config = {
-        "size": 16, "channels_in": channels_in, "channels": 4, "noise_dim": 6, "kl_weight": 1.0, "batch_size": 3,
-        "lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "seed": 0, "data": "unused", "aug": "mirror",
-    }
-    task = build_vae_task(config, CPU)
+    options = VAEOptions(
+        size=16, channels_in=channels_in, channels=4, noise_dim=6, batch_size=3, data=Path("unused"), aug="mirror", holdout=0.0
+    )
+    task = build_vae_task(_run_config(options), CPU)
     losses = task.train_step(0, 1)
     _assert_finite(losses, {"recon", "kl"})
     assert losses["kl"].item() > 0
@@ -181,12 +187,13 @@ def test_one_vae_step_gives_finite_losses(no_folder_loading, channels_in):
 
 
 def _cyclegan_config(**changes) -> dict:
-    config = {
-        "size": 64, "channels": 4, "res_blocks": 1, "gen": "unet", "disc": "patch", "cycle_weight": 10.0,
-        "identity_weight": 0.5, "batch_size": 2, "lr": 1e-3, "beta1": 0.5, "beta2": 0.999, "diffaug": False,
-        "aug": "mirror", "a_dir": "unused", "b_dir": "unused", "pool": 3, "lr_decay_from": 1, "iters": 3,
-    }
-    return {**config, **changes}
+    options = CycleGANOptions(
+        size=64, channels=4, res_blocks=1, gen="unet", disc="patch", cycle_weight=10.0, identity_weight=0.5, batch_size=2,
+        lr=1e-3, diffaug=False, aug="mirror", a_dir=Path("unused"), b_dir=Path("unused"), pool=3, lr_decay_from=1, iters=3,
+        holdout=0.0, ema=0.0, **changes,
+    ).resolved(64)
+    networks = {"generator": options.generator().to_dict(), "discriminator": options.discriminator().to_dict(), "working_scale": 64}
+    return {**_run_config(options), **networks}
 
 
 def test_cyclegan_unet_step_with_pool_and_lr_decay(no_folder_loading):

@@ -50,10 +50,12 @@ def load_training_images(
 ) -> torch.Tensor:
     """The images a run trains on from one folder: the training share of its split, or all of them (no split);
     size×size squares, or with `working_scale` whole frames at that scale (see load_frames)."""
-    paths, where = (list_images(folder), folder) if split is None else (split.train_paths(), split.folder)
     if working_scale is not None:
+        paths, where = (list_images(folder), folder) if split is None else (split.train_paths(), split.folder)
         return load_frames(paths, working_scale, where)
-    return load_image_files(paths, size, where, channels)
+    if split is None:
+        return load_image_folder(folder, size, channels)
+    return load_image_files(split.train_paths(), size, split.folder, channels)
 
 
 def short_side(folder: Path) -> int:
