@@ -265,7 +265,8 @@ def whole_frame_statistics(
 
 class TiledGenerator(nn.Module):
     """Wraps a fully convolutional generator: forward(x) runs each frame of x (N×C×h×w, sides multiples of the
-    stride) on overlapping tiles and returns the blended N×C×h×w output, like generator(x) within ~45 dB PSNR.
+    stride) on overlapping tiles and returns the blended N×C×h×w output: generator(x) but for border effects
+    (45 dB PSNR or more for the trained generators measured, see the module doc).
 
     tile: tile side in px (a multiple of generator.stride); overlap: px shared by neighbouring tiles (default a
     quarter tile); batch: tiles run together.
@@ -287,7 +288,8 @@ class TiledGenerator(nn.Module):
         return self.generator.stride
 
     @property
-    def config(self):  # noqa: ANN201 - the wrapped generator's config, whatever its class
+    def config(self) -> object:
+        """The wrapped generator's config (GeneratorConfig, or ReferenceConfig for reference architectures)."""
         return self.generator.config
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
