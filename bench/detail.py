@@ -20,7 +20,7 @@ import torch
 from benchlib import machine
 
 from vidgan.models.cyclegan import GeneratorConfig, build_generator
-from vidgan.render.detail import restore_source_detail
+from vidgan.render.detail import SourceDetail
 from vidgan.render.framing import Fit
 from vidgan.render.tiles import TiledGenerator
 from vidgan.training.data import to_float, to_uint8
@@ -76,7 +76,7 @@ def quality_rows(source: np.ndarray) -> list[tuple[str, str, str]]:
     rows = []
     for name, gx in (("identity G", x.copy()), ("recolour G", recolour(x))):
         model = fit.restore(source, gx)
-        detailed, matte = restore_source_detail(source, x, gx)
+        detailed, matte = SourceDetail()(source, x, gx)
         untouched = matte == 0
         for mode, output in (("model", model), ("source", detailed)):
             if name == "identity G":
@@ -163,11 +163,12 @@ def cost_rows(generator: torch.nn.Module, rounds: int) -> tuple[list[tuple[str, 
         with torch.inference_mode():
             generator(image)
 
+    detail = SourceDetail()  # as a render keeps one: its work arrays stay allocated from frame to frame
     times = best_seconds(
         {
             "generator": run_generator,
             "model": lambda: fit.restore(source, gx),
-            "source": lambda: restore_source_detail(source, x, gx),
+            "source": lambda: detail(source, x, gx),
         },
         rounds,
     )

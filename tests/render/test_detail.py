@@ -9,11 +9,9 @@ import pytest
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.render.detail import (
     DetailSettings,
-    change_matte,
+    SourceDetail,
     check_detail,
-    composite,
     matte_grey,
-    restore_source_detail,
     structure_agreement,
     working_matte,
     write_matte,
@@ -52,7 +50,7 @@ def shrink(frame: np.ndarray) -> np.ndarray:
 def test_identity_generator_returns_the_source_exactly_and_a_zero_matte():
     source = detailed_frame()
     x = shrink(source)
-    output, matte = restore_source_detail(source, x, x.copy())
+    output, matte = SourceDetail()(source, x, x.copy())
     assert matte.shape == source.shape[:2] and matte.dtype == np.float32
     assert not matte.any()
     assert np.array_equal(output, source)
@@ -62,7 +60,7 @@ def test_small_changes_below_the_threshold_leave_the_source_alone():
     source = detailed_frame()
     x = shrink(source)
     nudged = np.clip(x.astype(np.int16) + np.random.default_rng(1).integers(-7, 8, x.shape), 0, 255).astype(np.uint8)
-    output, matte = restore_source_detail(source, x, nudged)  # |change| < low = 8 levels
+    output, matte = SourceDetail()(source, x, nudged)  # |change| < low = 8 levels
     assert not matte.any()
     assert np.array_equal(output, source)
 
@@ -72,7 +70,7 @@ def test_a_changed_region_gets_the_matte_and_everything_else_stays_bit_for_bit()
     x = shrink(source)
     gx = x.copy()
     gx[6:26, 8:40] = (200, 40, 40)  # working-scale box: full-resolution rows 48..208, columns 64..320
-    output, matte = restore_source_detail(source, x, gx)
+    output, matte = SourceDetail()(source, x, gx)
     inner = (slice(48 + REACH * SCALE, 208 - REACH * SCALE), slice(64 + REACH * SCALE, 320 - REACH * SCALE))
     assert matte[inner].min() == 1.0
     far = np.ones(matte.shape, bool)
@@ -94,7 +92,7 @@ def test_the_matte_follows_a_sharp_source_edge_at_full_resolution():
     gx = x.copy()
     bright = x.mean(axis=2) > 128
     gx[bright, 0] = gx[bright, 0] // 3
-    matte = change_matte(source, x, gx)
+    matte = SourceDetail().matte(source, x, gx)
     row = matte[64]
     steps = np.diff(row)
     assert int(np.argmax(steps)) + 1 == edge  # the biggest rise is at the source's edge…
@@ -113,12 +111,12 @@ def test_source_detail_comes_through_where_the_structure_is_kept_and_not_where_i
     erased[4:28, 6:42] = (0, 0, 255)  # the stripes gone
     box = (slice((4 + REACH) * SCALE, (28 - REACH) * SCALE), slice((6 + REACH) * SCALE, (42 - REACH) * SCALE))
     source_detail = laplacian_variance(source[box])
-    kept, matte = restore_source_detail(source, x, recoloured)
+    kept, matte = SourceDetail()(source, x, recoloured)
     assert matte[box].min() == 1.0
     assert laplacian_variance(kept[box]) > 0.9 * source_detail
     model = Fit("short-side", x.shape[0], 8).restore(source, recoloured)  # --detail model
     assert laplacian_variance(model[box]) < 0.2 * source_detail
-    flat, matte = restore_source_detail(source, x, erased)
+    flat, matte = SourceDetail()(source, x, erased)
     assert matte[box].min() == 1.0
     assert laplacian_variance(flat[box]) < 0.05 * source_detail
 
@@ -134,8 +132,23 @@ def test_structure_agreement_is_one_for_the_same_structure_and_zero_for_the_inve
 def test_composite_with_a_zero_matte_is_a_copy_of_the_source():
     source = detailed_frame()
     x = shrink(source)
-    output = composite(source, x, 255 - x, np.zeros(source.shape[:2], np.float32))
+    output = SourceDetail().composite(source, x, 255 - x, np.zeros(source.shape[:2], np.float32))
     assert np.array_equal(output, source) and output is not source
+
+
+def test_one_source_detail_serves_frames_of_any_size_and_returns_fresh_arrays():
+    detail = SourceDetail()
+    first = detailed_frame()
+    x = shrink(first)
+    output, matte = detail(first, x, 255 - x)
+    kept_output, kept_matte = output.copy(), matte.copy()
+    for height, width in ((256, 384), (128, 192)):  # the same size again, then a smaller one
+        frame = detailed_frame(height, width, seed=height)
+        small = shrink(frame)
+        again, again_matte = detail(frame, small, 255 - small)
+        assert again.shape == frame.shape and again_matte.shape == frame.shape[:2]
+        assert np.array_equal(again, SourceDetail()(frame, small, 255 - small)[0])
+    assert np.array_equal(output, kept_output) and np.array_equal(matte, kept_matte)
 
 
 def test_matte_as_a_grey_image(tmp_path):

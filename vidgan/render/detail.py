@@ -104,17 +104,37 @@ def _solve_symmetric(sigma: list[np.ndarray], rhs: list[np.ndarray]) -> list[np.
             (c_xz * r0 + c_yz * r1 + c_zz * r2) / det]
 
 
+class _Scratch:
+    """Work arrays kept from frame to frame, one per name (replaced when the frame size changes): on the CPU a fresh
+    full-resolution array costs more in page faults than the arithmetic done on it."""
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def __call__(self, name: str, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+        array = self._arrays.get(name)
+        if array is None or array.shape != shape or array.dtype != dtype:
+            array = self._arrays[name] = np.empty(shape, dtype)
+        return array
+
+
 def guided_upsample(
-    guide_low: np.ndarray, guide_full: np.ndarray, p_low: np.ndarray, radius: int, eps: float
+    guide_low: np.ndarray,
+    guide_full: np.ndarray,
+    p_low: np.ndarray,
+    radius: int,
+    eps: float,
+    scratch: _Scratch | None = None,
 ) -> np.ndarray:
     """Upscale `p_low` (h×w float32) to guide_full's H×W, edge-aware: He & Sun's fast guided filter (2015).
 
     The colour guided filter (He, Sun & Tang 2013) fits p ≈ a·I + b in each (2·radius + 1)² window of the
     working-scale guide `guide_low` (h×w×3 uint8, the full-resolution guide scaled down); a and b, averaged and
-    scaled up bilinearly, are applied to the full-resolution guide `guide_full` (H×W×3, uint8 or float32 levels),
-    whose own edges then shape the result. Where p is 0 in a whole window, a and b are 0 there, and so is the
-    result. Returns H×W float32, not clipped.
+    scaled up bilinearly, are applied to the full-resolution guide `guide_full` (H×W×3 uint8), whose own edges
+    then shape the result. Where p is 0 in a whole window, a and b are 0 there, and so is the result.
+    Returns H×W float32, not clipped.
     """
+    scratch = scratch or _Scratch()
     guide = cv2.split(guide_low.astype(np.float32) / 255)
     mean_i = [_box(channel, radius) for channel in guide]
     mean_p = _box(p_low, radius)
@@ -124,28 +144,13 @@ def guided_upsample(
     a = _solve_symmetric(sigma, cov_ip)
     b = mean_p - a[0] * mean_i[0] - a[1] * mean_i[1] - a[2] * mean_i[2]
     height, width = guide_full.shape[:2]
-    slopes = cv2.resize(_box(cv2.merge(a) / 255, radius), (width, height), interpolation=cv2.INTER_LINEAR)  # per level
-    offset = cv2.resize(_box(b, radius), (width, height), interpolation=cv2.INTER_LINEAR)
-    # In place where OpenCV allows: fresh full-resolution arrays cost page faults that outweigh the arithmetic.
+    slopes = scratch("slopes", (height, width, 3), np.float32)  # per level of the uint8 guide
+    cv2.resize(_box(cv2.merge(a) / 255, radius), (width, height), dst=slopes, interpolation=cv2.INTER_LINEAR)
+    offset = scratch("offset", (height, width), np.float32)
+    cv2.resize(_box(b, radius), (width, height), dst=offset, interpolation=cv2.INTER_LINEAR)
     cv2.multiply(guide_full, slopes, dst=slopes, dtype=cv2.CV_32F)
     result = cv2.transform(slopes, np.ones((1, 3), np.float32))
     return cv2.add(result, offset, dst=result)
-
-
-def change_matte(
-    source: np.ndarray, x: np.ndarray, gx: np.ndarray, settings: DetailSettings = DetailSettings()
-) -> np.ndarray:
-    """H×W float32 in [0, 1]: the working-scale change matte of G(x) = gx against x, upscaled along `source`'s edges.
-
-    source: H×W×3 uint8, the full-resolution frame that x (h×w×3 uint8) was scaled down from. Exactly 0 where the
-    generator changes nothing within the guided filter's reach.
-    """
-    low = working_matte(x, gx, settings)
-    if not low.any():
-        return np.zeros(source.shape[:2], np.float32)
-    matte = guided_upsample(x, source, low, settings.radius, settings.eps)
-    cv2.threshold(matte, _MATTE_FLOOR, 0.0, cv2.THRESH_TOZERO, dst=matte)  # negative and negligible values → 0
-    return cv2.min(matte, 1.0, dst=matte)
 
 
 def structure_agreement(x: np.ndarray, gx: np.ndarray, radius: int) -> np.ndarray:
@@ -169,43 +174,63 @@ def _changed_rows(matte: np.ndarray) -> slice:
     return slice(rows[0], rows[-1] + 1) if rows.size else slice(0, 0)
 
 
-def composite(
-    source: np.ndarray, x: np.ndarray, gx: np.ndarray, matte: np.ndarray, settings: DetailSettings = DetailSettings()
-) -> np.ndarray:
-    """H×W×3 uint8: (1 − matte) · source + matte · translation, rounded; equal to `source` wherever matte is 0.
+class SourceDetail:
+    """`--detail source` for a stream of frames; keeps its full-resolution work arrays from one frame to the next.
 
-    translation = gx scaled up (cubic, as Fit.restore does) + agreement · (Y(source) − up(Y(x))): the source's luma
-    detail above the working scale, weighted by structure_agreement(x, gx). Rows without matte are not computed.
+    Arguments of every method: source, the H×W×3 uint8 full-resolution frame; x, the h×w×3 uint8 working-scale image
+    it was scaled down to; gx, the generator's h×w×3 uint8 output for x. Results are fresh arrays.
     """
-    height, width = source.shape[:2]
-    result = source.copy()
-    rows = _changed_rows(matte)
-    if rows.stop == 0:
+
+    def __init__(self, settings: DetailSettings = DetailSettings()) -> None:
+        self.settings = settings
+        self._scratch = _Scratch()
+
+    def __call__(self, source: np.ndarray, x: np.ndarray, gx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the H×W×3 uint8 output, its H×W float32 change matte in [0, 1])."""
+        matte = self.matte(source, x, gx)
+        return self.composite(source, x, gx, matte), matte
+
+    def matte(self, source: np.ndarray, x: np.ndarray, gx: np.ndarray) -> np.ndarray:
+        """H×W float32 in [0, 1]: working_matte(x, gx) upscaled along `source`'s edges by guided_upsample.
+
+        Exactly 0 where the generator changes nothing within the guided filter's reach.
+        """
+        low = working_matte(x, gx, self.settings)
+        if not low.any():
+            return np.zeros(source.shape[:2], np.float32)
+        matte = guided_upsample(x, source, low, self.settings.radius, self.settings.eps, self._scratch)
+        cv2.threshold(matte, _MATTE_FLOOR, 0.0, cv2.THRESH_TOZERO, dst=matte)  # negative and negligible values → 0
+        return cv2.min(matte, 1.0, dst=matte)
+
+    def composite(self, source: np.ndarray, x: np.ndarray, gx: np.ndarray, matte: np.ndarray) -> np.ndarray:
+        """H×W×3 uint8: (1 − matte) · source + matte · translation, rounded; equal to `source` wherever matte is 0.
+
+        translation = gx scaled up (cubic, as Fit.restore does) + agreement · (Y(source) − up(Y(x))): the source's
+        luma detail above the working scale, weighted by structure_agreement(x, gx). Rows without matte are skipped.
+        """
+        height, width = source.shape[:2]
+        result = source.copy()
+        rows = _changed_rows(matte)
+        if rows.stop == 0:
+            return result
+
+        def upscaled(name: str, image: np.ndarray, interpolation: int) -> np.ndarray:
+            full = self._scratch(name, (height, width, *image.shape[2:]), image.dtype)
+            return cv2.resize(image, (width, height), dst=full, interpolation=interpolation)[rows]
+
+        agreement = upscaled("agreement", structure_agreement(x, gx, self.settings.structure_radius), cv2.INTER_LINEAR)
+        detail = upscaled("detail", _luma(x).astype(np.float32), cv2.INTER_CUBIC)
+        plate = source[rows]
+        cv2.subtract(_luma(plate), detail, dst=detail, dtype=cv2.CV_32F)
+        cv2.multiply(detail, agreement, dst=detail)
+        translation = upscaled("translation", gx, cv2.INTER_CUBIC)
+        spread = self._scratch("spread", (height, width, 3), np.float32)[rows]
+        cv2.add(translation, cv2.cvtColor(detail, cv2.COLOR_GRAY2RGB, dst=spread), dst=translation, dtype=cv2.CV_8U)
+        alpha = matte[rows]
+        keep = cv2.subtract(1.0, alpha, dst=agreement)
+        # blendLinear: (w1·a + w2·b) / (w1 + w2), saturated and rounded to uint8; with w2 = 0 it returns a exactly.
+        result[rows] = cv2.blendLinear(plate, translation, keep, alpha)
         return result
-
-    def upscaled(image: np.ndarray, interpolation: int) -> np.ndarray:
-        return cv2.resize(image, (width, height), interpolation=interpolation)[rows]
-
-    agreement = upscaled(structure_agreement(x, gx, settings.structure_radius), cv2.INTER_LINEAR)
-    plate = source[rows]
-    detail = upscaled(_luma(x).astype(np.float32), cv2.INTER_CUBIC)
-    cv2.subtract(_luma(plate), detail, dst=detail, dtype=cv2.CV_32F)
-    cv2.multiply(detail, agreement, dst=detail)
-    translation = upscaled(gx, cv2.INTER_CUBIC)
-    cv2.add(translation, cv2.cvtColor(detail, cv2.COLOR_GRAY2RGB), dst=translation, dtype=cv2.CV_8U)
-    alpha = matte[rows]
-    keep = cv2.subtract(1.0, alpha, dst=agreement)
-    # blendLinear: (w1·a + w2·b) / (w1 + w2), saturated and rounded to uint8; with w2 = 0 it returns a exactly.
-    result[rows] = cv2.blendLinear(plate, translation, keep, alpha)
-    return result
-
-
-def restore_source_detail(
-    source: np.ndarray, x: np.ndarray, gx: np.ndarray, settings: DetailSettings = DetailSettings()
-) -> tuple[np.ndarray, np.ndarray]:
-    """`--detail source` for one frame: (the H×W×3 uint8 output, its H×W float32 change matte in [0, 1])."""
-    matte = change_matte(source, x, gx, settings)
-    return composite(source, x, gx, matte, settings), matte
 
 
 def matte_grey(matte: np.ndarray, dtype: type[np.unsignedinteger] = np.uint16) -> np.ndarray:
