@@ -31,7 +31,9 @@ def main() -> None:
         extract_frames({"a": [clip]}, folder / "data", every=EVERY, size=128, overwrite=True, quiet=True)
         return args.frames  # every frame is decoded; one in EVERY is converted, resized and written
 
-    rates = best_rate({"PyAV decode only (frame threads)": lambda: decode_only(clip), f"vidgan extract --every {EVERY}": extract}, args.rounds)
+    rates = best_rate(
+        {"PyAV decode only (frame threads)": lambda: decode_only(clip), f"vidgan extract --every {EVERY}": extract}, args.rounds
+    )
     print_table(f"extract: {WIDTH}x{HEIGHT} H.264, {args.frames} frames", "frames/s", rates, next(iter(rates)))
     decode, extracted = rates.values()
     print(f"extract / decode only: {extracted / decode:.2f}x (target 0.9)")

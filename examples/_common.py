@@ -15,11 +15,27 @@ from vidgan.training.launch import train
 from vidgan.training.options import TrainOptions
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-# CycleGAN sizes shared by the cat and fruit experiments: laptop-CPU minutes, and the seeds' full size. They keep
-# the ResNet generator, cycle weight 10 and 3-layer patch D of width 64 of vidgan 0.1 (the defaults when the README's pictures were made) unless a
-# variant says otherwise.
-CYCLEGAN_SMALL = {"gen": "resnet", "cycle_weight": 10.0, "disc_layers": 3, "disc_channels": 64, "channels": 8, "res_blocks": 2, "iters": 300}
-CYCLEGAN_FULL = {"gen": "resnet", "cycle_weight": 10.0, "disc_layers": 3, "disc_channels": 64, "channels": 32, "res_blocks": 6, "iters": 10000}
+# CycleGAN sizes shared by the cat and fruit experiments: laptop-CPU minutes, and the seeds' full size. They pin
+# the configuration the README's pictures were made with (a ResNet generator, cycle weight 10, a 3-layer patch D of
+# width 64) unless a variant says otherwise.
+CYCLEGAN_SMALL = {
+    "gen": "resnet",
+    "cycle_weight": 10.0,
+    "disc_layers": 3,
+    "disc_channels": 64,
+    "channels": 8,
+    "res_blocks": 2,
+    "iters": 300,
+}
+CYCLEGAN_FULL = {
+    "gen": "resnet",
+    "cycle_weight": 10.0,
+    "disc_layers": 3,
+    "disc_channels": 64,
+    "channels": 32,
+    "res_blocks": 6,
+    "iters": 10000,
+}
 
 
 @dataclass

@@ -5,7 +5,9 @@ from _common import experiment
 from vidgan.training.options import DCGANOptions
 
 ex = experiment(__doc__, "dcgan_grumpy_augmentation")
-variants = {aug + ("+diffaug" if diffaug else ""): {"aug": aug, "diffaug": diffaug} for aug in ("basic", "deluxe") for diffaug in (False, True)}
+variants = {
+    aug + ("+diffaug" if diffaug else ""): {"aug": aug, "diffaug": diffaug} for aug in ("basic", "deluxe") for diffaug in (False, True)
+}
 ex.run_variants(
     DCGANOptions,
     {"data": ex.data / "cats" / "grumpy"},

@@ -89,7 +89,9 @@ def _bad_clips(tmp_path: Path, clip: Path, audio_only: Path, no_frames: Path) ->
     return cases
 
 
-def test_unusable_clips_fail_cleanly_in_extract_and_render(run_cli, make_clip, tmp_path, audio_only_file, video_without_frames, tiny_checkpoint):
+def test_unusable_clips_fail_cleanly_in_extract_and_render(
+    run_cli, make_clip, tmp_path, audio_only_file, video_without_frames, tiny_checkpoint,
+):
     good = make_clip("good.mp4", n_frames=30)
     for name, (bad, problem) in _bad_clips(tmp_path, good, audio_only_file, video_without_frames).items():
         result = run_cli("extract", "--a", good, "--b", bad, "--out", tmp_path / "frames", "-q")
@@ -105,9 +107,13 @@ def test_a_file_where_a_folder_belongs_and_the_reverse(run_cli, make_clip, tmp_p
     assert_clean_failure(run_cli("extract", "--a", clip, "--b", clip, "--out", clip, "-q"), str(clip), "not a folder", code=1)
     assert_clean_failure(run_cli("render", clip, "--run", clip, "-q"), str(clip), "not a readable checkpoint", code=1)
     assert_clean_failure(run_cli("render", clip, "--checkpoint", tmp_path, "-q"), str(tmp_path), "no checkpoint", code=1)
-    assert_clean_failure(run_cli("train", "--a", clip, "--b", tmp_path, "--out", tmp_path / "run", *TRAIN_TINY), str(clip), "expected a folder", code=1)
+    assert_clean_failure(
+        run_cli("train", "--a", clip, "--b", tmp_path, "--out", tmp_path / "run", *TRAIN_TINY), str(clip), "expected a folder", code=1,
+    )
     missing = tmp_path / "nowhere"
-    assert_clean_failure(run_cli("train", "--a", missing, "--b", tmp_path, "--out", tmp_path / "run", *TRAIN_TINY), str(missing), "no such folder", code=1)
+    assert_clean_failure(
+        run_cli("train", "--a", missing, "--b", tmp_path, "--out", tmp_path / "run", *TRAIN_TINY), str(missing), "no such folder", code=1,
+    )
     assert clip.read_bytes()  # inputs untouched
 
 
@@ -286,6 +292,7 @@ for args in json.loads(sys.argv[1]):
 """
 
 
+@pytest.mark.slow
 def test_fuzzed_clips_never_crash_or_hang(make_clip, tmp_path, tiny_checkpoint):
     clip = make_clip("seed.mp4", n_frames=12, width=48, height=32, audio=True)
     original = clip.read_bytes()
@@ -301,7 +308,9 @@ def test_fuzzed_clips_never_crash_or_hang(make_clip, tmp_path, tiny_checkpoint):
             data = data[:cut] + data[cut + rng.randrange(1, 512) :] if n % 2 else data[:cut] + data[cut - 64 : cut] + data[cut:]
         mutant = tmp_path / f"mutant{n}.mp4"
         mutant.write_bytes(bytes(data))
-        calls.append(["extract", "--a", str(mutant), "--b", str(mutant), "--out", str(tmp_path / f"f{n}"), "--every", "1", "--size", "16", "-q"])
+        calls.append(
+            ["extract", "--a", str(mutant), "--b", str(mutant), "--out", str(tmp_path / f"f{n}"), "--every", "1", "--size", "16", "-q"],
+        )
         calls.append(["render", str(mutant), "--checkpoint", str(tiny_checkpoint), "--out", str(tmp_path / f"r{n}.mp4"), "-q"])
 
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
@@ -347,7 +356,9 @@ def test_a_checkpoint_that_would_run_code_is_refused(run_cli, make_clip, tmp_pat
     whole = (run / "checkpoints" / "step_0000001.pt").read_bytes()
     (run / "checkpoints" / "step_0000003.pt").write_bytes(whole[: len(whole) // 2])  # and a truncated newest one
 
-    assert_clean_failure(run_cli("render", clip, "--checkpoint", tmp_path / "trap.pt", "-q"), "trap.pt", "refused to load", "posix.system", code=1)
+    assert_clean_failure(
+        run_cli("render", clip, "--checkpoint", tmp_path / "trap.pt", "-q"), "trap.pt", "refused to load", "posix.system", code=1,
+    )
     assert_clean_failure(run_cli("render", clip, "--checkpoint", tmp_path / "raw.pt", "-q"), "raw.pt", "not a readable checkpoint", code=1)
     result = run_cli("render", clip, "--run", run, "-q")
     assert result.code == 0, result.stderr  # each bad one reported, then the oldest used
@@ -383,7 +394,9 @@ def test_render_and_extract_never_write_over_inputs_or_earlier_outputs(run_cli, 
         result = run_cli("render", clip, "--checkpoint", tiny_checkpoint, "--out", out, "--overwrite", "-q")
         assert_clean_failure(result, "would overwrite", str(clip), code=2)
     (tmp_path / "r.mp4").write_text("earlier result")
-    assert_clean_failure(run_cli("render", clip, "--checkpoint", tiny_checkpoint, "--out", tmp_path / "r.mp4", "-q"), "r.mp4", "--overwrite", code=2)
+    assert_clean_failure(
+        run_cli("render", clip, "--checkpoint", tiny_checkpoint, "--out", tmp_path / "r.mp4", "-q"), "r.mp4", "--overwrite", code=2,
+    )
     assert (tmp_path / "r.mp4").read_text() == "earlier result" and clip.read_bytes() == original
 
     frames = tmp_path / "frames"
@@ -432,7 +445,9 @@ def test_full_disk_gives_a_clear_error_and_no_file_under_a_final_name(run_cli, m
     big = {"g": ResnetGenerator(GeneratorConfig.for_size(64, channels=32, res_blocks=2))}
     with _disk_full_after(8_000):
         rendered = run_cli("render", noise, "--checkpoint", tiny_checkpoint, "--out", tmp_path / "r.mp4", "-q")
-        trained = run_cli("train", "--a", cats / "grumpy", "--b", cats / "russian_blue", "--out", tmp_path / "run", "--iters", "1", *TRAIN_TINY)
+        trained = run_cli(
+            "train", "--a", cats / "grumpy", "--b", cats / "russian_blue", "--out", tmp_path / "run", "--iters", "1", *TRAIN_TINY,
+        )
         with pytest.raises(VidganError) as saving:
             save_checkpoint(tmp_path / "big.pt", kind="cyclegan", step=1, arch={}, modules=big)
 
@@ -456,7 +471,10 @@ def test_nan_loss_stops_naming_step_and_term_and_keeps_the_good_checkpoint(run_c
     monkeypatch.setattr(CycleGANTask, "train_step", poisoned)
     run = tmp_path / "run"
     cats = SHARED_DATA / "cats"
-    result = run_cli("train", "--a", cats / "grumpy", "--b", cats / "russian_blue", "--out", run, "--iters", "3", "--checkpoint-every", "1", "--sample-every", "100", *TRAIN_TINY)
+    result = run_cli(
+        "train", "--a", cats / "grumpy", "--b", cats / "russian_blue", "--out", run,
+        "--iters", "3", "--checkpoint-every", "1", "--sample-every", "100", *TRAIN_TINY,
+    )
 
     assert_clean_failure(result, "loss cycle", "nan", "step 2", "step_0000001.pt", code=1)
     assert [p.name for p in step_checkpoints(run)] == ["step_0000001.pt"]
@@ -469,7 +487,9 @@ def test_nan_loss_stops_naming_step_and_term_and_keeps_the_good_checkpoint(run_c
 def _spawn(tmp_path: Path, *args: object) -> subprocess.Popen:
     # The same thread count as this process, so that its float sums match an in-process run bit for bit.
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": str(torch.get_num_threads()), "PYTHONFAULTHANDLER": "1"}
-    return subprocess.Popen([sys.executable, "-m", "vidgan", *map(str, args)], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "vidgan", *map(str, args)], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
 
 
 def _wait_for(condition, process: subprocess.Popen, timeout: float = 120) -> None:
@@ -487,7 +507,7 @@ def _finished(process: subprocess.Popen) -> CliResult:
     except subprocess.TimeoutExpired:
         process.send_signal(signal.SIGABRT)
         stdout, stderr = process.communicate()
-        raise AssertionError(stderr[-10000:])
+        raise AssertionError(stderr[-10000:]) from None
     return CliResult(process.returncode, stdout, stderr)
 
 
@@ -509,6 +529,7 @@ def _assert_same_weights(run: Path, reference: Path) -> None:
             assert torch.equal(ours[group][key], tensor), f"{group}.{key}"
 
 
+@pytest.mark.slow
 def test_killed_then_interrupted_training_resumes_exactly_where_it_stopped(run_cli, tmp_path, monkeypatch):
     cats = SHARED_DATA / "cats"
     iters, every = 6, 2
@@ -621,6 +642,7 @@ def test_ctrl_c_in_the_middle_of_a_step_lets_it_finish_and_saves_it(tmp_path, mo
     assert [p.name for p in step_checkpoints(tmp_path / "twice")] == ["step_0000002.pt"]
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_a_png_render_says_where_the_frames_are_and_resume_finishes_them(run_cli, make_clip, tmp_path, tiny_checkpoint):
     clip = make_clip("shot.mp4", n_frames=120, width=64, height=48)
     render = ["render", clip, "--checkpoint", tiny_checkpoint, "--warp-error-every", "0", "--out", "frames"]
@@ -656,7 +678,9 @@ def test_interrupted_video_render_leaves_no_file(run_cli, make_clip, tmp_path, t
 
     monkeypatch.setattr(FrameTranslator, "__call__", sigterm_at_the_third_batch)
     result = run_cli("render", clip, "--checkpoint", tiny_checkpoint, "--out", tmp_path / "out.mp4", "--compare", "--batch-size", "2", "-q")
-    assert_clean_failure(result, f"interrupted; not written: {tmp_path / 'out.mp4'}, {tmp_path / 'out_compare.mp4'}", "kept only when complete", code=130)
+    assert_clean_failure(
+        result, f"interrupted; not written: {tmp_path / 'out.mp4'}, {tmp_path / 'out_compare.mp4'}", "kept only when complete", code=130,
+    )
     assert len(batches) == 3  # stopped before the next batch
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "model"]  # no output, no side-by-side, no temporary
 

@@ -8,7 +8,7 @@ import sys
 from dataclasses import Field, fields
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional, get_args, get_type_hints
+from typing import TYPE_CHECKING, Annotated, Any, get_args, get_type_hints
 
 import typer
 import typer.core
@@ -69,8 +69,8 @@ def extract(
     every: Annotated[int, typer.Option(help="Keep frames 0, N, 2N, … of each clip (decode order).")] = 15,
     size: Annotated[int, typer.Option(help="Side of the square images written.")] = 128,
     crop: Annotated[Crop, typer.Option(help="center: largest centred square; none: stretch.")] = Crop.center,
-    start: Annotated[Optional[float], typer.Option(help="Start time in seconds.")] = None,
-    end: Annotated[Optional[float], typer.Option(help="End time in seconds.")] = None,
+    start: Annotated[float | None, typer.Option(help="Start time in seconds.")] = None,
+    end: Annotated[float | None, typer.Option(help="End time in seconds.")] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace the frames of an earlier extraction into OUT.")
     ] = False,

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from conftest import break_packet
 
-from vidgan.io import tracks
 import vidgan.io.video as video
 from vidgan.core.errors import UsageError, VidganError
+from vidgan.io import tracks
 from vidgan.io.video import VideoWriter, iter_frames, probe_video
 
 NTSC = Fraction(30000, 1001)
@@ -101,7 +101,7 @@ def _bad_inputs(tmp_path: Path, audio_only: Path) -> dict[str, Path]:
 
 def test_unusable_inputs_give_one_line_errors_naming_the_file(tmp_path, audio_only_file):
     for expected, path in _bad_inputs(tmp_path, audio_only_file).items():
-        for attempt in (lambda: probe_video(path), lambda: list(iter_frames(path))):
+        for attempt in (lambda path=path: probe_video(path), lambda path=path: list(iter_frames(path))):
             with pytest.raises(VidganError) as caught:
                 attempt()
             message = str(caught.value)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from conftest import REPO_ROOT
 from PIL import Image
@@ -16,6 +17,8 @@ from PIL import Image
 from vidgan.io.video import probe_video, write_test_clip
 from vidgan.runs.checkpoints import load_checkpoint
 from vidgan.runs.folder import RunFolder
+
+pytestmark = pytest.mark.slow  # each test starts torchrun with 2 processes
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 
