@@ -3,7 +3,7 @@ wall-time budget with `vidgan train`'s defaults, then `vidgan eval` it on the he
 
     python bench/quality_cats.py [--minutes 15 | --iters N] [--holdout 0.2] [--out runs/quality_cats] [--plain] [--set KEY=VALUE ...]
 
-`--plain` trains the plain seed-sized CycleGAN that issue 9 measured as the bar instead of the defaults;
+`--plain` trains the plain seed-sized CycleGAN that set the quality bar (docs/experiments.md) instead of the defaults;
 `--set` overrides one option of `train_cyclegan` (repeatable), for screening one change at a time.
 Prints the eval table, the steps reached, torch's thread count and the load average at start and end;
 the last line holds both translation scores, both cycle L1 and both C2ST figures (C2ST averaged over 3 classifier seeds).
@@ -31,7 +31,7 @@ from vidgan.training.cyclegan import train_cyclegan  # noqa: E402
 from vidgan.training.options import CycleGANOptions  # noqa: E402
 
 CATS = REPO.parent / "shared" / "data" / "cats"
-# The bar of issue 9: width 32, 3 residual blocks, nearest-upsampling decoder, instance norm, 3-layer patch D,
+# The quality bar's configuration: width 32, 3 residual blocks, nearest-upsampling decoder, instance norm, 3-layer patch D,
 # LSGAN, cycle weight 10, deluxe augmentation plus DiffAugment, batch 16, Adam 3e-4 (0.5, 0.999), no averaging.
 PLAIN = dict(
     gen="resnet",
@@ -87,7 +87,7 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "quality_cats", help="run folder (replaced)")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--plain", action="store_true", help="train issue 9's plain seed-sized CycleGAN")
+    parser.add_argument("--plain", action="store_true", help="train the plain seed-sized CycleGAN of the quality bar")
     parser.add_argument("--set", type=parse_setting, action="append", default=[], metavar="KEY=VALUE",
                         help="override one train option, e.g. --set ema=0.999 (repeatable)")
     args = parser.parse_args()

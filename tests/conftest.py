@@ -106,7 +106,7 @@ def tiny_run(tmp_path_factory) -> Path:
     from vidgan.training.cyclegan import train_cyclegan
     from vidgan.training.options import CycleGANOptions
 
-    # The options from before issue 9's defaults (a ResNet generator), so render tests keep judging the same untrained outputs.
+    # A ResNet generator without augmentation or averaging: the render tests were written against its untrained outputs.
     before_issue_9 = dict(gen="resnet", aug="mirror", diffaug=False, lr=2e-4, ema=0.0)
     tiny = dict(channels=4, res_blocks=1, iters=2, quiet=True, device="cpu")
     train_cyclegan(CycleGANOptions(a_dir=root / "a", b_dir=root / "b", out=root / "run", **tiny, **before_issue_9))

@@ -144,8 +144,8 @@ def test_the_default_generator_is_a_unet_with_residual_blocks_at_16px_and_cycle_
     # The input's full-resolution features reach the output layer beside the decoder's: C + C channels at 64 px.
     assert generator.stem is not None and generator.out[0].in_channels == 2 * 4
     assert not any(isinstance(m, SelfAttention) for m in generator.modules())
-    # Round 8's cycle weight and rounds 13 and 15's 4-layer patch D of width 32 are what the run records (and what
-    # --resume trains with).
+    # The default cycle weight and the 4-layer patch D of width 32 are what the run records (and what --resume trains
+    # with).
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (config["cycle_weight"], config["disc_layers"], config["disc_channels"]) == (5.0, 4, 32)
 
