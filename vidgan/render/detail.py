@@ -62,8 +62,8 @@ class DetailSettings:
     as none.
     radius, eps: the guided filter's window ((2·radius + 1)² working pixels), which also smooths the matte, and its
     regularisation (for a guide in [0, 1]: edges of contrast well above sqrt(eps) steer the matte, fainter ones do
-    not). Blurring the change before the filter was tried: it spreads the matte across the frame's edges (the
-    blurred matte is no longer a linear function of the guide there), so the filter's own window is the smoothing.
+    not). The change is not blurred before the filter: a blurred matte is no longer a linear function of the guide
+    across the frame's edges, and the filter would spread it over them; its own window does the smoothing.
     structure_radius: the window of the structure-agreement measure.
     """
 
