@@ -18,6 +18,7 @@ from vidgan.core.errors import UsageError, VidganError, sigterm_as_interrupt
 from vidgan.core.progress import console
 from vidgan.eval.options import SAMPLES, ClassifierSettings, EvalOptions
 from vidgan.models.reference_archs import REFERENCE_ARCHS
+from vidgan.render.detail import DETAILS
 from vidgan.render.export import EXPORT_FORMATS
 from vidgan.render.options import (
     FITS,
@@ -314,6 +315,7 @@ RenderDirection = _choices("RenderDirection", RENDER_DIRECTIONS)
 Codec = _choices("Codec", OUTPUT_CODECS)
 Fit = _choices("Fit", FITS)
 Arch = _choices("Arch", REFERENCE_ARCHS)
+Detail = _choices("Detail", DETAILS)
 _RENDER = RenderOptions()
 
 
@@ -350,6 +352,31 @@ def render(
             "native: full resolution."
         ),
     ] = _RENDER.fit,
+    scale: Annotated[
+        int | None,
+        typer.Option(
+            help="Working scale: the generator runs on frames scaled so their short side is S px (stretch, crop: an "
+            "S x S square). Default: the run's recorded working scale, else its training size."
+        ),
+    ] = _RENDER.scale,
+    detail: Annotated[
+        Detail,
+        typer.Option(
+            help="source: the full-resolution source everywhere the translation leaves it alone, the translation "
+            "composited in through a soft change matte (with the source's fine detail where it keeps the structure); "
+            "model: the translation scaled up everywhere."
+        ),
+    ] = _RENDER.detail,
+    matte: Annotated[
+        bool, typer.Option("--matte", help="Also write each output's change matte: 16-bit grey PNGs in OUTPUT_matte/.")
+    ] = _RENDER.matte,
+    tile: Annotated[
+        int | None,
+        typer.Option(
+            help="Run the generator on overlapping N-px tiles (a multiple of its stride; 0: never). "
+            "Default: tiles only where a frame would not fit in memory."
+        ),
+    ] = _RENDER.tile,
     roi: Annotated[
         str | None,
         typer.Option(help="Translate only this box X,Y,W,H (source pixels); the rest stays untouched.", metavar="X,Y,W,H"),
@@ -397,6 +424,10 @@ def render(
         codec=codec.value if codec else None,
         crf=crf,
         fit=fit.value,
+        scale=scale,
+        detail=detail.value,
+        matte=matte,
+        tile=tile,
         roi=parse_box(roi) if roi is not None else None,
         roi_track=roi_track,
         feather=feather,
@@ -421,6 +452,8 @@ def render(
             console.print(f"wrote {path} ({clip.frames} frames{kept})")
             if d in clip.compares:
                 console.print(f"side by side: {clip.compares[d]}")
+            if d in clip.mattes:
+                console.print(f"change matte: {clip.mattes[d]}")
             if warp_error_every:
                 console.print(f"  warp error (flicker): {_warp_report(clip.warp_errors[d], clip.source_warp_error)}")
     console.print(f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps)")
