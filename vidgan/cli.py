@@ -8,7 +8,7 @@ import sys
 from dataclasses import Field, fields
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional, get_args, get_type_hints
+from typing import TYPE_CHECKING, Annotated, Any, get_args, get_type_hints
 
 import typer
 import typer.core
@@ -68,10 +68,19 @@ def extract(
     a: Annotated[list[Path], typer.Option("--a", help="Clip for domain a (repeat for several).")],
     b: Annotated[list[Path], typer.Option("--b", help="Clip for domain b (repeat for several).")],
     every: Annotated[int, typer.Option(help="Keep frames 0, N, 2N, … of each clip (decode order).")] = 15,
-    size: Annotated[int, typer.Option(help="Side of the square images written.")] = 128,
-    crop: Annotated[Crop, typer.Option(help="center: largest centred square; none: stretch.")] = Crop.center,
-    start: Annotated[Optional[float], typer.Option(help="Start time in seconds.")] = None,
-    end: Annotated[Optional[float], typer.Option(help="End time in seconds.")] = None,
+    size: Annotated[int | None, typer.Option(help="Side of the square images written (default 128).")] = None,
+    crop: Annotated[
+        Crop | None, typer.Option(help="center: largest centred square (default); none: stretch.")
+    ] = None,
+    scale: Annotated[
+        int | None,
+        typer.Option(
+            help="Write whole frames (aspect kept, no square crop) with their short side at S px, for "
+            "`vidgan train --crop C`; replaces --size and --crop."
+        ),
+    ] = None,
+    start: Annotated[float | None, typer.Option(help="Start time in seconds.")] = None,
+    end: Annotated[float | None, typer.Option(help="End time in seconds.")] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace the frames of an earlier extraction into OUT.")
     ] = False,
@@ -80,7 +89,7 @@ def extract(
     """Take every Nth frame of the clips into two unpaired image domains."""
     from vidgan.io.extract import extract_frames
 
-    options = dict(every=every, size=size, crop=crop.value, start=start, end=end, overwrite=overwrite)
+    options = dict(every=every, size=size, crop=_value(crop), scale=scale, start=start, end=end, overwrite=overwrite)
     result = extract_frames({"a": a, "b": b}, out, **options, quiet=quiet)
     counts = ", ".join(f"{n} in {domain}/" for domain, n in result.counts.items())
     console.print(f"wrote {counts} under {result.out_dir}")

@@ -201,7 +201,8 @@ def test_tiled_render_equals_the_untiled_one(make_clip, run_cli, monkeypatch, tm
     outputs = {}
     for tile in ("0", "32"):
         out = tmp_path / f"tile{tile}"
-        done = run_cli("render", clip, "--run", tmp_path, "--out", out, "--scale", "96", "--tile", tile, "--detail", "model", "--device", "cpu")
+        args = ["--scale", "96", "--tile", tile, "--detail", "model", "--device", "cpu"]
+        done = run_cli("render", clip, "--run", tmp_path, "--out", out, *args)
         assert done.code == 0, done.stderr
         outputs[tile] = [_rgb(p) for p in _pngs(out)]
     assert len(outputs["32"]) == 2

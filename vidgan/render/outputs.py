@@ -14,10 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidgan.core.directions import Direction
-from vidgan.core.errors import UsageError
 import numpy as np
 
+from vidgan.core.directions import Direction
+from vidgan.core.errors import UsageError
 from vidgan.io.sequences import Clip, PngSequenceWriter, open_clip
 from vidgan.io.video import VIDEO_CODECS, Frame, VideoWriter
 from vidgan.render.detail import write_matte

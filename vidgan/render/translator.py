@@ -32,7 +32,6 @@ from vidgan.runs.checkpoints import load_state_dict_file
 from vidgan.runs.generators import load_generator
 from vidgan.training.data import to_float, to_uint8
 
-
 # One translated frame: H×W×3 uint8 RGB, and its H×W float32 change matte in [0, 1] (None when not asked for).
 Translation = tuple[np.ndarray, np.ndarray | None]
 
