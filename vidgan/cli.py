@@ -18,6 +18,7 @@ from vidgan.core.errors import UsageError, VidganError, sigterm_as_interrupt
 from vidgan.core.progress import console
 from vidgan.eval.options import SAMPLES, ClassifierSettings, EvalOptions
 from vidgan.models.reference_archs import REFERENCE_ARCHS
+from vidgan.render.detail import DETAILS
 from vidgan.render.export import EXPORT_FORMATS
 from vidgan.render.options import (
     FITS,
@@ -67,8 +68,17 @@ def extract(
     a: Annotated[list[Path], typer.Option("--a", help="Clip for domain a (repeat for several).")],
     b: Annotated[list[Path], typer.Option("--b", help="Clip for domain b (repeat for several).")],
     every: Annotated[int, typer.Option(help="Keep frames 0, N, 2N, … of each clip (decode order).")] = 15,
-    size: Annotated[int, typer.Option(help="Side of the square images written.")] = 128,
-    crop: Annotated[Crop, typer.Option(help="center: largest centred square; none: stretch.")] = Crop.center,
+    size: Annotated[int | None, typer.Option(help="Side of the square images written (default 128).")] = None,
+    crop: Annotated[
+        Crop | None, typer.Option(help="center: largest centred square (default); none: stretch.")
+    ] = None,
+    scale: Annotated[
+        int | None,
+        typer.Option(
+            help="Write whole frames (aspect kept, no square crop) with their short side at S px, for "
+            "`vidgan train --crop C`; replaces --size and --crop."
+        ),
+    ] = None,
     start: Annotated[float | None, typer.Option(help="Start time in seconds.")] = None,
     end: Annotated[float | None, typer.Option(help="End time in seconds.")] = None,
     overwrite: Annotated[
@@ -79,7 +89,7 @@ def extract(
     """Take every Nth frame of the clips into two unpaired image domains."""
     from vidgan.io.extract import extract_frames
 
-    options = dict(every=every, size=size, crop=crop.value, start=start, end=end, overwrite=overwrite)
+    options = dict(every=every, size=size, crop=_value(crop), scale=scale, start=start, end=end, overwrite=overwrite)
     result = extract_frames({"a": a, "b": b}, out, **options, quiet=quiet)
     counts = ", ".join(f"{n} in {domain}/" for domain, n in result.counts.items())
     console.print(f"wrote {counts} under {result.out_dir}")
@@ -314,6 +324,7 @@ RenderDirection = _choices("RenderDirection", RENDER_DIRECTIONS)
 Codec = _choices("Codec", OUTPUT_CODECS)
 Fit = _choices("Fit", FITS)
 Arch = _choices("Arch", REFERENCE_ARCHS)
+Detail = _choices("Detail", DETAILS)
 _RENDER = RenderOptions()
 
 
@@ -350,6 +361,31 @@ def render(
             "native: full resolution."
         ),
     ] = _RENDER.fit,
+    scale: Annotated[
+        int | None,
+        typer.Option(
+            help="Working scale: the generator runs on frames scaled so their short side is S px (stretch, crop: an "
+            "S x S square). Default: the run's recorded working scale, else its training size."
+        ),
+    ] = _RENDER.scale,
+    detail: Annotated[
+        Detail,
+        typer.Option(
+            help="source: the full-resolution source everywhere the translation leaves it alone, the translation "
+            "composited in through a soft change matte (with the source's fine detail where it keeps the structure); "
+            "model: the translation scaled up everywhere."
+        ),
+    ] = _RENDER.detail,
+    matte: Annotated[
+        bool, typer.Option("--matte", help="Also write each output's change matte: 16-bit grey PNGs in OUTPUT_matte/.")
+    ] = _RENDER.matte,
+    tile: Annotated[
+        int | None,
+        typer.Option(
+            help="Run the generator on overlapping N-px tiles (a multiple of its stride; 0: never). "
+            "Default: tiles only where a frame would not fit in memory."
+        ),
+    ] = _RENDER.tile,
     roi: Annotated[
         str | None,
         typer.Option(help="Translate only this box X,Y,W,H (source pixels); the rest stays untouched.", metavar="X,Y,W,H"),
@@ -397,6 +433,10 @@ def render(
         codec=codec.value if codec else None,
         crf=crf,
         fit=fit.value,
+        scale=scale,
+        detail=detail.value,
+        matte=matte,
+        tile=tile,
         roi=parse_box(roi) if roi is not None else None,
         roi_track=roi_track,
         feather=feather,
@@ -421,6 +461,8 @@ def render(
             console.print(f"wrote {path} ({clip.frames} frames{kept})")
             if d in clip.compares:
                 console.print(f"side by side: {clip.compares[d]}")
+            if d in clip.mattes:
+                console.print(f"change matte: {clip.mattes[d]}")
             if warp_error_every:
                 console.print(f"  warp error (flicker): {_warp_report(clip.warp_errors[d], clip.source_warp_error)}")
     console.print(f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps)")

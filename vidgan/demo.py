@@ -1,4 +1,9 @@
-"""The built-in demo: synthetic glove/hand footage → extract → train → render, sized for a laptop CPU."""
+"""The built-in demo: synthetic glove/hand footage → extract → train → render, sized for a laptop CPU.
+
+The footage is 640×360; extraction keeps whole frames at a small working scale, training runs on square crops of
+them, and the render translates each frame at that working scale and composites the result into the
+full-resolution shot through the change matte (`--detail source`), so the table-top keeps its own pixels.
+"""
 
 from __future__ import annotations
 
@@ -27,13 +32,18 @@ CLIP_FPS = Fraction(24)
 
 @dataclass(frozen=True)
 class DemoScale:
-    """How big the demo is: the default runs in a few minutes on 2 CPU cores; tests use a smaller one."""
+    """How big the demo is: the default runs in a few minutes on 2 CPU cores; tests use a smaller one.
 
-    width: int = 192
-    height: int = 144
+    scale: the working scale (short side in px) frames are extracted and rendered at; crop: the side of the square
+    crops of them the networks train on (their size, 64 or 128; at most `scale`).
+    """
+
+    width: int = 640
+    height: int = 360
     seconds: float = 8.0
     every: int = 2
-    size: int = 64
+    scale: int = 72
+    crop: int = 64
     channels: int = 16
     res_blocks: int = 3
     batch_size: int = 4
@@ -117,15 +127,15 @@ def run_demo(out_dir: Path = Path("vidgan-demo"), scale: DemoScale = DemoScale()
     _clear_previous_demo(out_dir)
     # 1. Footage: a gloved take, a bare-hand take, and a new gloved shot to fix.
     clips = make_demo_clips(out_dir / "clips", scale)
-    # 2. Extract every Nth frame of each take into the two domains.
+    # 2. Extract every Nth frame of each take into the two domains, whole, at the working scale.
     data = out_dir / "data"
-    extract_frames({"a": [clips["glove"]], "b": [clips["hand"]]}, data, every=scale.every, size=scale.size, quiet=quiet)
-    # 3. Train the CycleGAN on them.
+    extract_frames({"a": [clips["glove"]], "b": [clips["hand"]]}, data, every=scale.every, scale=scale.scale, quiet=quiet)
+    # 3. Train the CycleGAN on square crops of them (the run records the working scale).
     options = CycleGANOptions(
         a_dir=data / "a",
         b_dir=data / "b",
         out=out_dir / "run",
-        size=scale.size,
+        crop=scale.crop,
         channels=scale.channels,
         res_blocks=scale.res_blocks,
         batch_size=scale.batch_size,
@@ -136,7 +146,8 @@ def run_demo(out_dir: Path = Path("vidgan-demo"), scale: DemoScale = DemoScale()
         quiet=quiet,
     )
     run = train_cyclegan(options)
-    # 4. Render the shot glove → bare hand, plus a side-by-side for a quick look.
+    # 4. Render the shot glove → bare hand at the run's working scale, its detail from the source (the defaults),
+    #    plus a side-by-side (source | result) for a quick look.
     options = RenderOptions(
         out=out_dir / "shot_nogloves.mp4", directions=(A2B,), compare=True, overwrite=True, device=device, quiet=quiet
     )

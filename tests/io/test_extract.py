@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import assert_clean_failure
 
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.io.extract import extract_frames, safe_stem
@@ -155,3 +156,33 @@ def test_empty_domain_and_clip_inside_output_are_refused(make_clip, tmp_path):
     with pytest.raises(VidganError, match="inside the output folder"):
         extract_frames({"a": [inside]}, tmp_path / "out", quiet=True)
     assert sorted(p.name for p in (tmp_path / "out" / "a").iterdir()) == ["clip.mp4"]
+
+
+def test_scale_keeps_whole_frames_and_train_crop_records_the_working_scale(make_clip, run_cli, tmp_path):
+    clips = {d: make_clip(f"{d}.mp4", n_frames=6, width=160, height=90) for d in ("a", "b")}
+    done = run_cli("extract", "--out", tmp_path / "data", "--a", clips["a"], "--b", clips["b"], "--every", "2", "--scale", "72")
+    assert done.code == 0, done.stderr
+    images = sorted((tmp_path / "data" / "a").glob("*.png"))
+    assert len(images) == 3 and {_read_rgb(p).shape for p in images} == {(72, 128, 3)}  # 160x90 at a 72-px short side
+    manifest = json.loads((tmp_path / "data" / "manifest.json").read_text())
+    assert (manifest["scale"], manifest["size"], manifest["crop"]) == (72, None, None)
+
+    tiny = ["--channels", "4", "--res-blocks", "1", "--iters", "1", "--device", "cpu", "-q"]
+    done = run_cli("train", tmp_path / "data", "--out", tmp_path / "run", "--crop", "64", *tiny)
+    assert done.code == 0, done.stderr
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["working_scale"] == 72 and config["generator"]["size"] == 64
+    done = run_cli("train", tmp_path / "data", "--out", tmp_path / "big", "--crop", "128", *tiny)
+    assert_clean_failure(done, "--crop 128 is larger than the images", code=2)
+
+
+def test_scale_bad_values_and_combinations_are_usage_errors(make_clip, run_cli, tmp_path):
+    clip = make_clip("a.mp4", n_frames=2)
+    for args, fragment in (
+        (["--scale", "0"], "--scale must be a whole number of 16 or more"),
+        (["--scale", "64", "--size", "64"], "leave out --size and --crop"),
+        (["--scale", "64", "--crop", "none"], "leave out --size and --crop"),
+    ):
+        done = run_cli("extract", "--out", tmp_path / "data", "--a", clip, "--b", clip, *args)
+        assert_clean_failure(done, fragment, code=2)
+        assert not (tmp_path / "data").exists()

@@ -1,4 +1,9 @@
-"""Extract square training images from clips: out_dir/<domain>/*.png plus out_dir/manifest.json."""
+"""Extract training images from clips: out_dir/<domain>/*.png plus out_dir/manifest.json.
+
+Square size×size images (the largest centred square, or the whole frame stretched), or with `scale` whole frames,
+aspect kept, with their short side at `scale` px: the working scale `vidgan train --crop C` trains at and
+`vidgan render` then renders at. `scale` replaces `size` and `crop` (it neither squares nor crops).
+"""
 
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from vidgan.io.video import VideoInfo, iter_frames, probe_video
 
 CROPS = ("center", "none")
 MIN_SIZE = 16
+DEFAULT_SIZE = 128
 _DOMAIN_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _STEM_MAX = 40
@@ -55,6 +61,19 @@ def _validate(every: int, size: int, crop: str, start: float | None, end: float 
         raise UsageError(f"--end must be more than 0 seconds, got {end}")
     if start is not None and end is not None and start >= end:
         raise UsageError(f"--start ({start}) must be before --end ({end})")
+
+
+def _framing(scale: int | None, size: int | None, crop: str | None) -> tuple[int, str]:
+    """(size, crop) of square images, or with `scale` (whole frames, short side `scale` px) (scale, "center"),
+    which square_scale maps to the whole frame scaled with its aspect kept. UsageError for --scale with --size or
+    --crop, or below MIN_SIZE."""
+    if scale is None:
+        return (DEFAULT_SIZE if size is None else size), ("center" if crop is None else crop)
+    if size is not None or crop is not None:
+        raise UsageError("--scale keeps whole frames (aspect kept, nothing cropped), short side S px: leave out --size and --crop")
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Integral) or scale < MIN_SIZE:
+        raise UsageError(f"--scale must be a whole number of {MIN_SIZE} or more, got {scale!r}")
+    return scale, "center"
 
 
 def safe_stem(path: Path) -> str:
@@ -145,18 +164,22 @@ def extract_frames(
     out_dir: Path,
     *,
     every: int = 15,
-    size: int = 128,
-    crop: str = "center",
+    size: int | None = None,
+    crop: str | None = None,
+    scale: int | None = None,
     start: float | None = None,
     end: float | None = None,
     overwrite: bool = False,
     quiet: bool = False,
 ) -> ExtractResult:
-    """Save every `every`-th frame of each clip as a size×size PNG under out_dir/<domain>/ and list them in manifest.json.
+    """Save every `every`-th frame of each clip as a size×size PNG (default 128, crop "center"), or with `scale` whole
+    with its short side at `scale` px, under out_dir/<domain>/, and list them in manifest.json.
 
     Frames go to a hidden staging folder first and move into place only when every clip is done, so an
     interrupted or failed extraction leaves no partial image folder that training could mistake for a finished one.
     """
+    whole = scale is not None
+    size, crop = _framing(scale, size, crop)
     _validate(every, size, crop, start, end)
     out_dir = Path(out_dir)
     plan = _check_inputs(domains, out_dir, start)
@@ -168,7 +191,9 @@ def extract_frames(
     images: list[dict[str, object]] = []
     written: dict[str, set[str]] = {}
     # Resizing, PNG encoding and writing run on a thread of their own while the next frames decode.
-    writer = BackgroundWriter(lambda item: _write_png(item[0], square_resize(item[1], size, crop)), maxsize=8)
+    # iter_frames decodes each frame at square_scale's size; square frames are then cut to their square.
+    shape = (lambda rgb: rgb) if whole else partial(square_resize, size=size, crop=crop)
+    writer = BackgroundWriter(lambda item: _write_png(item[0], shape(item[1])), maxsize=8)
     try:
         with make_progress(quiet=quiet) as progress, interrupts_deferred() as stop:
             for domain, clips in plan.items():
@@ -211,7 +236,8 @@ def extract_frames(
                         raise VidganError(f"{clip}: no frames to extract in the chosen time range")
                 progress.update(task, total=len(written[domain]), completed=len(written[domain]))
         writer.finish()  # a write error (disk full) surfaces here, before the manifest lists the images
-        manifest = {"every": every, "size": size, "crop": crop, "images": images}
+        framing = {"scale": scale, "size": None, "crop": None} if whole else {"scale": None, "size": size, "crop": crop}
+        manifest = {"every": every, **framing, "images": images}
         _publish(staging, out_dir, written, manifest)
     except BaseException:
         writer.finish(check=False)

@@ -3,6 +3,10 @@
 A fit (short-side, stretch, crop, native) maps a whole image to the network's input and back. A Framing
 applies a fit to the whole frame, or (Region) to a box of it that may move from frame to frame, then
 composites the result into the untouched frame with a feathered edge.
+
+Each framing restores in two ways: `restore` scales the generator's output back up (`--detail model`), and
+`restore_detail` composites it into the full-resolution frame through the change matte (`--detail source`,
+vidgan.render.detail); `matte` gives that matte alone, for `--matte` with `--detail model`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ import numpy as np
 from vidgan.core.errors import VidganError
 from vidgan.io.video import Frame
 from vidgan.render.boxes import Box
+from vidgan.render.detail import SourceDetail
+
+# (image, matte): an H×W×3 uint8 frame and its H×W float32 change matte in [0, 1].
+Detailed = tuple[np.ndarray, np.ndarray]
 
 
 def working_size(width: int, height: int, short_side: int, stride: int) -> tuple[int, int]:
@@ -74,6 +82,52 @@ class Fit:
             return result
         return _resize(translated, (width, height))
 
+    def _plate(self, rgb: np.ndarray, x: np.ndarray, gx: np.ndarray) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
+        """(top, left, plate, x, gx): the part of rgb the generator saw, with x and gx cut to match it (native
+        pads to the stride; the pad is cut off)."""
+        if self.mode == "crop":
+            top, left, side = self._square(rgb)
+            return top, left, rgb[top : top + side, left : left + side], x, gx
+        if self.mode == "native":
+            height, width = rgb.shape[:2]
+            return 0, 0, rgb, np.ascontiguousarray(x[:height, :width]), np.ascontiguousarray(gx[:height, :width])
+        return 0, 0, rgb, x, gx
+
+    def restore_detail(
+        self, rgb: np.ndarray, x: np.ndarray, gx: np.ndarray, detail: SourceDetail, limit: np.ndarray | None = None
+    ) -> Detailed:
+        """`--detail source`: rgb with the translation gx (of x = shrink(rgb)) composited in through the change
+        matte, and the matte, both at rgb's size. `limit` (H×W float32 in [0, 1]) caps the matte."""
+        top, left, plate, x, gx = self._plate(rgb, x, gx)
+        matte = self._limited(detail.matte(plate, x, gx), limit, top, left)
+        output = detail.composite(plate, x, gx, matte)
+        return _paste(output, top, left, rgb), _paste(matte, top, left, _no_matte(rgb))
+
+    def matte(self, rgb: np.ndarray, x: np.ndarray, gx: np.ndarray, detail: SourceDetail, limit: np.ndarray | None = None) -> np.ndarray:
+        """The change matte restore_detail would use, at rgb's size (H×W float32 in [0, 1])."""
+        top, left, plate, x, gx = self._plate(rgb, x, gx)
+        return _paste(self._limited(detail.matte(plate, x, gx), limit, top, left), top, left, _no_matte(rgb))
+
+    @staticmethod
+    def _limited(matte: np.ndarray, limit: np.ndarray | None, top: int, left: int) -> np.ndarray:
+        if limit is None:
+            return matte
+        return cv2.multiply(matte, limit[top : top + matte.shape[0], left : left + matte.shape[1]], dst=matte)
+
+
+def _no_matte(rgb: np.ndarray) -> np.ndarray:
+    """A read-only H×W matte of zeros for rgb (H×W×3), allocated only when _paste copies it."""
+    return np.broadcast_to(np.float32(0), rgb.shape[:2])
+
+
+def _paste(part: np.ndarray, top: int, left: int, under: np.ndarray) -> np.ndarray:
+    """`part` placed at (top, left) on a copy of `under`; `part` itself when it covers all of `under`."""
+    if part.shape == under.shape:
+        return part
+    result = under.copy()
+    result[top : top + part.shape[0], left : left + part.shape[1]] = part
+    return result
+
 
 def feather_mask(box: Box, frame_width: int, frame_height: int, feather: int) -> np.ndarray:
     """H×W×1 float weights for the box: 1 inside, falling to 0 over `feather` px towards its edges.
@@ -106,6 +160,12 @@ class WholeFrame:
     def restore(self, frame: Frame, translated: np.ndarray) -> np.ndarray:
         return self.fit.restore(frame.rgb, translated)
 
+    def restore_detail(self, frame: Frame, x: np.ndarray, gx: np.ndarray, detail: SourceDetail) -> Detailed:
+        return self.fit.restore_detail(frame.rgb, x, gx, detail)
+
+    def matte(self, frame: Frame, x: np.ndarray, gx: np.ndarray, detail: SourceDetail) -> np.ndarray:
+        return self.fit.matte(frame.rgb, x, gx, detail)
+
 
 class Region:
     """The fit applied to one box of each frame; pixels outside the box are the source's, bit for bit."""
@@ -128,12 +188,26 @@ class Region:
         box = self._box(frame)
         return self.fit.shrink(frame.rgb[box.y : box.y + box.height, box.x : box.x + box.width])
 
-    def restore(self, frame: Frame, translated: np.ndarray) -> np.ndarray:
+    def _inside(self, frame: Frame) -> tuple[Box, np.ndarray, np.ndarray]:
+        """The clipped box, the frame's pixels in it, and its h×w feathered mask."""
         box = self._box(frame)
         height, width = frame.rgb.shape[:2]
         inside = frame.rgb[box.y : box.y + box.height, box.x : box.x + box.width]
-        weight = feather_mask(box, width, height, self.feather)
+        return box, inside, np.ascontiguousarray(feather_mask(box, width, height, self.feather)[..., 0])
+
+    def restore(self, frame: Frame, translated: np.ndarray) -> np.ndarray:
+        box, inside, weight = self._inside(frame)
+        weight = weight[..., None]
         blended = weight * self.fit.restore(inside, translated) + (1 - weight) * inside
-        result = frame.rgb.copy()
-        result[box.y : box.y + box.height, box.x : box.x + box.width] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
-        return result
+        return _paste(np.clip(blended + 0.5, 0, 255).astype(np.uint8), box.y, box.x, frame.rgb)
+
+    def restore_detail(self, frame: Frame, x: np.ndarray, gx: np.ndarray, detail: SourceDetail) -> Detailed:
+        """As Fit.restore_detail inside the box, the matte limited to the box's feathered mask; outside the box the
+        frame is the source and the matte 0."""
+        box, inside, weight = self._inside(frame)
+        output, matte = self.fit.restore_detail(inside, x, gx, detail, limit=weight)
+        return _paste(output, box.y, box.x, frame.rgb), _paste(matte, box.y, box.x, _no_matte(frame.rgb))
+
+    def matte(self, frame: Frame, x: np.ndarray, gx: np.ndarray, detail: SourceDetail) -> np.ndarray:
+        box, inside, weight = self._inside(frame)
+        return _paste(self.fit.matte(inside, x, gx, detail, limit=weight), box.y, box.x, _no_matte(frame.rgb))

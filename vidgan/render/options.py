@@ -14,6 +14,7 @@ from vidgan.core.errors import UsageError
 from vidgan.io.video import VIDEO_CODECS
 from vidgan.models.reference_archs import REFERENCE_ARCHS
 from vidgan.render.boxes import Box
+from vidgan.render.detail import check_detail
 
 OUTPUT_CODECS = (*VIDEO_CODECS, "png")
 # How a frame meets the generator (vidgan.render.framing.Fit): short side to the training size, squashed to the
@@ -48,6 +49,10 @@ class RenderOptions:
     codec: str | None = None  # one of OUTPUT_CODECS; default: from out's suffix, else h264 (png for sequences)
     crf: int = 18  # H.264 quality: 0 lossless … 51 worst
     fit: str = "short-side"  # one of FITS
+    scale: int | None = None  # working scale in px (the side the fit scales to); default the run's (else its training size)
+    detail: str = "source"  # one of vidgan.render.detail.DETAILS: keep the source's pixels outside the change matte, or not
+    matte: bool = False  # also write each output's change matte: a 16-bit grey PNG sequence OUTPUT_matte/
+    tile: int | None = None  # tile side in px for the generator (0: never tile); default: tiles only where memory is short
     roi: Box | None = None  # translate only this box (source pixels) …
     roi_track: Path | None = None  # … or a box per frame from a CSV of frame,x,y,w,h
     feather: int = 16  # width in pixels of the region's soft edge
@@ -85,6 +90,7 @@ class RenderOptions:
         if self.fit not in FITS:
             raise UsageError(f"--fit must be one of {', '.join(FITS)}, got {self.fit!r}")
         self._validate_region()
+        self._validate_scale()
         if not self.fps > 0:
             raise UsageError(f"--fps must be positive, got {self.fps}")
         if not 0.0 <= self.temporal_smooth <= 1.0:
@@ -95,6 +101,15 @@ class RenderOptions:
             raise UsageError("give --overwrite or --resume, not both")
         if self.batch_size is not None and self.batch_size < 1:
             raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
+
+    def _validate_scale(self) -> None:
+        check_detail(self.detail)
+        if self.scale is not None and self.scale < 1:
+            raise UsageError(f"--scale must be a positive number of pixels, got {self.scale}")
+        if self.scale is not None and self.fit == "native":
+            raise UsageError("--fit native runs the generator at the frame's own size; leave out --scale")
+        if self.tile is not None and self.tile < 0:
+            raise UsageError(f"--tile must be 0 (no tiles) or a positive multiple of the generator's stride, got {self.tile}")
 
     def _validate_region(self) -> None:
         if self.roi is not None and self.roi_track is not None:

@@ -1,7 +1,10 @@
 """Planning the outputs of `vidgan render`: per input clip its codec and target paths, checked before any work.
 
 Outputs are named from --out (one input), --out-dir, or the input's own folder, as STEM_DIRECTION with the
-codec's suffix (a folder for PNG sequences). Nothing is written over an input, nor over an earlier output
+codec's suffix (a folder for PNG sequences); with --matte, each output's change matte goes beside it into the
+folder OUTPUT_matte/ (OUTPUT without its suffix) as 16-bit grey PNGs named like the output's frames would be as a
+PNG sequence: compositing applications load such sequences directly, 16 bits keep a soft matte free of banding,
+and the frame numbers match the source's. Nothing is written over an input, nor over an earlier output
 without --overwrite (or --resume, which continues a PNG sequence).
 """
 
@@ -11,10 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from vidgan.core.directions import Direction
 from vidgan.core.errors import UsageError
 from vidgan.io.sequences import Clip, PngSequenceWriter, open_clip
-from vidgan.io.video import VIDEO_CODECS, VideoWriter
+from vidgan.io.video import VIDEO_CODECS, Frame, VideoWriter
+from vidgan.render.detail import write_matte
 from vidgan.render.options import RenderOptions
 
 _CODEC_OF_SUFFIX = {".mp4": "h264", ".mov": "prores", ".mkv": "ffv1", "": "png"}
@@ -30,6 +36,7 @@ class Target:
     direction: Direction
     path: Path
     compare: Path | None  # the side-by-side, when asked for
+    matte: Path | None  # the folder of the change mattes, when asked for
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,8 @@ def _targets(clip: Clip, codec: str, options: RenderOptions) -> tuple[Target, ..
             folder = options.out_dir if options.out_dir is not None else clip.path.parent
             path = folder / f"{clip.stem}_{direction.name}{_SUFFIX_OF_CODEC[codec]}"
         compare = _with_suffix_name(path, "_compare") if options.compare else None
-        targets.append(Target(direction, path, compare))
+        matte = path.with_name(f"{path.stem}_matte") if options.matte else None
+        targets.append(Target(direction, path, compare, matte))
     return tuple(targets)
 
 
@@ -120,26 +128,47 @@ def plan_outputs(paths: Sequence[Path], options: RenderOptions) -> list[ClipPlan
     seen: dict[Path, Path] = {}
     for plan in plans:
         for target in plan.targets:
-            for path in filter(None, (target.path, target.compare)):
+            for path, codec in ((target.path, plan.codec), (target.compare, plan.codec), (target.matte, "png")):
+                if path is None:
+                    continue
                 if path.resolve() in seen:
                     raise UsageError(f"{path}: {seen[path.resolve()]} and {plan.clip.path} would both write here")
                 seen[path.resolve()] = plan.clip.path
-                _check_target(path, plan.codec, clips, options)
+                _check_target(path, codec, clips, options)
     return plans
+
+
+class MatteSequenceWriter(PngSequenceWriter):
+    """Writes H×W float32 change mattes in [0, 1] as 16-bit grey PNGs (vidgan.render.detail.write_matte)."""
+
+    def write_frame(self, frame: Frame, matte: np.ndarray) -> None:
+        write_matte(self.frame_path(frame.index), matte)
+        self.frames += 1
+
+
+def _png_writer(path: Path, plan: ClipPlan, options: RenderOptions, kind: type[PngSequenceWriter]) -> PngSequenceWriter:
+    """A PNG sequence named like the source's frames (shot_0001.png → shot_0001.png), else STEM_NNNNNN.png."""
+    clip = plan.clip
+    if clip.sequence is not None:
+        writer = kind(path, clip.sequence.prefix, clip.sequence.padding)
+    else:
+        writer = kind(path, f"{clip.stem}_", 6)
+    if not options.resume:
+        for stale in writer.written():  # --overwrite: no frames of an older render left behind
+            stale.unlink()
+    return writer
+
+
+def open_matte_writer(path: Path, plan: ClipPlan, options: RenderOptions) -> MatteSequenceWriter:
+    """The writer of one output's change mattes, its frames named as the output's would be as PNGs."""
+    return _png_writer(path, plan, options, MatteSequenceWriter)
 
 
 def open_writer(path: Path, plan: ClipPlan, width: int, options: RenderOptions) -> Writer:
     """A writer for one output of the planned clip, `width` pixels wide (twice the clip's for a side-by-side)."""
     clip = plan.clip
     if plan.codec == "png":
-        if clip.sequence is not None:  # keep the source's file names: shot_0001.png → shot_0001.png
-            writer = PngSequenceWriter(path, clip.sequence.prefix, clip.sequence.padding)
-        else:
-            writer = PngSequenceWriter(path, f"{clip.stem}_", 6)
-        if not options.resume:
-            for stale in writer.written():  # --overwrite: no frames of an older render left behind
-                stale.unlink()
-        return writer
+        return _png_writer(path, plan, options, PngSequenceWriter)
     return VideoWriter(
         path,
         width=width,
@@ -157,5 +186,5 @@ def what_was_kept(plan: ClipPlan, writers: list[Writer]) -> str:
     if plan.codec == "png" and writers:
         folders = ", ".join(f"{w.path} ({len(w.written())} frames)" for w in writers)
         return f"interrupted; the partial PNG sequence is in {folders}: the same vidgan render command with --resume continues it"
-    paths = ", ".join(str(path) for t in plan.targets for path in (t.path, t.compare) if path is not None)
+    paths = ", ".join(str(path) for t in plan.targets for path in (t.path, t.compare, t.matte) if path is not None)
     return f"interrupted; not written: {paths}" + ("" if plan.codec == "png" else " (a video is kept only when complete)")

@@ -59,7 +59,8 @@ def activation_bytes_per_pixel(generator: nn.Module) -> float:
     """Estimated activation memory of one inference per input pixel, in bytes: ACTIVATION_HEADROOM × the largest
     input + output of any one layer, measured with forward hooks on a small probe (so any generator class works)."""
     side = max(32, 4 * generator.stride)
-    parameter = next(generator.parameters())
+    parameter = next(generator.parameters(), None)
+    dtype, device = (torch.float32, torch.device("cpu")) if parameter is None else (parameter.dtype, parameter.device)
     largest = 0
 
     def measure(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
@@ -71,7 +72,7 @@ def activation_bytes_per_pixel(generator: nn.Module) -> float:
     handles = [m.register_forward_hook(measure) for m in leaves]
     try:
         with torch.inference_mode():
-            generator(torch.zeros(1, 3, side, side, dtype=parameter.dtype, device=parameter.device))
+            generator(torch.zeros(1, 3, side, side, dtype=dtype, device=device))
     finally:
         for handle in handles:
             handle.remove()

@@ -59,7 +59,7 @@ def translate_folder(input_dir: str | Path, source: str | Path, options: Transla
                 warn(f"skipping {error}")
                 skipped += 1
             if len(pending) == batch_size or number == len(targets) - 1:
-                for (done, _), result in zip(pending, translate([frame for _, frame in pending])):
+                for (done, _), (result, _matte) in zip(pending, translate([frame for _, frame in pending])):
                     with atomic_path(done) as temp:
                         Image.fromarray(result).save(temp, format="PNG")
                 written += len(pending)

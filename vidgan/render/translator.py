@@ -1,8 +1,10 @@
 """The translation step of `vidgan render` and `vidgan translate`: full-resolution frames in, translated frames out.
 
 A FrameTranslator frames each frame for the generator (vidgan.render.framing), runs the generator on the framed
-images in batches, and puts the results back into the frames. `load_translators` builds one per direction from a
-vidgan run or checkpoint, or a reference CycleGAN state dict.
+images in batches (on tiles where a frame is too big: vidgan.render.tiles), and puts the results back into the
+frames: composited into the source through the change matte (`--detail source`, vidgan.render.detail) or scaled
+back up (`--detail model`). `load_translators` builds one per direction from a vidgan run or checkpoint, or a
+reference CycleGAN state dict, at the working scale: --scale, else the run's recorded one, else its training size.
 """
 
 from __future__ import annotations
@@ -16,36 +18,78 @@ from torch import nn
 
 from vidgan.core.devices import fast_layout
 from vidgan.core.directions import Direction
-from vidgan.core.errors import VidganError
+from vidgan.core.errors import UsageError, VidganError
+from vidgan.core.progress import console
 from vidgan.io.video import Frame
 from vidgan.models.reference import build_reference_generator
 from vidgan.render.boxes import read_box_track
+from vidgan.render.detail import SourceDetail
+from vidgan.render.export import working_scale
 from vidgan.render.framing import Fit, Region, WholeFrame
 from vidgan.render.options import RenderOptions
+from vidgan.render.tiles import TiledGenerator, auto_tile, check_tile
 from vidgan.runs.checkpoints import load_state_dict_file
 from vidgan.runs.generators import load_generator
 from vidgan.training.data import to_float, to_uint8
+
+# One translated frame: H×W×3 uint8 RGB, and its H×W float32 change matte in [0, 1] (None when not asked for).
+Translation = tuple[np.ndarray, np.ndarray | None]
 
 
 class FrameTranslator:
     """Translates batches of full-resolution frames: framing → generator → framing back.
 
-    Each step is a method of its own: `framing.shrink` makes the images the generator sees, `generate` runs it,
-    `framing.restore` puts its output back at the frame's resolution.
+    Each step is a method of its own: `framing.shrink` makes the images the generator sees, `generate` runs it
+    (tiled where asked, or where an untiled frame would not fit in memory), and `framing.restore_detail` (detail
+    "source") or `framing.restore` (detail "model") puts its output back at the frame's resolution.
+    tile: the tile side in px, 0 never tiles, None picks tiles only where needed (vidgan.render.tiles.auto_tile).
+    mattes: also return each frame's change matte with detail "model" (detail "source" always returns it).
     """
 
     def __init__(
-        self, generator: nn.Module, framing: WholeFrame | Region, device: torch.device, dtype: torch.dtype = torch.float32
+        self,
+        generator: nn.Module,
+        framing: WholeFrame | Region,
+        device: torch.device,
+        dtype: torch.dtype = torch.float32,
+        *,
+        detail: str = "model",
+        tile: int | None = 0,
+        mattes: bool = False,
     ) -> None:
         self.generator = generator
         self.framing = framing
         self.device = device
         self.dtype = dtype  # the generator's weights are in this dtype (float32, or half precision with --half)
+        self.detail = detail
+        self.tile = tile
+        self.mattes = mattes
+        self._source_detail = SourceDetail()
+        self._by_size: dict[tuple[int, int], nn.Module] = {}  # the generator to run per working-frame size
 
-    def __call__(self, frames: list[Frame]) -> list[np.ndarray]:
-        """H×W×3 uint8 RGB translations of the frames, each at its frame's size."""
-        outputs = self.generate([self.framing.shrink(frame) for frame in frames])
-        return [self.framing.restore(frame, image) for frame, image in zip(frames, outputs)]
+    def __call__(self, frames: list[Frame]) -> list[Translation]:
+        """Each frame's translation at its frame's size, with its change matte."""
+        images = [self.framing.shrink(frame) for frame in frames]
+        outputs = self.generate(images)
+        return [self._restore(frame, x, gx) for frame, x, gx in zip(frames, images, outputs)]
+
+    def _restore(self, frame: Frame, x: np.ndarray, gx: np.ndarray) -> Translation:
+        if self.detail == "source":
+            return self.framing.restore_detail(frame, x, gx, self._source_detail)
+        matte = self.framing.matte(frame, x, gx, self._source_detail) if self.mattes else None
+        return self.framing.restore(frame, gx), matte
+
+    def _generator_for(self, height: int, width: int, frames: int) -> nn.Module:
+        """The generator itself, or tiles of it: --tile N, or with no --tile where `frames` untiled height×width
+        images would not fit in the device's memory (said in the progress output)."""
+        if (height, width) not in self._by_size:
+            tile = self.tile
+            if tile is None:
+                tile = auto_tile(self.generator, height, width, frames, self.device)
+                if tile:
+                    console.print(f"{width}x{height} working frames do not fit in {self.device}'s free memory: tiles of {tile} px")
+            self._by_size[height, width] = TiledGenerator(self.generator, tile) if tile else self.generator
+        return self._by_size[height, width]
 
     @torch.inference_mode()
     def generate(self, images: list[np.ndarray]) -> list[np.ndarray]:
@@ -55,9 +99,10 @@ class FrameTranslator:
         for i, image in enumerate(images):
             by_shape[image.shape].append(i)
         outputs: list[np.ndarray | None] = [None] * len(images)
-        for indices in by_shape.values():
+        for (height, width, _), indices in by_shape.items():
             batch = torch.from_numpy(np.stack([images[i] for i in indices])).to(self.device).permute(0, 3, 1, 2)
-            translated = self.generator(to_float(batch).to(self.dtype)).float()
+            generator = self._generator_for(height, width, len(indices))
+            translated = generator(to_float(batch).to(self.dtype)).float()
             translated = to_uint8(translated).permute(0, 2, 3, 1).cpu().numpy()
             for i, image in zip(indices, translated):
                 outputs[i] = image
@@ -90,15 +135,33 @@ def _framing(fit: Fit, options: RenderOptions) -> WholeFrame | Region:
     return WholeFrame(fit)
 
 
+def render_scale(source: Path, options: RenderOptions, generator: nn.Module) -> int:
+    """The working scale in px: --scale, else the run's recorded working scale, else the generator's training size
+    (a reference state dict records none)."""
+    if options.scale is not None:
+        return options.scale
+    if options.arch is not None:
+        return generator.config.size
+    recorded = working_scale(source, generator.config.size)
+    return recorded if isinstance(recorded, int) else generator.config.size
+
+
 def load_translators(
     source: Path, options: RenderOptions, device: torch.device, dtype: torch.dtype
 ) -> dict[Direction, FrameTranslator]:
     """A translator per direction of `options`, with the generators of `source` in `dtype` on `device`; the
-    framing (fit, region) is sized for the first direction's generator (both of a run share one architecture)."""
+    framing (fit, working scale, region) and the tile size are checked against the first direction's generator
+    (both of a run share one architecture). UsageError for a --tile that is no multiple of its stride."""
     generators = {
         d: fast_layout(load_render_generator(source, d, options.arch, device), device).to(dtype)
         for d in options.directions
     }
     first = generators[options.directions[0]]
-    framing = _framing(Fit(options.fit, first.config.size, first.stride), options)
-    return {d: FrameTranslator(g, framing, device, dtype) for d, g in generators.items()}
+    if options.tile is not None:
+        check_tile(options.tile, first.stride)
+    scale = render_scale(source, options, first)
+    if options.fit != "native" and scale < first.stride:
+        raise UsageError(f"--scale {scale} is below the generator's stride ({first.stride} px)")
+    framing = _framing(Fit(options.fit, scale, first.stride), options)
+    settings = dict(detail=options.detail, tile=options.tile, mattes=options.matte)
+    return {d: FrameTranslator(g, framing, device, dtype, **settings) for d, g in generators.items()}

@@ -28,7 +28,15 @@ from vidgan.core.errors import Interrupted, StopRequest, interrupts_deferred
 from vidgan.core.progress import make_progress, warn
 from vidgan.io.video import Frame
 from vidgan.render.options import RenderOptions
-from vidgan.render.outputs import ClipPlan, Writer, open_writer, plan_outputs, what_was_kept
+from vidgan.render.outputs import (
+    ClipPlan,
+    MatteSequenceWriter,
+    Writer,
+    open_matte_writer,
+    open_writer,
+    plan_outputs,
+    what_was_kept,
+)
 from vidgan.render.temporal import MotionTracker, TemporalSmoother, WarpErrorMeter
 from vidgan.render.translator import FrameTranslator, default_batch_size, load_translators
 
@@ -43,6 +51,7 @@ class RenderedClip:
     source: Path
     outputs: dict[str, Path]  # direction name → output file or PNG folder
     compares: dict[str, Path]  # direction name → side-by-side, when asked for
+    mattes: dict[str, Path]  # direction name → folder of change mattes, when asked for
     frames: int
     resumed: int  # frames kept from an interrupted earlier render (--resume)
     warp_errors: dict[str, float | None]  # direction name → the output's warp error (vidgan.render.temporal)
@@ -84,8 +93,9 @@ def _labelled(rgb: np.ndarray, text: str) -> np.ndarray:
     return labelled
 
 
-# One decoded frame and, per direction, its output and whether that output was kept from an earlier render.
-_Translated = tuple[Frame, dict[Direction, tuple[np.ndarray, bool]]]
+# One decoded frame and, per direction, its output, its change matte (None unless asked for), and whether that
+# output was kept from an earlier render.
+_Translated = tuple[Frame, dict[Direction, tuple[np.ndarray, np.ndarray | None, bool]]]
 
 
 class ClipRenderer:
@@ -106,6 +116,7 @@ class ClipRenderer:
         self.batch_size = batch_size
         self.writers: dict[Direction, Writer] = {}
         self.compares: dict[Direction, Writer] = {}
+        self.mattes: dict[Direction, MatteSequenceWriter] = {}
         self.tracker = MotionTracker()
         self.source_meter = WarpErrorMeter()
         self.meters = {t.direction: WarpErrorMeter() for t in plan.targets}
@@ -150,18 +161,20 @@ class ClipRenderer:
             self.writers[target.direction] = open_writer(target.path, self.plan, width, self.options)
             if target.compare is not None:
                 self.compares[target.direction] = open_writer(target.compare, self.plan, 2 * width, self.options)
+            if target.matte is not None:
+                self.mattes[target.direction] = open_matte_writer(target.matte, self.plan, self.options)
 
     def _all_writers(self) -> list[Writer]:
-        return [*self.writers.values(), *self.compares.values()]
+        return [*self.writers.values(), *self.compares.values(), *self.mattes.values()]
 
     def _translate(self, batch: list[Frame]) -> list[_Translated]:
         """Each frame of the batch with its output per direction; with --resume, outputs already written are
         read back instead of translated again."""
-        results: dict[Direction, list[tuple[np.ndarray, bool]]] = {}
+        results: dict[Direction, list[tuple[np.ndarray, np.ndarray | None, bool]]] = {}
         for direction, translate in self.translators.items():
             earlier = [self.writers[direction].existing(f) if self.options.resume else None for f in batch]
             fresh = iter(translate([f for f, e in zip(batch, earlier) if e is None]))
-            results[direction] = [(next(fresh), False) if e is None else (e, True) for e in earlier]
+            results[direction] = [(*next(fresh), False) if e is None else (e, None, True) for e in earlier]
             self.resumed += sum(e is not None for e in earlier)
         return [(frame, {d: results[d][i] for d in self.translators}) for i, frame in enumerate(batch)]
 
@@ -179,7 +192,7 @@ class ClipRenderer:
         motion = self.tracker(frame.rgb, estimate=measure or self.options.temporal_smooth > 0)
         if metered:
             self.source_meter.add(frame.rgb, motion if measure else None)
-        for direction, (rgb, done_before) in results.items():
+        for direction, (rgb, matte, done_before) in results.items():
             if done_before:
                 self.smoothers[direction].follow(rgb)
             else:
@@ -188,6 +201,8 @@ class ClipRenderer:
                     side_by_side = [_labelled(frame.rgb, "source"), _labelled(rgb, direction.name)]
                     self.compares[direction].write_frame(frame, np.concatenate(side_by_side, axis=1))
                 self.writers[direction].write_frame(frame, rgb)
+                if direction in self.mattes:
+                    self.mattes[direction].write_frame(frame, matte)
             if metered:
                 self.meters[direction].add(rgb, motion if measure else None)
 
@@ -197,6 +212,7 @@ class ClipRenderer:
             source=self.plan.clip.path,
             outputs={t.direction.name: t.path for t in targets},
             compares={t.direction.name: t.compare for t in targets if t.compare is not None},
+            mattes={t.direction.name: t.matte for t in targets if t.matte is not None},
             frames=self.frames,
             resumed=self.resumed // len(self.translators),
             warp_errors={d.name: meter.value for d, meter in self.meters.items()},
