@@ -130,7 +130,7 @@ def fitted_unet() -> torch.nn.Module:
     optimiser = torch.optim.Adam(generator.parameters(), 2e-3)
     for _ in range(40):
         tops, lefts = torch.randint(0, crops.shape[1] - 64, (4,)), torch.randint(0, crops.shape[2] - 64, (4,))
-        batch = torch.stack([crops[:, t : t + 64, l : l + 64] for t, l in zip(tops, lefts)])
+        batch = torch.stack([crops[:, top : top + 64, left : left + 64] for top, left in zip(tops, lefts)])
         loss = (generator(batch) - (batch[:, [2, 0, 1]] * 0.8 + 0.1)).abs().mean()
         optimiser.zero_grad()
         loss.backward()

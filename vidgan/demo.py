@@ -121,7 +121,9 @@ class DemoResult:
     run_dir: Path
 
 
-def run_demo(out_dir: Path = Path("vidgan-demo"), scale: DemoScale = DemoScale(), *, device: str = "auto", quiet: bool = False) -> DemoResult:
+def run_demo(
+    out_dir: Path = Path("vidgan-demo"), scale: DemoScale = DemoScale(), *, device: str = "auto", quiet: bool = False
+) -> DemoResult:
     """Remove the glove from a synthetic shot, going through the same three stages a user runs."""
     out_dir = Path(out_dir)
     _clear_previous_demo(out_dir)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import SHARED_DATA
 from PIL import Image
 
-from conftest import SHARED_DATA
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.models.cyclegan import GeneratorConfig, build_generator
 from vidgan.render import tiles
@@ -94,7 +94,10 @@ def test_fixed_statistics_equal_to_the_frames_own_reproduce_the_untiled_output(f
     generator = build_generator(GeneratorConfig.for_size(64, channels=4, res_blocks=1)).eval()
     norms = instance_norms(generator)
     own = []
-    hooks = [n.register_forward_pre_hook(lambda m, i: own.append((i[0].mean((0, 2, 3)), i[0].var((0, 2, 3), unbiased=False)))) for n in norms]
+    def record(_module, inputs):
+        own.append((inputs[0].mean((0, 2, 3)), inputs[0].var((0, 2, 3), unbiased=False)))
+
+    hooks = [n.register_forward_pre_hook(record) for n in norms]
     with torch.inference_mode():
         plain = generator(frame)
         for hook in hooks:
