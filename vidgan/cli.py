@@ -24,6 +24,7 @@ from vidgan.render.options import (
     FITS,
     OUTPUT_CODECS,
     RENDER_DIRECTIONS,
+    RUNTIMES,
     RenderOptions,
     TranslateOptions,
     render_directions,
@@ -325,6 +326,7 @@ Codec = _choices("Codec", OUTPUT_CODECS)
 Fit = _choices("Fit", FITS)
 Arch = _choices("Arch", REFERENCE_ARCHS)
 Detail = _choices("Detail", DETAILS)
+Runtime = _choices("Runtime", RUNTIMES)
 _RENDER = RenderOptions()
 
 
@@ -416,6 +418,13 @@ def render(
     half: Annotated[
         bool, typer.Option("--half", help="Half-precision inference (bf16, or fp16 where unsupported); CUDA only.")
     ] = _RENDER.half,
+    runtime: Annotated[
+        Runtime,
+        typer.Option(
+            help="Who runs the generator: torch; onnxruntime or openvino (CPU, an ONNX export cached in the run "
+            "folder, about 2x torch); auto: torch on CUDA, the fastest installed ONNX runtime on the CPU."
+        ),
+    ] = _RENDER.runtime,
     device: DeviceOption = _RENDER.device,
     quiet: QuietOption = False,
 ) -> None:
@@ -449,6 +458,7 @@ def render(
         resume=resume,
         batch_size=batch_size,
         half=half,
+        runtime=runtime.value,
         device=device,
         quiet=quiet,
     )

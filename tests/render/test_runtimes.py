@@ -197,3 +197,19 @@ def test_a_runtime_that_cannot_run_is_a_one_line_usage_error(monkeypatch, name, 
         resolve_runtime(name, device)
     assert str(error.value).startswith(message) and "\n" not in str(error.value)
     assert error.value.exit_code == 2
+
+
+def test_render_runtime_onnxruntime_gives_torchs_frames_and_refuses_tiles(run: Path, make_clip, run_cli, tmp_path: Path):
+    from vidgan.io.video import iter_frames
+
+    clip = make_clip("clip.mp4", n_frames=6, width=96, height=64)
+    rendered = {}
+    for runtime in ("torch", "onnxruntime"):
+        out = tmp_path / f"{runtime}.mkv"
+        done = run_cli("render", clip, "--run", run, "--out", out, "--detail", "model", "--runtime", runtime, "-q")
+        assert done.code == 0, done.stderr
+        rendered[runtime] = [frame.rgb.astype(int) for frame in iter_frames(out)]
+    assert len(rendered["onnxruntime"]) == len(rendered["torch"]) == 6
+    assert max(abs(a - b).max() for a, b in zip(rendered["torch"], rendered["onnxruntime"])) <= 1
+    refused = run_cli("render", clip, "--run", run, "--out", tmp_path / "t.mkv", "--runtime", "onnxruntime", "--tile", "32")
+    assert refused.code == 2 and "leave out --half and --tile" in refused.stderr

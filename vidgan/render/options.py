@@ -21,6 +21,9 @@ OUTPUT_CODECS = (*VIDEO_CODECS, "png")
 # square, the centre square only, or the full resolution.
 FITS = ("short-side", "stretch", "crop", "native")
 BOTH = "both"
+# Who runs the generator (vidgan.render.runtimes): auto is torch on CUDA and on the CPU the fastest ONNX runtime
+# installed; torch is the default while end-to-end render figures with the ONNX runtimes are still to be measured.
+RUNTIMES = ("auto", "torch", "onnxruntime", "openvino")
 RENDER_DIRECTIONS = (*DIRECTION_NAMES, BOTH)  # what `render --direction` takes
 
 
@@ -65,6 +68,7 @@ class RenderOptions:
     resume: bool = False  # continue an interrupted PNG-sequence render
     batch_size: int | None = None  # frames per batch; default vidgan.render.translator.default_batch_size
     half: bool = False  # half-precision inference (CUDA only)
+    runtime: str = "torch"  # one of RUNTIMES
     device: str = "auto"
     quiet: bool = False
 
@@ -110,6 +114,8 @@ class RenderOptions:
             raise UsageError("--fit native runs the generator at the frame's own size; leave out --scale")
         if self.tile is not None and self.tile < 0:
             raise UsageError(f"--tile must be 0 (no tiles) or a positive multiple of the generator's stride, got {self.tile}")
+        if self.runtime not in RUNTIMES:
+            raise UsageError(f"--runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
 
     def _validate_region(self) -> None:
         if self.roi is not None and self.roi_track is not None:

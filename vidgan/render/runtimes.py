@@ -31,8 +31,8 @@ from vidgan.core.directions import Direction
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.core.fsutil import atomic_path
 from vidgan.core.progress import warn
+from vidgan.render.options import RUNTIMES
 
-RUNTIMES = ("auto", "torch", "onnxruntime", "openvino")
 # What `auto` takes on the CPU: the first of these installed, fastest first as bench/runtimes.py measures them
 # (OpenVINO 2.15x torch eager, ONNX Runtime 1.94x on the default 128-px generator, on 2 shared Zen 3 cores).
 # The default install brings ONNX Runtime only (pyproject.toml), so OpenVINO is taken where a user added it.

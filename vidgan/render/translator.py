@@ -27,6 +27,7 @@ from vidgan.render.detail import SourceDetail
 from vidgan.render.export import working_scale
 from vidgan.render.framing import Fit, Region, WholeFrame
 from vidgan.render.options import RenderOptions
+from vidgan.render.runtimes import resolve_runtime, runtime_generator
 from vidgan.render.tiles import TiledGenerator, auto_tile, check_tile
 from vidgan.runs.checkpoints import load_state_dict_file
 from vidgan.runs.generators import load_generator
@@ -159,9 +160,16 @@ def load_translators(
     first = generators[options.directions[0]]
     if options.tile is not None:
         check_tile(options.tile, first.stride)
+    tile = options.tile
+    if resolve_runtime(options.runtime, device) != "torch":
+        # The exported graph cannot be tiled (tiles reach into its instance norms) nor run in half precision.
+        if options.half or (tile or 0) > 0:
+            raise UsageError(f"--runtime {options.runtime} runs the whole frame in float32: leave out --half and --tile")
+        tile = 0
+        generators = {d: runtime_generator(g, source, d, device, options.runtime) for d, g in generators.items()}
     scale = render_scale(source, options, first)
     if options.fit != "native" and scale < first.stride:
         raise UsageError(f"--scale {scale} is below the generator's stride ({first.stride} px)")
     framing = _framing(Fit(options.fit, scale, first.stride), options)
-    settings = dict(detail=options.detail, tile=options.tile, mattes=options.matte)
+    settings = dict(detail=options.detail, tile=tile, mattes=options.matte)
     return {d: FrameTranslator(g, framing, device, dtype, **settings) for d, g in generators.items()}
