@@ -34,6 +34,12 @@ class ClassifierSettings:
     # seed alone moved it by up to 0.14.
     c2st_repeats: int = option(3, bounds=AT_LEAST_1)
     seed: int = option(0, bounds=NOT_NEGATIVE, flags=("classifier seed",))
+    # A classifier that has told PATIENCE batches in a row apart without a mistake has separated its training
+    # images; stopping there changed no figure on the cats beyond seed noise (bench/eval.py) and spares most steps
+    # on small held-out sets. None: always `steps`.
+    patience: int | None = option(
+        50, "Stop once this many batches in a row were told apart without a mistake.", bounds=AT_LEAST_1, flags=("classifier patience",)
+    )
 
     def validate(self) -> None:
         """Raises UsageError naming the first setting outside its bounds (NaN and infinities too)."""
