@@ -162,7 +162,8 @@ def test_eval_on_tiny_held_out_sets_gives_coarse_figures_or_says_what_it_cannot_
         assert c2st == [None, None]
         (row,) = [line for line in done.stderr.splitlines() if "C2ST: balanced" in line]
         assert [cell.strip() for cell in row.split("│")[-3:-1]] == ["n/a", "n/a"], row
-    else:  # each image judged by a classifier that trained on the others
-        assert all(value in {k / (2 * held_out) for k in range(2 * held_out + 1)} for value in c2st), c2st
+    else:  # each image judged by a classifier that trained on the others; the mean of 3 seeds' balanced accuracies
+        steps = [value * 3 * 2 * held_out for value in c2st]
+        assert all(0 <= step <= 6 * held_out and step == pytest.approx(round(step), abs=1e-5) for step in steps), c2st
     for direction in results["directions"].values():
         assert 0.0 <= direction["translation_score"] <= 1.0 and math.isfinite(direction["cycle_l1"])
