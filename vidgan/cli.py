@@ -15,6 +15,7 @@ import typer.core
 
 from vidgan.core.directions import DIRECTION_NAMES
 from vidgan.core.errors import UsageError, VidganError, sigterm_as_interrupt
+from vidgan.core.options import one_of
 from vidgan.core.progress import console
 from vidgan.eval.options import SAMPLES, ClassifierSettings, EvalOptions
 from vidgan.models.reference_archs import REFERENCE_ARCHS
@@ -29,7 +30,7 @@ from vidgan.render.options import (
     TranslateOptions,
     render_directions,
 )
-from vidgan.training.options import MODELS, TRAIN_OPTIONS, CycleGANOptions, TrainOptions, one_of
+from vidgan.training.options import MODELS, TRAIN_OPTIONS, CycleGANOptions, TrainOptions
 
 if TYPE_CHECKING:
     from vidgan.training.loop import TrainResult

@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import assert_clean_failure
 
-from vidgan.eval.judges import holdout_accuracy, two_sample_test
+from vidgan.eval.judges import c2st_classifiers, fit_classifier, holdout_accuracy, predict, two_sample_test
 from vidgan.eval.metrics import (
     balanced_accuracy,
     colour_distance,
@@ -76,6 +76,26 @@ def test_c2st_is_the_mean_of_its_differently_seeded_repeats():
     assert two_sample_test(mixed, circles, replace(FAST, c2st_repeats=2)) == pytest.approx(sum(once) / 2)
 
 
+def test_a_classifier_stops_once_it_has_separated_its_training_images_and_reports_its_whole_share():
+    squares, circles = as_tensor(shapes("square", 16, 32, 1)), as_tensor(shapes("circle", 16, 32, 2))
+    for patience, stops_early in ((10, True), (None, False)):
+        shares = []
+        model = fit_classifier(squares, circles, replace(FAST, steps=300, patience=patience), seed=0, on_step=shares.append)
+        assert (len(shares) < 300) == stops_early and sum(shares) == pytest.approx(1.0)
+        assert (predict(model, squares) == 0).all() and (predict(model, circles) == 1).all()
+
+
+def test_c2st_on_sets_of_one_image_is_not_measured_and_on_two_uses_two_folds():
+    squares, circles = as_tensor(shapes("square", 2, 32, 1)), as_tensor(shapes("circle", 2, 32, 2))
+    shares = []
+    assert two_sample_test(squares[:1], circles, FAST, shares.append) is None
+    assert sum(shares) == c2st_classifiers(FAST) == 6  # the bar still completes
+    shares.clear()
+    settings = replace(FAST, c2st_folds=3, c2st_repeats=1)
+    assert two_sample_test(squares, circles, settings, shares.append) in {0.0, 0.25, 0.5, 0.75, 1.0}
+    assert sum(shares) == pytest.approx(3)  # two folds trained, the third counted as done
+
+
 def test_classifier_is_not_fooled_by_unequal_class_sizes():
     squares, circles = as_tensor(shapes("square", 60, 32, 1)), as_tensor(shapes("circle", 8, 32, 2))
     assert holdout_accuracy(squares, circles, FAST)[1] >= 0.9  # balanced batches: the 8 circles are learnt too
@@ -122,3 +142,28 @@ def test_eval_cli_prints_the_table_and_rejects_bad_input(shapes_run, run_cli, tm
     assert "translation score" in done.stderr and "C2ST" in done.stderr and "eval.json" in done.stderr
     assert_clean_failure(run_cli("eval", "--run", tmp_path / "nothing"), "no config.json")
     assert_clean_failure(run_cli("eval", "--run", shapes_run, "--a", tmp_path), "both --a DIR and --b DIR", code=2)
+
+
+@pytest.mark.parametrize("held_out", [1, 2, 3])
+def test_eval_on_tiny_held_out_sets_gives_coarse_figures_or_says_what_it_cannot_measure(held_out, run_cli, tmp_path):
+    a = write_domain(tmp_path / "data" / "a", shapes("square", 8, 64, 1))
+    b = write_domain(tmp_path / "data" / "b", shapes("circle", 8, 64, 2))
+    run = tmp_path / "run"
+    holdout = {1: 0.1, 2: 0.25, 3: 0.375}[held_out]  # of 8 images per domain
+    train_cyclegan(CycleGANOptions(a_dir=a, b_dir=b, out=run, channels=4, res_blocks=1, iters=2, holdout=holdout, quiet=True, device="cpu"))
+    done = run_cli("eval", "--run", run, "--classifier-steps", "3", "--device", "cpu", "-q")
+    assert done.code == 0, done.stderr
+    assert f"only {held_out} evaluation images in one domain: the scores below are coarse" in " ".join(done.stderr.split())
+    results = json.loads((run / "eval.json").read_text())
+    assert results["images"] == {"set": "held-out", "a": held_out, "b": held_out}
+    c2st = [results["directions"][d]["c2st"] for d in ("a2b", "b2a")]
+    assert ("C2ST needs at least 2 evaluation images" in done.stderr) == (held_out == 1)
+    if held_out == 1:
+        assert c2st == [None, None]
+        (row,) = [line for line in done.stderr.splitlines() if "C2ST: balanced" in line]
+        assert [cell.strip() for cell in row.split("│")[-3:-1]] == ["n/a", "n/a"], row
+    else:  # each image judged by a classifier that trained on the others; the mean of 3 seeds' balanced accuracies
+        steps = [value * 3 * 2 * held_out for value in c2st]
+        assert all(0 <= step <= 6 * held_out and step == pytest.approx(round(step), abs=1e-5) for step in steps), c2st
+    for direction in results["directions"].values():
+        assert 0.0 <= direction["translation_score"] <= 1.0 and math.isfinite(direction["cycle_l1"])

@@ -45,16 +45,16 @@ def test_render_direction_choices():
         ({"arch": "resnet_12blocks"}, "--arch must be one of resnet_9blocks, resnet_6blocks, unet_128, unet_256"),
         ({"arch": "resnet_6blocks", "directions": DIRECTIONS}, "--direction both needs a vidgan run"),
         ({"codec": "mpeg2"}, "--codec must be one of h264, prores, ffv1, png, got 'mpeg2'"),
-        ({"crf": 52}, "--crf must be between 0 and 51, got 52"),
-        ({"crf": -1}, "--crf must be between 0 and 51, got -1"),
+        ({"crf": 52}, "--crf must be from 0 to 51, got 52"),
+        ({"crf": -1}, "--crf must be from 0 to 51, got -1"),
         ({"fit": "zoom"}, "--fit must be one of short-side, stretch, crop, native, got 'zoom'"),
         ({"roi": Box(0, 0, 10, 10), "roi_track": Path("boxes.csv")}, "give --roi or --roi-track, not both"),
         ({"roi": Box(0, 0, 10, 0)}, "--roi width and height must be positive, got 10x0"),
         ({"feather": -1}, "--feather must be 0 or more, got -1"),
         ({"fps": Fraction(0)}, "--fps must be positive, got 0"),
-        ({"temporal_smooth": 1.5}, "--temporal-smooth must be between 0 and 1, got 1.5"),
-        ({"temporal_smooth": float("nan")}, "--temporal-smooth must be between 0 and 1, got nan"),
-        ({"warp_error_every": -1}, "--warp-error-every must be 0 .off. or more, got -1"),
+        ({"temporal_smooth": 1.5}, "--temporal-smooth must be from 0 to 1, got 1.5"),
+        ({"temporal_smooth": float("nan")}, "--temporal-smooth must be from 0 to 1, got nan"),
+        ({"warp_error_every": -1}, "--warp-error-every must be 0 or more, got -1"),
         ({"overwrite": True, "resume": True}, "give --overwrite or --resume, not both"),
         ({"batch_size": 0}, "--batch-size must be at least 1, got 0"),
     ],
@@ -76,8 +76,14 @@ def test_translate_and_eval_options_refuse_what_cannot_work():
         EvalOptions(a="a").validate()
     with pytest.raises(UsageError, match="--samples must be at least 2, got 1"):
         EvalOptions(samples=1).validate()
-    for settings in (ClassifierSettings(steps=0), ClassifierSettings(c2st_folds=1), ClassifierSettings(c2st_repeats=0)):
-        with pytest.raises(UsageError, match="classifier steps must be at least 1"):
+    refused = {
+        "--classifier-steps must be at least 1, got 0": ClassifierSettings(steps=0),
+        "classifier c2st_folds must be at least 2, got 1": ClassifierSettings(c2st_folds=1),
+        "--c2st-repeats must be at least 1, got 0": ClassifierSettings(c2st_repeats=0),
+        "classifier lr must be above 0, got nan": ClassifierSettings(lr=float("nan")),
+    }
+    for message, settings in refused.items():
+        with pytest.raises(UsageError, match=message):
             EvalOptions(classifier=settings).validate()
 
 

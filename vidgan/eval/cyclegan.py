@@ -17,7 +17,7 @@ import torch
 from vidgan.core.devices import resolve_device
 from vidgan.core.directions import DIRECTIONS, DOMAINS, Direction
 from vidgan.core.progress import make_progress, warn
-from vidgan.eval.judges import BATCH, FEW_IMAGES, holdout_accuracy, predict, two_sample_test
+from vidgan.eval.judges import BATCH, FEW_IMAGES, Progress, c2st_classifiers, holdout_accuracy, predict, two_sample_test
 from vidgan.eval.metrics import (
     colour_distance,
     l1_per_image,
@@ -78,10 +78,11 @@ def score_direction(
     images: dict[str, torch.Tensor],
     classifier: BinaryClassifier,
     settings: ClassifierSettings,
-    on_step: Callable[[], None] = lambda: None,
-) -> dict[str, float]:
+    on_step: Progress = lambda share: None,
+) -> dict[str, float | None]:
     """The scores of one direction on the evaluation images of each domain (uint8 sets keyed "a", "b"), each
-    beside its baseline; `classifier` labels domain b 1 (vidgan.eval.judges.holdout_accuracy(a, b))."""
+    beside its baseline; `classifier` labels domain b 1 (vidgan.eval.judges.holdout_accuracy(a, b)). "c2st" is
+    None when a set has fewer than 2 images."""
     source, target = images[direction.source], images[direction.target]
     translated = _translate(generators[direction], source)
     cycled = _translate(generators[direction.reverse], translated)
@@ -119,11 +120,11 @@ def evaluate_cyclegan_run(run: RunFolder, config: dict[str, Any], options: EvalO
     if min(counts.values()) < FEW_IMAGES:
         warn(f"only {min(counts.values())} evaluation images in one domain: the scores below are coarse and noisy")
     with make_progress(quiet=options.quiet) as progress:
-        total = settings.steps * (1 + settings.c2st_folds * settings.c2st_repeats * len(DIRECTIONS))
-        bar = progress.add_task("eval", total=total, info="domain classifier")
+        total = 1 + c2st_classifiers(settings) * len(DIRECTIONS)
+        bar = progress.add_task("eval: classifiers", total=total, info="domain classifier")
 
-        def step() -> None:
-            progress.advance(bar)
+        def step(share: float) -> None:
+            progress.advance(bar, share)
 
         classifier, accuracy = holdout_accuracy(sets.train["a"], sets.train["b"], settings, step)
         if accuracy < RELIABLE_ACCURACY:
@@ -132,6 +133,8 @@ def evaluate_cyclegan_run(run: RunFolder, config: dict[str, Any], options: EvalO
         for direction in DIRECTIONS:
             progress.update(bar, info=f"{direction.name}: translating, C2ST")
             directions[direction.name] = score_direction(direction, generators, sets.evaluation, classifier, settings, step)
+    if min(counts.values()) < 2:
+        warn("C2ST needs at least 2 evaluation images in each domain (one to train on, one to judge): not measured")
     return {
         "run": str(run.root),
         "kind": KIND,
@@ -144,6 +147,7 @@ def evaluate_cyclegan_run(run: RunFolder, config: dict[str, Any], options: EvalO
             "train_images": {d: len(images) for d, images in sets.train.items()},
             "steps": settings.steps,
             "c2st_repeats": settings.c2st_repeats,
+            "patience": settings.patience,
         },
         "directions": directions,
     }
@@ -167,7 +171,11 @@ TABLE_ROWS = (
 def table_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
     """(label, a→b, b→a) strings for every row of the eval table."""
     directions = results["directions"]
-    return [(label, *(fmt.format(directions[d][key]) for d in directions)) for key, label, fmt in TABLE_ROWS]
+    return [(label, *(_shown(fmt, directions[d][key]) for d in directions)) for key, label, fmt in TABLE_ROWS]
+
+
+def _shown(fmt: str, value: float | None) -> str:
+    return "n/a" if value is None else fmt.format(value)
 
 
 def eval_summary(results: dict[str, Any]) -> str:

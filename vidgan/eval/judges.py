@@ -18,6 +18,8 @@ from vidgan.eval.options import ClassifierSettings
 from vidgan.models.classifier import BinaryClassifier, ClassifierConfig
 from vidgan.training.data import augment, to_float
 
+Progress = Callable[[float], None]  # told each share of a classifier's training done
+
 FEW_IMAGES = 30  # fewer evaluation images than this per side make the figures noisy
 BATCH = 64  # images per forward pass when judging or embedding a set
 
@@ -28,9 +30,12 @@ def fit_classifier(
     settings: ClassifierSettings,
     *,
     seed: int,
-    on_step: Callable[[], None] = lambda: None,
+    on_step: Progress = lambda share: None,
 ) -> BinaryClassifier:
-    """Train a fresh classifier on two uint8 image sets (label 0 and 1), each batch half from each set."""
+    """Train a fresh classifier on two uint8 image sets (label 0 and 1), each batch half from each set, for
+    `settings.steps` steps, or fewer: it stops once `settings.patience` batches in a row were told apart without
+    a mistake (the training images are separated; further steps only memorise them). `on_step(share)` is told
+    each share of the classifier's training done (they add up to 1)."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     device = negatives.device
@@ -38,14 +43,20 @@ def fit_classifier(
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, betas=(0.5, 0.999))
     half = max(1, settings.batch_size // 2)
     labels = torch.cat([torch.zeros(half), torch.ones(half)]).to(device)
-    for _ in range(settings.steps):
+    separated = 0  # batches in a row told apart without a mistake
+    for step in range(1, settings.steps + 1):
         picks = [images[torch.randint(len(images), (half,), generator=generator).to(device)] for images in (negatives, positives)]
         batch = augment(to_float(torch.cat(picks)), "deluxe", generator)
-        loss = F.binary_cross_entropy_with_logits(model(batch), labels)
+        logits = model(batch)
+        loss = F.binary_cross_entropy_with_logits(logits, labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        on_step()
+        on_step(1 / settings.steps)
+        separated = separated + 1 if bool(((logits > 0) == (labels > 0)).all()) else 0
+        if settings.patience is not None and separated >= settings.patience:
+            on_step((settings.steps - step) / settings.steps)
+            break
     return model.eval()
 
 
@@ -63,7 +74,7 @@ def holdout_accuracy(
     negatives: torch.Tensor,
     positives: torch.Tensor,
     settings: ClassifierSettings,
-    on_step: Callable[[], None] = lambda: None,
+    on_step: Progress = lambda share: None,
 ) -> tuple[BinaryClassifier, float]:
     """Train on all but a validation share of each set; return the classifier and its balanced validation accuracy."""
     train, validation = [], []
@@ -86,29 +97,34 @@ def two_sample_test(
     real: torch.Tensor,
     generated: torch.Tensor,
     settings: ClassifierSettings,
-    on_step: Callable[[], None] = lambda: None,
-) -> float:
+    on_step: Progress = lambda share: None,
+) -> float | None:
     """C2ST: balanced accuracy of fresh classifiers telling `generated` from `real`, cross-validated over
-    `c2st_folds` folds and averaged over `c2st_repeats` seeds; 0.5 means indistinguishable, 1.0 means every image
-    was told apart."""
+    `c2st_folds` folds (fewer when a set has fewer images) and averaged over `c2st_repeats` seeds; 0.5 means
+    indistinguishable, 1.0 means every image was told apart. None when a set has fewer than 2 images (no
+    classifier can be judged on images it did not train on); `on_step` is then told the skipped classifiers."""
+    if min(len(real), len(generated)) < 2:
+        on_step(c2st_classifiers(settings))
+        return None
     seeds = [settings.seed + 1000 * r for r in range(settings.c2st_repeats)]
     return sum(_cross_validated(real, generated, replace(settings, seed=s), on_step) for s in seeds) / len(seeds)
 
 
-def _cross_validated(real: torch.Tensor, generated: torch.Tensor, settings: ClassifierSettings, on_step: Callable[[], None]) -> float:
-    folds = [
-        _shuffled(len(images), settings.seed + label).to(images.device) % settings.c2st_folds
-        for label, images in enumerate((real, generated))
-    ]
+def c2st_classifiers(settings: ClassifierSettings) -> int:
+    """How many classifiers `two_sample_test` trains at most (fewer folds on sets of fewer images)."""
+    return settings.c2st_folds * settings.c2st_repeats
+
+
+def _cross_validated(real: torch.Tensor, generated: torch.Tensor, settings: ClassifierSettings, on_step: Progress) -> float:
+    count = min(settings.c2st_folds, len(real), len(generated))  # every fold holds images of both sets
+    folds = [_shuffled(len(images), settings.seed + label).to(images.device) % count for label, images in enumerate((real, generated))]
+    on_step(settings.c2st_folds - count)  # the folds a small set left out
     predicted, labels = [], []
-    for fold in range(settings.c2st_folds):
+    for fold in range(count):
         train = [images[f != fold] for images, f in zip((real, generated), folds)]
         test = [images[f == fold] for images, f in zip((real, generated), folds)]
-        if min(len(t) for t in train) == 0:
-            continue  # too few images for this fold
         model = fit_classifier(*train, settings, seed=settings.seed + fold, on_step=on_step)
         for label, images in enumerate(test):
-            if len(images):
-                predicted.append(predict(model, images))
-                labels.append(torch.full((len(images),), label, dtype=torch.long, device=images.device))
+            predicted.append(predict(model, images))
+            labels.append(torch.full((len(images),), label, dtype=torch.long, device=images.device))
     return balanced_accuracy(torch.cat(predicted), torch.cat(labels))

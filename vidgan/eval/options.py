@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vidgan.core.errors import UsageError
+from vidgan.core.options import AT_LEAST_1, FRACTION, NOT_NEGATIVE, POSITIVE, Bounds, check_fields, option
 
 SAMPLES = 256  # generated images a dcgan, mlp-gan or vae run is measured by, unless --samples says otherwise
 
@@ -17,20 +18,32 @@ SAMPLES = 256  # generated images a dcgan, mlp-gan or vae run is measured by, un
 class ClassifierSettings:
     """How the judging classifiers are trained: balanced batches (half each class), Adam, mirror+crop augmentation."""
 
-    steps: int = 300
-    batch_size: int = 32
-    lr: float = 1e-3
-    validation_share: float = 0.2  # of the domain classifier's training images
-    c2st_folds: int = 2  # every image is judged once by a classifier that did not train on it
+    steps: int = option(300, "Training steps of each classifier.", bounds=AT_LEAST_1, flags=("--classifier-steps",))
+    batch_size: int = option(32, "Images per step, half of each class.", bounds=Bounds(2), flags=("classifier batch_size",))
+    lr: float = option(1e-3, "Adam learning rate.", bounds=POSITIVE, flags=("classifier lr",))
+    validation_share: float = option(
+        0.2, "Share of the domain classifier's training images it is validated on.", bounds=FRACTION, flags=("classifier validation_share",)
+    )
+    c2st_folds: int = option(
+        2,
+        "C2ST folds: every image is judged once by a classifier that did not train on it.",
+        bounds=Bounds(2),
+        flags=("classifier c2st_folds",),
+    )
     # C2ST is averaged over this many differently seeded classifiers (and fold splits): on a few dozen images one
     # seed alone moved it by up to 0.14.
-    c2st_repeats: int = 3
-    seed: int = 0
+    c2st_repeats: int = option(3, bounds=AT_LEAST_1)
+    seed: int = option(0, bounds=NOT_NEGATIVE, flags=("classifier seed",))
+    # A classifier that has told PATIENCE batches in a row apart without a mistake has separated its training
+    # images; stopping there changed no figure on the cats beyond seed noise (bench/eval.py) and spares most steps
+    # on small held-out sets. None: always `steps`.
+    patience: int | None = option(
+        50, "Stop once this many batches in a row were told apart without a mistake.", bounds=AT_LEAST_1, flags=("classifier patience",)
+    )
 
     def validate(self) -> None:
-        """Raises UsageError when a classifier could not train or C2ST could not cross-validate."""
-        if self.steps < 1 or self.c2st_folds < 2 or self.c2st_repeats < 1:
-            raise UsageError("classifier steps must be at least 1, C2ST folds at least 2 and C2ST repeats at least 1")
+        """Raises UsageError naming the first setting outside its bounds (NaN and infinities too)."""
+        check_fields(self)
 
 
 @dataclass(frozen=True)
@@ -39,7 +52,7 @@ class EvalOptions:
 
     a: Path | None = None  # CycleGAN: evaluate on this folder of domain a (with b) instead of the held-out images
     b: Path | None = None
-    samples: int | None = None  # dcgan, mlp-gan, vae: generated images to measure (default SAMPLES)
+    samples: int | None = option(None, "dcgan, mlp-gan, vae: generated images to measure (default SAMPLES).", bounds=Bounds(2))
     classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
     averaged: bool = True  # judge runs trained with --ema by their averaged generator weights
     device: str = "auto"
@@ -54,6 +67,5 @@ class EvalOptions:
         """Raises UsageError for options that cannot work with any run (the run's kind is checked by evaluate_run)."""
         if (self.a is None) != (self.b is None):
             raise UsageError("give both --a DIR and --b DIR, or neither (to use the run's held-out images)")
-        if self.samples is not None and self.samples < 2:
-            raise UsageError(f"--samples must be at least 2, got {self.samples}")
+        check_fields(self)
         self.classifier.validate()

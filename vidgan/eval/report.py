@@ -37,8 +37,7 @@ def _embedded_image(path: Path, alt: str) -> str:
 def _table(rows: list[tuple[str, ...]], header: tuple[str, ...] | None = None) -> str:
     head = "<tr>" + "".join(f"<th>{escape(h)}</th>" for h in header) + "</tr>" if header else ""
     body = "".join(
-        "<tr>" + f"<td>{escape(row[0])}</td>" + "".join(f'<td class="num">{escape(c)}</td>' for c in row[1:]) + "</tr>"
-        for row in rows
+        "<tr>" + f"<td>{escape(row[0])}</td>" + "".join(f'<td class="num">{escape(c)}</td>' for c in row[1:]) + "</tr>" for row in rows
     )
     return f"<table>{head}{body}</table>"
 

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from vidgan.core.devices import resolve_device
 from vidgan.core.errors import VidganError
 from vidgan.core.progress import make_progress, warn
-from vidgan.eval.judges import BATCH, FEW_IMAGES, fit_classifier, holdout_accuracy
+from vidgan.eval.judges import BATCH, FEW_IMAGES, Progress, fit_classifier, holdout_accuracy
 from vidgan.eval.metrics import mean_pairwise_distance
 from vidgan.eval.options import SAMPLES, ClassifierSettings, EvalOptions
 from vidgan.models.classifier import BinaryClassifier
@@ -130,7 +130,7 @@ def measure_generator(
     *,
     settings: ClassifierSettings,
     count: int = SAMPLES,
-    on_step: Callable[[], None] = lambda: None,
+    on_step: Progress = lambda share: None,
 ) -> dict[str, Any]:
     """Realism, diversity and memorisation of `generate(count, seed)` (uint8 images) beside real images' baselines:
     {"images", "figures" (each per space, with its meaning), "collapse_suspected", "memorisation_suspected"}."""
@@ -168,8 +168,7 @@ def _verdicts(values: dict[str, dict[str, float | None]], *, memorisation_measur
     if memorisation_measured:
         ratios, shares = values["nearest_train_ratio"], values["near_copy_share"]
         memorising = all(
-            (ratios[space] is not None and ratios[space] < MEMORISATION_RATIO) or shares[space] > NEAR_COPY_SHARE
-            for space in SPACES
+            (ratios[space] is not None and ratios[space] < MEMORISATION_RATIO) or shares[space] > NEAR_COPY_SHARE for space in SPACES
         )
     if collapse:
         warn(f"possible mode collapse: the samples are {_per_space(values['diversity_ratio'])} as varied as real images")
@@ -218,8 +217,8 @@ def evaluate_sampler_run(run: RunFolder, config: dict[str, Any], options: EvalOp
         return decode(sampler, torch.randn(count, sampler.config.noise_dim, generator=torch.Generator().manual_seed(seed)))
 
     with make_progress(quiet=options.quiet) as progress:
-        bar = progress.add_task("eval", total=2 * settings.steps, info="C2ST, then the feature network")
-        measured = measure_generator(generate, real, count=count, settings=settings, on_step=lambda: progress.advance(bar))
+        bar = progress.add_task("eval: classifiers", total=2, info="C2ST, then the feature network")
+        measured = measure_generator(generate, real, count=count, settings=settings, on_step=lambda share: progress.advance(bar, share))
     return {"run": str(run.root), "kind": checkpoint["kind"], "step": int(checkpoint["step"]), **measured}
 
 

@@ -25,6 +25,7 @@ from rich.markup import escape
 from vidgan.core.background import BackgroundWriter
 from vidgan.core.errors import Interrupted, UsageError, VidganError, interrupts_deferred
 from vidgan.core.fsutil import atomic_path, write_text_atomic
+from vidgan.core.options import NOT_NEGATIVE, POSITIVE, check_number
 from vidgan.core.progress import make_progress, warn
 from vidgan.io.images import square_resize, square_scale
 from vidgan.io.video import VideoInfo, iter_frames, probe_video
@@ -55,10 +56,8 @@ def _validate(every: int, size: int, crop: str, start: float | None, end: float 
         raise UsageError(f"--size must be a whole number of {MIN_SIZE} or more, got {size!r}")
     if crop not in CROPS:
         raise UsageError(f"--crop must be one of {', '.join(CROPS)}, got {crop!r}")
-    if start is not None and start < 0:
-        raise UsageError(f"--start must be 0 or more seconds, got {start}")
-    if end is not None and end <= 0:
-        raise UsageError(f"--end must be more than 0 seconds, got {end}")
+    check_number("--start", start, NOT_NEGATIVE)  # seconds
+    check_number("--end", end, POSITIVE)
     if start is not None and end is not None and start >= end:
         raise UsageError(f"--start ({start}) must be before --end ({end})")
 

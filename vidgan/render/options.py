@@ -11,6 +11,7 @@ from pathlib import Path
 
 from vidgan.core.directions import A2B, DIRECTION_NAMES, DIRECTIONS, Direction
 from vidgan.core.errors import UsageError
+from vidgan.core.options import AT_LEAST_1, NOT_NEGATIVE, UNIT, Bounds, check_fields, option
 from vidgan.io.video import VIDEO_CODECS
 from vidgan.models.reference_archs import REFERENCE_ARCHS
 from vidgan.render.boxes import Box
@@ -50,7 +51,7 @@ class RenderOptions:
     directions: tuple[Direction, ...] = (A2B,)  # one output per direction
     arch: str | None = None  # one of REFERENCE_ARCHS: the model source is a reference CycleGAN state dict
     codec: str | None = None  # one of OUTPUT_CODECS; default: from out's suffix, else h264 (png for sequences)
-    crf: int = 18  # H.264 quality: 0 lossless … 51 worst
+    crf: int = option(18, bounds=Bounds(0, 51))  # H.264 quality: 0 lossless … 51 worst
     fit: str = "short-side"  # one of FITS
     scale: int | None = None  # working scale in px (the side the fit scales to); default the run's (else its training size)
     detail: str = "source"  # one of vidgan.render.detail.DETAILS: keep the source's pixels outside the change matte, or not
@@ -58,15 +59,15 @@ class RenderOptions:
     tile: int | None = None  # tile side in px for the generator (0: never tile); default: tiles only where memory is short
     roi: Box | None = None  # translate only this box (source pixels) …
     roi_track: Path | None = None  # … or a box per frame from a CSV of frame,x,y,w,h
-    feather: int = 16  # width in pixels of the region's soft edge
+    feather: int = option(16, bounds=NOT_NEGATIVE)  # width in pixels of the region's soft edge
     fps: Fraction = Fraction(25)  # frame rate of image-sequence inputs
-    temporal_smooth: float = 0.0  # 0..1: blend in the previous output moved by the source's flow (0 = off)
-    warp_error_every: int = 10  # measure the warp error on every Nth pair of frames (0 = off)
+    temporal_smooth: float = option(0.0, bounds=UNIT)  # 0..1: blend in the previous output moved by the source's flow (0 = off)
+    warp_error_every: int = option(10, bounds=NOT_NEGATIVE)  # measure the warp error on every Nth pair of frames (0 = off)
     compare: bool = False  # also write a labelled side-by-side (source | result) per output
     audio: bool = True  # copy the input's audio
     overwrite: bool = False  # replace existing outputs
     resume: bool = False  # continue an interrupted PNG-sequence render
-    batch_size: int | None = None  # frames per batch; default vidgan.render.translator.default_batch_size
+    batch_size: int | None = option(None, bounds=AT_LEAST_1)  # frames per batch; default vidgan.render.translator.default_batch_size
     half: bool = False  # half-precision inference (CUDA only)
     runtime: str = "torch"  # one of RUNTIMES
     device: str = "auto"
@@ -77,7 +78,9 @@ class RenderOptions:
             object.__setattr__(self, name, _as_path(getattr(self, name)))
 
     def validate(self) -> None:
-        """Raises UsageError naming the first option that cannot work, before any input is read."""
+        """Raises UsageError naming the first option that cannot work, before any input is read: numbers outside
+        their field's bounds (NaN and infinities too), then choices and combinations."""
+        check_fields(self)
         if not self.directions or len(set(self.directions)) < len(self.directions):
             raise UsageError(f"give each direction once: {' or '.join(RENDER_DIRECTIONS)}")
         for direction in self.directions:
@@ -89,22 +92,14 @@ class RenderOptions:
                 raise UsageError("--arch: a reference checkpoint holds one generator; --direction both needs a vidgan run")
         if self.codec is not None and self.codec not in OUTPUT_CODECS:
             raise UsageError(f"--codec must be one of {', '.join(OUTPUT_CODECS)}, got {self.codec!r}")
-        if not 0 <= self.crf <= 51:
-            raise UsageError(f"--crf must be between 0 and 51, got {self.crf}")
         if self.fit not in FITS:
             raise UsageError(f"--fit must be one of {', '.join(FITS)}, got {self.fit!r}")
         self._validate_region()
         self._validate_scale()
         if not self.fps > 0:
             raise UsageError(f"--fps must be positive, got {self.fps}")
-        if not 0.0 <= self.temporal_smooth <= 1.0:
-            raise UsageError(f"--temporal-smooth must be between 0 and 1, got {self.temporal_smooth}")
-        if self.warp_error_every < 0:
-            raise UsageError(f"--warp-error-every must be 0 (off) or more, got {self.warp_error_every}")
         if self.overwrite and self.resume:
             raise UsageError("give --overwrite or --resume, not both")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise UsageError(f"--batch-size must be at least 1, got {self.batch_size}")
 
     def _validate_scale(self) -> None:
         check_detail(self.detail)
@@ -122,8 +117,6 @@ class RenderOptions:
             raise UsageError("give --roi or --roi-track, not both")
         if self.roi is not None and (self.roi.width < 1 or self.roi.height < 1):
             raise UsageError(f"--roi width and height must be positive, got {self.roi.width}x{self.roi.height}")
-        if self.feather < 0:
-            raise UsageError(f"--feather must be 0 or more, got {self.feather}")
 
     @property
     def direction_label(self) -> str:

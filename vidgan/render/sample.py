@@ -15,6 +15,7 @@ from torchvision.utils import make_grid
 from vidgan.core.devices import resolve_device
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.core.fsutil import atomic_path
+from vidgan.core.options import AT_LEAST_1, NOT_NEGATIVE, check_number
 from vidgan.io.images import IMAGE_SUFFIXES
 from vidgan.runs.checkpoints import load_checkpoint, load_latest_checkpoint
 from vidgan.training.data import to_uint8
@@ -67,8 +68,8 @@ def sample_images(
 ) -> SampleResult:
     """Write a grid of `count` generated images (or count/8 rows of 8-step latent walks) from a run or checkpoint."""
     source, out = Path(source), Path(out)
-    if count < 1:
-        raise UsageError(f"-n must be at least 1, got {count}")
+    check_number("-n", count, AT_LEAST_1)
+    check_number("--seed", seed, NOT_NEGATIVE)
     if out.suffix.lower() not in IMAGE_SUFFIXES:
         raise UsageError(f"--out {out}: give an image file name ({', '.join(sorted(IMAGE_SUFFIXES))})")
     checkpoint = load_latest_checkpoint(source) if source.is_dir() else load_checkpoint(source)

@@ -19,6 +19,7 @@ import torch
 from vidgan.core import distributed
 from vidgan.core.devices import resolve_device
 from vidgan.core.errors import UsageError, VidganError
+from vidgan.core.options import AT_LEAST_1, check_number
 from vidgan.core.progress import console
 from vidgan.io.images import detect_channels, detect_image_size
 from vidgan.runs.checkpoints import LATEST, checkpoint_dir, checkpoint_step, step_checkpoints
@@ -114,6 +115,7 @@ def resume_training(
 
     Says which step and checkpoint it continues from; a run that has reached its steps already is left as it
     is (the result's checkpoint is then None). `model`, when given, must be the run's kind."""
+    check_number("--iters", iters, AT_LEAST_1)
     run = RunFolder(out)
     config = run.read_config()
     kind = config["kind"]

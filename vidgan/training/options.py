@@ -5,19 +5,19 @@ and its siblings), `vidgan train MODEL` builds its flags from these fields (vidg
 config.json is their serialised form (`to_config`), plus the values resolved when the run started.
 No torch here, so that the CLI can list and check options without loading it.
 
-Field metadata, read by `validate` and the CLI: "help"; "bounds" (a `Bounds`) for numbers; "choices";
-"flags" (the CLI's spelling, where it is not --field-name); "cli": False for inputs the CLI takes otherwise.
+Field metadata (vidgan.core.options), read by `validate` and the CLI: "help"; "bounds" (a `Bounds`) for numbers;
+"choices"; "flags" (the CLI's spelling, where it is not --field-name); "cli": False for inputs the CLI takes otherwise.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields, replace
 from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar, get_type_hints
 
 from vidgan.core.errors import UsageError, VidganError
+from vidgan.core.options import AT_LEAST_1, FRACTION, NOT_NEGATIVE, POSITIVE, Bounds, check_fields, option
 from vidgan.models.arch import (
     DISCRIMINATOR_KINDS,
     GENERATOR_KINDS,
@@ -48,41 +48,6 @@ AUG_HELP = "Augmentation: deluxe (1.1x resize, random crop, flip), mirror (flips
 Options = TypeVar("Options", bound="TrainOptions")
 
 
-@dataclass(frozen=True)
-class Bounds:
-    """The finite numbers an option takes: from `low` (just above it with `above`) up to `high` (just below it
-    with `below`)."""
-
-    low: float
-    high: float = math.inf
-    above: bool = False
-    below: bool = False
-
-    def contains(self, value: float) -> bool:
-        if not math.isfinite(value):
-            return False
-        over_low = value > self.low if self.above else value >= self.low
-        under_high = value < self.high if self.below else value <= self.high
-        return over_low and under_high
-
-    def describe(self) -> str:
-        low, high = f"{self.low:g}", f"{self.high:g}"
-        if self.high == math.inf:
-            return f"above {low}" if self.above else f"{low} or more" if self.low == 0 else f"at least {low}"
-        return f"from {'above ' if self.above else ''}{low} to {'below ' if self.below else ''}{high}"
-
-
-AT_LEAST_1 = Bounds(1)
-NOT_NEGATIVE = Bounds(0)
-POSITIVE = Bounds(0, above=True)
-FRACTION = Bounds(0, 1, below=True)  # 0 up to, not including, 1: Adam's betas, decays, dropout
-
-
-def option(default: Any, help: str, *, bounds: Bounds | None = None, choices: tuple = (), flags: tuple[str, ...] = ()) -> Any:
-    """A field of an options dataclass with its default, help and accepted values."""
-    return field(default=default, metadata={"help": help, "bounds": bounds, "choices": choices, "flags": flags})
-
-
 def given(help: str) -> Any:
     """A field without a default that the CLI does not take as a flag (input folders: DATA, --a, --b)."""
     return field(metadata={"help": help, "cli": False})
@@ -92,17 +57,6 @@ def redefault(options_type: type, name: str, default: Any) -> Any:
     """`options_type`'s field `name` with another default (same help and accepted values)."""
     (inherited,) = [f for f in fields(options_type) if f.name == name]
     return field(default=default, metadata=inherited.metadata)
-
-
-def flag(name: str) -> str:
-    """The CLI flag of the option `name`: batch_size → --batch-size."""
-    return "--" + name.replace("_", "-")
-
-
-def one_of(choices: tuple) -> str:
-    """("a", "b", "c") → "a, b or c"."""
-    names = [str(choice) for choice in choices]
-    return ", ".join(names[:-1]) + " or " + names[-1] if len(names) > 1 else names[0]
 
 
 @cache
@@ -135,15 +89,7 @@ class TrainOptions:
     def validate(self) -> None:
         """Refuse any value outside its field's range or choices, then any bad combination: a UsageError naming
         the option, before any work starts."""
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is None or isinstance(value, bool):
-                continue
-            choices, bounds = f.metadata.get("choices"), f.metadata.get("bounds")
-            if choices and value not in choices:
-                raise UsageError(f"{flag(f.name)} must be {one_of(choices)}, got {value!r}")
-            if bounds is not None and not bounds.contains(value):
-                raise UsageError(f"{flag(f.name)} must be {bounds.describe()}, got {value}")
+        check_fields(self)
         self.check_combinations()
 
     def check_combinations(self) -> None:
