@@ -33,6 +33,7 @@ CASES = {
             "--feather": "a hard edge",
             "--temporal-smooth": "off",
             "--warp-error-every": "off",
+            "--tile": "never tile",
         },
     ),
     ("eval",): Case(("eval", "--run", "gone"), "gone"),
