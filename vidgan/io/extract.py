@@ -13,7 +13,7 @@ import numbers
 import os
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -158,6 +158,21 @@ def _publish(staging: Path, out_dir: Path, written: dict[str, set[str]], manifes
     write_text_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=1) + "\n")
 
 
+
+def _clip_frames(
+    clip: Path, clip_index: int, domain: str, every: int, size: int, crop: str, start: float | None, end: float | None
+) -> Iterator[tuple[str, dict[str, object]]]:
+    """The kept frames of one clip: (file name, manifest record with the frame's pixels under "rgb"). Each frame is
+    scaled from its own size, so one whose resolution differs keeps its aspect. VidganError when none is kept."""
+    stem, source, kept = safe_stem(clip), str(clip.resolve()), 0
+    for frame in iter_frames(clip, every=every, start=start, end=end, resize=partial(square_scale, size=size, crop=crop)):
+        name = f"c{clip_index:02d}_{stem}_f{frame.index:06d}.png"
+        record = {"file": f"{domain}/{name}", "domain": domain, "source": source, "clip_index": clip_index}
+        yield name, {**record, "frame_index": frame.index, "time": round(frame.time, 6), "rgb": frame.rgb}
+        kept += 1
+    if kept == 0:
+        raise VidganError(f"{clip}: no frames to extract in the chosen time range")
+
 def extract_frames(
     domains: dict[str, list[Path]],
     out_dir: Path,
@@ -208,31 +223,13 @@ def extract_frames(
                 for clip_index, (clip, info) in enumerate(clips):
                     # The info column renders markup, so a "[" in a file name must not be read as a style tag.
                     progress.update(task, info=escape(f"{clip.name} @ {float(info.fps):.2f} fps"))
-                    stem = safe_stem(clip)
-                    source = str(clip.resolve())
-                    kept = 0
-                    # Each frame is scaled from its own size, so one whose resolution differs keeps its aspect.
-                    scaled = partial(square_scale, size=size, crop=crop)
-                    for frame in iter_frames(clip, every=every, start=start, end=end, resize=scaled):
+                    for name, record in _clip_frames(clip, clip_index, domain, every, size, crop, start, end):
                         if stop.requested:  # Ctrl-C or SIGTERM, taken here rather than inside the writer's queue
                             raise Interrupted(f"interrupted; nothing was written to {out_dir}")
-                        name = f"c{clip_index:02d}_{stem}_f{frame.index:06d}.png"
-                        writer.submit((domain_dir / name, frame.rgb))
+                        writer.submit((domain_dir / name, record.pop("rgb")))
                         written[domain].add(name)
-                        images.append(
-                            {
-                                "file": f"{domain}/{name}",
-                                "domain": domain,
-                                "source": source,
-                                "clip_index": clip_index,
-                                "frame_index": frame.index,
-                                "time": round(frame.time, 6),
-                            }
-                        )
-                        kept += 1
+                        images.append(record)
                         progress.advance(task)
-                    if kept == 0:
-                        raise VidganError(f"{clip}: no frames to extract in the chosen time range")
                 progress.update(task, total=len(written[domain]), completed=len(written[domain]))
         writer.finish()  # a write error (disk full) surfaces here, before the manifest lists the images
         framing = {"scale": scale, "size": None, "crop": None} if whole else {"scale": None, "size": size, "crop": crop}
