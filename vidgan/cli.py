@@ -410,7 +410,7 @@ def render(
     compare: Annotated[
         bool, typer.Option("--compare", help="Also write a labelled side-by-side (source | result) beside each output.")
     ] = _RENDER.compare,
-    no_audio: Annotated[bool, typer.Option("--no-audio", help="Do not copy the input's audio.")] = not _RENDER.audio,
+    no_audio: Annotated[bool, typer.Option("--no-audio", help="Do not carry the input's audio and subtitle tracks.")] = not _RENDER.audio,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = _RENDER.overwrite,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue an interrupted PNG-sequence render (frames already there are kept).")

@@ -330,3 +330,16 @@ def test_cli_render_carries_every_audio_track_and_the_subtitles_it_can(run_cli, 
         converted = f"audio track 2 (opus, jpn) converted to {audio_codecs[1]}, subtitle track 1 (subrip, eng) to"
         assert f"{converted} mov_text (a {suffix} file does not take them as they are)" in warnings[0]
         assert f"not carried: subtitle track 2 (hdmv_pgs_subtitle, fre): a {suffix} file cannot hold it" in warnings[0]
+
+
+def test_cli_render_carries_subtitles_of_a_clip_without_audio(run_cli, tiny_run, tmp_path):
+    source = write_source(tmp_path / "silent.mkv", [], SUBTITLES[:1])
+    out = tmp_path / "silent_a2b.mkv"
+
+    done = _render(run_cli, source, out, tiny_run)
+
+    assert done.code == 0, done.stderr
+    with av.open(str(out)) as container:
+        assert len(container.streams.audio) == 0
+        assert [(s.codec_context.codec.canonical_name, s.language) for s in container.streams.subtitles] == [("subrip", "eng")]
+    assert _warnings(done.stderr) == []

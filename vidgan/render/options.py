@@ -64,7 +64,7 @@ class RenderOptions:
     temporal_smooth: float = option(0.0, bounds=UNIT)  # 0..1: blend in the previous output moved by the source's flow (0 = off)
     warp_error_every: int = option(10, bounds=NOT_NEGATIVE)  # measure the warp error on every Nth pair of frames (0 = off)
     compare: bool = False  # also write a labelled side-by-side (source | result) per output
-    audio: bool = True  # copy the input's audio
+    audio: bool = True  # carry the input video's audio and subtitle tracks
     overwrite: bool = False  # replace existing outputs
     resume: bool = False  # continue an interrupted PNG-sequence render
     batch_size: int | None = option(None, bounds=AT_LEAST_1)  # frames per batch; default vidgan.render.translator.default_batch_size

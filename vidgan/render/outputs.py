@@ -177,7 +177,8 @@ def open_writer(path: Path, plan: ClipPlan, width: int, options: RenderOptions) 
         time_base=clip.time_base,
         codec=plan.codec,
         crf=options.crf,
-        audio_from=clip.path if options.audio and clip.has_audio else None,
+        # Every video source: the writer carries whatever audio and subtitle tracks it has (none is fine).
+        audio_from=clip.path if options.audio and clip.sequence is None else None,
     )
 
 
