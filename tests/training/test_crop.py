@@ -58,3 +58,25 @@ def test_crops_that_do_not_fit_the_images_are_refused(run_cli, tmp_path):
     for args, message in cases.items():
         assert_clean_failure(run_cli("train", tmp_path / "data", *args, "--out", tmp_path / "run", *TINY), message, code=2)
     assert not (tmp_path / "run").exists()
+
+
+def test_eval_judges_a_crop_run_on_centre_windows_at_its_working_scale(run_cli, tmp_path):
+    from vidgan.eval.cyclegan import _image_sets
+
+    write_frames(tmp_path / "data" / "a", 3)
+    write_frames(tmp_path / "data" / "b", 3, width=320, height=192)
+    out = tmp_path / "run"
+    done = run_cli("train", tmp_path / "data", "--crop", 64, "--aug", "none", "--holdout", 0, "--out", out, *TINY)
+    assert done.code == 0, done.stderr
+
+    run = RunFolder(out)
+    sets = _image_sets(run, run.read_config(), None, torch.device("cpu"))
+    steps = torch.arange(64)
+    for domain in ("a", "b"):  # b's 320x192 frames come at a's working scale (96 px short side), as they trained
+        images = sets.train[domain].long()
+        assert images.shape == (3, 3, 64, 64)
+        rows, columns = (16 + steps)[:, None].expand(64, 64), (48 + steps).expand(64, 64)  # the 160x96 frame's centre
+        if domain == "a":
+            assert torch.equal(images[0, 0], rows) and torch.equal(images[0, 1], columns)
+        else:  # scaled by half from 192 rows: each value about twice the row or column it lands on
+            assert (images[0, 0] - 2 * rows).abs().max() <= 2 and (images[0, 1] - 2 * columns).abs().max() <= 2

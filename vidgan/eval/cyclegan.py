@@ -26,13 +26,14 @@ from vidgan.eval.metrics import (
     ssim_grey_per_image,
 )
 from vidgan.eval.options import ClassifierSettings, EvalOptions
+from vidgan.io.images import list_images
 from vidgan.models.classifier import BinaryClassifier
 from vidgan.runs.checkpoints import load_latest_checkpoint
 from vidgan.runs.folder import RunFolder
 from vidgan.runs.generators import CYCLEGAN_KIND as KIND
 from vidgan.runs.generators import generator_from_checkpoint
 from vidgan.runs.splits import load_split
-from vidgan.training.data import load_image_files, load_image_folder, to_float, to_uint8
+from vidgan.training.data import load_frames, load_image_files, to_float, to_uint8
 
 RELIABLE_ACCURACY = 0.8  # below this the domain classifier can't tell the domains apart and its scores mean little
 
@@ -44,17 +45,32 @@ class ImageSets:
     kind: str  # "held-out", "folders" or "training"
 
 
+def _image_loader(config: dict[str, Any]) -> Callable[[list[Path], Path], torch.Tensor]:
+    """How the run's evaluation images are loaded: size×size squares, or for a run trained on --crop windows of
+    whole frames, the centre crop×crop window of each frame at the run's working scale (the scale it trained at)."""
+    size, crop = config["size"], config["crop"]
+    if crop is None:
+        return lambda paths, where: load_image_files(paths, size, where)
+
+    def centre_windows(paths: list[Path], where: Path) -> torch.Tensor:
+        frames = load_frames(paths, config["working_scale"], where)
+        top, left = (frames.shape[2] - crop) // 2, (frames.shape[3] - crop) // 2
+        return frames[:, :, top : top + crop, left : left + crop].contiguous()
+
+    return centre_windows
+
+
 def _image_sets(run: RunFolder, config: dict[str, Any], folders: dict[str, Path] | None, device: torch.device) -> ImageSets:
-    size = config["size"]
+    load = _image_loader(config)
     split = load_split(run.split_path)
     if split is None:
-        train = {d: load_image_folder(config[f"{d}_dir"], size).to(device) for d in ("a", "b")}
+        train = {d: load(list_images(config[f"{d}_dir"]), config[f"{d}_dir"]).to(device) for d in ("a", "b")}
     else:
-        train = {d: load_image_files(s.train_paths(), size, s.folder).to(device) for d, s in split.items()}
+        train = {d: load(s.train_paths(), s.folder).to(device) for d, s in split.items()}
     if folders is not None:
-        return ImageSets(train, {d: load_image_folder(f, size).to(device) for d, f in folders.items()}, "folders")
+        return ImageSets(train, {d: load(list_images(f), f).to(device) for d, f in folders.items()}, "folders")
     if split is not None and all(s.held_out for s in split.values()):
-        held_out = {d: load_image_files(s.held_out_paths(), size, s.folder).to(device) for d, s in split.items()}
+        held_out = {d: load(s.held_out_paths(), s.folder).to(device) for d, s in split.items()}
         return ImageSets(train, held_out, "held-out")
     warn(f"{run.root}: run has no held-out images (trained with --holdout 0?); evaluating on its training images")
     return ImageSets(train, train, "training")
