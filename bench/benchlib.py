@@ -19,9 +19,10 @@ import torch
 from torch import nn
 
 from vidgan.io.video import write_test_clip
-from vidgan.models.cyclegan import DiscriminatorConfig, GeneratorConfig, ResnetGenerator
+from vidgan.models.cyclegan import DiscriminatorConfig, GeneratorConfig, build_generator
 from vidgan.runs.checkpoints import save_checkpoint
 from vidgan.training.cyclegan import KIND
+from vidgan.training.options import CycleGANOptions
 
 
 def machine() -> str:
@@ -32,7 +33,8 @@ def machine() -> str:
     except (OSError, StopIteration):
         pass
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), load {load}"
+    gpu = f"{torch.cuda.get_device_name()}, " if torch.cuda.is_available() else ""
+    return f"{gpu}{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), load {load}"
 
 
 def clip_bench_setup(doc: str, name: str, size: tuple[int, int], frames: int, rounds: int) -> tuple[argparse.Namespace, Path, Path]:
@@ -49,10 +51,16 @@ def clip_bench_setup(doc: str, name: str, size: tuple[int, int], frames: int, ro
     return args, folder, clip
 
 
+def default_generator(size: int) -> GeneratorConfig:
+    """The generator `vidgan train cyclegan` builds by default at `size` px."""
+    options = CycleGANOptions(a_dir=Path("a"), b_dir=Path("b"), size=size)
+    return options.resolved(size).generator()
+
+
 def random_generator_checkpoint(path: Path, config: GeneratorConfig) -> Path:
     """A CycleGAN checkpoint with untrained generators: speed does not depend on the weights."""
     torch.manual_seed(0)
-    generators = nn.ModuleDict({d: ResnetGenerator(config) for d in ("a2b", "b2a")})
+    generators = nn.ModuleDict({d: build_generator(config) for d in ("a2b", "b2a")})
     arch = {"generator": config.to_dict(), "discriminator": DiscriminatorConfig(size=config.size).to_dict()}
     return save_checkpoint(path, kind=KIND, step=0, arch=arch, modules={"generators": generators})
 
@@ -68,10 +76,11 @@ def best_rate(runs: dict[str, Callable[[], float]], rounds: int) -> dict[str, fl
     return best
 
 
-def print_table(title: str, unit: str, rates: dict[str, float], baseline: str) -> None:
-    """Variants with their rate and their ratio to `baseline`."""
+def print_table(title: str, unit: str, rates: dict[str, float], baseline: str, notes: dict[str, str] | None = None) -> None:
+    """Variants with their rate, their ratio to `baseline` and a note each (e.g. memory)."""
     width = max(map(len, rates))
+    notes = notes or {}
     print(f"{title}\n{machine()}")
     print(f"{'variant':<{width}}  {unit:>10}  vs {baseline}")
     for name, rate in rates.items():
-        print(f"{name:<{width}}  {rate:10.2f}  {rate / rates[baseline]:.2f}x")
+        print(f"{name:<{width}}  {rate:10.2f}  {rate / rates[baseline]:.2f}x  {notes.get(name, '')}".rstrip())
