@@ -20,29 +20,27 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from benchlib import best_rate, machine
+from benchlib import best_rate, default_generator, machine
 from torch.utils.flop_counter import FlopCounterMode
 
-from vidgan.models.cyclegan import GeneratorConfig, build_generator
+from vidgan.models.cyclegan import build_generator
 from vidgan.render.runtimes import RUNTIMES, installed_runtimes, resolve_runtime, runtime_generator
 from vidgan.training.data import to_float, to_uint8
 
 BATCH, WIDTH, HEIGHT, MATMUL_SIDE = 4, 224, 128, 2048
 
 
-def default_generator() -> torch.nn.Module:
-    """The generator `vidgan train` builds at 128 px by default (a U-Net with 3 residual blocks and the full-resolution
-    skip; vidgan.training.cyclegan.train_cyclegan), with random weights: speed does not depend on them."""
+def random_default_generator() -> torch.nn.Module:
+    """The generator `vidgan train` builds at 128 px by default, with random weights: speed does not depend on them."""
     torch.manual_seed(0)
-    config = GeneratorConfig.for_size(128, res_blocks=3, kind="unet", full_res_skip=True)
-    return build_generator(config).eval().requires_grad_(False)
+    return build_generator(default_generator(128)).eval().requires_grad_(False)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    generator = default_generator()
+    generator = random_default_generator()
     batch = to_float(torch.randint(0, 256, (BATCH, 3, HEIGHT, WIDTH), dtype=torch.uint8))
     with FlopCounterMode(display=False) as counter, torch.inference_mode():
         reference = generator(batch)
