@@ -27,11 +27,7 @@ _SWS_MATRIX = {
     BT709: Colorspace.ITU709, FCC: Colorspace.FCC, BT470BG: Colorspace.ITU601, SMPTE170M: Colorspace.ITU601,
     SMPTE240M: Colorspace.SMPTE240M, BT2020_NCL: Colorspace.BT2020, BT2020_CL: Colorspace.BT2020,
 }
-_NAMES = {
-    "matrix": {RGB_MATRIX: "RGB", BT709: "BT.709", FCC: "FCC", BT470BG: "BT.601 (625)", SMPTE170M: "BT.601 (525)",
-               SMPTE240M: "SMPTE 240M", BT2020_NCL: "BT.2020", BT2020_CL: "BT.2020 constant luminance"},
-    "transfer": {TRANSFER_PQ: "PQ (SMPTE 2084)", TRANSFER_HLG: "HLG (ARIB STD-B67)"},
-}
+_HDR_TRANSFERS = {TRANSFER_PQ: "PQ (SMPTE 2084)", TRANSFER_HLG: "HLG (ARIB STD-B67)"}
 
 
 def is_hd(width: int, height: int) -> bool:
@@ -73,28 +69,21 @@ class ColourTags:
         return ColourTags(tags.matrix, tags.range if full_range_allowed else LIMITED, self.primaries, self.transfer)
 
     def caveat(self) -> str | None:
-        """What the 8-bit display-referred pipeline does to a picture with these tags that it cannot carry
-        faithfully (HDR transfer, BT.2020 primaries or matrix, unknown matrix), or None when it carries it."""
+        """What the 8-bit display-referred pipeline does to a picture with these (unresolved) tags that it cannot
+        carry faithfully (HDR transfer, BT.2020 primaries or matrix, a matrix swscale lacks), or None."""
+        hdr = _HDR_TRANSFERS.get(self.transfer)
         wide = self.primaries == PRIMARIES_BT2020 or self.matrix in (BT2020_NCL, BT2020_CL)
-        hdr = _NAMES["transfer"].get(self.transfer)
-        notes = []
+        kind = ", ".join(part for part in (f"HDR {hdr}" if hdr else "", "BT.2020" if wide else "") if part)
+        notes = [
+            f"{kind} video: its code values are processed as 8-bit RGB as they are (no tone mapping or gamut"
+            " conversion; the generator sees them as if they were SDR BT.709) and written back with the source's"
+            " tags, so smooth gradients may band"
+        ] if kind else []
         if self.matrix == BT2020_CL:
-            notes.append("its BT.2020 constant-luminance matrix is decoded as the non-constant-luminance one")
-        if self.matrix not in _SWS_MATRIX and self.matrix not in (RGB_MATRIX, UNSPECIFIED):
-            notes.append(f"its matrix (AVColorSpace {self.matrix}) is unknown to swscale and read as BT.601/BT.709 by size")
-        if hdr or wide:
-            kind = " ".join(part for part in ("HDR" if hdr else "", hdr or "", "BT.2020" if wide else "") if part)
-            notes.append(
-                f"it is {kind}: its code values are processed as 8-bit RGB as they are (no tone mapping or gamut"
-                " conversion; the generator sees them as if they were SDR BT.709) and written back with the source's"
-                " tags, so smooth gradients may band"
-            )
+            notes.append("the BT.2020 constant-luminance matrix is decoded as the non-constant-luminance one")
+        elif self.matrix not in _SWS_MATRIX and self.matrix not in (RGB_MATRIX, UNSPECIFIED):
+            notes.append(f"its matrix (AVColorSpace {self.matrix}) is unknown to swscale: read as BT.601 SD / BT.709 HD")
         return "; ".join(notes) or None
-
-    def describe(self) -> str:
-        """A short name like "BT.709 limited"."""
-        matrix = _NAMES["matrix"].get(self.matrix, "unspecified matrix")
-        return f"{matrix} {'full' if self.range == FULL else 'limited'}"
 
 
 def source_tags(frame: av.VideoFrame) -> ColourTags:
