@@ -237,7 +237,7 @@ def _timecode(container: av.container.InputContainer) -> str | None:
 def _picture_tags(container: av.container.InputContainer, stream: av.video.stream.VideoStream, first: av.VideoFrame) -> PictureTags:
     """What outputs keep of this picture: the first frame's colour tags, the stream's sample aspect ratio (of the
     upright frame: inverted for a frame stored on its side) and the timecode."""
-    sample_aspect = Fraction(stream.sample_aspect_ratio or 1) or Fraction(1)
+    sample_aspect = Fraction(stream.sample_aspect_ratio or 1)  # None or 0: not declared, square
     if round(_frame_rotation(first) / 90) % 2:
         sample_aspect = 1 / sample_aspect
     return PictureTags(source_tags(first), sample_aspect, _timecode(container))
