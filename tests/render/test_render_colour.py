@@ -112,16 +112,30 @@ def read_back(path: Path) -> tuple[av.video.codeccontext.VideoCodecContext, np.n
         return stream.codec_context, rgb, {"sar": stream.sample_aspect_ratio, **metadata}
 
 
-def test_hd_bt709_bars_keep_their_matrix_and_tags_in_h264_and_prores(identity, run_cli, tmp_path):
+def test_hd_bt709_bars_keep_their_matrix_and_tags_in_every_codec(identity, run_cli, tmp_path):
     source = write_clip(tmp_path / "bars.mp4", [colour_bars(1280, 720)] * 2, tags=(1, 1, 1, 1))  # BT.709 limited
-    for out in (tmp_path / "out.mp4", tmp_path / "out.mov"):
+    # H.264 and ProRes: BT.709 limited like the source; FFV1: RGB planes (matrix RGB, full range), same primaries
+    # and transfer.
+    for out, tags in ((tmp_path / "out.mp4", (1, 1, 1, 1)), (tmp_path / "out.mov", (1, 1, 1, 1)), (tmp_path / "out.mkv", (0, 2, 1, 1))):
         done = run_cli("render", source, "--run", tmp_path, "--out", out, "--device", "cpu")
         assert done.code == 0, done.stderr
         context, rgb, _ = read_back(out)
-        assert (context.colorspace, context.color_range, context.color_primaries, context.color_trc) == (1, 1, 1, 1)
+        assert (context.colorspace, context.color_range, context.color_primaries, context.color_trc) == tags
         green = rgb[360, GREEN * 160 + 80].astype(int)
         assert np.abs(green - (0, 255, 0)).max() <= 2, (out.name, green)
         assert np.abs(rgb[360, 80].astype(int) - 255).max() <= 2 and rgb[360, 1200].max() <= 2  # white and black bars
+
+
+def test_an_image_sequence_renders_to_video_declaring_srgb_and_the_matrix_it_is_encoded_with(identity, run_cli, tmp_path):
+    (tmp_path / "plate").mkdir()
+    for number in (1001, 1002):
+        cv2.imwrite(str(tmp_path / "plate" / f"plate_{number}.png"), cv2.cvtColor(colour_bars(160, 96), cv2.COLOR_RGB2BGR))
+    done = run_cli("render", tmp_path / "plate", "--run", tmp_path, "--out", tmp_path / "out.mp4", "--device", "cpu")
+    assert done.code == 0, done.stderr
+    context, rgb, _ = read_back(tmp_path / "out.mp4")
+    # SD: BT.601 (SMPTE 170M) limited; BT.709 primaries and the sRGB transfer (13) of PNGs.
+    assert (context.colorspace, context.color_range, context.color_primaries, context.color_trc) == (6, 1, 1, 13)
+    assert np.abs(rgb[48, GREEN * 20 + 10].astype(int) - (0, 255, 0)).max() <= 2
 
 
 @pytest.mark.parametrize("width, height, matrix", [(1280, 720, Colorspace.ITU709), (640, 480, Colorspace.ITU601)])
