@@ -99,24 +99,37 @@ _ACCURATE = Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 
 
 def decode_rgb(
-    frame: av.VideoFrame, tags: ColourTags, *, width: int | None = None, height: int | None = None, interpolation: str = "BILINEAR"
+    frame: av.VideoFrame,
+    tags: ColourTags,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+    interpolation: str = "BILINEAR",
+    rgb_format: str = "rgb24",
 ) -> np.ndarray:
-    """The frame as H×W×3 uint8 full-range RGB, converted with its matrix and range (`tags`, resolved) by
-    swscale, scaled on the way to width×height (default: its own) with `interpolation` (an Interpolation name)."""
+    """The frame as H×W×3 full-range RGB (uint8 for rgb24, uint16 for rgb48le), converted with its matrix and range
+    (`tags`, resolved) by swscale, scaled on the way to width×height (default: its own) with `interpolation`
+    (an Interpolation name)."""
     flags = Interpolation[interpolation] | _ACCURATE
     matrix = _SWS_MATRIX.get(tags.matrix)
     if matrix is None:  # RGB-coded: no matrix to apply
-        return frame.to_ndarray(format="rgb24", width=width, height=height, interpolation=flags)
+        return frame.to_ndarray(format=rgb_format, width=width, height=height, interpolation=flags)
     return frame.to_ndarray(
-        format="rgb24", width=width, height=height, interpolation=flags,
+        format=rgb_format, width=width, height=height, interpolation=flags,
         src_colorspace=matrix, src_color_range=tags.range, dst_color_range=FULL,
     )
 
 
-def encode_frame(rgb: np.ndarray, pix_fmt: str, tags: ColourTags) -> av.VideoFrame:
-    """An H×W×3 uint8 RGB frame converted to `pix_fmt` with the matrix and range of `tags` (output tags,
-    ColourTags.for_output), and tagged with all four, which encoders such as prores_ks write into the stream."""
-    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+# PyAV's packed layouts of H×W×C arrays by (channels, sample type).
+_LAYOUTS = {(3, np.uint8): "rgb24", (4, np.uint8): "rgba", (3, np.uint16): "rgb48le", (4, np.uint16): "rgba64le"}
+
+
+def encode_frame(pixels: np.ndarray, pix_fmt: str, tags: ColourTags) -> av.VideoFrame:
+    """An H×W×3 RGB (or ×4 RGBA) frame, uint8 or uint16, converted to `pix_fmt` with the matrix and range of
+    `tags` (output tags, ColourTags.for_output), and tagged with all four, which encoders such as prores_ks write
+    into their stream."""
+    layout = _LAYOUTS[(pixels.shape[2], pixels.dtype.type)]
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format=layout)
     if tags.matrix == RGB_MATRIX:
         frame = frame.reformat(format=pix_fmt)
     else:
