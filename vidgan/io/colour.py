@@ -87,9 +87,13 @@ class ColourTags:
 
 
 def source_tags(frame: av.VideoFrame) -> ColourTags:
-    """The frame's tags resolved for decoding (unspecified matrix and range filled in from its size and format)."""
-    full = frame.format.name.startswith("yuvj")
-    return ColourTags.of(frame).resolved(frame.width, frame.height, full_range_format=full)
+    """The frame's tags resolved for decoding: RGB-coded frames (PNG, QuickTime RLE, FFV1 RGB) have no matrix
+    and full range whatever they declare; Y'CbCr ones get an unspecified matrix and range filled in from their
+    size and format."""
+    tags = ColourTags.of(frame)
+    if frame.format.is_rgb:
+        return ColourTags(RGB_MATRIX, FULL, tags.primaries, tags.transfer)
+    return tags.resolved(frame.width, frame.height, full_range_format=frame.format.name.startswith("yuvj"))
 
 
 # swscale's fast Y'CbCr-to-RGB path is off by a level or two (BT.709 green decodes as 254) and the error grows
