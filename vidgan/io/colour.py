@@ -98,7 +98,7 @@ def source_tags(frame: av.VideoFrame) -> ColourTags:
 
 # swscale's fast Y'CbCr-to-RGB path is off by a level or two (BT.709 green decodes as 254) and the error grows
 # with each decode-encode generation; accurate rounding with full horizontal chroma lands on the exact values,
-# for about 20 ms per 1080p frame.
+# for about 25 ms more per 1080p frame.
 _ACCURATE = Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 
 

@@ -244,7 +244,8 @@ def _picture_tags(container: av.container.InputContainer, stream: av.video.strea
 
 
 def probe_video(path: str | Path) -> VideoInfo:
-    """Read a clip's size, frame rate and length; decodes only the first frame, to prove the clip is readable."""
+    """Read a clip's size, frame rate, length and picture tags (colour, sample aspect ratio, timecode) and whether it is
+    interlaced; decodes only the first frame, to prove the clip is readable."""
     path = Path(path)
     container = _open_input(path)
     try:
