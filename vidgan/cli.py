@@ -361,14 +361,15 @@ def render(
         Fit,
         typer.Option(
             help="short-side: short side to the training size; stretch: squash to the square; crop: centre square only; "
-            "native: full resolution."
+            "native: full resolution. Fits and scales work on stored pixels: a clip with non-square pixels (a DVD's "
+            "32:27) is translated as stored, and the output declares the source's sample aspect ratio."
         ),
     ] = _RENDER.fit,
     scale: Annotated[
         int | None,
         typer.Option(
-            help="Working scale: the generator runs on frames scaled so their short side is S px (stretch, crop: an "
-            "S x S square). Default: the run's recorded working scale, else its training size."
+            help="Working scale: the generator runs on frames scaled so their short side is S stored px (stretch, crop: "
+            "an S x S square). Default: the run's recorded working scale, else its training size."
         ),
     ] = _RENDER.scale,
     detail: Annotated[

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,8 +18,9 @@ import numpy as np
 
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.core.fsutil import atomic_path, write_text_atomic
+from vidgan.io.colour import IMAGE_TAGS
 from vidgan.io.images import list_images, read_rgb
-from vidgan.io.video import FirstFrameSize, Frame, iter_frames, probe_video
+from vidgan.io.video import FirstFrameSize, Frame, PictureTags, iter_frames, probe_video
 
 _PRINTF = re.compile(r"(?P<prefix>.*?)%(?P<padding>0\d+)?d(?P<suffix>.*)")
 _TRAILING_NUMBER = re.compile(r"(?P<prefix>.*?)(?P<number>\d+)$")
@@ -188,6 +189,7 @@ class Clip:
     has_audio: bool
     stem: str  # base name for outputs made from it
     sequence: ImageSequence | None = None
+    tags: PictureTags = field(default_factory=PictureTags)  # what video outputs declare (colour, aspect, timecode)
 
     def frames(self) -> Iterator[Frame]:
         if self.sequence is not None:
@@ -201,6 +203,9 @@ def open_clip(path: Path, fps: Fraction = Fraction(25)) -> Clip:
     if is_image_sequence(path):
         sequence = open_image_sequence(path)
         count = len(sequence.files)
-        return Clip(path, sequence.width, sequence.height, fps, 1 / fps, count, False, sequence.stem, sequence)
+        tags = PictureTags(colour=IMAGE_TAGS)
+        return Clip(path, sequence.width, sequence.height, fps, 1 / fps, count, False, sequence.stem, sequence, tags)
     info = probe_video(path)
-    return Clip(path, info.width, info.height, info.fps, info.time_base, info.frame_count, info.has_audio, path.stem)
+    return Clip(
+        path, info.width, info.height, info.fps, info.time_base, info.frame_count, info.has_audio, path.stem, tags=info.tags
+    )

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from av.codec.codec import UnknownCodecError
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.core.fsutil import temp_path_for
 from vidgan.core.progress import warn
+from vidgan.io.colour import ColourTags, decode_rgb, encode_frame, source_tags, tag_encoder
+from vidgan.io.fields import Deinterlacer, is_interlaced
 from vidgan.io.tracks import SourceTracks, ffmpeg_reason
 
 # Used only when a stream reports no frame rate at all (rare: some raw elementary streams).
@@ -32,17 +35,31 @@ class VideoCodec:
     options: tuple[tuple[str, str], ...]
     suffixes: tuple[str, ...]
     takes_crf: bool = False
+    full_range: bool = True  # may be encoded full range (else always limited)
+    # Whether the sample aspect ratio reaches the file: PyAV sets it on the encoder only, and Matroska reads it
+    # from the stream, which FFV1's bitstream does not tell it.
+    keeps_aspect: bool = True
 
 
 VIDEO_CODECS = {
     # veryfast encodes 720p about 2.5x faster than x264's default (medium) for somewhat larger files at the same
     # crf; at medium the encoder alone took a fifth of a CPU render's time.
     "h264": VideoCodec("libx264", None, (("preset", "veryfast"),), (".mp4", ".mov", ".mkv"), takes_crf=True),
-    # Profile 3 is ProRes 422 HQ; 10-bit 4:2:2 is what finishing tools expect of it.
-    "prores": VideoCodec("prores_ks", "yuv422p10le", (("profile", "3"), ("vendor", "apl0")), (".mov",)),
+    # Profile 3 is ProRes 422 HQ; 10-bit 4:2:2 is what finishing tools expect of it (limited range by definition).
+    "prores": VideoCodec("prores_ks", "yuv422p10le", (("profile", "3"), ("vendor", "apl0")), (".mov",), full_range=False),
     # FFV1 on RGB planes is bit-exact: no colour-space conversion or chroma subsampling to lose pixels.
-    "ffv1": VideoCodec("ffv1", "bgr0", (("level", "3"),), (".mkv",)),
+    "ffv1": VideoCodec("ffv1", "bgr0", (("level", "3"),), (".mkv",), keeps_aspect=False),
 }
+
+
+@dataclass(frozen=True)
+class PictureTags:
+    """What a video output declares about its picture, taken from its source: colour tags (vidgan.io.colour),
+    sample aspect ratio (pixel width / height; 1 is square) and start timecode (HH:MM:SS:FF, or None)."""
+
+    colour: ColourTags = field(default_factory=ColourTags)
+    sample_aspect: Fraction = Fraction(1)
+    timecode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +75,8 @@ class VideoInfo:
     duration: float | None
     has_audio: bool
     rotation: int = 0  # degrees counter-clockwise that iter_frames turns decoded frames by to make them upright
+    tags: PictureTags = field(default_factory=PictureTags)  # of the upright frames, colour resolved for decoding
+    interlaced: bool = False  # iter_frames deinterlaces it (vidgan.io.fields)
 
 
 @dataclass
@@ -113,17 +132,19 @@ def _displayed_size(frame: av.VideoFrame) -> tuple[int, int]:
 
 
 def _to_rgb(frame: av.VideoFrame, resize: tuple[int, int] | None) -> np.ndarray:
-    """The frame upright as H×W×3 RGB, scaled on the way to (width, height) as displayed when `resize` is given."""
+    """The frame upright as H×W×3 RGB (converted with the matrix and range it declares, vidgan.io.colour), scaled
+    on the way to (width, height) as displayed when `resize` is given."""
     rotation = _frame_rotation(frame)
+    tags = source_tags(frame)
     if resize is None:
-        return _upright(frame.to_ndarray(format="rgb24"), rotation)
+        return _upright(decode_rgb(frame, tags), rotation)
     width, height = resize
     if round(rotation / 90) % 2:  # stored on its side: scale the stored frame to the transposed size
         width, height = height, width
     # Area averaging when shrinking (no aliasing), bicubic when enlarging: the same choice as images.square_resize.
     shrinking = width <= frame.width and height <= frame.height
-    scaled = frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA" if shrinking else "BICUBIC")
-    return _upright(scaled.to_ndarray(), rotation)
+    scaled = decode_rgb(frame, tags, width=width, height=height, interpolation="AREA" if shrinking else "BICUBIC")
+    return _upright(scaled, rotation)
 
 
 def letterbox(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -203,8 +224,28 @@ def _warn_if_cut_short(
         )
 
 
+def _timecode(container: av.container.InputContainer) -> str | None:
+    """The start timecode the file declares: the container's `timecode` tag (Matroska: TIMECODE), else a stream's
+    (mov/mp4 show a QuickTime tmcd track's on the video stream and on the data stream of the track)."""
+    for metadata in (container.metadata, *(stream.metadata for stream in container.streams)):
+        for key, value in metadata.items():
+            if key.lower() == "timecode" and value:
+                return value
+    return None
+
+
+def _picture_tags(container: av.container.InputContainer, stream: av.video.stream.VideoStream, first: av.VideoFrame) -> PictureTags:
+    """What outputs keep of this picture: the first frame's colour tags, the stream's sample aspect ratio (of the
+    upright frame: inverted for a frame stored on its side) and the timecode."""
+    sample_aspect = Fraction(stream.sample_aspect_ratio or 1)  # None or 0: not declared, square
+    if round(_frame_rotation(first) / 90) % 2:
+        sample_aspect = 1 / sample_aspect
+    return PictureTags(source_tags(first), sample_aspect, _timecode(container))
+
+
 def probe_video(path: str | Path) -> VideoInfo:
-    """Read a clip's size, frame rate and length; decodes only the first frame, to prove the clip is readable."""
+    """Read a clip's size, frame rate, length and picture tags (colour, sample aspect ratio, timecode) and whether it is
+    interlaced; decodes only the first frame, to prove the clip is readable."""
     path = Path(path)
     container = _open_input(path)
     try:
@@ -227,6 +268,8 @@ def probe_video(path: str | Path) -> VideoInfo:
             duration=_announced_duration(container, stream),
             has_audio=bool(container.streams.audio),
             rotation=_frame_rotation(first),
+            tags=_picture_tags(container, stream, first),
+            interlaced=is_interlaced(stream, first),
         )
     finally:
         container.close()
@@ -248,7 +291,8 @@ def iter_frames(
     (FirstFrameSize, one warning). `resize` maps each frame's own displayed (width, height) to the size it is
     scaled to in swscale on the way to RGB (far cheaper than shrinking whole frames after); frames keep their own
     aspect then. A decode error part-way through ends the iteration with a warning; a clip where not even the
-    first frame decodes raises VidganError.
+    first frame decodes raises VidganError. Interlaced clips are deinterlaced (_progressive); a colour description
+    that 8-bit RGB cannot carry faithfully gets one warning naming what is done (ColourTags.caveat).
     """
     if every < 1:
         raise UsageError(f"every must be 1 or more, got {every}")
@@ -259,7 +303,7 @@ def iter_frames(
         stream.codec_context.thread_type = "AUTO"
         frame_period = 1 / float(_stream_fps(stream))
         sizes = FirstFrameSize(path) if resize is None else None
-        decoded = container.decode(stream)
+        decoded = _progressive(container.decode(stream), stream, path)
         index, frame_end = -1, 0.0
         while True:
             try:
@@ -274,6 +318,8 @@ def iter_frames(
                 warn(f"{path}: decoding stopped at frame {index + 1} ({ffmpeg_reason(exc)}); keeping the frames before it")
                 break
             index += 1
+            if index == 0 and (caveat := ColourTags.of(frame).caveat()):
+                warn(f"{path}: {caveat}")
             displayed = _displayed_size(frame)
             refit = sizes is not None and sizes.differs(*displayed, f"frame {index}")
             time = frame.time if frame.time is not None else index * frame_period
@@ -292,6 +338,28 @@ def iter_frames(
         container.close()
 
 
+def _progressive(
+    frames: Iterator[av.VideoFrame], stream: av.video.stream.VideoStream, path: Path
+) -> Iterator[av.VideoFrame]:
+    """The decoded frames, deinterlaced with bwdif when the stream is interlaced (one warning says so).
+
+    Deinterlacing is always done rather than offered: scaled or translated as one picture, the two fields of a
+    frame blend into combs that no later step can undo, and bwdif leaves frames flagged progressive untouched.
+    """
+    first = next(frames, None)
+    if first is None:
+        return
+    if not is_interlaced(stream, first):
+        yield first
+        yield from frames
+        return
+    warn(f"{path}: interlaced video; deinterlaced on decode with FFmpeg's bwdif (one frame per frame, timing kept)")
+    deinterlacer = Deinterlacer()
+    for frame in itertools.chain((first,), frames):
+        yield from deinterlacer.push(frame)
+    yield from deinterlacer.flush()
+
+
 def _default_pix_fmt(width: int, height: int) -> str:
     # 4:2:0 subsampling halves both dimensions, so libx264 rejects odd sizes; 4:4:4 has no such limit
     # (at the cost of the High 4:4:4 profile, which some hardware players cannot play).
@@ -308,7 +376,10 @@ def _add_video_stream(
     time_base: Fraction,
     crf: int,
     pix_fmt: str | None,
-) -> av.video.stream.VideoStream:
+    tags: PictureTags,
+) -> tuple[av.video.stream.VideoStream, ColourTags]:
+    """The video stream, declaring `tags` (its colour as ColourTags.for_output makes it for this codec), and the
+    colour tags frames are to be encoded with (encode_frame)."""
     stream = container.add_stream(codec.encoder, rate=fps)
     stream.width = width
     stream.height = height
@@ -317,7 +388,11 @@ def _add_video_stream(
     stream.time_base = time_base
     stream.codec_context.time_base = time_base
     stream.options = dict(codec.options) | ({"crf": str(crf)} if codec.takes_crf else {})
-    return stream
+    rgb = av.VideoFormat(stream.pix_fmt).is_rgb
+    colour = tags.colour.for_output(width, height, rgb_output=rgb, full_range_allowed=codec.full_range)
+    tag_encoder(stream.codec_context, colour)
+    stream.codec_context.sample_aspect_ratio = tags.sample_aspect
+    return stream, colour
 
 
 # What starting a writer raises when FFmpeg refuses the codec, the container or a track.
@@ -331,7 +406,9 @@ class VideoWriter:
     prores (422 HQ, 10-bit) or ffv1 (lossless RGB). Pass each input frame's pts with the input's time_base to
     keep its timestamps (variable frame rate, 29.97). `audio_from` carries every audio and subtitle track of that
     file (vidgan.io.tracks: copied, or converted to what the container takes, with language and title); tracks
-    never fail the video: what cannot be written is left out with a warning.
+    never fail the video: what cannot be written is left out with a warning. `tags` (the source's) are declared:
+    colour primaries, transfer, matrix and range (frames are converted to Y'CbCr with the matrix and range
+    declared), sample aspect ratio and start timecode.
     """
 
     def __init__(
@@ -346,6 +423,7 @@ class VideoWriter:
         crf: int = 18,
         audio_from: str | Path | None = None,
         pix_fmt: str | None = None,
+        tags: PictureTags | None = None,
     ) -> None:
         self.path = Path(path)
         if width < 1 or height < 1:
@@ -371,8 +449,9 @@ class VideoWriter:
         if codec not in VIDEO_CODECS:
             raise VidganError(f"{self.path}: unknown video codec {codec!r} (choose from {', '.join(VIDEO_CODECS)})")
         self._temp = temp_path_for(self.path)
+        self.tags = tags or PictureTags()
         video = {"codec": VIDEO_CODECS[codec], "width": width, "height": height, "fps": self.fps,
-                 "time_base": self.time_base, "crf": crf, "pix_fmt": pix_fmt}
+                 "time_base": self.time_base, "crf": crf, "pix_fmt": pix_fmt, "tags": self.tags}
         try:
             self._start(video, audio_from)
         except _START_ERRORS as exc:
@@ -386,6 +465,11 @@ class VideoWriter:
                  f" ({ffmpeg_reason(exc)}); writing the video without them")
         if self._tracks is not None and self._tracks.summary:
             warn(f"{self.path}: from {audio_from}: {self._tracks.summary}")
+        if self.tags.sample_aspect != 1 and not VIDEO_CODECS[codec].keeps_aspect:
+            aspect = self.tags.sample_aspect
+            warn(f"{self.path}: {codec} in this container cannot record the source's sample aspect ratio"
+                 f" {aspect.numerator}:{aspect.denominator}; players show its pixels square (render to .mp4 or .mov"
+                 " to keep it)")
 
     def _start(self, video: dict, tracks_from: str | Path | None) -> None:
         """Open the temporary file, add the video stream and the source's tracks, and write the header.
@@ -399,7 +483,9 @@ class VideoWriter:
             self._temp.unlink(missing_ok=True)
             raise VidganError(f"{self.path}: cannot write a video here ({ffmpeg_reason(exc)})") from exc
         try:
-            self._video = _add_video_stream(self._out, **video)
+            if self.tags.timecode is not None:
+                self._out.metadata["timecode"] = self.tags.timecode  # mov/mp4: a tmcd track; Matroska: a tag
+            self._video, self._colour = _add_video_stream(self._out, **video)
             if tracks_from is not None:
                 self._tracks = SourceTracks(_open_input(Path(tracks_from)), self._out, self.path)
             self._out.start_encoding()
@@ -429,7 +515,7 @@ class VideoWriter:
         if self._last_pts is not None and pts <= self._last_pts:
             # Encoders reject repeated or backward timestamps (seen in damaged inputs); nudge forward instead.
             pts = self._last_pts + 1
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+        frame = encode_frame(rgb, self._video.pix_fmt, self._colour)
         frame.pts = pts
         frame.time_base = self.time_base
         try:
@@ -527,15 +613,16 @@ def write_test_clip(
     time_base = 1 / fps
     sample_rate = 44100
     with av.open(str(path), "w") as out:
-        video = _add_video_stream(
-            out, codec=VIDEO_CODECS["h264"], width=width, height=height, fps=fps, time_base=time_base, crf=18, pix_fmt=None
+        video, colour = _add_video_stream(
+            out, codec=VIDEO_CODECS["h264"], width=width, height=height, fps=fps, time_base=time_base, crf=18,
+            pix_fmt=None, tags=PictureTags(),
         )
         sound = out.add_stream("aac", rate=sample_rate, layout="mono") if audio else None
         total_samples = round(n_frames / fps * sample_rate)
         samples_done = 0
         for i in range(n_frames):
             rgb = draw(i) if draw else _test_pattern(i, width=width, height=height, n_frames=n_frames)
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb, dtype=np.uint8), format="rgb24")
+            frame = encode_frame(np.asarray(rgb, dtype=np.uint8), video.pix_fmt, colour)
             frame.pts = i
             frame.time_base = time_base
             out.mux(video.encode(frame))

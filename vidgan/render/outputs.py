@@ -179,6 +179,7 @@ def open_writer(path: Path, plan: ClipPlan, width: int, options: RenderOptions) 
         crf=options.crf,
         # Every video source: the writer carries whatever audio and subtitle tracks it has (none is fine).
         audio_from=clip.path if options.audio and clip.sequence is None else None,
+        tags=clip.tags,  # colour, sample aspect ratio and timecode of the source, declared by the output
     )
 
 
