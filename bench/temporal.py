@@ -1,0 +1,139 @@
+"""Temporal stability on the demo's footage: the CycleGAN trained with and without --temporal-weight for the same
+steps, the demo's gloved shot rendered by each, and render --temporal-smooth 0.5 on the run without the term.
+
+Per variant: the output's warp error over the source's own (1.0 = flickers no more than the footage moves), the demo
+test's colour criterion (the hand's distance to skin, translated over source: below 0.5 passes, and nearer skin
+than glove), the mean absolute difference from the source outside the hand (ghosting drags the hand over the
+table-top), and the training time per step. Synthetic clips, the demo's setup (vidgan.demo), 640x360:
+    PYTHONPATH=. python bench/temporal.py [--weights 0,1] [--seeds 0] [--strip docs/images/temporal_strip.png]
+The first weight is the run without the term; the last line is the headline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+from benchlib import machine
+
+from vidgan.demo import GLOVE, SHOT_PHASE, SKIN, DemoScale, hand_colours, hand_mask, make_demo_clips, render_options, training_options
+from vidgan.io.extract import extract_frames
+from vidgan.io.video import iter_frames
+from vidgan.render.video import render_video
+from vidgan.training.cyclegan import train_cyclegan
+
+SMOOTH = 0.5
+GHOST_MARGIN = 5  # px the hand's mask is grown by, so its blurred edge does not count as table-top
+
+
+@dataclass
+class Variant:
+    name: str
+    frames: list[np.ndarray]  # the rendered shot, H×W×3 uint8
+    warp_ratio: float  # output warp error / source's
+    seconds_per_step: float
+
+
+def rgb_frames(path: Path) -> list[np.ndarray]:
+    return [frame.rgb for frame in iter_frames(path)]
+
+
+def colour_ratio(source: list[np.ndarray], output: list[np.ndarray], scale: DemoScale) -> tuple[float, bool]:
+    """The demo test's criterion: the hand's distance to skin, output over source, and whether it passes."""
+    before, after = (hand_colours(frames, scale.width, scale.height).mean(axis=0) for frames in (source, output))
+    to_skin = np.linalg.norm(after - np.array(SKIN)) / np.linalg.norm(before - np.array(SKIN))
+    return float(to_skin), bool(to_skin < 0.5 and np.linalg.norm(after - np.array(SKIN)) < np.linalg.norm(after - np.array(GLOVE)))
+
+
+def ghosting(source: list[np.ndarray], output: list[np.ndarray], scale: DemoScale) -> float:
+    """Mean absolute difference (0-255) between output and source outside each frame's (grown) hand."""
+    kernel = np.ones((2 * GHOST_MARGIN + 1,) * 2, np.uint8)
+    values = []
+    for i, (s, o) in enumerate(zip(source, output, strict=True)):
+        outside = cv2.dilate(hand_mask(i, scale.width, scale.height, SHOT_PHASE), kernel) == 0
+        values.append(np.abs(o[outside].astype(np.float32) - s[outside]).mean())
+    return float(np.mean(values))
+
+
+def train_and_render(data: Path, shot: Path, folder: Path, scale: DemoScale, weight: float, seed: int, device: str) -> list[Variant]:
+    """One training run at `weight`, its render; with weight 0 also its render with --temporal-smooth."""
+    options = replace(training_options(data, folder / f"run_w{weight:g}_s{seed}", scale, device=device, quiet=True), temporal_weight=weight, seed=seed)
+    started = time.perf_counter()
+    run = train_cyclegan(options)
+    seconds = (time.perf_counter() - started) / scale.iters
+    smoothing = (0.0, SMOOTH) if weight == 0 else (0.0,)
+    variants = []
+    for smooth in smoothing:
+        name = f"--temporal-weight {weight:g}" + (f" + --temporal-smooth {smooth:g}" if smooth else "")
+        out = folder / f"shot_w{weight:g}_s{seed}_smooth{smooth:g}.mp4"
+        render = replace(render_options(out, device=device, quiet=True), temporal_smooth=smooth, warp_error_every=1, compare=False)
+        clip = render_video(shot, run.run_dir, render).clips[0]
+        ratio = clip.warp_errors["a2b"] / clip.source_warp_error
+        variants.append(Variant(f"{name}, seed {seed}", rgb_frames(clip.outputs["a2b"]), ratio, seconds))
+    return variants
+
+
+def mean_ratio(variants: list[Variant]) -> float:
+    return float(np.mean([v.warp_ratio for v in variants]))
+
+
+def write_strip(path: Path, source: list[np.ndarray], rows: dict[str, list[np.ndarray]], scale: DemoScale, first: int = 40, count: int = 5) -> None:
+    """Consecutive frames around the hand: the source over each variant's output, one row each, labelled."""
+    ys, xs = np.nonzero(hand_mask(first, scale.width, scale.height, SHOT_PHASE))
+    side = min(max(np.ptp(ys), np.ptp(xs)) + 24, scale.height)
+    cy, cx = (ys.min() + ys.max()) // 2, (xs.min() + xs.max()) // 2
+    top, left = np.clip(cy - side // 2, 0, scale.height - side), np.clip(cx - side // 2, 0, scale.width - side)
+    label_width = 150
+    lines = []
+    for label, frames in {"source": source, **rows}.items():
+        tiles = [frames[i][top : top + side, left : left + side] for i in range(first, first + count)]
+        band = np.full((side, label_width, 3), 255, np.uint8)
+        for k, part in enumerate(label.split("\n")):
+            cv2.putText(band, part, (4, 20 + 16 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        lines.append(np.concatenate([band, *tiles], axis=1))
+    strip = cv2.resize(np.concatenate(lines, axis=0), None, fx=0.75, fy=0.75, interpolation=cv2.INTER_AREA)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", default="0,1", help="comma-separated --temporal-weight values; the first without the term (0)")
+    parser.add_argument("--seeds", default="0", help="comma-separated training seeds")
+    parser.add_argument("--iters", type=int, default=DemoScale.iters)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--strip", type=Path, help="write consecutive frames with and without the term here (PNG)")
+    args = parser.parse_args()
+    weights = [float(w) for w in args.weights.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    scale = DemoScale(iters=args.iters)
+    folder = Path(tempfile.mkdtemp(prefix="vidgan-bench-temporal-"))
+    clips = make_demo_clips(folder / "clips", scale)
+    data = folder / "data"
+    extract_frames({"a": [clips["glove"]], "b": [clips["hand"]]}, data, every=scale.every, scale=scale.scale, quiet=True)
+    source = rgb_frames(clips["shot"])
+    variants = [v for seed in seeds for weight in weights for v in train_and_render(data, clips["shot"], folder, scale, weight, seed, args.device)]
+    print(f"Temporal stability, the demo's gloved shot ({scale.width}x{scale.height}, {len(source)} frames), {scale.iters} training steps\n{machine()}")
+    width = max(len(v.name) for v in variants)
+    print(f"{'variant':<{width}}  {'warp err / source':>17}  {'skin dist ratio':>15}  {'outside hand':>12}  {'s/step':>6}")
+    for v in variants:
+        ratio, passed = colour_ratio(source, v.frames, scale)
+        print(
+            f"{v.name:<{width}}  {v.warp_ratio:>16.2f}x  {ratio:>10.2f} {'pass' if passed else 'FAIL'}  "
+            f"{ghosting(source, v.frames, scale):>12.2f}  {v.seconds_per_step:>6.2f}"
+        )
+    without = [v for v in variants if v.name.startswith(f"--temporal-weight {weights[0]:g},")]
+    term = [v for v in variants if v.name.startswith(f"--temporal-weight {weights[-1]:g},")]
+    if args.strip:
+        rows = {f"without the term\n(warp {without[0].warp_ratio:.2f}x)": without[0].frames, f"--temporal-weight {weights[-1]:g}\n(warp {term[0].warp_ratio:.2f}x)": term[0].frames}
+        write_strip(args.strip, source, rows, scale)
+    print(f"with the temporal term: output warp error {mean_ratio(term):.2f}x the source's (without: {mean_ratio(without):.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
