@@ -38,7 +38,7 @@ def test_the_term_measures_what_a_map_does_not_move_along():
     x = smooth_images()
     motion = random_motion(len(x), CPU, torch.Generator().manual_seed(1))
     pattern = torch.linspace(-0.5, 0.5, 32).expand(1, 3, 32, 32)  # painted on at a fixed place: does not move with x
-    stamp = lambda t: t + pattern  # noqa: E731
+    stamp = lambda t: t + pattern
     mask = defined(motion, 32, 32)
     expected = ((pattern - move(pattern.expand_as(x), motion)).abs() * mask).sum() / (3 * mask.sum())
     loss = equivariance_loss(stamp, x, stamp(x), motion)
@@ -71,7 +71,7 @@ def test_eval_temporal_error_is_the_inputs_own_for_an_identity_and_higher_for_fl
     steady, source = temporal_errors(lambda x: x, images)
     assert source > 0 and steady == pytest.approx(source)
     generator = torch.Generator().manual_seed(3)
-    flicker = lambda x: (x.float() + torch.randint(-20, 21, x.shape, generator=generator)).clamp(0, 255).to(torch.uint8)  # noqa: E731
+    flicker = lambda x: (x.float() + torch.randint(-20, 21, x.shape, generator=generator)).clamp(0, 255).to(torch.uint8)
     flickering, _ = temporal_errors(flicker, images)
     assert flickering > 2 * source
 

@@ -37,7 +37,7 @@ from vidgan.training.loop import TrainResult, ema_decay, update_average
 from vidgan.training.losses import lsgan_loss
 from vidgan.training.options import CycleGANOptions
 from vidgan.training.plots import domain_term
-from vidgan.training.temporal import equivariance_loss, random_motion
+from vidgan.training.temporal import TemporalTerm, equivariance_term
 
 KIND = CYCLEGAN_KIND
 SAMPLE_COLUMNS = 8
@@ -126,6 +126,7 @@ class CycleGANTask:
         self.lr_decay_from = lr_decay_from
         self.ema = ema
         self.pools = {d: ImagePool(pool) for d in banks}
+        self.temporal_term: TemporalTerm = equivariance_term  # weighted by weights.temporal
         self.arch = {"generator": generator.to_dict(), "discriminator": discriminator.to_dict()}
         self.generators = nn.ModuleDict({d.name: build_generator(generator) for d in DIRECTIONS}).to(device)
         self.discriminators = nn.ModuleDict({d: build_discriminator(discriminator) for d in banks}).to(device)
@@ -217,10 +218,8 @@ class CycleGANTask:
             kept = self._generate(d.name, real[d.target])
             terms[domain_term("identity", d.target)] = F.l1_loss(kept, real[d.target])
         if self.weights.temporal > 0:
-            source = real[d.source]
-            motion = random_motion(len(source), source.device)
             translate = partial(self._generate, d.name)
-            terms[domain_term("temporal", d.target)] = equivariance_loss(translate, source, fake[d.target], motion)
+            terms[domain_term("temporal", d.target)] = self.temporal_term(d, translate, real[d.source], fake[d.target])
         return terms
 
     @staticmethod

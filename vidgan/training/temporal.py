@@ -15,6 +15,13 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from vidgan.core.directions import Direction
+
+Translate = Callable[[torch.Tensor], torch.Tensor]
+# The temporal term of one direction: (direction, its generator, a batch of source images, their translations)
+# → a loss. CycleGANTask uses `equivariance_term`; bench/temporal.py swaps in a consecutive-frames form to compare.
+TemporalTerm = Callable[[Direction, Translate, torch.Tensor, torch.Tensor], torch.Tensor]
+
 # The largest motion T draws, each uniform in ±: about what a hand moves between two frames of the demo's footage.
 MAX_SHIFT = 0.04  # share of the image side
 MAX_ROTATION = math.radians(3.0)
@@ -47,12 +54,16 @@ def defined(motion: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return move(ones, motion, padding="zeros") > _INSIDE
 
 
-def equivariance_loss(
-    translate: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, translated: torch.Tensor, motion: torch.Tensor
-) -> torch.Tensor:
+def equivariance_loss(translate: Translate, images: torch.Tensor, translated: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
     """Mean L1 between translate(T(images)) and T(translated) over the pixels T keeps defined (the border a
     motion uncovers is left out); `translated` is translate(images), already computed. 0 when `translate`
     commutes with T (e.g. a pointwise colour map); both sides carry gradients."""
     mask = defined(motion, *images.shape[-2:])
     difference = (translate(move(images, motion)) - move(translated, motion)).abs() * mask
     return difference.sum() / (mask.sum() * images.shape[1]).clamp_min(1)
+
+
+def equivariance_term(direction: Direction, translate: Translate, images: torch.Tensor, translated: torch.Tensor) -> torch.Tensor:
+    """The TemporalTerm of training: `equivariance_loss` under a fresh random motion per image (the same for
+    either direction)."""
+    return equivariance_loss(translate, images, translated, random_motion(len(images), images.device))
