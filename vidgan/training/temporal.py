@@ -22,7 +22,8 @@ Translate = Callable[[torch.Tensor], torch.Tensor]
 # → a loss. CycleGANTask uses `equivariance_term`; bench/temporal.py swaps in a consecutive-frames form to compare.
 TemporalTerm = Callable[[Direction, Translate, torch.Tensor, torch.Tensor], torch.Tensor]
 
-# The largest motion T draws, each uniform in ±: about what a hand moves between two frames of the demo's footage.
+# The largest motion T draws, each uniform in ±: of the order of what the demo's hand moves between two extracted
+# frames (about 2 px of a 64-px crop and 1.5°).
 MAX_SHIFT = 0.04  # share of the image side
 MAX_ROTATION = math.radians(3.0)
 MAX_ZOOM = 0.04  # relative scale change
