@@ -3,7 +3,7 @@ table-top the glove never covers stays roughly as it was."""
 
 import numpy as np
 
-from vidgan.demo import GLOVE, SKIN, DemoScale, hand_mask, run_demo
+from vidgan.demo import GLOVE, SKIN, DemoScale, hand_colours, hand_mask, run_demo
 from vidgan.io.video import iter_frames, probe_video
 
 SMALL = DemoScale(width=160, height=90, seconds=2.5, every=1, scale=64, crop=64, channels=8, res_blocks=2, batch_size=4, iters=70)
@@ -18,12 +18,8 @@ def test_demo_removes_the_glove(tmp_path):
     assert probe_video(result.translated).has_audio
     assert probe_video(result.side_by_side).width == 2 * SMALL.width
 
-    hand_before, hand_after = [], []
-    for i in range(0, len(source), 10):
-        # Erode the mask so blurred edges don't count as hand pixels.
-        hand = hand_mask(i, SMALL.width, SMALL.height, phase=7.0) > 250
-        hand_before.append(source[i][hand].mean(axis=0))
-        hand_after.append(translated[i][hand].mean(axis=0))
+    hand_before = hand_colours(source, SMALL.width, SMALL.height)
+    hand_after = hand_colours(translated, SMALL.width, SMALL.height)
     distance_to_skin = lambda colour: np.linalg.norm(np.mean(colour, axis=0) - np.array(SKIN))
     distance_to_glove = lambda colour: np.linalg.norm(np.mean(colour, axis=0) - np.array(GLOVE))
     # Translated hands sit much nearer skin than the gloved source did, and nearer skin than glove.

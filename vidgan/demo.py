@@ -82,11 +82,20 @@ def draw_frame(i: int, width: int, height: int, gloved: bool, phase: float = 0.0
     return np.clip(background * (1 - mask) + hand * mask, 0, 255).astype(np.uint8)
 
 
+SHOT_PHASE = 7.0  # the gloved shot's hand_mask phase
+
+
+def hand_colours(frames: list[np.ndarray], width: int, height: int, every: int = 10) -> np.ndarray:
+    """The mean colour (RGB 0-255) of the shot's hand in every `every`-th of its frames (H×W×3), one row each; the
+    mask is taken at near full strength only, so the hand's blurred edge does not count."""
+    return np.array([frames[i][hand_mask(i, width, height, SHOT_PHASE) > 250].mean(axis=0) for i in range(0, len(frames), every)])
+
+
 def make_demo_clips(folder: Path, scale: DemoScale) -> dict[str, Path]:
     """glove.mp4 (domain a), hand.mp4 (domain b) and shot.mp4 (a new gloved take, with sound) in `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     frames = round(scale.seconds * CLIP_FPS)
-    takes = {"glove": (True, 0.0, False), "hand": (False, 3.0, False), "shot": (True, 7.0, True)}
+    takes = {"glove": (True, 0.0, False), "hand": (False, 3.0, False), "shot": (True, SHOT_PHASE, True)}
     clips = {}
     for name, (gloved, phase, audio) in takes.items():
         clips[name] = write_test_clip(
@@ -99,6 +108,29 @@ def make_demo_clips(folder: Path, scale: DemoScale) -> dict[str, Path]:
             draw=lambda i, g=gloved, p=phase: draw_frame(i, scale.width, scale.height, g, p),
         )
     return clips
+
+
+def training_options(data: Path, run_dir: Path, scale: DemoScale, *, device: str = "auto", quiet: bool = False) -> CycleGANOptions:
+    """The demo's CycleGAN: square crops of the frames `extract` wrote into `data` (a/ and b/), sized by `scale`."""
+    return CycleGANOptions(
+        a_dir=data / "a",
+        b_dir=data / "b",
+        out=run_dir,
+        crop=scale.crop,
+        channels=scale.channels,
+        res_blocks=scale.res_blocks,
+        batch_size=scale.batch_size,
+        iters=scale.iters,
+        sample_every=max(1, scale.iters // 8),
+        checkpoint_every=scale.iters,
+        device=device,
+        quiet=quiet,
+    )
+
+
+def render_options(out: Path, *, device: str = "auto", quiet: bool = False) -> RenderOptions:
+    """The demo's render: glove → bare hand, with a side-by-side, detail from the source (the defaults)."""
+    return RenderOptions(out=out, directions=(A2B,), compare=True, overwrite=True, device=device, quiet=quiet)
 
 
 MARKER = ".vidgan-demo"
@@ -133,26 +165,10 @@ def run_demo(
     data = out_dir / "data"
     extract_frames({"a": [clips["glove"]], "b": [clips["hand"]]}, data, every=scale.every, scale=scale.scale, quiet=quiet)
     # 3. Train the CycleGAN on square crops of them (the run records the working scale).
-    options = CycleGANOptions(
-        a_dir=data / "a",
-        b_dir=data / "b",
-        out=out_dir / "run",
-        crop=scale.crop,
-        channels=scale.channels,
-        res_blocks=scale.res_blocks,
-        batch_size=scale.batch_size,
-        iters=scale.iters,
-        sample_every=max(1, scale.iters // 8),
-        checkpoint_every=scale.iters,
-        device=device,
-        quiet=quiet,
-    )
-    run = train_cyclegan(options)
+    run = train_cyclegan(training_options(data, out_dir / "run", scale, device=device, quiet=quiet))
     # 4. Render the shot glove → bare hand at the run's working scale, its detail from the source (the defaults),
     #    plus a side-by-side (source | result) for a quick look.
-    options = RenderOptions(
-        out=out_dir / "shot_nogloves.mp4", directions=(A2B,), compare=True, overwrite=True, device=device, quiet=quiet
-    )
+    options = render_options(out_dir / "shot_nogloves.mp4", device=device, quiet=quiet)
     result = render_video(clips["shot"], run.run_dir, options)
     clip = result.clips[0]
     return DemoResult(clip.outputs["a2b"], clip.compares["a2b"], run.run_dir)

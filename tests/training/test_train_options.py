@@ -16,8 +16,8 @@ from vidgan.training.options import MODELS, TRAIN_OPTIONS, CycleGANOptions, DCGA
 
 # The numeric options whose 0 means something (off, none, a seed, the first step); every other one refuses 0.
 ZERO_MEANS = {
-    "--seed", "--res-blocks", "--ema", "--cycle-weight", "--identity-weight", "--pool", "--lr-decay-from", "--beta1",
-    "--beta2", "--holdout", "--slope", "--dropout", "--kl-weight",
+    "--seed", "--res-blocks", "--ema", "--cycle-weight", "--identity-weight", "--temporal-weight", "--pool", "--lr-decay-from",
+    "--beta1", "--beta2", "--holdout", "--slope", "--dropout", "--kl-weight",
 }  # fmt: skip
 
 

@@ -1,4 +1,5 @@
-"""`vidgan eval` of a CycleGAN run: translation scores, C2ST, cycle and identity error, colour and structure.
+"""`vidgan eval` of a CycleGAN run: translation scores, C2ST, cycle and identity error, colour, structure and
+temporal error.
 
 A domain classifier (real a vs real b, vidgan.eval.judges) scores translations, and fresh classifiers per direction
 try to tell translations from real target images (C2ST). Every figure stands beside its baseline: real target
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,7 @@ from vidgan.eval.metrics import (
     ssim_grey_per_image,
 )
 from vidgan.eval.options import ClassifierSettings, EvalOptions
+from vidgan.eval.temporal import temporal_errors
 from vidgan.io.images import list_images
 from vidgan.models.classifier import BinaryClassifier
 from vidgan.runs.checkpoints import load_latest_checkpoint
@@ -103,6 +106,7 @@ def score_direction(
     translated = _translate(generators[direction], source)
     cycled = _translate(generators[direction.reverse], translated)
     target_label = DOMAINS.index(direction.target)
+    temporal_error, input_temporal_error = temporal_errors(partial(_translate, generators[direction]), source)
 
     def share_judged_target(judged: torch.Tensor) -> float:
         return (predict(classifier, judged) == target_label).float().mean().item()
@@ -117,6 +121,8 @@ def score_direction(
         "colour_distance": colour_distance(translated, target),
         "untranslated_colour_distance": colour_distance(source, target),
         "ssim_grey": _paired(ssim_grey_per_image, source, translated),
+        "temporal_error": temporal_error,
+        "input_temporal_error": input_temporal_error,
         "c2st": two_sample_test(target, translated, settings, on_step),
     }
 
@@ -181,13 +187,15 @@ TABLE_ROWS = (
     ("colour_distance", "LAB mean/std distance to the target domain (lower is better)", "{:.2f}"),
     ("untranslated_colour_distance", "  baseline: untranslated input", "{:.2f}"),
     ("ssim_grey", "structure kept: SSIM of grey input vs output (1 = same)", "{:.3f}"),
+    ("temporal_error", "temporal warp error: translations of images and of them slightly moved (lower is better)", "{:.6f}"),
+    ("input_temporal_error", "  baseline: the input images' own", "{:.6f}"),
 )
 
 
 def table_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
-    """(label, a→b, b→a) strings for every row of the eval table."""
+    """(label, a→b, b→a) strings for every row of the eval table ("n/a" for figures an older eval did not record)."""
     directions = results["directions"]
-    return [(label, *(_shown(fmt, directions[d][key]) for d in directions)) for key, label, fmt in TABLE_ROWS]
+    return [(label, *(_shown(fmt, directions[d].get(key)) for d in directions)) for key, label, fmt in TABLE_ROWS]
 
 
 def _shown(fmt: str, value: float | None) -> str:

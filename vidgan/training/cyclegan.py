@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from vidgan.training.loop import TrainResult, ema_decay, update_average
 from vidgan.training.losses import lsgan_loss
 from vidgan.training.options import CycleGANOptions
 from vidgan.training.plots import domain_term
+from vidgan.training.temporal import TemporalTerm, equivariance_term
 
 KIND = CYCLEGAN_KIND
 SAMPLE_COLUMNS = 8
@@ -45,6 +47,7 @@ SAMPLE_COLUMNS = 8
 class LossWeights:
     cycle: float = CycleGANOptions.cycle_weight  # 0 trains without cycle-consistency
     identity: float = CycleGANOptions.identity_weight
+    temporal: float = CycleGANOptions.temporal_weight  # 0 trains without the temporal-consistency term
 
 
 class ImagePool:
@@ -123,6 +126,7 @@ class CycleGANTask:
         self.lr_decay_from = lr_decay_from
         self.ema = ema
         self.pools = {d: ImagePool(pool) for d in banks}
+        self.temporal_term: TemporalTerm = equivariance_term  # weighted by weights.temporal
         self.arch = {"generator": generator.to_dict(), "discriminator": discriminator.to_dict()}
         self.generators = nn.ModuleDict({d.name: build_generator(generator) for d in DIRECTIONS}).to(device)
         self.discriminators = nn.ModuleDict({d: build_discriminator(discriminator) for d in banks}).to(device)
@@ -155,8 +159,9 @@ class CycleGANTask:
 
         Every term is logged per domain (`domain_term`: the domain whose images it measures) and summed over the
         two as before: g_adv_b is how D_b scores the a→b translations, cycle_a the L1 of a→b→a against a,
-        identity_b the L1 of a→b applied to b against b, d_real_b and d_fake_b D_b's loss on b's photos and on
-        translations into b; g_adv = g_adv_a + g_adv_b, and so on."""
+        identity_b the L1 of a→b applied to b against b, temporal_b how far the a→b translations of moved a images
+        are from the moved translations (vidgan.training.temporal), d_real_b and d_fake_b D_b's loss on b's photos
+        and on translations into b; g_adv = g_adv_a + g_adv_b, and so on."""
         # The rate is a function of the step alone, so a resumed run continues the schedule with no extra state.
         factor = linear_decay(step, total_steps, self.lr_decay_from)
         for name, optimizer in self.optimizers.items():
@@ -170,12 +175,11 @@ class CycleGANTask:
             terms: dict[str, torch.Tensor] = {}
             for d in DIRECTIONS:
                 terms.update(self._generator_terms(d, real, fake))
-            totals = self._domain_totals(terms, ("g_adv", "cycle", "identity"))
+            totals = self._domain_totals(terms, ("g_adv", "cycle", "identity", "temporal"))
             loss_g = totals["g_adv"]
-            if "cycle" in totals:
-                loss_g = loss_g + self.weights.cycle * totals["cycle"]
-            if "identity" in totals:
-                loss_g = loss_g + self.weights.identity * totals["identity"]
+            for name in ("cycle", "identity", "temporal"):
+                if name in totals:
+                    loss_g = loss_g + getattr(self.weights, name) * totals[name]
         self.optimizers["generators"].zero_grad(set_to_none=True)
         loss_g.backward()
         self.optimizers["generators"].step()
@@ -203,8 +207,9 @@ class CycleGANTask:
         self, d: Direction, real: dict[str, torch.Tensor], fake: dict[str, torch.Tensor]
     ) -> dict[str, torch.Tensor]:
         """Direction d's generator terms: fool the target domain's discriminator, come back through the reverse
-        generator (cycle-consistency, when weighted), and leave images already in the target domain alone
-        (identity, when weighted)."""
+        generator (cycle-consistency, when weighted), leave images already in the target domain alone (identity,
+        when weighted), and translate a slightly moved image as the translation moved alike (temporal, when
+        weighted)."""
         terms = {domain_term("g_adv", d.target): lsgan_loss(self._judge(d.target, fake[d.target]), True)}
         if self.weights.cycle > 0:
             round_trip = self._generate(d.reverse.name, fake[d.target])
@@ -212,6 +217,9 @@ class CycleGANTask:
         if self.weights.identity > 0:
             kept = self._generate(d.name, real[d.target])
             terms[domain_term("identity", d.target)] = F.l1_loss(kept, real[d.target])
+        if self.weights.temporal > 0:
+            translate = partial(self._generate, d.name)
+            terms[domain_term("temporal", d.target)] = self.temporal_term(d, translate, real[d.source], fake[d.target])
         return terms
 
     @staticmethod
@@ -292,7 +300,7 @@ def build_task(config: dict[str, Any], device: torch.device) -> CycleGANTask:
         banks,
         GeneratorConfig(**config["generator"]),
         DiscriminatorConfig(**config["discriminator"]),
-        LossWeights(cycle=options.cycle_weight, identity=options.identity_weight),
+        LossWeights(cycle=options.cycle_weight, identity=options.identity_weight, temporal=options.temporal_weight),
         batch_size=options.batch_size,
         lr_g=options.lr_g or options.lr,
         lr_d=options.lr_d or options.lr,

@@ -166,6 +166,12 @@ class CycleGANOptions(TrainOptions):
     # the adversarial term made translations harder to tell from photos (docs/experiments.md).
     cycle_weight: float = option(5.0, "Weight of the cycle-consistency L1 loss (0: none, as --no-cycle).", bounds=NOT_NEGATIVE)
     identity_weight: float = option(0.0, "Weight of the identity L1 loss (0: off).", bounds=NOT_NEGATIVE)
+    temporal_weight: float = option(
+        0.0,
+        "Weight of the temporal-consistency L1 loss: translating a slightly moved image must give the translation "
+        "moved the same way (Eilertsen et al. 2019), so invented texture does not flicker on moving footage (0: off).",
+        bounds=NOT_NEGATIVE,
+    )
     pool: int = option(0, "History of N generated images shown to the discriminators (0: off).", bounds=NOT_NEGATIVE)
     aug: str = option("deluxe", AUG_HELP, choices=AUGMENTATIONS)
     diffaug: bool = option(True, "DiffAugment every discriminator input.")
