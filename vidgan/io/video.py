@@ -240,10 +240,13 @@ def iter_frames(
     end: float | None = None,
     keep: Callable[[int], bool] | None = None,
     resize: Callable[[int, int], tuple[int, int]] | None = None,
+    seek: tuple[int, int] | None = None,
 ) -> Iterator[Frame]:
     """Yield the kept frames (index % every == 0, keep(index), start <= time < end) as upright RGB, in order.
 
-    Indices count every decoded frame from the start of the clip. Without `resize` every frame comes at the
+    Indices count every decoded frame from the start of the clip. `seek` = (pts, index): start decoding at the
+    keyframe at or before that pts (the video stream's time base) and yield frames from it on, the first of them
+    numbered `index` (the caller knows which frame of the clip it is); frames before it are decoded, not counted. Without `resize` every frame comes at the
     first frame's size: in a stream whose resolution changes, frames of another size are letterboxed into it
     (FirstFrameSize, one warning). `resize` maps each frame's own displayed (width, height) to the size it is
     scaled to in swscale on the way to RGB (far cheaper than shrinking whole frames after); frames keep their own
@@ -259,8 +262,11 @@ def iter_frames(
         stream.codec_context.thread_type = "AUTO"
         frame_period = 1 / float(_stream_fps(stream))
         sizes = FirstFrameSize(path) if resize is None else None
-        decoded = container.decode(stream)
         index, frame_end = -1, 0.0
+        if seek is not None:
+            container.seek(seek[0], stream=stream, backward=True, any_frame=False)
+            index = seek[1] - 1
+        decoded = container.decode(stream)
         while True:
             try:
                 frame = next(decoded)
@@ -273,6 +279,8 @@ def iter_frames(
                     raise VidganError(f"{path}: no video frames could be decoded ({ffmpeg_reason(exc)})") from exc
                 warn(f"{path}: decoding stopped at frame {index + 1} ({ffmpeg_reason(exc)}); keeping the frames before it")
                 break
+            if seek is not None and frame.pts is not None and frame.pts < seek[0]:
+                continue
             index += 1
             displayed = _displayed_size(frame)
             refit = sizes is not None and sizes.differs(*displayed, f"frame {index}")
