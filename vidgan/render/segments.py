@@ -20,6 +20,7 @@ import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -50,11 +51,6 @@ class Segment:
     first: int
     stop: int
     stamps: tuple[int, ...] | None
-
-    @property
-    def frames(self) -> int:
-        """Frames written by this segment."""
-        return self.stop - self.first
 
 
 def segments_per_clip(asked: int | None, inputs: int, processes: int) -> int:
@@ -142,19 +138,20 @@ def segment_frames(clip: Clip, segment: Segment) -> Iterator[Frame]:
         yield from _sequence_frames(clip, segment)
         return
     frames = iter_frames(clip.path, seek=(segment.stamps[0], segment.start))
+    decoded = 0
     try:
-        for expected, frame in zip(segment.stamps, frames):
+        for expected, frame in zip(segment.stamps, frames):  # the stamps end first: no frame decoded past them
             if frame.pts != expected:
                 raise VidganError(
                     f"{clip.path}: frame {frame.index} decodes with pts {frame.pts} after a seek, where its packets"
                     f" say {expected}; this clip cannot be cut exactly: render it with --segments 1"
                 )
             yield frame
-            if frame.index == segment.stop - 1:
-                return
+            decoded += 1
     finally:
         frames.close()
-    raise VidganError(f"{clip.path}: decoding ended before frame {segment.stop - 1}; render it with --segments 1")
+    if decoded < len(segment.stamps):
+        raise VidganError(f"{clip.path}: decoding ended before frame {segment.stop - 1}; render it with --segments 1")
 
 
 def _sequence_frames(clip: Clip, segment: Segment) -> Iterator[Frame]:
@@ -236,48 +233,72 @@ def join(plan: ClipPlan, segments: list[Segment], audio: bool) -> None:
             continue
         parts = [part_path(path, segment) for segment in segments]
         # Like open_writer: every video output of a video source carries its tracks, side-by-sides too.
-        join_video(path, parts, plan.clip.path if audio and plan.clip.sequence is None else None)
+        join_video(path, parts, plan.clip.fps, plan.clip.path if audio and plan.clip.sequence is None else None)
         for part in parts:
             part.unlink()
 
 
-def _decode_timestamps(parts: list[Path]) -> tuple[list[int], int]:
-    """The sorted pts of every packet of the parts, and the largest reordering delay of any part: how many of its
-    first packets (in decoding order) come before its earliest frame is shown (B-frames)."""
-    stamps, delay = [], 0
-    for part in parts:
-        with av.open(str(part)) as container:
-            packets = [(p.pts, p.dts) for p in container.demux(video=0) if p.size]
-        first_shown = min(pts for pts, _ in packets)
-        delay = max(delay, sum(1 for _, dts in packets if dts is not None and dts < first_shown))
-        stamps += [pts for pts, _ in packets]
-    return sorted(stamps), min(delay, len(stamps) - 1)
-
-
 def _dts(stamps: list[int], delay: int, position: int) -> int:
     """The decoding timestamp of the packet at `position` in decoding order of the joined stream: the shown
-    timestamps, `delay` frames behind (as x264 sets them in one pass); before the first, shifted back likewise.
-    Strictly increasing, and never after the packet's pts when no part reorders more than `delay` frames."""
+    timestamps (sorted), `delay` frames behind, as x264 sets them in one pass; before the first, shifted back
+    likewise. Strictly increasing, and never after the packet's pts when no part reorders more than `delay` frames."""
     if position >= delay:
         return stamps[position - delay]
     return stamps[position] - (stamps[delay] - stamps[0])
 
 
-def join_video(path: Path, parts: list[Path], tracks_from: Path | None) -> None:
-    """Copy the video packets of `parts` (files of one codec and time base, in time order) into `path` without
-    re-encoding, then the tracks of `tracks_from`; written to a hidden name and renamed into place when complete.
-    A source whose tracks cannot go into the output leaves them out with a warning, as VideoWriter does."""
-    stamps, delay = _decode_timestamps(parts)
+@dataclass(frozen=True)
+class _Parts:
+    """The hidden files of one video output's segments, in time order: one codec and time base, written at `fps`."""
+
+    paths: list[Path]
+    fps: Fraction
+
+    def _timestamps(self) -> tuple[list[int], int]:
+        """The sorted pts of every packet, and the largest reordering delay of any part: how many of its first
+        packets (in decoding order) come before its earliest frame is shown (B-frames)."""
+        stamps, delay = [], 0
+        for part in self.paths:
+            with av.open(str(part)) as container:
+                packets = [(p.pts, p.dts) for p in container.demux(video=0) if p.size]
+            first_shown = min(pts for pts, _ in packets)
+            delay = max(delay, sum(1 for _, dts in packets if dts is not None and dts < first_shown))
+            stamps += [pts for pts, _ in packets]
+        return sorted(stamps), min(delay, len(stamps) - 1)
+
+    def packets(self) -> Iterator[av.Packet]:
+        """The video packets of the parts in decoding order, with continuous decoding timestamps (_dts). The last
+        frame shown gets one frame period as its duration, as an encoder ends a stream: in its part it had a next
+        frame, in another part, to measure it by; at the end of the clip there is none."""
+        stamps, delay = self._timestamps()
+        position = 0
+        for part in self.paths:
+            with av.open(str(part)) as source:
+                for packet in source.demux(video=0):
+                    if not packet.size:
+                        continue
+                    packet.dts = _dts(stamps, delay, position)
+                    position += 1
+                    if packet.pts == stamps[-1]:
+                        packet.duration = round(1 / (self.fps * packet.time_base))
+                    yield packet
+
+
+def join_video(path: Path, parts: list[Path], fps: Fraction, tracks_from: Path | None) -> None:
+    """Copy the video packets of `parts` (files of one codec and time base, written at frame rate `fps`, in time
+    order) into `path` without re-encoding, with the audio and subtitle tracks of `tracks_from`; written to a
+    hidden name and renamed into place when complete. Tracks that cannot go into the output are left out with a
+    warning, as VideoWriter does. Raises VidganError."""
     temp = temp_path_for(path)
     try:
         try:
-            _remux(temp, path, parts, stamps, delay, tracks_from)
+            _remux(temp, path, _Parts(parts, fps), tracks_from)
         except (VidganError, av.error.FFmpegError, ValueError) as exc:
             if tracks_from is None:
                 raise
             warn(f"{path}: the audio and subtitle tracks of {tracks_from} cannot be written into it"
                  f" ({ffmpeg_reason(exc)}); writing the video without them")
-            _remux(temp, path, parts, stamps, delay, None)
+            _remux(temp, path, _Parts(parts, fps), None)
         os.replace(temp, path)
     except (av.error.FFmpegError, OSError) as exc:
         raise VidganError(f"{path}: could not join its segments ({ffmpeg_reason(exc)})") from exc
@@ -285,31 +306,23 @@ def join_video(path: Path, parts: list[Path], tracks_from: Path | None) -> None:
         temp.unlink(missing_ok=True)
 
 
-def _remux(temp: Path, path: Path, parts: list[Path], stamps: list[int], delay: int, tracks_from: Path | None) -> None:
+def _remux(temp: Path, path: Path, parts: _Parts, tracks_from: Path | None) -> None:
+    """Write `temp` (for `path`): the parts' video packets and the tracks of `tracks_from`, interleaved."""
     with av.open(str(temp), "w") as out:
-        with av.open(str(parts[0])) as first:
-            template = first.streams.video[0]
-            stream = out.add_stream_from_template(template)
-            # The frame rate the parts were written with: Matroska gives frames their duration from it.
-            stream.codec_context.framerate = template.average_rate
+        with av.open(str(parts.paths[0])) as first:
+            stream = out.add_stream_from_template(first.streams.video[0])
+        stream.codec_context.framerate = parts.fps  # Matroska gives frames their duration from it
         tracks = SourceTracks(av.open(str(tracks_from)), out, path) if tracks_from is not None else None
         try:
             out.start_encoding()
             if tracks is not None and tracks.summary:
                 warn(f"{path}: from {tracks_from}: {tracks.summary}")
-            position = 0
-            for part in parts:
-                with av.open(str(part)) as source:
-                    for packet in source.demux(video=0):
-                        if not packet.size:
-                            continue
-                        packet.dts = _dts(stamps, delay, position)
-                        position += 1
-                        seconds = float(packet.pts * packet.time_base)
-                        packet.stream = stream
-                        out.mux(packet)
-                        if tracks is not None:
-                            tracks.mux_until(seconds)
+            for packet in parts.packets():
+                seconds = float(packet.pts * packet.time_base)
+                packet.stream = stream
+                out.mux(packet)
+                if tracks is not None:
+                    tracks.mux_until(seconds)
             if tracks is not None:
                 tracks.mux_until(None)
         finally:
