@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
+import segments
 import torch
 from benchlib import (
     best_rate,
@@ -51,6 +52,8 @@ def naive_loop(clip: Path, out: Path, generator: torch.nn.Module, size: tuple[in
 
 
 def main() -> None:
+    if segments.asked():  # --segments: one clip split over 2 torchrun processes, beside 1 (bench/segments.py)
+        return segments.main()
     args, folder, clip = clip_bench_setup(__doc__, "render", (WIDTH, HEIGHT), frames=24, rounds=2)
     config = GeneratorConfig.for_size(128)
     checkpoint = random_generator_checkpoint(folder / "model.pt", config)

@@ -244,14 +244,16 @@ def iter_frames(
 ) -> Iterator[Frame]:
     """Yield the kept frames (index % every == 0, keep(index), start <= time < end) as upright RGB, in order.
 
-    Indices count every decoded frame from the start of the clip. `seek` = (pts, index): start decoding at the
-    keyframe at or before that pts (the video stream's time base) and yield frames from it on, the first of them
-    numbered `index` (the caller knows which frame of the clip it is); frames before it are decoded, not counted. Without `resize` every frame comes at the
+    Indices count every decoded frame from the start of the clip. Without `resize` every frame comes at the
     first frame's size: in a stream whose resolution changes, frames of another size are letterboxed into it
     (FirstFrameSize, one warning). `resize` maps each frame's own displayed (width, height) to the size it is
     scaled to in swscale on the way to RGB (far cheaper than shrinking whole frames after); frames keep their own
     aspect then. A decode error part-way through ends the iteration with a warning; a clip where not even the
     first frame decodes raises VidganError.
+
+    `seek` = (pts, index): start decoding at the keyframe at or before that pts (the video stream's time base)
+    and yield frames from it on, the first numbered `index` (the caller knows which frame of the clip it is);
+    frames between the keyframe and it are decoded, not counted.
     """
     if every < 1:
         raise UsageError(f"every must be 1 or more, got {every}")

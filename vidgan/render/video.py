@@ -29,6 +29,15 @@ from vidgan.core.errors import Interrupted, StopRequest, interrupts_deferred
 from vidgan.core.progress import make_progress, warn
 from vidgan.io.video import Frame
 from vidgan.render.options import RenderOptions
+from vidgan.render.outputs import (
+    ClipPlan,
+    MatteSequenceWriter,
+    Writer,
+    open_matte_writer,
+    open_writer,
+    plan_outputs,
+    what_was_kept,
+)
 from vidgan.render.segments import (
     Segment,
     join,
@@ -38,15 +47,6 @@ from vidgan.render.segments import (
     segment_frames,
     segments_per_clip,
     warm_up_frames,
-)
-from vidgan.render.outputs import (
-    ClipPlan,
-    MatteSequenceWriter,
-    Writer,
-    open_matte_writer,
-    open_writer,
-    plan_outputs,
-    what_was_kept,
 )
 from vidgan.render.temporal import MotionTracker, TemporalSmoother, WarpErrorMeter
 from vidgan.render.translator import FrameTranslator, default_batch_size, load_translators
