@@ -222,18 +222,21 @@ class ClipRenderer:
         for direction, (rgb, matte, done_before) in results.items():
             if done_before:
                 self.smoothers[direction].follow(rgb)
-            elif not written:
-                rgb = self.smoothers[direction](rgb, motion)
             else:
                 rgb = self.smoothers[direction](rgb, motion)
-                if direction in self.compares:  # before the output, so a resumed output always has its side-by-side
-                    side_by_side = [_labelled(frame.rgb, "source"), _labelled(rgb, direction.name)]
-                    self.compares[direction].write_frame(frame, np.concatenate(side_by_side, axis=1))
-                self.writers[direction].write_frame(frame, rgb)
-                if direction in self.mattes:
-                    self.mattes[direction].write_frame(frame, matte)
+                if written:
+                    self._write(direction, frame, rgb, matte)
             if metered:
                 self.meters[direction].add(rgb, motion if measure else None)
+
+    def _write(self, direction: Direction, frame: Frame, rgb: np.ndarray, matte: np.ndarray | None) -> None:
+        """One finished output frame, with its side-by-side and change matte where asked for."""
+        if direction in self.compares:  # before the output, so a resumed output always has its side-by-side
+            side_by_side = [_labelled(frame.rgb, "source"), _labelled(rgb, direction.name)]
+            self.compares[direction].write_frame(frame, np.concatenate(side_by_side, axis=1))
+        self.writers[direction].write_frame(frame, rgb)
+        if direction in self.mattes:
+            self.mattes[direction].write_frame(frame, matte)
 
     def _result(self) -> RenderedClip:
         targets = self.plan.targets
