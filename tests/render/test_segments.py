@@ -17,10 +17,10 @@ from conftest import REPO_ROOT, assert_clean_failure
 
 import vidgan.render.video as render_module
 from vidgan.core.errors import VidganError
-from vidgan.io.sequences import INCOMPLETE_MARKER
+from vidgan.io.sequences import INCOMPLETE_MARKER, open_clip
 from vidgan.io.video import iter_frames
 from vidgan.render.options import RenderOptions
-from vidgan.render.segments import _dts, frame_stamps, segments_per_clip, split, warm_up_frames
+from vidgan.render.segments import _dts, frame_stamps, plan_segments, segments_per_clip, split, warm_up_frames
 from vidgan.render.video import render_video
 
 FRAMES = 23  # divisible by neither 2 nor 3
@@ -105,6 +105,14 @@ def test_segments_per_clip_and_warm_up():
     assert warm_up_frames(0.0) == 1
     assert warm_up_frames(0.5) == 9  # 0.5**9 * 255 < 0.5 <= 0.5**8 * 255
     assert warm_up_frames(1.0) == 64
+
+
+def test_segments_start_at_whole_batches_after_their_warm_up(vfr_clip):
+    clip = open_clip(vfr_clip)
+    cut = plan_segments(clip, parts=3, warm_up=1, batch_size=5)  # 5 batches: 2, 2 and 1 of them
+    assert [(s.start, s.first, s.stop) for s in cut] == [(0, 0, 10), (9, 10, 20), (19, 20, 23)]
+    assert cut[1].stamps == tuple(frame_stamps(vfr_clip)[9:20])
+    assert len(plan_segments(clip, parts=8, warm_up=1, batch_size=16)) == 2  # 23 frames: 2 batches to share
 
 
 def test_frame_stamps_are_the_decoded_pts_in_display_order(vfr_clip):

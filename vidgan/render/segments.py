@@ -103,9 +103,11 @@ def frame_stamps(path: Path) -> list[int] | None:
     return sorted(stamps)
 
 
-def plan_segments(clip: Clip, parts: int, warm_up: int) -> list[Segment]:
-    """The clip's segments: `parts` of them (fewer for a clip with fewer frames), each warmed by `warm_up` frames
-    before its first (none before the clip's first frame). A video whose packets lack timestamps is one segment."""
+def plan_segments(clip: Clip, parts: int, warm_up: int, batch_size: int) -> list[Segment]:
+    """The clip's segments: `parts` of them (fewer for a clip of fewer batches), each warmed by `warm_up` frames
+    before its first (none before the clip's first frame). Segments start at whole batches of `batch_size`, so
+    that every frame meets the generator in the same batch as in one pass (some GPU kernels' results depend on
+    the batch). A video whose packets lack timestamps is one segment."""
     stamps = None
     if clip.sequence is not None:
         frames = len(clip.sequence.files)
@@ -117,7 +119,8 @@ def plan_segments(clip: Clip, parts: int, warm_up: int) -> list[Segment]:
         frames = len(stamps)
     if parts == 1:
         return [Segment(0, 1, 0, 0, clip.frame_count or frames, None)]
-    ranges = split(frames, parts)
+    batches = split(math.ceil(frames / batch_size), parts)
+    ranges = [(first * batch_size, min(stop * batch_size, frames)) for first, stop in batches]
     segments = []
     for number, (first, stop) in enumerate(ranges):
         start = max(0, first - warm_up)

@@ -84,11 +84,13 @@ class RenderResult:
         return self.frames / max(self.seconds, 1e-9)
 
 
-def _batches(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
+def _batches(frames: Iterable[Frame], size: int, cut: int = 0) -> Iterator[list[Frame]]:
+    """Lists of `size` frames (the last may be shorter); one also ends after the first `cut` frames, so that the
+    frames after them are batched as in a pass from there."""
     batch: list[Frame] = []
-    for frame in frames:
+    for count, frame in enumerate(frames, 1):
         batch.append(frame)
-        if len(batch) == size:
+        if len(batch) == size or count == cut:
             yield batch
             batch = []
     if batch:
@@ -156,8 +158,9 @@ class ClipRenderer:
         encoder = BackgroundWriter(self._finish, maxsize=2 * self.batch_size)
         try:
             self._open_writers()
-            frames = segment_frames(clip, self.segment)
-            for batch in _batches(in_background(frames, 2 * self.batch_size), self.batch_size):
+            frames = in_background(segment_frames(clip, self.segment), 2 * self.batch_size)
+            # Warm-up frames batched apart: the segment's own frames meet the generator in the batches of one pass.
+            for batch in _batches(frames, self.batch_size, cut=self.segment.first - self.segment.start):
                 if stop.requested:
                     raise KeyboardInterrupt  # cleaned up and reported below, as one that could not wait
                 for item in self._translate(batch):
@@ -280,13 +283,13 @@ def _render_share(
     return rendered
 
 
-def _units(plans: list[ClipPlan], options: RenderOptions) -> list[_Unit]:
+def _units(plans: list[ClipPlan], options: RenderOptions, batch_size: int) -> list[_Unit]:
     """Whole clips, or with --segments (or auto under torchrun) each clip's segments in time order."""
     parts = segments_per_clip(options.segments, len(plans), distributed.world_size())
     if parts == 1:
         return [(plan, None) for plan in plans]
     warm_up = warm_up_frames(options.temporal_smooth)
-    return [(plan, segment) for plan in plans for segment in plan_segments(plan.clip, parts, warm_up)]
+    return [(plan, segment) for plan in plans for segment in plan_segments(plan.clip, parts, warm_up, batch_size)]
 
 
 def _merged(parts: list[RenderedClip]) -> RenderedClip:
@@ -338,14 +341,14 @@ def render_video(inputs: str | Path | Sequence[str | Path], source: str | Path, 
     device = resolve_device(options.device)
     dtype = inference_dtype(device, options.half)
     distributed.join(device, timeout=SHARE_TIMEOUT)
-    units = _units(plans, options)
+    batch_size = options.batch_size or default_batch_size(device)
+    units = _units(plans, options, batch_size)
     if distributed.is_main_process():
         for plan, segment in units:
             if segment is not None and segment.number == 0 and segment.count > 1:
                 prepare(plan, options)
     distributed.barrier()  # every rank has checked the outputs before any is written
     translators = load_translators(Path(source), options, device, dtype)
-    batch_size = options.batch_size or default_batch_size(device)
 
     started = time.perf_counter()
     share = units[distributed.rank() :: distributed.world_size()]
