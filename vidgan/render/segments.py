@@ -186,18 +186,18 @@ class _SharedSequence:
         """Nothing to finish: every frame is already a complete file."""
 
 
-def part_writers(plan: ClipPlan, options: RenderOptions, segment: Segment) -> tuple[Callable[..., Writer], Callable[..., Writer]]:
+def part_writers(segment: Segment) -> tuple[Callable[..., Writer], Callable[..., Writer]]:
     """open_writer and open_matte_writer for one segment: a video goes to its hidden part, without tracks (the
-    join adds them once); a PNG sequence to the shared folder, whose older frames prepare() already cleared."""
-    kept = replace(options, resume=True)  # open PNG folders as they are: other segments are writing into them
+    join adds them once); a PNG sequence to the shared folder as it is (prepare() cleared older frames once,
+    and other segments are writing into it)."""
 
     def output(path: Path, plan: ClipPlan, width: int, options: RenderOptions) -> Writer:
         if plan.codec == "png":
-            return _SharedSequence(open_writer(path, plan, width, kept))
+            return _SharedSequence(open_writer(path, plan, width, replace(options, resume=True)))
         return open_writer(part_path(path, segment), plan, width, replace(options, audio=False))
 
     def matte(path: Path, plan: ClipPlan, options: RenderOptions) -> Writer:
-        return _SharedSequence(open_matte_writer(path, plan, kept))
+        return _SharedSequence(open_matte_writer(path, plan, replace(options, resume=True)))
 
     return output, matte
 

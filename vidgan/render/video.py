@@ -184,7 +184,7 @@ class ClipRenderer:
         width = self.plan.clip.width
         output, matte = (open_writer, open_matte_writer)
         if self.segment.count > 1:
-            output, matte = part_writers(self.plan, self.options, self.segment)
+            output, matte = part_writers(self.segment)
         for target in self.plan.targets:
             self.writers[target.direction] = output(target.path, self.plan, width, self.options)
             if target.compare is not None:
