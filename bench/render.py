@@ -24,6 +24,7 @@ from pathlib import Path
 
 import av
 import cv2
+import segments
 import torch
 from benchlib import best_rate, default_generator, print_table, random_generator_checkpoint
 
@@ -157,6 +158,8 @@ class ClipBench:
 
 
 def main() -> None:
+    if segments.asked():  # --segments: one clip split over 2 torchrun processes, beside 1 (bench/segments.py)
+        return segments.main()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--sizes", nargs="+", type=parse_size, default=[(1280, 720)])

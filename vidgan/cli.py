@@ -28,6 +28,7 @@ from vidgan.render.options import (
     RUNTIMES,
     RenderOptions,
     TranslateOptions,
+    parse_segments,
     render_directions,
 )
 from vidgan.training.options import MODELS, TRAIN_OPTIONS, CycleGANOptions, TrainOptions
@@ -416,6 +417,14 @@ def render(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue an interrupted PNG-sequence render (frames already there are kept).")
     ] = _RENDER.resume,
+    segments: Annotated[
+        str,
+        typer.Option(
+            help="Cut each clip into N time segments, rendered by separate torchrun processes and joined exactly "
+            "(in one process: one after another); auto: one per process when there are fewer inputs than processes.",
+            metavar="auto|N",
+        ),
+    ] = "auto",
     batch_size: Annotated[int | None, typer.Option(help="Frames per batch (default 4 on CPU, 16 on CUDA).")] = None,
     half: Annotated[
         bool, typer.Option("--half", help="Half-precision inference (bf16, or fp16 where unsupported); CUDA only.")
@@ -458,6 +467,7 @@ def render(
         audio=not no_audio,
         overwrite=overwrite,
         resume=resume,
+        segments=parse_segments(segments),
         batch_size=batch_size,
         half=half,
         runtime=runtime.value,

@@ -283,6 +283,7 @@ def iter_frames(
     end: float | None = None,
     keep: Callable[[int], bool] | None = None,
     resize: Callable[[int, int], tuple[int, int]] | None = None,
+    seek: tuple[int, int] | None = None,
 ) -> Iterator[Frame]:
     """Yield the kept frames (index % every == 0, keep(index), start <= time < end) as upright RGB, in order.
 
@@ -293,6 +294,10 @@ def iter_frames(
     aspect then. A decode error part-way through ends the iteration with a warning; a clip where not even the
     first frame decodes raises VidganError. Interlaced clips are deinterlaced (_progressive); a colour description
     that 8-bit RGB cannot carry faithfully gets one warning naming what is done (ColourTags.caveat).
+
+    `seek` = (pts, index): start decoding at the keyframe at or before that pts (the video stream's time base)
+    and yield frames from it on, the first numbered `index` (the caller knows which frame of the clip it is);
+    frames between the keyframe and it are decoded, not counted.
     """
     if every < 1:
         raise UsageError(f"every must be 1 or more, got {every}")
@@ -303,8 +308,11 @@ def iter_frames(
         stream.codec_context.thread_type = "AUTO"
         frame_period = 1 / float(_stream_fps(stream))
         sizes = FirstFrameSize(path) if resize is None else None
-        decoded = _progressive(container.decode(stream), stream, path)
         index, frame_end = -1, 0.0
+        if seek is not None:
+            container.seek(seek[0], stream=stream, backward=True, any_frame=False)
+            index = seek[1] - 1
+        decoded = _progressive(container.decode(stream), stream, path)
         while True:
             try:
                 frame = next(decoded)
@@ -317,6 +325,8 @@ def iter_frames(
                     raise VidganError(f"{path}: no video frames could be decoded ({ffmpeg_reason(exc)})") from exc
                 warn(f"{path}: decoding stopped at frame {index + 1} ({ffmpeg_reason(exc)}); keeping the frames before it")
                 break
+            if seek is not None and frame.pts is not None and frame.pts < seek[0]:
+                continue
             index += 1
             if index == 0 and (caveat := ColourTags.of(frame).caveat()):
                 warn(f"{path}: {caveat}")

@@ -33,6 +33,15 @@ def render_directions(choice: str) -> tuple[Direction, ...]:
     return DIRECTIONS if choice == BOTH else (Direction.parse(choice),)
 
 
+def parse_segments(text: str) -> int | None:
+    """`render --segments`: "auto" (None) or a whole number of segments per clip, 1 or more."""
+    if text == "auto":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"--segments must be auto or a whole number of segments, 1 or more, got {text!r}")
+    return int(text)
+
+
 def _check_direction(direction: object) -> None:
     if not isinstance(direction, Direction):
         raise UsageError(f"--direction must be {' or '.join(DIRECTION_NAMES)}, got {direction!r}")
@@ -67,6 +76,9 @@ class RenderOptions:
     audio: bool = True  # carry the input video's audio and subtitle tracks
     overwrite: bool = False  # replace existing outputs
     resume: bool = False  # continue an interrupted PNG-sequence render
+    # Time segments per clip, rendered by separate processes and joined (vidgan.render.segments); None: auto, one
+    # per torchrun process when there are fewer inputs than processes, else whole clips.
+    segments: int | None = option(None, bounds=AT_LEAST_1)
     batch_size: int | None = option(None, bounds=AT_LEAST_1)  # frames per batch; default vidgan.render.translator.default_batch_size
     half: bool = False  # half-precision inference (CUDA only)
     runtime: str = "torch"  # one of RUNTIMES

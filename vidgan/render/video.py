@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
+from itertools import groupby
 from pathlib import Path
 
 import cv2
@@ -37,6 +38,16 @@ from vidgan.render.outputs import (
     plan_outputs,
     what_was_kept,
 )
+from vidgan.render.segments import (
+    Segment,
+    join,
+    part_writers,
+    plan_segments,
+    prepare,
+    segment_frames,
+    segments_per_clip,
+    warm_up_frames,
+)
 from vidgan.render.temporal import MotionTracker, TemporalSmoother, WarpErrorMeter
 from vidgan.render.translator import FrameTranslator, default_batch_size, load_translators
 
@@ -56,6 +67,7 @@ class RenderedClip:
     resumed: int  # frames kept from an interrupted earlier render (--resume)
     warp_errors: dict[str, float | None]  # direction name → the output's warp error (vidgan.render.temporal)
     source_warp_error: float | None  # the source clip's own, the baseline
+    pairs: int = 0  # frame pairs the warp errors average over
 
 
 @dataclass
@@ -72,11 +84,13 @@ class RenderResult:
         return self.frames / max(self.seconds, 1e-9)
 
 
-def _batches(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
+def _batches(frames: Iterable[Frame], size: int, cut: int = 0) -> Iterator[list[Frame]]:
+    """Lists of `size` frames (the last may be shorter); one also ends after the first `cut` frames, so that the
+    frames after them are batched as in a pass from there."""
     batch: list[Frame] = []
-    for frame in frames:
+    for count, frame in enumerate(frames, 1):
         batch.append(frame)
-        if len(batch) == size:
+        if len(batch) == size or count == cut:
             yield batch
             batch = []
     if batch:
@@ -105,12 +119,21 @@ class ClipRenderer:
     Optical flow is the costly part of smoothing and measuring (a fifth of a second per 1080p frame on a CPU), so
     it is estimated only for frames that smoothing or a measured pair needs; meters see only the two frames of
     each measured pair (every `warp_error_every`-th).
+
+    With a `segment` (vidgan.render.segments) it renders only that range of the clip into the segment's writers;
+    its warm-up frames go through smoothing and metering but are not written.
     """
 
     def __init__(
-        self, plan: ClipPlan, translators: dict[Direction, FrameTranslator], options: RenderOptions, batch_size: int
+        self,
+        plan: ClipPlan,
+        translators: dict[Direction, FrameTranslator],
+        options: RenderOptions,
+        batch_size: int,
+        segment: Segment | None = None,
     ) -> None:
         self.plan = plan
+        self.segment = segment or Segment(0, 1, 0, 0, plan.clip.frame_count or 0, None)
         self.translators = translators
         self.options = options
         self.batch_size = batch_size
@@ -121,7 +144,7 @@ class ClipRenderer:
         self.source_meter = WarpErrorMeter()
         self.meters = {t.direction: WarpErrorMeter() for t in plan.targets}
         self.smoothers = {t.direction: TemporalSmoother(options.temporal_smooth) for t in plan.targets}
-        self.frames = 0  # decoded and translated
+        self.frames = 0  # decoded and translated, warm-up frames included
         self.resumed = 0  # outputs kept from an earlier render, over all directions
         self.finished = 0  # smoothed, measured and encoded
 
@@ -129,13 +152,15 @@ class ClipRenderer:
         """Render every frame, calling `advance(frames, fps)` after each batch. Ctrl-C or SIGTERM (`stop`) is taken
         between batches, where no queue between the threads is half-updated, and raises Interrupted."""
         clip = self.plan.clip
-        if self.plan.codec == "png" and self.options.audio and clip.has_audio:
+        if self.plan.codec == "png" and self.options.audio and clip.has_audio and self.segment.number == 0:
             warn(f"{clip.path}: a PNG sequence holds no audio; its audio is not written")
         started = time.perf_counter()
         encoder = BackgroundWriter(self._finish, maxsize=2 * self.batch_size)
         try:
             self._open_writers()
-            for batch in _batches(in_background(clip.frames(), 2 * self.batch_size), self.batch_size):
+            frames = in_background(segment_frames(clip, self.segment), 2 * self.batch_size)
+            # Warm-up frames batched apart: the segment's own frames meet the generator in the batches of one pass.
+            for batch in _batches(frames, self.batch_size, cut=self.segment.first - self.segment.start):
                 if stop.requested:
                     raise KeyboardInterrupt  # cleaned up and reported below, as one that could not wait
                 for item in self._translate(batch):
@@ -157,12 +182,15 @@ class ClipRenderer:
 
     def _open_writers(self) -> None:
         width = self.plan.clip.width
+        output, matte = (open_writer, open_matte_writer)
+        if self.segment.count > 1:
+            output, matte = part_writers(self.segment)
         for target in self.plan.targets:
-            self.writers[target.direction] = open_writer(target.path, self.plan, width, self.options)
+            self.writers[target.direction] = output(target.path, self.plan, width, self.options)
             if target.compare is not None:
-                self.compares[target.direction] = open_writer(target.compare, self.plan, 2 * width, self.options)
+                self.compares[target.direction] = output(target.compare, self.plan, 2 * width, self.options)
             if target.matte is not None:
-                self.mattes[target.direction] = open_matte_writer(target.matte, self.plan, self.options)
+                self.mattes[target.direction] = matte(target.matte, self.plan, self.options)
 
     def _all_writers(self) -> list[Writer]:
         return [*self.writers.values(), *self.compares.values(), *self.mattes.values()]
@@ -175,7 +203,8 @@ class ClipRenderer:
             earlier = [self.writers[direction].existing(f) if self.options.resume else None for f in batch]
             fresh = iter(translate([f for f, e in zip(batch, earlier) if e is None]))
             results[direction] = [(*next(fresh), False) if e is None else (e, None, True) for e in earlier]
-            self.resumed += sum(e is not None for e in earlier)
+            warm_up = self.segment.first - self.segment.start - self.frames  # of this batch, not written here
+            self.resumed += sum(e is not None for e in earlier[max(0, warm_up) :])
         return [(frame, {d: results[d][i] for d in self.translators}) for i, frame in enumerate(batch)]
 
     def _measured(self, position: int) -> bool:
@@ -186,8 +215,9 @@ class ClipRenderer:
     def _finish(self, item: _Translated) -> None:
         """Runs on the encoder thread, in frame order: motion, smoothing and flicker measures are sequential."""
         frame, results = item
-        position, self.finished = self.finished, self.finished + 1
-        measure = self._measured(position)
+        position, self.finished = self.segment.start + self.finished, self.finished + 1
+        written = position >= self.segment.first  # else a warm-up frame of a segment
+        measure = written and self._measured(position)
         metered = measure or self._measured(position + 1)
         motion = self.tracker(frame.rgb, estimate=measure or self.options.temporal_smooth > 0)
         if metered:
@@ -197,14 +227,19 @@ class ClipRenderer:
                 self.smoothers[direction].follow(rgb)
             else:
                 rgb = self.smoothers[direction](rgb, motion)
-                if direction in self.compares:  # before the output, so a resumed output always has its side-by-side
-                    side_by_side = [_labelled(frame.rgb, "source"), _labelled(rgb, direction.name)]
-                    self.compares[direction].write_frame(frame, np.concatenate(side_by_side, axis=1))
-                self.writers[direction].write_frame(frame, rgb)
-                if direction in self.mattes:
-                    self.mattes[direction].write_frame(frame, matte)
+                if written:
+                    self._write(direction, frame, rgb, matte)
             if metered:
                 self.meters[direction].add(rgb, motion if measure else None)
+
+    def _write(self, direction: Direction, frame: Frame, rgb: np.ndarray, matte: np.ndarray | None) -> None:
+        """One finished output frame, with its side-by-side and change matte where asked for."""
+        if direction in self.compares:  # before the output, so a resumed output always has its side-by-side
+            side_by_side = [_labelled(frame.rgb, "source"), _labelled(rgb, direction.name)]
+            self.compares[direction].write_frame(frame, np.concatenate(side_by_side, axis=1))
+        self.writers[direction].write_frame(frame, rgb)
+        if direction in self.mattes:
+            self.mattes[direction].write_frame(frame, matte)
 
     def _result(self) -> RenderedClip:
         targets = self.plan.targets
@@ -213,33 +248,79 @@ class ClipRenderer:
             outputs={t.direction.name: t.path for t in targets},
             compares={t.direction.name: t.compare for t in targets if t.compare is not None},
             mattes={t.direction.name: t.matte for t in targets if t.matte is not None},
-            frames=self.frames,
+            frames=self.frames - (self.segment.first - self.segment.start),
             resumed=self.resumed // len(self.translators),
             warp_errors={d.name: meter.value for d, meter in self.meters.items()},
             source_warp_error=self.source_meter.value,
+            pairs=self.source_meter.pairs,
         )
 
 
+# What one process renders at a time: a whole clip (segment None), or one segment of it.
+_Unit = tuple[ClipPlan, Segment | None]
+
+
 def _render_share(
-    share: list[ClipPlan], translators: dict[Direction, FrameTranslator], options: RenderOptions, batch_size: int
+    share: list[_Unit], translators: dict[Direction, FrameTranslator], options: RenderOptions, batch_size: int
 ) -> list[RenderedClip]:
-    """Render clips one after the other, with a bar per clip and one for all of them (on rank 0 only)."""
+    """Render clips or segments one after the other, with a bar for each and one for all of them (on rank 0 only)."""
     rendered = []
+    counts = [plan.clip.frame_count if segment is None else segment.stop - segment.start for plan, segment in share]
     with make_progress(quiet=options.quiet or not distributed.is_main_process()) as progress, interrupts_deferred() as stop:
         overall = None
         if len(share) > 1:
-            counts = [plan.clip.frame_count for plan in share]
             overall = progress.add_task(f"{len(share)} clips", total=sum(counts) if all(counts) else None, info="")
-        for plan in share:
-            bar = progress.add_task(f"{plan.clip.stem} {options.direction_label}", total=plan.clip.frame_count, info="")
+        for (plan, segment), count in zip(share, counts):
+            part = "" if segment is None else f" part {segment.number + 1}/{segment.count}"
+            bar = progress.add_task(f"{plan.clip.stem}{part} {options.direction_label}", total=count, info="")
 
             def advance(frames: int, fps_now: float, bar: int = bar) -> None:
                 progress.update(bar, advance=frames, info=f"{fps_now:.1f} fps")
                 if overall is not None:
                     progress.update(overall, advance=frames)
 
-            rendered.append(ClipRenderer(plan, translators, options, batch_size).render(advance, stop))
+            rendered.append(ClipRenderer(plan, translators, options, batch_size, segment).render(advance, stop))
     return rendered
+
+
+def _units(plans: list[ClipPlan], options: RenderOptions, batch_size: int) -> list[_Unit]:
+    """Whole clips, or with --segments (or auto under torchrun) each clip's segments in time order."""
+    parts = segments_per_clip(options.segments, len(plans), distributed.world_size())
+    if parts == 1:
+        return [(plan, None) for plan in plans]
+    warm_up = warm_up_frames(options.temporal_smooth)
+    return [(plan, segment) for plan in plans for segment in plan_segments(plan.clip, parts, warm_up, batch_size)]
+
+
+def _merged(parts: list[RenderedClip]) -> RenderedClip:
+    """One clip's result from its segments' (in time order): frames added up, warp errors averaged over all pairs."""
+    pairs = sum(part.pairs for part in parts)
+
+    def mean(values: list[float | None]) -> float | None:
+        total = sum(value * part.pairs for value, part in zip(values, parts) if value is not None)
+        return total / pairs if pairs else None
+
+    return replace(
+        parts[0],
+        frames=sum(part.frames for part in parts),
+        resumed=sum(part.resumed for part in parts),
+        warp_errors={name: mean([part.warp_errors[name] for part in parts]) for name in parts[0].warp_errors},
+        source_warp_error=mean([part.source_warp_error for part in parts]),
+        pairs=pairs,
+    )
+
+
+def _joined(units: list[_Unit], rendered: list[RenderedClip], options: RenderOptions) -> list[RenderedClip]:
+    """Every input's result, in input order; rank 0 joins the segments of each segmented clip into its outputs."""
+    clips = []
+    for _, group in groupby(zip(units, rendered), key=lambda done: id(done[0][0])):
+        group = list(group)
+        plan, segments = group[0][0][0], [segment for (_, segment), _ in group]
+        if segments[0] is not None and segments[0].count > 1 and distributed.is_main_process():
+            join(plan, segments, options.audio)
+        clips.append(_merged([clip for _, clip in group]))
+    distributed.barrier()  # no rank returns before the joined outputs are there
+    return clips
 
 
 def render_video(inputs: str | Path | Sequence[str | Path], source: str | Path, options: RenderOptions) -> RenderResult:
@@ -250,7 +331,9 @@ def render_video(inputs: str | Path | Sequence[str | Path], source: str | Path, 
     folder for sequences). Every option, input and output is checked before any work (UsageError, VidganError).
     Ctrl-C or SIGTERM raises Interrupted: a video is then not written, a PNG sequence keeps its finished frames
     (and INCOMPLETE.txt) for `options.resume`.
-    Under torchrun, rank i of N renders inputs i, i+N, …, and every rank returns every clip.
+    Under torchrun, rank i of N renders inputs i, i+N, …, and every rank returns every clip. With segments
+    (vidgan.render.segments: `options.segments`, or auto under torchrun with fewer inputs than processes) the
+    units shared so are the clips' time segments, and rank 0 joins them; in one process, they are rendered in turn.
     """
     options.validate()
     paths = [Path(p) for p in ([inputs] if isinstance(inputs, (str, Path)) else inputs)]
@@ -258,13 +341,18 @@ def render_video(inputs: str | Path | Sequence[str | Path], source: str | Path, 
     device = resolve_device(options.device)
     dtype = inference_dtype(device, options.half)
     distributed.join(device, timeout=SHARE_TIMEOUT)
+    batch_size = options.batch_size or default_batch_size(device)
+    units = _units(plans, options, batch_size)
+    if distributed.is_main_process():
+        for plan, segment in units:
+            if segment is not None and segment.number == 0 and segment.count > 1:
+                prepare(plan, options)
     distributed.barrier()  # every rank has checked the outputs before any is written
     translators = load_translators(Path(source), options, device, dtype)
-    batch_size = options.batch_size or default_batch_size(device)
 
     started = time.perf_counter()
-    share = plans[distributed.rank() :: distributed.world_size()]
+    share = units[distributed.rank() :: distributed.world_size()]
     rendered = _render_share(share, translators, options, batch_size)
-    shares = distributed.gather(rendered)  # rank r rendered inputs r, r+N, …: back into input order
-    rendered = [shares[i % len(shares)][i // len(shares)] for i in range(len(plans))]
-    return RenderResult(rendered, time.perf_counter() - started)
+    shares = distributed.gather(rendered)  # rank r rendered units r, r+N, …: back into their order
+    rendered = [shares[i % len(shares)][i // len(shares)] for i in range(len(units))]
+    return RenderResult(_joined(units, rendered, options), time.perf_counter() - started)

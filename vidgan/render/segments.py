@@ -1,0 +1,333 @@
+"""One clip rendered as time segments by several processes (`vidgan render --segments`), joined exactly.
+
+A clip's frames, in presentation order, are split into contiguous ranges by their timestamps (read from the
+packets, without decoding). Each process renders its range: it seeks to the keyframe at or before the range's
+first frame, decodes forward, and drops what comes before. A few frames before the range ("warm-up") are decoded
+and translated but not written, so that the temporal smoother and the warp-error meter enter the range as they
+would in one pass. Every decoded frame's timestamp is checked against the packets': a clip that does not decode
+the same from a keyframe fails with an error rather than a frame short.
+
+Video outputs are written per segment to hidden files beside the output (in the output's codec, renamed into
+place only when complete); rank 0 then joins them by copying packets, with the source's timestamps and decoding
+timestamps made continuous, and muxes the source's audio and subtitles once (vidgan.io.tracks). PNG sequences
+need no join: every segment writes its frames, numbered as in one pass, into the one folder, whose
+INCOMPLETE.txt goes only once every segment is done; `--resume` continues each segment where it stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+
+from vidgan.core.errors import VidganError
+from vidgan.core.fsutil import temp_path_for
+from vidgan.core.progress import warn
+from vidgan.io.sequences import INCOMPLETE_MARKER, Clip, iter_sequence_frames
+from vidgan.io.tracks import SourceTracks, ffmpeg_reason
+from vidgan.io.video import Frame, iter_frames
+from vidgan.render.options import RenderOptions
+from vidgan.render.outputs import ClipPlan, Writer, open_matte_writer, open_writer
+
+# Warm-up frames with temporal smoothing at most: towards strength 1 the smoother remembers for ever.
+MAX_WARM_UP = 64
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Frames first … stop−1 of a clip (positions in presentation order), decoded from `start` (≤ first): frames
+    start … first−1 only warm the smoother and the meters. `stamps` are the pts of frames start … stop−1 (video
+    time base), or None for an image sequence."""
+
+    number: int  # 0-based
+    count: int  # segments of the clip
+    start: int
+    first: int
+    stop: int
+    stamps: tuple[int, ...] | None
+
+
+def segments_per_clip(asked: int | None, inputs: int, processes: int) -> int:
+    """How many segments each clip is cut into: `asked` (--segments N), or for auto (None) one per process when
+    there are fewer inputs than processes, else 1 (whole clips, shared among the processes)."""
+    if asked is not None:
+        return asked
+    return processes if inputs < processes else 1
+
+
+def warm_up_frames(temporal_smooth: float) -> int:
+    """Frames decoded before a segment's first: 1 without smoothing (the frame pair across the cut, for the warp
+    error); with smoothing at strength s, the n after which what came before weighs under half a grey level in a
+    smoothed frame (s**n × 255 < 0.5), at most MAX_WARM_UP. Only smoothing off makes a cut exact to the bit."""
+    if temporal_smooth <= 0:
+        return 1
+    if temporal_smooth >= 1:
+        return MAX_WARM_UP
+    return min(MAX_WARM_UP, max(1, math.ceil(math.log(0.5 / 255) / math.log(temporal_smooth))))
+
+
+def split(frames: int, parts: int) -> list[tuple[int, int]]:
+    """`frames` positions cut into at most `parts` contiguous (first, stop) ranges, none empty, whose lengths
+    differ by at most one (the longer ones first)."""
+    parts = max(1, min(parts, frames))
+    size, extra = divmod(frames, parts)
+    ranges, first = [], 0
+    for number in range(parts):
+        stop = first + size + (number < extra)
+        ranges.append((first, stop))
+        first = stop
+    return ranges
+
+
+def frame_stamps(path: Path) -> list[int] | None:
+    """The pts of every frame of a video file's first video stream, in presentation order, read from its packets
+    (no decoding); None when a packet has no pts (then the clip cannot be cut by time)."""
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            stamps = []
+            for packet in container.demux(stream):
+                if packet.size == 0 or packet.is_discard:  # the demuxer's flush packet; frames an edit list hides
+                    continue
+                if packet.pts is None:
+                    return None
+                stamps.append(packet.pts)
+    except av.error.FFmpegError as exc:
+        raise VidganError(f"{path}: cannot read its packets to cut it into segments ({ffmpeg_reason(exc)})") from exc
+    return sorted(stamps)
+
+
+def plan_segments(clip: Clip, parts: int, warm_up: int, batch_size: int) -> list[Segment]:
+    """The clip's segments: `parts` of them (fewer for a clip of fewer batches), each warmed by `warm_up` frames
+    before its first (none before the clip's first frame). Segments start at whole batches of `batch_size`, so
+    that every frame meets the generator in the same batch as in one pass (some GPU kernels' results depend on
+    the batch). A video whose packets lack timestamps is one segment."""
+    stamps = None
+    if clip.sequence is not None:
+        frames = len(clip.sequence.files)
+    else:
+        stamps = frame_stamps(clip.path)
+        if stamps is None:
+            warn(f"{clip.path}: its packets have no timestamps, so it cannot be cut into segments; one process renders it")
+            parts, stamps = 1, []
+        frames = len(stamps)
+    if parts == 1:
+        return [Segment(0, 1, 0, 0, clip.frame_count or frames, None)]
+    batches = split(math.ceil(frames / batch_size), parts)
+    ranges = [(first * batch_size, min(stop * batch_size, frames)) for first, stop in batches]
+    segments = []
+    for number, (first, stop) in enumerate(ranges):
+        start = max(0, first - warm_up)
+        own = tuple(stamps[start:stop]) if stamps is not None else None
+        segments.append(Segment(number, len(ranges), start, first, stop, own))
+    return segments
+
+
+def segment_frames(clip: Clip, segment: Segment) -> Iterator[Frame]:
+    """Frames start … stop−1 of the clip, as one pass over it would yield them (index, time, pts and pixels).
+
+    Raises VidganError when decoding from the keyframe gives other timestamps than the packets announced.
+    """
+    if segment.count == 1:
+        yield from clip.frames()
+        return
+    if clip.sequence is not None:
+        yield from _sequence_frames(clip, segment)
+        return
+    frames = iter_frames(clip.path, seek=(segment.stamps[0], segment.start))
+    decoded = 0
+    try:
+        for expected, frame in zip(segment.stamps, frames):  # the stamps end first: no frame decoded past them
+            if frame.pts != expected:
+                raise VidganError(
+                    f"{clip.path}: frame {frame.index} decodes with pts {frame.pts} after a seek, where its packets"
+                    f" say {expected}; this clip cannot be cut exactly: render it with --segments 1"
+                )
+            yield frame
+            decoded += 1
+    finally:
+        frames.close()
+    if decoded < len(segment.stamps):
+        raise VidganError(f"{clip.path}: decoding ended before frame {segment.stop - 1}; render it with --segments 1")
+
+
+def _sequence_frames(clip: Clip, segment: Segment) -> Iterator[Frame]:
+    """Files start … stop−1 of an image sequence, with the pts and times they have in the whole sequence."""
+    files = clip.sequence.files
+    first_number = files[0][0]
+    part = replace(clip.sequence, files=files[segment.start : segment.stop])
+    for frame in iter_sequence_frames(part, clip.fps):
+        pts = frame.index - first_number
+        yield Frame(index=frame.index, time=float(pts / clip.fps), pts=pts, rgb=frame.rgb)
+
+
+def part_path(path: Path, segment: Segment) -> Path:
+    """The hidden file beside a video output that holds one segment until rank 0 joins them."""
+    return path.with_name(f".{path.stem}.part{segment.number + 1}of{segment.count}{path.suffix}")
+
+
+class _SharedSequence:
+    """One segment's writer of a PNG sequence that several segments write: its frames go straight into the
+    folder, and close() leaves INCOMPLETE.txt there (join removes it once every segment is done)."""
+
+    def __init__(self, writer: Writer) -> None:
+        self._writer = writer
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._writer, name)
+
+    def close(self) -> None:
+        """Nothing to finish: every frame is already a complete file."""
+
+
+def part_writers(segment: Segment) -> tuple[Callable[..., Writer], Callable[..., Writer]]:
+    """open_writer and open_matte_writer for one segment: a video goes to its hidden part, without tracks (the
+    join adds them once); a PNG sequence to the shared folder as it is (prepare() cleared older frames once,
+    and other segments are writing into it)."""
+
+    def output(path: Path, plan: ClipPlan, width: int, options: RenderOptions) -> Writer:
+        if plan.codec == "png":
+            return _SharedSequence(open_writer(path, plan, width, replace(options, resume=True)))
+        return open_writer(part_path(path, segment), plan, width, replace(options, audio=False))
+
+    def matte(path: Path, plan: ClipPlan, options: RenderOptions) -> Writer:
+        return _SharedSequence(open_matte_writer(path, plan, replace(options, resume=True)))
+
+    return output, matte
+
+
+def _outputs(plan: ClipPlan) -> Iterator[tuple[Path, bool]]:
+    """Each output of the plan (outputs, side-by-sides, matte folders) and whether it is a PNG sequence."""
+    for target in plan.targets:
+        for path, png in ((target.path, plan.codec == "png"), (target.compare, plan.codec == "png"), (target.matte, True)):
+            if path is not None:
+                yield path, png
+
+
+def prepare(plan: ClipPlan, options: RenderOptions) -> None:
+    """Before any segment is rendered (rank 0): PNG folders get their INCOMPLETE.txt and lose the frames of an
+    older render (unless resumed); hidden parts of an older, failed segmented render go."""
+    width = plan.clip.width
+    for target in plan.targets:
+        if plan.codec == "png":
+            open_writer(target.path, plan, width, options)
+            if target.compare is not None:
+                open_writer(target.compare, plan, 2 * width, options)
+        if target.matte is not None:
+            open_matte_writer(target.matte, plan, options)
+    for path, png in _outputs(plan):
+        if not png:
+            for stale in path.parent.glob(f".{path.stem}.part*of*{path.suffix}"):
+                stale.unlink(missing_ok=True)
+
+
+def join(plan: ClipPlan, segments: list[Segment], audio: bool) -> None:
+    """Rank 0, once every segment is rendered: join each video output's parts into the output (with the source's
+    audio and subtitle tracks when `audio`), and mark each PNG folder complete. Raises VidganError."""
+    for path, png in _outputs(plan):
+        if png:
+            (path / INCOMPLETE_MARKER).unlink(missing_ok=True)
+            continue
+        parts = [part_path(path, segment) for segment in segments]
+        # Like open_writer: every video output of a video source carries its tracks, side-by-sides too.
+        join_video(path, parts, plan.clip.fps, plan.clip.path if audio and plan.clip.sequence is None else None)
+        for part in parts:
+            part.unlink()
+
+
+def _dts(stamps: list[int], delay: int, position: int) -> int:
+    """The decoding timestamp of the packet at `position` in decoding order of the joined stream: the shown
+    timestamps (sorted), `delay` frames behind, as x264 sets them in one pass; before the first, shifted back
+    likewise. Strictly increasing, and never after the packet's pts when no part reorders more than `delay` frames."""
+    if position >= delay:
+        return stamps[position - delay]
+    return stamps[position] - (stamps[delay] - stamps[0])
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """The hidden files of one video output's segments, in time order: one codec and time base, written at `fps`."""
+
+    paths: list[Path]
+    fps: Fraction
+
+    def _timestamps(self) -> tuple[list[int], int]:
+        """The sorted pts of every packet, and the largest reordering delay of any part: how many of its first
+        packets (in decoding order) come before its earliest frame is shown (B-frames)."""
+        stamps, delay = [], 0
+        for part in self.paths:
+            with av.open(str(part)) as container:
+                packets = [(p.pts, p.dts) for p in container.demux(video=0) if p.size]
+            first_shown = min(pts for pts, _ in packets)
+            delay = max(delay, sum(1 for _, dts in packets if dts is not None and dts < first_shown))
+            stamps += [pts for pts, _ in packets]
+        return sorted(stamps), min(delay, len(stamps) - 1)
+
+    def packets(self) -> Iterator[av.Packet]:
+        """The video packets of the parts in decoding order, with continuous decoding timestamps (_dts). The last
+        frame shown gets one frame period as its duration, as an encoder ends a stream: in its part it had a next
+        frame, in another part, to measure it by; at the end of the clip there is none."""
+        stamps, delay = self._timestamps()
+        position = 0
+        for part in self.paths:
+            with av.open(str(part)) as source:
+                for packet in source.demux(video=0):
+                    if not packet.size:
+                        continue
+                    packet.dts = _dts(stamps, delay, position)
+                    position += 1
+                    if packet.pts == stamps[-1]:
+                        packet.duration = round(1 / (self.fps * packet.time_base))
+                    yield packet
+
+
+def join_video(path: Path, parts: list[Path], fps: Fraction, tracks_from: Path | None) -> None:
+    """Copy the video packets of `parts` (files of one codec and time base, written at frame rate `fps`, in time
+    order) into `path` without re-encoding, with the audio and subtitle tracks of `tracks_from`; written to a
+    hidden name and renamed into place when complete. Tracks that cannot go into the output are left out with a
+    warning, as VideoWriter does. Raises VidganError."""
+    temp = temp_path_for(path)
+    try:
+        try:
+            _remux(temp, path, _Parts(parts, fps), tracks_from)
+        except (VidganError, av.error.FFmpegError, ValueError) as exc:
+            if tracks_from is None:
+                raise
+            warn(f"{path}: the audio and subtitle tracks of {tracks_from} cannot be written into it"
+                 f" ({ffmpeg_reason(exc)}); writing the video without them")
+            _remux(temp, path, _Parts(parts, fps), None)
+        os.replace(temp, path)
+    except (av.error.FFmpegError, OSError) as exc:
+        raise VidganError(f"{path}: could not join its segments ({ffmpeg_reason(exc)})") from exc
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _remux(temp: Path, path: Path, parts: _Parts, tracks_from: Path | None) -> None:
+    """Write `temp` (for `path`): the parts' video packets and the tracks of `tracks_from`, interleaved."""
+    with av.open(str(temp), "w") as out:
+        with av.open(str(parts.paths[0])) as first:
+            stream = out.add_stream_from_template(first.streams.video[0])
+        stream.codec_context.framerate = parts.fps  # Matroska gives frames their duration from it
+        tracks = SourceTracks(av.open(str(tracks_from)), out, path) if tracks_from is not None else None
+        try:
+            out.start_encoding()
+            if tracks is not None and tracks.summary:
+                warn(f"{path}: from {tracks_from}: {tracks.summary}")
+            for packet in parts.packets():
+                seconds = float(packet.pts * packet.time_base)
+                packet.stream = stream
+                out.mux(packet)
+                if tracks is not None:
+                    tracks.mux_until(seconds)
+            if tracks is not None:
+                tracks.mux_until(None)
+        finally:
+            if tracks is not None:
+                tracks.close()
