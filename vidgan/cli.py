@@ -346,14 +346,17 @@ def render(
     direction: Annotated[RenderDirection, typer.Option(help="a2b, b2a, or both (one output each).")] = _RENDER.direction_label,
     out: Annotated[
         Path | None,
-        typer.Option(help="Output for one input: .mp4, .mov, .mkv, or a folder for PNGs (default: INPUT_<direction>.mp4 beside it)."),
+        typer.Option(
+            help="Output for one input: .mp4, .mov, .mkv, or a folder for an image sequence (default: INPUT_<direction>.mp4 beside it)."
+        ),
     ] = None,
     out_dir: Annotated[Path | None, typer.Option(help="Folder for the outputs of several inputs (STEM_<direction>).")] = None,
     codec: Annotated[
         Codec | None,
         typer.Option(
-            help="h264 (.mp4), prores (422 HQ 10-bit, .mov), ffv1 (lossless, .mkv), png (folder). "
-            "Default: from --out, else h264 for videos and png for sequences."
+            help="h264 (.mp4), prores (422 HQ 10-bit, .mov), prores4444 (10-bit with alpha, .mov), ffv1 (lossless, .mkv); "
+            "image sequences in a folder: png (8 or 16-bit), tiff (8, 16 or 32-bit float), exr (half or float, linear). "
+            "Default: from --out, else h264 for videos and a sequence's own format (exr, tiff, else png) for sequences."
         ),
     ] = None,
     crf: Annotated[int, typer.Option(help="H.264 quality: 0 lossless … 51 worst.")] = _RENDER.crf,
@@ -396,6 +399,14 @@ def render(
     roi_track: Annotated[Path | None, typer.Option(help="CSV of frame,x,y,w,h: a box that moves with the subject.")] = None,
     feather: Annotated[int, typer.Option(help="Width in pixels of the soft edge inside the region.")] = _RENDER.feather,
     fps: Annotated[str, typer.Option(help="Frame rate of image-sequence inputs (25, 29.97, 30000/1001).")] = str(_RENDER.fps),
+    colorspace: Annotated[
+        str,
+        typer.Option(
+            help="Colour space of image-sequence inputs, converted to display sRGB for the generator and back for the "
+            "output: auto (linear for OpenEXR, srgb otherwise), linear (Rec.709 primaries), srgb, or a colour space of "
+            "OpenColorIO's built-in config (ACEScg, 'Linear Rec.2020', ...)."
+        ),
+    ] = _RENDER.colorspace,
     temporal_smooth: Annotated[
         float,
         typer.Option(help="0..1: blend in the previous output, moved by the source's optical flow, against flicker (0 = off)."),
@@ -413,7 +424,7 @@ def render(
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Do not carry the input's audio and subtitle tracks.")] = not _RENDER.audio,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = _RENDER.overwrite,
     resume: Annotated[
-        bool, typer.Option("--resume", help="Continue an interrupted PNG-sequence render (frames already there are kept).")
+        bool, typer.Option("--resume", help="Continue an interrupted image-sequence render (frames already there are kept).")
     ] = _RENDER.resume,
     batch_size: Annotated[int | None, typer.Option(help="Frames per batch (default 4 on CPU, 16 on CUDA).")] = None,
     half: Annotated[
@@ -451,6 +462,7 @@ def render(
         roi_track=roi_track,
         feather=feather,
         fps=parse_fps(fps),
+        colorspace=colorspace,
         temporal_smooth=temporal_smooth,
         warp_error_every=warp_error_every,
         compare=compare,

@@ -12,12 +12,13 @@ from pathlib import Path
 from vidgan.core.directions import A2B, DIRECTION_NAMES, DIRECTIONS, Direction
 from vidgan.core.errors import UsageError
 from vidgan.core.options import AT_LEAST_1, NOT_NEGATIVE, UNIT, Bounds, check_fields, option
+from vidgan.io.sequences import SEQUENCE_FORMATS
 from vidgan.io.video import VIDEO_CODECS
 from vidgan.models.reference_archs import REFERENCE_ARCHS
 from vidgan.render.boxes import Box
 from vidgan.render.detail import check_detail
 
-OUTPUT_CODECS = (*VIDEO_CODECS, "png")
+OUTPUT_CODECS = (*VIDEO_CODECS, *SEQUENCE_FORMATS)
 # How a frame meets the generator (vidgan.render.framing.Fit): short side to the training size, squashed to the
 # square, the centre square only, or the full resolution.
 FITS = ("short-side", "stretch", "crop", "native")
@@ -46,11 +47,11 @@ def _as_path(value: str | Path | None) -> Path | None:
 class RenderOptions:
     """How `vidgan render` (vidgan.render.video.render_video) translates clips; paths may be given as strings."""
 
-    out: Path | None = None  # the output of one input: .mp4, .mov, .mkv, or a folder for PNGs
+    out: Path | None = None  # the output of one input: .mp4, .mov, .mkv, or a folder for an image sequence
     out_dir: Path | None = None  # folder for the outputs of several inputs; default: beside each input
     directions: tuple[Direction, ...] = (A2B,)  # one output per direction
     arch: str | None = None  # one of REFERENCE_ARCHS: the model source is a reference CycleGAN state dict
-    codec: str | None = None  # one of OUTPUT_CODECS; default: from out's suffix, else h264 (png for sequences)
+    codec: str | None = None  # one of OUTPUT_CODECS; default: from out's suffix, else h264 (sequences: their own format)
     crf: int = option(18, bounds=Bounds(0, 51))  # H.264 quality: 0 lossless … 51 worst
     fit: str = "short-side"  # one of FITS
     scale: int | None = None  # working scale in px (the side the fit scales to); default the run's (else its training size)
@@ -61,12 +62,13 @@ class RenderOptions:
     roi_track: Path | None = None  # … or a box per frame from a CSV of frame,x,y,w,h
     feather: int = option(16, bounds=NOT_NEGATIVE)  # width in pixels of the region's soft edge
     fps: Fraction = Fraction(25)  # frame rate of image-sequence inputs
+    colorspace: str = "auto"  # of image-sequence inputs' values (vidgan.io.colorspaces; auto: linear for OpenEXR)
     temporal_smooth: float = option(0.0, bounds=UNIT)  # 0..1: blend in the previous output moved by the source's flow (0 = off)
     warp_error_every: int = option(10, bounds=NOT_NEGATIVE)  # measure the warp error on every Nth pair of frames (0 = off)
     compare: bool = False  # also write a labelled side-by-side (source | result) per output
     audio: bool = True  # carry the input video's audio and subtitle tracks
     overwrite: bool = False  # replace existing outputs
-    resume: bool = False  # continue an interrupted PNG-sequence render
+    resume: bool = False  # continue an interrupted image-sequence render
     batch_size: int | None = option(None, bounds=AT_LEAST_1)  # frames per batch; default vidgan.render.translator.default_batch_size
     half: bool = False  # half-precision inference (CUDA only)
     runtime: str = "torch"  # one of RUNTIMES
