@@ -22,6 +22,7 @@ from vidgan.models.reference_archs import REFERENCE_ARCHS
 from vidgan.render.detail import DETAILS
 from vidgan.render.export import EXPORT_FORMATS
 from vidgan.render.options import (
+    ALPHAS,
     FITS,
     OUTPUT_CODECS,
     RENDER_DIRECTIONS,
@@ -324,6 +325,7 @@ def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
 
 RenderDirection = _choices("RenderDirection", RENDER_DIRECTIONS)
 Codec = _choices("Codec", OUTPUT_CODECS)
+Alpha = _choices("Alpha", ALPHAS)
 Fit = _choices("Fit", FITS)
 Arch = _choices("Arch", REFERENCE_ARCHS)
 Detail = _choices("Detail", DETAILS)
@@ -385,6 +387,13 @@ def render(
     matte: Annotated[
         bool, typer.Option("--matte", help="Also write each output's change matte: 16-bit grey PNGs in OUTPUT_matte/.")
     ] = _RENDER.matte,
+    alpha: Annotated[
+        Alpha,
+        typer.Option(
+            help="What the alpha channel of prores4444 and image-sequence outputs carries: source (the source's own "
+            "alpha, passed through; none when it has none) or matte (the change matte, to key the translation over the plate)."
+        ),
+    ] = _RENDER.alpha,
     tile: Annotated[
         int | None,
         typer.Option(
@@ -457,6 +466,7 @@ def render(
         scale=scale,
         detail=detail.value,
         matte=matte,
+        alpha=alpha.value,
         tile=tile,
         roi=parse_box(roi) if roi is not None else None,
         roi_track=roi_track,

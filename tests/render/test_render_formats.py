@@ -184,3 +184,19 @@ def test_colorspace_mistakes_are_usage_errors(identity, run_cli, make_clip, tmp_
     clip = make_clip("clip.mp4", n_frames=2)
     video = run_cli("render", clip, "--run", tmp_path, "--colorspace", "linear", "--device", "cpu")
     assert_clean_failure(video, "--colorspace is for image sequences", code=2)
+
+
+def test_alpha_matte_keys_the_translation(brighten_left, run_cli, make_clip, tmp_path):
+    clip = make_clip("shot.mp4", n_frames=2, width=96, height=64, draw=lambda i: np.rint(_ramp(64, 96, i) * 255).astype(np.uint8))
+    _render(run_cli, tmp_path, clip, "--out", tmp_path / "keyed", "--alpha", "matte")
+    for name in ("shot_000000.png", "shot_000001.png"):
+        keyed = read_image(tmp_path / "keyed" / name)
+        matte = _matte(tmp_path / "keyed_matte", name)
+        assert keyed.shape == (64, 96, 4) and keyed[:, :30, 3].min() > 200 and keyed[:, 70:, 3].max() == 0
+        assert np.abs(keyed[..., 3].astype(int) - np.rint(matte / 257)).max() <= 1  # the same matte, at 8 bits
+    _render(run_cli, tmp_path, clip, "--out", tmp_path / "keyed4444.mov", "--codec", "prores4444", "--alpha", "matte")
+    with av.open(str(tmp_path / "keyed4444.mov")) as container:
+        alpha = next(container.decode(video=0)).to_ndarray(format="rgba64le")[..., 3]
+    assert alpha[:, :30].min() > 50000 and alpha[:, 70:].max() < 200
+    refused = run_cli("render", clip, "--run", tmp_path, "--out", tmp_path / "x.mp4", "--alpha", "matte", "--device", "cpu")
+    assert_clean_failure(refused, "--alpha matte needs an output with an alpha channel", code=2)

@@ -60,22 +60,23 @@ def at_depth(values: np.ndarray, sample: np.dtype) -> np.ndarray:
     return values if values.dtype == sample else _cast(unit_float(values), sample)
 
 
-def stored_pixels(output: np.ndarray, plate: Plate | None, colorspace: Colorspace, sample: np.dtype) -> np.ndarray:
-    """What an output file holds for one frame: H×W×3, or H×W×4 with the plate's alpha, in `sample`.
+def stored_pixels(
+    output: np.ndarray, plate: Plate | None, colorspace: Colorspace, sample: np.dtype, alpha: np.ndarray | None = None
+) -> np.ndarray:
+    """What an output file holds for one frame: H×W×3, or H×W×4 with `alpha` (H×W, float32 in [0, 1] or stored
+    values) or else the plate's alpha, in `sample`.
 
     `output` is the rendered frame (H×W×3 uint8, or float32 display-referred for a frame with a plate); it goes
     back to `colorspace`, except where it equals the plate's display values, which are the source's own pixels:
     there (when `colorspace` is the plate's) the stored values are copied, exactly.
     """
     sample = np.dtype(sample)
-    if plate is None and output.dtype == sample and colorspace.is_display:
+    if plate is None and alpha is None and output.dtype == sample and colorspace.is_display:
         return output  # plain 8-bit in, 8-bit out
     stored = _cast(colorspace.to_stored(as_display(output)), sample)
-    if plate is None:
-        return stored
-    if output.dtype == plate.display.dtype and colorspace == plate.colorspace:
+    if plate is not None and output.dtype == plate.display.dtype and colorspace == plate.colorspace:
         untouched = (output == plate.display).all(axis=2)
         stored[untouched] = at_depth(plate.stored, sample)[untouched]
-    if plate.alpha is None:
-        return stored
-    return np.dstack([stored, at_depth(plate.alpha, sample)])
+    if alpha is None and plate is not None:
+        alpha = plate.alpha
+    return stored if alpha is None else np.dstack([stored, at_depth(alpha, sample)])

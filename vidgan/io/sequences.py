@@ -207,9 +207,10 @@ class ImageSequenceWriter:
             return None  # a damaged leftover is rendered again
         return rgb if plate is None or frame.plate is None else plate.display
 
-    def write_frame(self, frame: Frame, rgb: np.ndarray) -> None:
-        """Write the rendered frame (H×W×3 uint8, or float32 display-referred for a frame with a plate)."""
-        pixels = stored_pixels(rgb, frame.plate, self.colorspace, sequence_sample(self.codec, frame.plate))
+    def write_frame(self, frame: Frame, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
+        """Write the rendered frame (H×W×3 uint8, or float32 display-referred for a frame with a plate), with
+        `alpha` (H×W float32 in [0, 1]) as its alpha channel if given, else the source's if it has one."""
+        pixels = stored_pixels(rgb, frame.plate, self.colorspace, sequence_sample(self.codec, frame.plate), alpha)
         path = self.frame_path(frame.index)
         if self.codec == "exr":
             write_exr(path, pixels)

@@ -27,6 +27,9 @@ BOTH = "both"
 # installed; torch is the default while end-to-end render figures with the ONNX runtimes are still to be measured.
 RUNTIMES = ("auto", "torch", "onnxruntime", "openvino")
 RENDER_DIRECTIONS = (*DIRECTION_NAMES, BOTH)  # what `render --direction` takes
+# What the alpha channel of an output that holds one carries: the source's own (opaque where it has none), or the
+# change matte (vidgan.render.detail), for keying the translation over the plate in a compositing application.
+ALPHAS = ("source", "matte")
 
 
 def render_directions(choice: str) -> tuple[Direction, ...]:
@@ -57,6 +60,7 @@ class RenderOptions:
     scale: int | None = None  # working scale in px (the side the fit scales to); default the run's (else its training size)
     detail: str = "source"  # one of vidgan.render.detail.DETAILS: keep the source's pixels outside the change matte, or not
     matte: bool = False  # also write each output's change matte: a 16-bit grey PNG sequence OUTPUT_matte/
+    alpha: str = "source"  # one of ALPHAS: the alpha channel of prores4444 and image-sequence outputs
     tile: int | None = None  # tile side in px for the generator (0: never tile); default: tiles only where memory is short
     roi: Box | None = None  # translate only this box (source pixels) …
     roi_track: Path | None = None  # … or a box per frame from a CSV of frame,x,y,w,h
@@ -96,6 +100,8 @@ class RenderOptions:
             raise UsageError(f"--codec must be one of {', '.join(OUTPUT_CODECS)}, got {self.codec!r}")
         if self.fit not in FITS:
             raise UsageError(f"--fit must be one of {', '.join(FITS)}, got {self.fit!r}")
+        if self.alpha not in ALPHAS:
+            raise UsageError(f"--alpha must be one of {', '.join(ALPHAS)}, got {self.alpha!r}")
         self._validate_region()
         self._validate_scale()
         if not self.fps > 0:

@@ -141,6 +141,8 @@ def plan_outputs(paths: Sequence[Path], options: RenderOptions) -> list[ClipPlan
     plans = []
     for clip in clips:
         codec = _codec_for(options.out, options.codec, clip)
+        if options.alpha == "matte" and codec not in SEQUENCE_FORMATS and not VIDEO_CODECS[codec].alpha:
+            raise UsageError(f"--alpha matte needs an output with an alpha channel: prores4444 or an image sequence, not {codec}")
         plans.append(ClipPlan(clip, codec, _targets(clip, codec, options)))
     seen: dict[Path, Path] = {}
     for plan in plans:

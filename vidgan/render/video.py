@@ -204,7 +204,7 @@ class ClipRenderer:
                 if direction in self.compares:  # before the output, so a resumed output always has its side-by-side
                     side_by_side = [_labelled(frame.rgb, "source"), _labelled(to_8bit(rgb), direction.name)]
                     self.compares[direction].write_frame(replace(frame, plate=None), np.concatenate(side_by_side, axis=1))
-                self.writers[direction].write_frame(frame, rgb)
+                self.writers[direction].write_frame(frame, rgb, matte if self.options.alpha == "matte" else None)
                 if direction in self.mattes:
                     self.mattes[direction].write_frame(frame, matte)
             if metered:
