@@ -347,10 +347,10 @@ class VideoWriter:
     """Encodes RGB frames to a video file; writes to a temporary name in the same folder and renames into place on close().
 
     `codec` is a VIDEO_CODECS name: h264 (yuv420p, yuv444p when width or height is odd; quality `crf`),
-    prores (422 HQ, 10-bit), prores4444 (10-bit 4:4:4 with alpha) or ffv1 (lossless RGB). Pass each input frame's pts with the input's time_base to
-    keep its timestamps (variable frame rate, 29.97). `audio_from` carries every audio and subtitle track of that
-    file (vidgan.io.tracks: copied, or converted to what the container takes, with language and title); tracks
-    never fail the video: what cannot be written is left out with a warning.
+    prores (422 HQ, 10-bit), prores4444 (10-bit 4:4:4 with alpha) or ffv1 (lossless RGB). Pass each input frame's
+    pts with the input's time_base to keep its timestamps (variable frame rate, 29.97). `audio_from` carries every
+    audio and subtitle track of that file (vidgan.io.tracks: copied, or converted to what the container takes, with
+    language and title); tracks never fail the video: what cannot be written is left out with a warning.
     """
 
     def __init__(

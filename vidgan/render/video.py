@@ -1,9 +1,10 @@
 """Render: run trained generators over whole clips, frame by frame, and write what a VFX artist can use.
 
 Inputs are video files or image sequences; outputs H.264, ProRes 422 HQ or 4444, FFV1, or PNG, TIFF or OpenEXR
-sequences at the source's resolution, frame numbers, timestamps, audio, bit depth and alpha (vidgan.io.plates). Decoding, translation and encoding overlap: frames are decoded
-on one thread, translated in batches on the calling thread, and smoothed, measured and encoded on another, with
-bounded queues between them so memory stays flat however long the clip is.
+sequences at the source's resolution, frame numbers, timestamps, audio, bit depth and alpha (vidgan.io.plates).
+Decoding, translation and encoding overlap: frames are decoded on one thread, translated in batches on the calling
+thread, and smoothed, measured and encoded on another, with bounded queues between them so memory stays flat
+however long the clip is.
 
 render_video plans every output (vidgan.render.outputs), loads a translator per direction
 (vidgan.render.translator), then renders clip after clip with a ClipRenderer.
