@@ -95,20 +95,21 @@ def test_exr_plates_render_to_exr_keeping_numbers_channels_and_values_beyond_0_1
         assert left.max() < 2.0  # and written back to linear: a display 1.0 is linear 1.0
 
 
-@pytest.mark.parametrize("suffix", [".png", ".tif"])
-def test_16_bit_sequences_keep_their_exact_16_bit_values_outside_the_change(brighten_left, run_cli, tmp_path, suffix):
+@pytest.mark.parametrize("suffix, dtype", [(".png", np.uint16), (".tif", np.uint16), (".tif", np.float32)])
+def test_deep_sequences_keep_their_exact_values_outside_the_change(brighten_left, run_cli, tmp_path, suffix, dtype):
     frames = tmp_path / "frames"
     frames.mkdir()
     sources = {}
     for number in (1, 2):
-        sources[number] = np.rint(_ramp(64, 96, number) * 65535).astype(np.uint16)
+        ramp = _ramp(64, 96, number)
+        sources[number] = np.rint(ramp * 65535).astype(dtype) if dtype == np.uint16 else ramp.astype(dtype)
         cv2.imwrite(str(frames / f"f_{number:03d}{suffix}"), cv2.cvtColor(sources[number], cv2.COLOR_RGB2BGR))
-    assert any(v % 257 for v in np.unique(sources[1]))  # values an 8-bit pipeline could not give back
+    assert len(np.unique(np.rint(sources[1] * (255 / sources[1].max())))) < len(np.unique(sources[1]))  # finer than 8 bits
     out = tmp_path / "out"
     _render(run_cli, tmp_path, frames, "--out", out)
     for number, source in sources.items():
         rendered = read_image(out / f"f_{number:03d}{suffix}")
-        assert rendered.dtype == np.uint16
+        assert rendered.dtype == dtype
         untouched = _matte(tmp_path / "out_matte", f"f_{number:03d}.png") == 0
         assert untouched[:, 70:].all() and np.array_equal(rendered[untouched], source[untouched])
         assert (rendered[:, :30] > source[:, :30]).mean() > 0.9

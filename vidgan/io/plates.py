@@ -41,11 +41,6 @@ def split_plate(pixels: np.ndarray, colorspace: Colorspace = DISPLAY) -> tuple[n
     return to_8bit(display), Plate(display, stored, alpha, colorspace)
 
 
-def as_display(output: np.ndarray) -> np.ndarray:
-    """An output frame (H×W×3 uint8, or float32 display-referred) as float32 display-referred."""
-    return unit_float(output)
-
-
 def _cast(values: np.ndarray, sample: np.dtype) -> np.ndarray:
     """float32 (1.0 = white) to `sample`: integers rounded and clipped to their range, floats as they are."""
     if sample.kind == "f":
@@ -73,7 +68,7 @@ def stored_pixels(
     sample = np.dtype(sample)
     if plate is None and alpha is None and output.dtype == sample and colorspace.is_display:
         return output  # plain 8-bit in, 8-bit out
-    stored = _cast(colorspace.to_stored(as_display(output)), sample)
+    stored = _cast(colorspace.to_stored(unit_float(output)), sample)
     if plate is not None and output.dtype == plate.display.dtype and colorspace == plate.colorspace:
         untouched = (output == plate.display).all(axis=2)
         stored[untouched] = at_depth(plate.stored, sample)[untouched]
