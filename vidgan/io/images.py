@@ -85,9 +85,13 @@ def read_image(path: Path) -> np.ndarray:
     path = Path(path)
     if path.suffix.lower() == ".exr":
         return read_exr(path)
-    pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    try:
+        data = np.fromfile(path, np.uint8)  # then decoded from memory: any file name works, whatever its bytes
+    except OSError as error:
+        raise VidganError(f"{path}: not a readable image ({error.strerror or error})") from None
+    pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if pixels is None:
-        raise VidganError(f"{path}: not a readable image")
+        raise VidganError(f"{path}: not a readable image (no decoder recognises it, or it is damaged)")
     if pixels.dtype == np.float64:
         pixels = pixels.astype(np.float32)
     if pixels.dtype not in (np.uint8, np.uint16, np.float32):
@@ -107,6 +111,8 @@ def to_8bit(pixels: np.ndarray) -> np.ndarray:
     if pixels.dtype == np.uint8:
         return pixels
     top = 65535.0 if pixels.dtype == np.uint16 else 1.0
+    if pixels.dtype.kind == "f":
+        pixels = pixels.astype(np.float32, copy=False)  # OpenCV has no half floats
     return cv2.convertScaleAbs(np.clip(pixels, 0, top), alpha=255.0 / top)
 
 

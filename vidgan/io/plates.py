@@ -22,7 +22,7 @@ DISPLAY = Colorspace("srgb")
 @dataclass(frozen=True)
 class Plate:
     """display: H×W×3 float32, display-referred sRGB (1.0 = white), beyond [0, 1] where the source is (EXR);
-    stored: H×W×3 as read (uint8, uint16, or float32 in `colorspace`); alpha: H×W as read, or None."""
+    stored: H×W×3 as read (uint8, uint16, or float16/float32 in `colorspace`); alpha: H×W as read, or None."""
 
     display: np.ndarray
     stored: np.ndarray

@@ -339,6 +339,10 @@ def _add_video_stream(
     return stream
 
 
+# The PyAV pixel format of each (sample type, channels) VideoWriter.write takes.
+_LAYOUTS = {(np.dtype(np.uint8), (3,)): "rgb24", (np.dtype(np.uint8), (4,)): "rgba",
+            (np.dtype(np.uint16), (3,)): "rgb48le", (np.dtype(np.uint16), (4,)): "rgba64le"}
+
 # What starting a writer raises when FFmpeg refuses the codec, the container or a track.
 _START_ERRORS = (VidganError, UnknownCodecError, av.error.FFmpegError, ValueError, TypeError)
 
@@ -382,7 +386,6 @@ class VideoWriter:
         self._step = 1 / (self.fps * self.time_base)
         self._done = False
         self._tracks: SourceTracks | None = None
-        self.codec = VIDEO_CODECS.get(codec)
 
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -390,6 +393,7 @@ class VideoWriter:
             raise VidganError(f"{self.path}: cannot create its folder ({ffmpeg_reason(exc)})") from exc
         if codec not in VIDEO_CODECS:
             raise VidganError(f"{self.path}: unknown video codec {codec!r} (choose from {', '.join(VIDEO_CODECS)})")
+        self.codec = VIDEO_CODECS[codec]
         self._temp = temp_path_for(self.path)
         video = {"codec": VIDEO_CODECS[codec], "width": width, "height": height, "fps": self.fps,
                  "time_base": self.time_base, "crf": crf, "pix_fmt": pix_fmt}
@@ -439,8 +443,8 @@ class VideoWriter:
         after the previous."""
         if self._done:
             raise RuntimeError(f"{self.path}: writer is already closed")
-        if rgb.shape[:2] != (self.height, self.width) or rgb.ndim != 3 or rgb.shape[2] not in (3, 4) \
-                or rgb.dtype not in (np.uint8, np.uint16):
+        layout = _LAYOUTS.get((rgb.dtype, rgb.shape[2:]))
+        if rgb.shape[:2] != (self.height, self.width) or layout is None:
             raise ValueError(
                 f"expected a {self.height}x{self.width}x3 (or x4) uint8 or uint16 frame, got {rgb.shape} {rgb.dtype}"
             )
@@ -451,7 +455,6 @@ class VideoWriter:
         if self._last_pts is not None and pts <= self._last_pts:
             # Encoders reject repeated or backward timestamps (seen in damaged inputs); nudge forward instead.
             pts = self._last_pts + 1
-        layout = ("rgb24", "rgba")[rgb.shape[2] - 3] if rgb.dtype == np.uint8 else ("rgb48le", "rgba64le")[rgb.shape[2] - 3]
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format=layout)
         frame.pts = pts
         frame.time_base = self.time_base
