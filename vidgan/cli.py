@@ -391,7 +391,8 @@ def render(
         Alpha,
         typer.Option(
             help="What the alpha channel of prores4444 and image-sequence outputs carries: source (the source's own "
-            "alpha, passed through; none when it has none) or matte (the change matte, to key the translation over the plate)."
+            "alpha, passed through; where it has none, a sequence gets none and prores4444 an opaque one) or matte "
+            "(the change matte, to key the translation over the plate)."
         ),
     ] = _RENDER.alpha,
     tile: Annotated[
