@@ -56,6 +56,14 @@ def test_exif_orientation_is_applied_as_viewers_do(tmp_path, orientation):
     assert np.abs(read.astype(int) - upright).max() <= 2  # the two JPEG decoders round differently
 
 
+def test_png_orientation_is_read_from_its_exif_chunk(tmp_path):
+    image = Image.fromarray(_arrow())
+    exif = image.getexif()
+    exif[0x0112] = 8
+    image.save(tmp_path / "turned.png", exif=exif)
+    assert np.array_equal(read_rgb(tmp_path / "turned.png"), np.rot90(_arrow(), 1))
+
+
 def test_training_squares_are_upright(tmp_path):
     stored = np.rot90(_arrow(64, 64), 1)  # stored turned a quarter to the left; Orientation 6 turns it back
     image = Image.fromarray(np.ascontiguousarray(stored))

@@ -66,9 +66,13 @@ _ORIENTATIONS = {
 
 
 def _orientation(path: Path) -> int:
-    """The file's EXIF Orientation (1 = as stored); Pillow reads only the header for it."""
+    """The file's EXIF Orientation (1 = as stored), from the file's header only."""
     try:
         with Image.open(path) as image:
+            if image.format == "PNG" and "exif" not in image.info:
+                # Pillow would decode the whole image to look for an eXIf chunk after the pixels, where the PNG
+                # specification does not allow one.
+                return 1
             return int(image.getexif().get(_ORIENTATION_TAG, 1))
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, TypeError):
         return 1
