@@ -654,7 +654,7 @@ def test_ctrl_c_in_a_png_render_says_where_the_frames_are_and_resume_finishes_th
     result = _finished(process)
     kept = sorted(frames.glob("shot_*.png"))
     assert 3 <= len(kept) < 120
-    assert_clean_failure(result, f"partial PNG sequence is in frames ({len(kept)} frames)", "--resume continues it", code=130)
+    assert_clean_failure(result, f"partial image sequence is in frames ({len(kept)} frames)", "--resume continues it", code=130)
     # Every file is a whole frame, and the folder says it is unfinished until a --resume completes it.
     assert sorted(p.name for p in frames.iterdir()) == ["INCOMPLETE.txt", *(p.name for p in kept)]
     assert all(Image.open(p).size == (64, 48) for p in kept)

@@ -22,6 +22,7 @@ from vidgan.models.reference_archs import REFERENCE_ARCHS
 from vidgan.render.detail import DETAILS
 from vidgan.render.export import EXPORT_FORMATS
 from vidgan.render.options import (
+    ALPHAS,
     FITS,
     OUTPUT_CODECS,
     RENDER_DIRECTIONS,
@@ -325,6 +326,7 @@ def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
 
 RenderDirection = _choices("RenderDirection", RENDER_DIRECTIONS)
 Codec = _choices("Codec", OUTPUT_CODECS)
+Alpha = _choices("Alpha", ALPHAS)
 Fit = _choices("Fit", FITS)
 Arch = _choices("Arch", REFERENCE_ARCHS)
 Detail = _choices("Detail", DETAILS)
@@ -347,14 +349,17 @@ def render(
     direction: Annotated[RenderDirection, typer.Option(help="a2b, b2a, or both (one output each).")] = _RENDER.direction_label,
     out: Annotated[
         Path | None,
-        typer.Option(help="Output for one input: .mp4, .mov, .mkv, or a folder for PNGs (default: INPUT_<direction>.mp4 beside it)."),
+        typer.Option(
+            help="Output for one input: .mp4, .mov, .mkv, or a folder for an image sequence (default: INPUT_<direction>.mp4 beside it)."
+        ),
     ] = None,
     out_dir: Annotated[Path | None, typer.Option(help="Folder for the outputs of several inputs (STEM_<direction>).")] = None,
     codec: Annotated[
         Codec | None,
         typer.Option(
-            help="h264 (.mp4), prores (422 HQ 10-bit, .mov), ffv1 (lossless, .mkv), png (folder). "
-            "Default: from --out, else h264 for videos and png for sequences."
+            help="h264 (.mp4), prores (422 HQ 10-bit, .mov), prores4444 (10-bit with alpha, .mov), ffv1 (lossless, .mkv); "
+            "image sequences in a folder: png (8 or 16-bit), tiff (8, 16 or 32-bit float), exr (half or float, linear). "
+            "Default: from --out, else h264 for videos and a sequence's own format (exr, tiff, else png) for sequences."
         ),
     ] = None,
     crf: Annotated[int, typer.Option(help="H.264 quality: 0 lossless … 51 worst.")] = _RENDER.crf,
@@ -384,6 +389,14 @@ def render(
     matte: Annotated[
         bool, typer.Option("--matte", help="Also write each output's change matte: 16-bit grey PNGs in OUTPUT_matte/.")
     ] = _RENDER.matte,
+    alpha: Annotated[
+        Alpha,
+        typer.Option(
+            help="What the alpha channel of prores4444 and image-sequence outputs carries: source (the source's own "
+            "alpha, passed through; where it has none, a sequence gets none and prores4444 an opaque one) or matte "
+            "(the change matte, to key the translation over the plate)."
+        ),
+    ] = _RENDER.alpha,
     tile: Annotated[
         int | None,
         typer.Option(
@@ -398,6 +411,14 @@ def render(
     roi_track: Annotated[Path | None, typer.Option(help="CSV of frame,x,y,w,h: a box that moves with the subject.")] = None,
     feather: Annotated[int, typer.Option(help="Width in pixels of the soft edge inside the region.")] = _RENDER.feather,
     fps: Annotated[str, typer.Option(help="Frame rate of image-sequence inputs (25, 29.97, 30000/1001).")] = str(_RENDER.fps),
+    colorspace: Annotated[
+        str,
+        typer.Option(
+            help="Colour space of image-sequence inputs, converted to display sRGB for the generator and back for the "
+            "output: auto (linear for OpenEXR, srgb otherwise), linear (Rec.709 primaries), srgb, or a colour space of "
+            "OpenColorIO's built-in config (ACEScg, 'Linear Rec.2020', ...)."
+        ),
+    ] = _RENDER.colorspace,
     temporal_smooth: Annotated[
         float,
         typer.Option(help="0..1: blend in the previous output, moved by the source's optical flow, against flicker (0 = off)."),
@@ -415,7 +436,7 @@ def render(
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Do not carry the input's audio and subtitle tracks.")] = not _RENDER.audio,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = _RENDER.overwrite,
     resume: Annotated[
-        bool, typer.Option("--resume", help="Continue an interrupted PNG-sequence render (frames already there are kept).")
+        bool, typer.Option("--resume", help="Continue an interrupted image-sequence render (frames already there are kept).")
     ] = _RENDER.resume,
     segments: Annotated[
         str,
@@ -456,11 +477,13 @@ def render(
         scale=scale,
         detail=detail.value,
         matte=matte,
+        alpha=alpha.value,
         tile=tile,
         roi=parse_box(roi) if roi is not None else None,
         roi_track=roi_track,
         feather=feather,
         fps=parse_fps(fps),
+        colorspace=colorspace,
         temporal_smooth=temporal_smooth,
         warp_error_every=warp_error_every,
         compare=compare,

@@ -164,7 +164,7 @@ def test_resume_keeps_finished_frames_and_renders_the_rest(make_clip, tiny_run, 
     assert {p.name for p in _pngs(out)} == set(complete)
     assert kept.read_bytes() == complete[_pngs(out)[0].name]
     assert all(p.read_bytes() == complete[p.name] for p in _pngs(out)[5:])
-    with pytest.raises(UsageError, match="PNG sequence outputs only"):
+    with pytest.raises(UsageError, match="image sequence outputs only"):
         render_video(clip, tiny_run, RenderOptions(out=tmp_path / "x.mp4", resume=True, quiet=True))
 
 

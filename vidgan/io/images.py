@@ -1,4 +1,5 @@
-"""Reading images from folders: any common format and mode in, size×size 8-bit RGB out (no torch here)."""
+"""Reading images: any common format and mode, upright (EXIF orientation) at the depth its format stores; 8-bit RGB
+and size×size squares for training (no torch here)."""
 
 from __future__ import annotations
 
@@ -9,35 +10,22 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from vidgan.core.errors import UsageError, VidganError
+from vidgan.io.exr import read_exr
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
 
 
-def list_images(folder: Path) -> list[Path]:
-    """Sorted image files directly inside `folder`; errors name the folder when there are none."""
+def list_images(folder: Path, suffixes: set[str] = IMAGE_SUFFIXES) -> list[Path]:
+    """Sorted image files (with one of `suffixes`) directly inside `folder`; errors name the folder when there are none."""
     folder = Path(folder)
     if not folder.exists():
         raise VidganError(f"{folder}: no such folder")
     if not folder.is_dir():
         raise VidganError(f"{folder}: expected a folder of images, got a file")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes and p.is_file())
     if not files:
-        raise VidganError(f"{folder}: no images found (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+        raise VidganError(f"{folder}: no images found (looked for {', '.join(sorted(suffixes))})")
     return files
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Convert grayscale, palette, RGBA (onto black), CMYK and 16-bit images to 8-bit RGB."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16/32-bit grey: scale the full range down to 8 bits rather than clipping.
-        array = np.asarray(image, dtype=np.float64)
-        peak = 65535.0 if array.max() > 255 else 255.0
-        image = Image.fromarray(np.clip(array / peak * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        image = image.convert("RGBA")
-        background = Image.new("RGBA", image.size, (0, 0, 0, 255))
-        image = Image.alpha_composite(background, image)
-    return image.convert("RGB")
 
 
 def square_resize(rgb: np.ndarray, size: int, crop: str = "center") -> np.ndarray:
@@ -64,14 +52,88 @@ def square_scale(width: int, height: int, size: int, crop: str = "center") -> tu
     return max(size, round(width * size / short)), max(size, round(height * size / short))
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    """One image at its own size as H×W×3 uint8 RGB; raises VidganError when it can't be decoded."""
+# EXIF Orientation (tag 0x0112) → how to turn the stored pixels so they look as viewers show them.
+_ORIENTATION_TAG = 0x0112
+_ORIENTATIONS = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def _orientation(path: Path) -> int:
+    """The file's EXIF Orientation (1 = as stored), from the file's header only."""
     try:
         with Image.open(path) as image:
-            image.load()
-            return np.asarray(to_rgb(image))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise VidganError(f"{path}: not a readable image ({error})") from None
+            if image.format == "PNG" and "exif" not in image.info:
+                # Pillow would decode the whole image to look for an eXIf chunk after the pixels, where the PNG
+                # specification does not allow one.
+                return 1
+            return int(image.getexif().get(_ORIENTATION_TAG, 1))
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, TypeError):
+        return 1
+
+
+def read_image(path: Path) -> np.ndarray:
+    """One image upright (EXIF orientation applied) at its stored depth: H×W×3 RGB or H×W×4 RGBA, uint8, uint16
+    or float32 (a float TIFF's 1.0 is white; OpenEXR also float16). The depth comes from the file's format, never
+    its values.
+
+    Grey images come as RGB, palette and CMYK images as RGB (OpenCV's decoders, IMREAD_UNCHANGED). OpenEXR files
+    are read by vidgan.io.exr (scene-linear as stored). Raises VidganError when the file can't be decoded.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".exr":
+        return read_exr(path)
+    try:
+        data = np.fromfile(path, np.uint8)  # then decoded from memory: any file name works, whatever its bytes
+    except OSError as error:
+        raise VidganError(f"{path}: not a readable image ({error.strerror or error})") from None
+    pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if pixels is None:
+        raise VidganError(f"{path}: not a readable image (no decoder recognises it, or it is damaged)")
+    if pixels.dtype == np.float64:
+        pixels = pixels.astype(np.float32)
+    if pixels.dtype not in (np.uint8, np.uint16, np.float32):
+        raise VidganError(f"{path}: {pixels.dtype} samples are not supported (8 or 16-bit integers, or floats)")
+    if pixels.ndim == 2:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
+    elif pixels.shape[2] == 4:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA)
+    else:
+        pixels = cv2.cvtColor(pixels[:, :, :3], cv2.COLOR_BGR2RGB)
+    turn = _ORIENTATIONS.get(_orientation(path))
+    return np.ascontiguousarray(turn(pixels)) if turn else pixels
+
+
+def to_8bit(pixels: np.ndarray) -> np.ndarray:
+    """uint8 of the same shape: uint16 scaled by 255/65535, floats (1.0 = white) by 255, both rounded and clipped."""
+    if pixels.dtype == np.uint8:
+        return pixels
+    top = 65535.0 if pixels.dtype == np.uint16 else 1.0
+    if pixels.dtype.kind == "f":
+        pixels = pixels.astype(np.float32, copy=False)  # OpenCV has no half floats
+    return cv2.convertScaleAbs(np.clip(pixels, 0, top), alpha=255.0 / top)
+
+
+def unit_float(pixels: np.ndarray) -> np.ndarray:
+    """float32 of the same shape with 1.0 = white: integers divided by their type's maximum, floats as they are."""
+    if pixels.dtype.kind == "f":
+        return pixels.astype(np.float32, copy=False)
+    return pixels.astype(np.float32) * np.float32(1 / np.iinfo(pixels.dtype).max)
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """One image upright at its own size as H×W×3 uint8 RGB (alpha composited onto black); VidganError when it
+    can't be decoded."""
+    pixels = read_image(path)
+    if pixels.shape[2] == 4:
+        return to_8bit(unit_float(pixels[:, :, :3]) * unit_float(pixels[:, :, 3:]))
+    return to_8bit(pixels)
 
 
 def load_image(path: Path, size: int, channels: int = 3) -> np.ndarray:

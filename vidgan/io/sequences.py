@@ -1,8 +1,10 @@
-"""Image sequences (a folder, or a printf pattern like shot_%04d.png): reading, writing PNGs, and `open_clip`,
-which opens any render input, video file or sequence, behind one interface.
+"""Image sequences (a folder, or a printf pattern like shot_%04d.png or shot.%04d.exr): reading, writing PNG,
+TIFF and OpenEXR sequences, and `open_clip`, which opens any render input, video file or sequence, behind one
+interface.
 
 A frame's number comes from the digits at the end of its file name, so a sequence starting at 1001 or with
-gaps keeps its numbering through a render.
+gaps keeps its numbering through a render. Frames keep their depth and alpha (vidgan.io.plates); an OpenEXR
+plate is converted from its colour space to display-referred sRGB on the way in (vidgan.io.colorspaces).
 """
 
 from __future__ import annotations
@@ -18,15 +20,20 @@ import numpy as np
 
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.core.fsutil import atomic_path, write_text_atomic
+from vidgan.io.colorspaces import Colorspace, resolve_colorspace
 from vidgan.io.colour import IMAGE_TAGS
-from vidgan.io.images import list_images, read_rgb
+from vidgan.io.exr import write_exr
+from vidgan.io.images import IMAGE_SUFFIXES, list_images, read_image
+from vidgan.io.plates import DISPLAY, Plate, split_plate, stored_pixels
 from vidgan.io.video import FirstFrameSize, Frame, PictureTags, iter_frames, probe_video
 
+# Image sequences also take OpenEXR plates (training folders do not).
+SEQUENCE_SUFFIXES = IMAGE_SUFFIXES | {".exr"}
 _PRINTF = re.compile(r"(?P<prefix>.*?)%(?P<padding>0\d+)?d(?P<suffix>.*)")
 _TRAILING_NUMBER = re.compile(r"(?P<prefix>.*?)(?P<number>\d+)$")
 INCOMPLETE_MARKER = "INCOMPLETE.txt"
 INCOMPLETE_NOTE = (
-    "vidgan render has not finished this PNG sequence: it was stopped, or is still running.\n"
+    "vidgan render has not finished this image sequence: it was stopped, or is still running.\n"
     "The same vidgan render command with --resume continues it; this file goes once the last frame is written.\n"
 )
 
@@ -41,6 +48,12 @@ class ImageSequence:
     padding: int
     width: int
     height: int
+    colorspace: Colorspace  # of the stored values (vidgan.io.colorspaces)
+
+    @property
+    def suffix(self) -> str:
+        """The first frame's file suffix, lower case (.png, .tif, .exr, …)."""
+        return self.files[0][1].suffix.lower()
 
     @property
     def stem(self) -> str:
@@ -54,16 +67,18 @@ def is_image_sequence(path: Path) -> bool:
     return path.is_dir() or _PRINTF.fullmatch(path.name) is not None
 
 
-def open_image_sequence(path: Path) -> ImageSequence:
-    """List a sequence's frames and read the first one's size; errors name the folder or pattern."""
+def open_image_sequence(path: Path, colorspace: str = "auto") -> ImageSequence:
+    """List a sequence's frames and read the first one's size; errors name the folder or pattern. `colorspace` is
+    the --colorspace of its values (vidgan.io.colorspaces.resolve_colorspace: auto is linear for OpenEXR)."""
     path = Path(path)
     pattern = _PRINTF.fullmatch(path.name)
     if pattern is not None:
         files, prefix, padding = _match_pattern(path, pattern)
     else:
-        files, prefix, padding = _number_folder(list_images(path))
-    height, width = read_rgb(files[0][1]).shape[:2]
-    return ImageSequence(path, tuple(files), prefix, padding, width, height)
+        files, prefix, padding = _number_folder(list_images(path, SEQUENCE_SUFFIXES))
+    height, width = read_image(files[0][1]).shape[:2]
+    space = resolve_colorspace(colorspace, exr=files[0][1].suffix.lower() == ".exr")
+    return ImageSequence(path, tuple(files), prefix, padding, width, height, space)
 
 
 def _match_pattern(path: Path, pattern: re.Match) -> tuple[list[tuple[int, Path]], str, int]:
@@ -91,17 +106,19 @@ def _number_folder(images: list[Path]) -> tuple[list[tuple[int, Path]], str, int
 
 
 def iter_sequence_frames(sequence: ImageSequence, fps: Fraction) -> Iterator[Frame]:
-    """The sequence's frames as RGB: index = frame number; pts in frames (time base 1/fps) from the first number.
+    """The sequence's frames: index = frame number; pts in frames (time base 1/fps) from the first number; 8-bit
+    RGB, with a Plate where the files hold more (depth, alpha, a scene-linear colour space).
 
     Every frame comes at the first one's size: an image of another size is letterboxed into it (one warning).
     """
     first = sequence.files[0][0]
     sizes = FirstFrameSize(sequence.path, (sequence.width, sequence.height))
     for number, path in sequence.files:
-        rgb = read_rgb(path)
-        if sizes.differs(rgb.shape[1], rgb.shape[0], f"frame {number} ({path.name})"):
-            rgb = sizes.fit(rgb)
-        yield Frame(index=number, time=float((number - first) / fps), pts=number - first, rgb=rgb)
+        pixels = read_image(path)
+        if sizes.differs(pixels.shape[1], pixels.shape[0], f"frame {number} ({path.name})"):
+            pixels = sizes.fit(pixels)
+        rgb, plate = split_plate(pixels, sequence.colorspace)
+        yield Frame(index=number, time=float((number - first) / fps), pts=number - first, rgb=rgb, plate=plate)
 
 
 def parse_fps(text: str) -> Fraction:
@@ -118,19 +135,48 @@ def parse_fps(text: str) -> Fraction:
     return fps
 
 
-class PngSequenceWriter:
-    """Writes frames as PREFIX<number>.png into a folder, each file atomically so an interrupted render can resume.
+# The file suffix each image-sequence codec writes.
+SEQUENCE_FORMATS = {"png": ".png", "tiff": ".tif", "exr": ".exr"}
+LINEAR = Colorspace("linear")
+
+
+def sequence_sample(codec: str, plate: Plate | None) -> np.dtype:
+    """The sample type a sequence codec stores a frame in: the source's depth where the format holds it (PNG:
+    8 or 16 bits, 16 for anything deeper; TIFF: 8, 16 or 32-bit float; EXR: half, or float for a float source)."""
+    stored = np.dtype(np.uint8) if plate is None else plate.stored.dtype
+    if codec == "exr":
+        return stored if stored.kind == "f" else np.dtype(np.float16)
+    if stored == np.uint8:
+        return stored
+    return np.dtype(np.float32) if codec == "tiff" and stored.kind == "f" else np.dtype(np.uint16)
+
+
+def output_colorspace(codec: str, clip_space: Colorspace, exr_in: bool) -> Colorspace:
+    """The space a sequence codec's values go back to: the input's, except that an EXR output of a display-referred
+    input is scene-linear (the format's convention) and a PNG/TIFF output of an EXR input is display-referred."""
+    if codec == "exr":
+        return LINEAR if clip_space.is_display else clip_space
+    return DISPLAY if exr_in else clip_space
+
+
+class ImageSequenceWriter:
+    """Writes frames as PREFIX<number>.png|.tif|.exr into a folder, each file atomically so an interrupted render
+    can resume, at the depth sequence_sample picks, in `colorspace` (vidgan.io.plates.stored_pixels: untouched
+    pixels are the source's own, alpha passes through).
 
     Same calling convention as VideoWriter (write_frame, close, abort); frames already written stay on abort.
     Until close() the folder also holds INCOMPLETE.txt, so a sequence cut short never passes for a finished one.
     """
 
-    def __init__(self, folder: Path, prefix: str, padding: int) -> None:
+    def __init__(self, folder: Path, prefix: str, padding: int, codec: str = "png", colorspace: Colorspace = DISPLAY) -> None:
         self.path = Path(folder)
         self.prefix = prefix
         self.padding = padding
+        self.codec = codec
+        self.suffix = SEQUENCE_FORMATS[codec]
+        self.colorspace = colorspace
         if self.path.exists() and not self.path.is_dir():
-            raise VidganError(f"{self.path}: is a file, expected a folder for the PNG sequence")
+            raise VidganError(f"{self.path}: is a file, expected a folder for the image sequence")
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -143,28 +189,37 @@ class PngSequenceWriter:
         return self.path / INCOMPLETE_MARKER
 
     def frame_path(self, number: int) -> Path:
-        return self.path / f"{self.prefix}{number:0{self.padding}d}.png"
+        return self.path / f"{self.prefix}{number:0{self.padding}d}{self.suffix}"
 
     def written(self) -> list[Path]:
         """The files of this sequence already in the folder."""
-        name = re.compile(re.escape(self.prefix) + r"\d+\.png")
+        name = re.compile(re.escape(self.prefix) + r"\d+" + re.escape(self.suffix))
         return sorted(p for p in self.path.iterdir() if name.fullmatch(p.name))
 
     def existing(self, frame: Frame) -> np.ndarray | None:
-        """The frame as written by an earlier, interrupted render, if it is there and readable."""
+        """The frame as written by an earlier, interrupted render (uint8 RGB, or float32 display-referred where the
+        file holds more), if it is there and readable."""
         path = self.frame_path(frame.index)
         if not path.is_file():
             return None
         try:
-            return read_rgb(path)
+            rgb, plate = split_plate(read_image(path), self.colorspace)
         except VidganError:
             return None  # a damaged leftover is rendered again
+        return rgb if plate is None or frame.plate is None else plate.display
 
-    def write_frame(self, frame: Frame, rgb: np.ndarray) -> None:
+    def write_frame(self, frame: Frame, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
+        """Write the rendered frame (H×W×3 uint8, or float32 display-referred for a frame with a plate), with
+        `alpha` (H×W float32 in [0, 1]) as its alpha channel if given, else the source's if it has one."""
+        pixels = stored_pixels(rgb, frame.plate, self.colorspace, sequence_sample(self.codec, frame.plate), alpha)
         path = self.frame_path(frame.index)
-        with atomic_path(path) as temp:
-            if not cv2.imwrite(str(temp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-                raise OSError("the PNG encoder failed")
+        if self.codec == "exr":
+            write_exr(path, pixels)
+        else:
+            with atomic_path(path) as temp:
+                order = cv2.COLOR_RGB2BGR if pixels.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
+                if not cv2.imwrite(str(temp), cv2.cvtColor(pixels, order)):
+                    raise OSError(f"the {self.suffix[1:].upper()} encoder failed")
         self.frames += 1
 
     def close(self) -> None:
@@ -173,7 +228,7 @@ class PngSequenceWriter:
         self.marker.unlink(missing_ok=True)
 
     def abort(self) -> None:
-        """Nothing to undo: every PNG in the folder is a complete frame, which --resume keeps (INCOMPLETE.txt stays)."""
+        """Nothing to undo: every file in the folder is a complete frame, which --resume keeps (INCOMPLETE.txt stays)."""
 
 
 @dataclass(frozen=True)
@@ -191,20 +246,25 @@ class Clip:
     sequence: ImageSequence | None = None
     tags: PictureTags = field(default_factory=PictureTags)  # what video outputs declare (colour, aspect, timecode)
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self, deep: bool = False) -> Iterator[Frame]:
+        """The clip's frames; `deep`: with a Plate of 16-bit RGB for video deeper than 8 bits (sequences always
+        carry what their files hold)."""
         if self.sequence is not None:
             return iter_sequence_frames(self.sequence, self.fps)
-        return iter_frames(self.path)
+        return iter_frames(self.path, deep=deep)
 
 
-def open_clip(path: Path, fps: Fraction = Fraction(25)) -> Clip:
-    """Probe a video file, or list an image sequence (folder or printf pattern) shown at `fps`."""
+def open_clip(path: Path, fps: Fraction = Fraction(25), colorspace: str = "auto") -> Clip:
+    """Probe a video file, or list an image sequence (folder or printf pattern) shown at `fps` whose values are in
+    `colorspace` (vidgan.io.colorspaces; a video's colours come from its stream: UsageError for any but auto)."""
     path = Path(path)
     if is_image_sequence(path):
-        sequence = open_image_sequence(path)
+        sequence = open_image_sequence(path, colorspace)
         count = len(sequence.files)
         tags = PictureTags(colour=IMAGE_TAGS)
         return Clip(path, sequence.width, sequence.height, fps, 1 / fps, count, False, sequence.stem, sequence, tags)
+    if colorspace != "auto":
+        raise UsageError(f"--colorspace is for image sequences; {path} is a video, whose colours its stream describes")
     info = probe_video(path)
     return Clip(
         path, info.width, info.height, info.fps, info.time_base, info.frame_count, info.has_audio, path.stem, tags=info.tags

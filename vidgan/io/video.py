@@ -20,6 +20,7 @@ from vidgan.core.fsutil import temp_path_for
 from vidgan.core.progress import warn
 from vidgan.io.colour import ColourTags, decode_rgb, encode_frame, source_tags, tag_encoder
 from vidgan.io.fields import Deinterlacer, is_interlaced
+from vidgan.io.plates import Plate, at_depth, split_plate
 from vidgan.io.tracks import SourceTracks, ffmpeg_reason
 
 # Used only when a stream reports no frame rate at all (rare: some raw elementary streams).
@@ -39,6 +40,8 @@ class VideoCodec:
     # Whether the sample aspect ratio reaches the file: PyAV sets it on the encoder only, and Matroska reads it
     # from the stream, which FFV1's bitstream does not tell it.
     keeps_aspect: bool = True
+    bits: int = 8  # per sample: frames with a Plate are encoded from 16-bit RGB when above 8
+    alpha: bool = False  # stores an alpha channel
 
 
 VIDEO_CODECS = {
@@ -46,7 +49,13 @@ VIDEO_CODECS = {
     # crf; at medium the encoder alone took a fifth of a CPU render's time.
     "h264": VideoCodec("libx264", None, (("preset", "veryfast"),), (".mp4", ".mov", ".mkv"), takes_crf=True),
     # Profile 3 is ProRes 422 HQ; 10-bit 4:2:2 is what finishing tools expect of it (limited range by definition).
-    "prores": VideoCodec("prores_ks", "yuv422p10le", (("profile", "3"), ("vendor", "apl0")), (".mov",), full_range=False),
+    "prores": VideoCodec(
+        "prores_ks", "yuv422p10le", (("profile", "3"), ("vendor", "apl0")), (".mov",), full_range=False, bits=10
+    ),
+    # Profile 4 is ProRes 4444: 10-bit 4:4:4 colour and a 16-bit alpha channel.
+    "prores4444": VideoCodec(
+        "prores_ks", "yuva444p10le", (("profile", "4"), ("vendor", "apl0")), (".mov",), full_range=False, bits=10, alpha=True
+    ),
     # FFV1 on RGB planes is bit-exact: no colour-space conversion or chroma subsampling to lose pixels.
     "ffv1": VideoCodec("ffv1", "bgr0", (("level", "3"),), (".mkv",), keeps_aspect=False),
 }
@@ -81,12 +90,14 @@ class VideoInfo:
 
 @dataclass
 class Frame:
-    """One decoded frame; `rgb` is None only for a frame that was not kept (iter_frames yields kept frames only)."""
+    """One decoded frame; `rgb` (H×W×3 uint8) is None only for a frame that was not kept (iter_frames yields kept
+    frames only); `plate` holds what the source has beyond 8-bit RGB (vidgan.io.plates), None for plain 8-bit."""
 
     index: int
     time: float
     pts: int | None
     rgb: np.ndarray | None
+    plate: Plate | None = None
 
 
 def _open_input(path: Path) -> av.container.InputContainer:
@@ -131,24 +142,30 @@ def _displayed_size(frame: av.VideoFrame) -> tuple[int, int]:
     return frame.width, frame.height
 
 
-def _to_rgb(frame: av.VideoFrame, resize: tuple[int, int] | None) -> np.ndarray:
-    """The frame upright as H×W×3 RGB (converted with the matrix and range it declares, vidgan.io.colour), scaled
-    on the way to (width, height) as displayed when `resize` is given."""
+def _is_deep(frame: av.VideoFrame) -> bool:
+    """Whether the frame's samples have more than 8 bits (10-bit ProRes, H.264 High 10, …)."""
+    return any(component.bits > 8 for component in frame.format.components)
+
+
+def _to_rgb(frame: av.VideoFrame, resize: tuple[int, int] | None, rgb_format: str = "rgb24") -> np.ndarray:
+    """The frame upright as H×W×3 RGB (uint8 rgb24, or uint16 rgb48le; converted with the matrix and range it
+    declares, vidgan.io.colour), scaled on the way to (width, height) as displayed when `resize` is given."""
     rotation = _frame_rotation(frame)
     tags = source_tags(frame)
     if resize is None:
-        return _upright(decode_rgb(frame, tags), rotation)
+        return _upright(decode_rgb(frame, tags, rgb_format=rgb_format), rotation)
     width, height = resize
     if round(rotation / 90) % 2:  # stored on its side: scale the stored frame to the transposed size
         width, height = height, width
     # Area averaging when shrinking (no aliasing), bicubic when enlarging: the same choice as images.square_resize.
     shrinking = width <= frame.width and height <= frame.height
-    scaled = decode_rgb(frame, tags, width=width, height=height, interpolation="AREA" if shrinking else "BICUBIC")
+    interpolation = "AREA" if shrinking else "BICUBIC"
+    scaled = decode_rgb(frame, tags, width=width, height=height, interpolation=interpolation, rgb_format=rgb_format)
     return _upright(scaled, rotation)
 
 
 def letterbox(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
-    """rgb (H×W×3 uint8) scaled to fit inside width×height with its aspect kept, centred on black bars.
+    """rgb (H×W×C, any depth) scaled to fit inside width×height with its aspect kept, centred on black bars.
 
     What video players do with a stream whose resolution changes: the window keeps its size and the new picture
     is fitted into it. Scaling is OpenCV's (area averaging when shrinking, bicubic when enlarging).
@@ -158,7 +175,7 @@ def letterbox(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     inner_w, inner_h = min(width, max(1, round(w * scale))), min(height, max(1, round(h * scale)))
     if (inner_w, inner_h) != (w, h):
         rgb = cv2.resize(rgb, (inner_w, inner_h), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
-    boxed = np.zeros((height, width, 3), np.uint8)
+    boxed = np.zeros((height, width, *rgb.shape[2:]), rgb.dtype)
     top, left = (height - inner_h) // 2, (width - inner_w) // 2
     boxed[top : top + inner_h, left : left + inner_w] = rgb
     return boxed
@@ -284,8 +301,10 @@ def iter_frames(
     keep: Callable[[int], bool] | None = None,
     resize: Callable[[int, int], tuple[int, int]] | None = None,
     seek: tuple[int, int] | None = None,
+    deep: bool = False,
 ) -> Iterator[Frame]:
-    """Yield the kept frames (index % every == 0, keep(index), start <= time < end) as upright RGB, in order.
+    """Yield the kept frames (index % every == 0, keep(index), start <= time < end) as upright RGB, in order;
+    with `deep`, frames of more than 8 bits per sample also carry a Plate of their 16-bit RGB decode.
 
     Indices count every decoded frame from the start of the clip. Without `resize` every frame comes at the
     first frame's size: in a stream whose resolution changes, frames of another size are letterboxed into it
@@ -340,8 +359,10 @@ def iter_frames(
                 continue
             if index % every or (keep is not None and not keep(index)):
                 continue
-            rgb = _to_rgb(frame, resize(*displayed) if resize else None)
-            yield Frame(index=index, time=time, pts=frame.pts, rgb=sizes.fit(rgb) if refit else rgb)
+            rgb_format = "rgb48le" if deep and _is_deep(frame) else "rgb24"
+            rgb = _to_rgb(frame, resize(*displayed) if resize else None, rgb_format)
+            rgb, plate = split_plate(sizes.fit(rgb) if refit else rgb)
+            yield Frame(index=index, time=time, pts=frame.pts, rgb=rgb, plate=plate)
         if index < 0:
             raise VidganError(f"{path}: no video frames could be decoded")
     finally:
@@ -413,12 +434,12 @@ class VideoWriter:
     """Encodes RGB frames to a video file; writes to a temporary name in the same folder and renames into place on close().
 
     `codec` is a VIDEO_CODECS name: h264 (yuv420p, yuv444p when width or height is odd; quality `crf`),
-    prores (422 HQ, 10-bit) or ffv1 (lossless RGB). Pass each input frame's pts with the input's time_base to
-    keep its timestamps (variable frame rate, 29.97). `audio_from` carries every audio and subtitle track of that
-    file (vidgan.io.tracks: copied, or converted to what the container takes, with language and title); tracks
-    never fail the video: what cannot be written is left out with a warning. `tags` (the source's) are declared:
-    colour primaries, transfer, matrix and range (frames are converted to Y'CbCr with the matrix and range
-    declared), sample aspect ratio and start timecode.
+    prores (422 HQ, 10-bit), prores4444 (10-bit 4:4:4 with alpha) or ffv1 (lossless RGB). Pass each input frame's
+    pts with the input's time_base to keep its timestamps (variable frame rate, 29.97). `audio_from` carries every
+    audio and subtitle track of that file (vidgan.io.tracks: copied, or converted to what the container takes, with
+    language and title); tracks never fail the video: what cannot be written is left out with a warning. `tags`
+    (the source's) are declared: colour primaries, transfer, matrix and range (frames are converted to Y'CbCr with
+    the matrix and range declared), sample aspect ratio and start timecode.
     """
 
     def __init__(
@@ -458,6 +479,7 @@ class VideoWriter:
             raise VidganError(f"{self.path}: cannot create its folder ({ffmpeg_reason(exc)})") from exc
         if codec not in VIDEO_CODECS:
             raise VidganError(f"{self.path}: unknown video codec {codec!r} (choose from {', '.join(VIDEO_CODECS)})")
+        self.codec = VIDEO_CODECS[codec]
         self._temp = temp_path_for(self.path)
         self.tags = tags or PictureTags()
         video = {"codec": VIDEO_CODECS[codec], "width": width, "height": height, "fps": self.fps,
@@ -511,12 +533,14 @@ class VideoWriter:
         return VidganError(f"{self.path}: cannot encode with {codec} ({ffmpeg_reason(exc)})")
 
     def write(self, rgb: np.ndarray, pts: int | None = None) -> None:
-        """Encode one H×W×3 uint8 RGB frame; pts is in time_base, None means one frame after the previous."""
+        """Encode one H×W×3 RGB or H×W×4 RGBA frame, uint8 or uint16; pts is in time_base, None means one frame
+        after the previous."""
         if self._done:
             raise RuntimeError(f"{self.path}: writer is already closed")
-        if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
+        layout_ok = rgb.dtype in (np.uint8, np.uint16) and rgb.shape[2:] in ((3,), (4,))
+        if rgb.shape[:2] != (self.height, self.width) or not layout_ok:
             raise ValueError(
-                f"expected a {self.height}x{self.width}x3 uint8 frame, got {rgb.shape} {rgb.dtype}"
+                f"expected a {self.height}x{self.width}x3 (or x4) uint8 or uint16 frame, got {rgb.shape} {rgb.dtype}"
             )
         if pts is None:
             pts = round(self._next_pts)
@@ -540,9 +564,19 @@ class VideoWriter:
         if self._tracks is not None:
             self._tracks.mux_until(float(pts * self.time_base))
 
-    def write_frame(self, frame: Frame, rgb: np.ndarray) -> None:
-        """Encode `rgb` at the timestamp of the source `frame` (PngSequenceWriter has the same method)."""
-        self.write(rgb, frame.pts)
+    def write_frame(self, frame: Frame, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
+        """Encode `rgb` (H×W×3 uint8, or float32 display-referred for a frame with a Plate) at the timestamp of the
+        source `frame` (ImageSequenceWriter has the same method): at 16 bits where the codec holds more than 8 (the
+        untouched pixels of a 10-bit source keep their 10 bits), with `alpha` (H×W float32 in [0, 1]) or else
+        the frame's own where the codec stores alpha."""
+        sample = np.uint16 if self.codec.bits > 8 and (rgb.dtype != np.uint8 or frame.plate is not None) else np.uint8
+        pixels = at_depth(rgb, sample)
+        if self.codec.alpha:
+            if alpha is None and frame.plate is not None and frame.plate.alpha is not None:
+                alpha = frame.plate.alpha
+            opaque = np.ones(rgb.shape[:2], np.float32)
+            pixels = np.dstack([pixels, at_depth(opaque if alpha is None else alpha, sample)])
+        self.write(pixels, frame.pts)
 
     def close(self) -> None:
         """Flush the encoder, copy the rest of the tracks, and move the finished file to its final name."""

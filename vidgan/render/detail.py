@@ -86,7 +86,7 @@ def _box(image: np.ndarray, radius: int) -> np.ndarray:
 
 
 def _luma(rgb: np.ndarray) -> np.ndarray:
-    """H×W uint8 luma (ITU-R BT.601 weights, rounded) of an H×W×3 uint8 RGB image."""
+    """H×W luma (ITU-R BT.601 weights; rounded for uint8) of an H×W×3 RGB image, uint8 or float32."""
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
@@ -212,30 +212,40 @@ class SourceDetail:
         return cv2.min(matte, 1.0, dst=matte)
 
     def composite(self, source: np.ndarray, x: np.ndarray, gx: np.ndarray, matte: np.ndarray) -> np.ndarray:
-        """H×W×3 uint8: (1 − matte) · source + matte · translation, rounded; equal to `source` wherever matte is 0.
+        """H×W×3 like `source`: (1 − matte) · source + matte · translation; equal to `source` wherever matte is 0.
 
         translation = gx scaled up (cubic, as Fit.restore does) + agreement · (Y(source) − up(Y(x))): the source's
         luma detail above the working scale, weighted by structure_agreement(x, gx). Rows without matte are skipped.
+        A uint8 source gives a rounded, saturated uint8 result; a float32 source (display-referred, 1.0 = white, at
+        the plate's full depth and range) a float32 one, nothing clipped.
         """
         height, width = source.shape[:2]
         result = source.copy()
         rows = _changed_rows(matte)
         if rows.stop == 0:
             return result
+        depth = cv2.CV_8U if source.dtype == np.uint8 else cv2.CV_32F
+        levels = np.float32(1 if depth == cv2.CV_8U else 1 / 255)  # x and gx are uint8
 
         def upscaled(name: str, image: np.ndarray, interpolation: int) -> np.ndarray:
             full = self._scratch(name, (height, width, *image.shape[2:]), image.dtype)
             return cv2.resize(image, (width, height), dst=full, interpolation=interpolation)[rows]
 
         agreement = upscaled("agreement", structure_agreement(x, gx, self.settings.structure_radius), cv2.INTER_LINEAR)
-        detail = upscaled("detail", _luma(x).astype(np.float32), cv2.INTER_CUBIC)
+        detail = upscaled("detail", _luma(x).astype(np.float32) * levels, cv2.INTER_CUBIC)
         plate = source[rows]
         cv2.subtract(_luma(plate), detail, dst=detail, dtype=cv2.CV_32F)
         cv2.multiply(detail, agreement, dst=detail)
-        translation = upscaled("translation", gx, cv2.INTER_CUBIC)
+        translation = upscaled("translation", gx if depth == cv2.CV_8U else gx.astype(np.float32) * levels, cv2.INTER_CUBIC)
         spread = self._scratch("spread", (height, width, 3), np.float32)[rows]
-        cv2.add(translation, cv2.cvtColor(detail, cv2.COLOR_GRAY2RGB, dst=spread), dst=translation, dtype=cv2.CV_8U)
+        cv2.add(translation, cv2.cvtColor(detail, cv2.COLOR_GRAY2RGB, dst=spread), dst=translation, dtype=depth)
         alpha = matte[rows]
+        if depth == cv2.CV_32F:
+            # blendLinear divides by w1 + w2 + 1e-5, which only rounding to uint8 hides: blend directly, so a float
+            # plate (and any inf or NaN in it) stays exact where the matte is 0.
+            blend = plate + alpha[..., None] * (translation - plate)
+            result[rows] = np.where(alpha[..., None] > 0, blend, plate)
+            return result
         keep = cv2.subtract(1.0, alpha, dst=agreement)
         # blendLinear: (w1·a + w2·b) / (w1 + w2), saturated and rounded to uint8; with w2 = 0 it returns a exactly.
         result[rows] = cv2.blendLinear(plate, translation, keep, alpha)

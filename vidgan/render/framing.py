@@ -7,6 +7,10 @@ composites the result into the untouched frame with a feathered edge.
 Each framing restores in two ways: `restore` scales the generator's output back up (`--detail model`), and
 `restore_detail` composites it into the full-resolution frame through the change matte (`--detail source`,
 vidgan.render.detail); `matte` gives that matte alone, for `--matte` with `--detail model`.
+
+The generator sees 8-bit images (Frame.rgb). A frame with a Plate (16-bit, float, EXR: vidgan.io.plates) is
+restored into its float32 display-referred pixels instead, so the untouched pixels keep the source's full depth and
+range; the change matte is still computed on the 8-bit view.
 """
 
 from __future__ import annotations
@@ -22,8 +26,18 @@ from vidgan.io.video import Frame
 from vidgan.render.boxes import Box
 from vidgan.render.detail import SourceDetail
 
-# (image, matte): an H×W×3 uint8 frame and its H×W float32 change matte in [0, 1].
+# (image, matte): an H×W×3 frame (uint8, or float32 for a frame with a Plate) and its H×W float32 change matte in [0, 1].
 Detailed = tuple[np.ndarray, np.ndarray]
+
+
+def picture(frame: Frame) -> np.ndarray:
+    """The pixels a frame's output is restored into: its plate's float32 display values, else its 8-bit RGB."""
+    return frame.rgb if frame.plate is None else frame.plate.display
+
+
+def _like(translated: np.ndarray, under: np.ndarray) -> np.ndarray:
+    """The generator's uint8 output in `under`'s representation (float32 with 1.0 = white for a float picture)."""
+    return translated if under.dtype == np.uint8 else translated.astype(np.float32) * np.float32(1 / 255)
 
 
 def working_size(width: int, height: int, short_side: int, stride: int) -> tuple[int, int]:
@@ -71,8 +85,9 @@ class Fit:
         return cv2.copyMakeBorder(rgb, 0, pad_y, 0, pad_x, cv2.BORDER_REFLECT_101) if pad_x or pad_y else rgb
 
     def restore(self, rgb: np.ndarray, translated: np.ndarray) -> np.ndarray:
-        """The translation at rgb's size (for crop: the centre square pasted into a copy of rgb)."""
+        """The translation at rgb's size and type (for crop: the centre square pasted into a copy of rgb)."""
         height, width = rgb.shape[:2]
+        translated = _like(translated, rgb)
         if self.mode == "native":
             return np.ascontiguousarray(translated[:height, :width])
         if self.mode == "crop":
@@ -94,14 +109,22 @@ class Fit:
         return 0, 0, rgb, x, gx
 
     def restore_detail(
-        self, rgb: np.ndarray, x: np.ndarray, gx: np.ndarray, detail: SourceDetail, limit: np.ndarray | None = None
+        self,
+        rgb: np.ndarray,
+        x: np.ndarray,
+        gx: np.ndarray,
+        detail: SourceDetail,
+        limit: np.ndarray | None = None,
+        deep: np.ndarray | None = None,
     ) -> Detailed:
-        """`--detail source`: rgb with the translation gx (of x = shrink(rgb)) composited in through the change
-        matte, and the matte, both at rgb's size. `limit` (H×W float32 in [0, 1]) caps the matte."""
+        """`--detail source`: rgb (or `deep`, its float32 display values at full depth) with the translation gx
+        (of x = shrink(rgb)) composited in through the change matte, and the matte, both at rgb's size. `limit`
+        (H×W float32 in [0, 1]) caps the matte."""
         top, left, plate, x, gx = self._plate(rgb, x, gx)
         matte = self._limited(detail.matte(plate, x, gx), limit, top, left)
-        output = detail.composite(plate, x, gx, matte)
-        return _paste(output, top, left, rgb), _paste(matte, top, left, _no_matte(rgb))
+        under = rgb if deep is None else deep
+        output = detail.composite(under[top : top + plate.shape[0], left : left + plate.shape[1]], x, gx, matte)
+        return _paste(output, top, left, under), _paste(matte, top, left, _no_matte(rgb))
 
     def matte(self, rgb: np.ndarray, x: np.ndarray, gx: np.ndarray, detail: SourceDetail, limit: np.ndarray | None = None) -> np.ndarray:
         """The change matte restore_detail would use, at rgb's size (H×W float32 in [0, 1])."""
@@ -158,10 +181,10 @@ class WholeFrame:
         return self.fit.shrink(frame.rgb)
 
     def restore(self, frame: Frame, translated: np.ndarray) -> np.ndarray:
-        return self.fit.restore(frame.rgb, translated)
+        return self.fit.restore(picture(frame), translated)
 
     def restore_detail(self, frame: Frame, x: np.ndarray, gx: np.ndarray, detail: SourceDetail) -> Detailed:
-        return self.fit.restore_detail(frame.rgb, x, gx, detail)
+        return self.fit.restore_detail(frame.rgb, x, gx, detail, deep=None if frame.plate is None else picture(frame))
 
     def matte(self, frame: Frame, x: np.ndarray, gx: np.ndarray, detail: SourceDetail) -> np.ndarray:
         return self.fit.matte(frame.rgb, x, gx, detail)
@@ -188,26 +211,30 @@ class Region:
         box = self._box(frame)
         return self.fit.shrink(frame.rgb[box.y : box.y + box.height, box.x : box.x + box.width])
 
-    def _inside(self, frame: Frame) -> tuple[Box, np.ndarray, np.ndarray]:
-        """The clipped box, the frame's pixels in it, and its h×w feathered mask."""
+    def _inside(self, frame: Frame, pixels: np.ndarray) -> tuple[Box, np.ndarray, np.ndarray]:
+        """The clipped box, the frame's `pixels` in it, and its h×w feathered mask."""
         box = self._box(frame)
         height, width = frame.rgb.shape[:2]
-        inside = frame.rgb[box.y : box.y + box.height, box.x : box.x + box.width]
+        inside = pixels[box.y : box.y + box.height, box.x : box.x + box.width]
         return box, inside, np.ascontiguousarray(feather_mask(box, width, height, self.feather)[..., 0])
 
     def restore(self, frame: Frame, translated: np.ndarray) -> np.ndarray:
-        box, inside, weight = self._inside(frame)
+        under = picture(frame)
+        box, inside, weight = self._inside(frame, under)
         weight = weight[..., None]
         blended = weight * self.fit.restore(inside, translated) + (1 - weight) * inside
-        return _paste(np.clip(blended + 0.5, 0, 255).astype(np.uint8), box.y, box.x, frame.rgb)
+        if under.dtype == np.uint8:
+            blended = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+        return _paste(blended, box.y, box.x, under)
 
     def restore_detail(self, frame: Frame, x: np.ndarray, gx: np.ndarray, detail: SourceDetail) -> Detailed:
         """As Fit.restore_detail inside the box, the matte limited to the box's feathered mask; outside the box the
         frame is the source and the matte 0."""
-        box, inside, weight = self._inside(frame)
-        output, matte = self.fit.restore_detail(inside, x, gx, detail, limit=weight)
-        return _paste(output, box.y, box.x, frame.rgb), _paste(matte, box.y, box.x, _no_matte(frame.rgb))
+        box, inside, weight = self._inside(frame, frame.rgb)
+        deep = None if frame.plate is None else self._inside(frame, frame.plate.display)[1]
+        output, matte = self.fit.restore_detail(inside, x, gx, detail, limit=weight, deep=deep)
+        return _paste(output, box.y, box.x, picture(frame)), _paste(matte, box.y, box.x, _no_matte(frame.rgb))
 
     def matte(self, frame: Frame, x: np.ndarray, gx: np.ndarray, detail: SourceDetail) -> np.ndarray:
-        box, inside, weight = self._inside(frame)
+        box, inside, weight = self._inside(frame, frame.rgb)
         return _paste(self.fit.matte(inside, x, gx, detail, limit=weight), box.y, box.x, _no_matte(frame.rgb))

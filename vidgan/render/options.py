@@ -12,12 +12,13 @@ from pathlib import Path
 from vidgan.core.directions import A2B, DIRECTION_NAMES, DIRECTIONS, Direction
 from vidgan.core.errors import UsageError
 from vidgan.core.options import AT_LEAST_1, NOT_NEGATIVE, UNIT, Bounds, check_fields, option
+from vidgan.io.sequences import SEQUENCE_FORMATS
 from vidgan.io.video import VIDEO_CODECS
 from vidgan.models.reference_archs import REFERENCE_ARCHS
 from vidgan.render.boxes import Box
 from vidgan.render.detail import check_detail
 
-OUTPUT_CODECS = (*VIDEO_CODECS, "png")
+OUTPUT_CODECS = (*VIDEO_CODECS, *SEQUENCE_FORMATS)
 # How a frame meets the generator (vidgan.render.framing.Fit): short side to the training size, squashed to the
 # square, the centre square only, or the full resolution.
 FITS = ("short-side", "stretch", "crop", "native")
@@ -26,6 +27,9 @@ BOTH = "both"
 # installed; torch is the default while end-to-end render figures with the ONNX runtimes are still to be measured.
 RUNTIMES = ("auto", "torch", "onnxruntime", "openvino")
 RENDER_DIRECTIONS = (*DIRECTION_NAMES, BOTH)  # what `render --direction` takes
+# What the alpha channel of an output that holds one carries: the source's own (opaque where it has none), or the
+# change matte (vidgan.render.detail), for keying the translation over the plate in a compositing application.
+ALPHAS = ("source", "matte")
 
 
 def render_directions(choice: str) -> tuple[Direction, ...]:
@@ -55,27 +59,29 @@ def _as_path(value: str | Path | None) -> Path | None:
 class RenderOptions:
     """How `vidgan render` (vidgan.render.video.render_video) translates clips; paths may be given as strings."""
 
-    out: Path | None = None  # the output of one input: .mp4, .mov, .mkv, or a folder for PNGs
+    out: Path | None = None  # the output of one input: .mp4, .mov, .mkv, or a folder for an image sequence
     out_dir: Path | None = None  # folder for the outputs of several inputs; default: beside each input
     directions: tuple[Direction, ...] = (A2B,)  # one output per direction
     arch: str | None = None  # one of REFERENCE_ARCHS: the model source is a reference CycleGAN state dict
-    codec: str | None = None  # one of OUTPUT_CODECS; default: from out's suffix, else h264 (png for sequences)
+    codec: str | None = None  # one of OUTPUT_CODECS; default: from out's suffix, else h264 (sequences: their own format)
     crf: int = option(18, bounds=Bounds(0, 51))  # H.264 quality: 0 lossless … 51 worst
     fit: str = "short-side"  # one of FITS
     scale: int | None = None  # working scale in px (the side the fit scales to); default the run's (else its training size)
     detail: str = "source"  # one of vidgan.render.detail.DETAILS: keep the source's pixels outside the change matte, or not
     matte: bool = False  # also write each output's change matte: a 16-bit grey PNG sequence OUTPUT_matte/
+    alpha: str = "source"  # one of ALPHAS: the alpha channel of prores4444 and image-sequence outputs
     tile: int | None = None  # tile side in px for the generator (0: never tile); default: tiles only where memory is short
     roi: Box | None = None  # translate only this box (source pixels) …
     roi_track: Path | None = None  # … or a box per frame from a CSV of frame,x,y,w,h
     feather: int = option(16, bounds=NOT_NEGATIVE)  # width in pixels of the region's soft edge
     fps: Fraction = Fraction(25)  # frame rate of image-sequence inputs
+    colorspace: str = "auto"  # of image-sequence inputs' values (vidgan.io.colorspaces; auto: linear for OpenEXR)
     temporal_smooth: float = option(0.0, bounds=UNIT)  # 0..1: blend in the previous output moved by the source's flow (0 = off)
     warp_error_every: int = option(10, bounds=NOT_NEGATIVE)  # measure the warp error on every Nth pair of frames (0 = off)
     compare: bool = False  # also write a labelled side-by-side (source | result) per output
     audio: bool = True  # carry the input video's audio and subtitle tracks
     overwrite: bool = False  # replace existing outputs
-    resume: bool = False  # continue an interrupted PNG-sequence render
+    resume: bool = False  # continue an interrupted image-sequence render
     # Time segments per clip, rendered by separate processes and joined (vidgan.render.segments); None: auto, one
     # per torchrun process when there are fewer inputs than processes, else whole clips.
     segments: int | None = option(None, bounds=AT_LEAST_1)
@@ -106,6 +112,8 @@ class RenderOptions:
             raise UsageError(f"--codec must be one of {', '.join(OUTPUT_CODECS)}, got {self.codec!r}")
         if self.fit not in FITS:
             raise UsageError(f"--fit must be one of {', '.join(FITS)}, got {self.fit!r}")
+        if self.alpha not in ALPHAS:
+            raise UsageError(f"--alpha must be one of {', '.join(ALPHAS)}, got {self.alpha!r}")
         self._validate_region()
         self._validate_scale()
         if not self.fps > 0:

@@ -1,11 +1,11 @@
 """Planning the outputs of `vidgan render`: per input clip its codec and target paths, checked before any work.
 
 Outputs are named from --out (one input), --out-dir, or the input's own folder, as STEM_DIRECTION with the
-codec's suffix (a folder for PNG sequences); with --matte, each output's change matte goes beside it into the
+codec's suffix (a folder for image sequences); with --matte, each output's change matte goes beside it into the
 folder OUTPUT_matte/ (OUTPUT without its suffix) as 16-bit grey PNGs named like the output's frames would be as a
 PNG sequence: compositing applications load such sequences directly, 16 bits keep a soft matte free of banding,
 and the frame numbers match the source's. Nothing is written over an input, nor over an earlier output
-without --overwrite (or --resume, which continues a PNG sequence).
+without --overwrite (or --resume, which continues an image sequence).
 """
 
 from __future__ import annotations
@@ -18,15 +18,18 @@ import numpy as np
 
 from vidgan.core.directions import Direction
 from vidgan.core.errors import UsageError
-from vidgan.io.sequences import Clip, PngSequenceWriter, open_clip
+from vidgan.io.plates import DISPLAY
+from vidgan.io.sequences import SEQUENCE_FORMATS, Clip, ImageSequenceWriter, open_clip, output_colorspace
 from vidgan.io.video import VIDEO_CODECS, Frame, VideoWriter
 from vidgan.render.detail import write_matte
 from vidgan.render.options import RenderOptions
 
 _CODEC_OF_SUFFIX = {".mp4": "h264", ".mov": "prores", ".mkv": "ffv1", "": "png"}
-_SUFFIX_OF_CODEC = {codec: suffix for suffix, codec in _CODEC_OF_SUFFIX.items()}
+_SUFFIX_OF_CODEC = {codec: suffix for suffix, codec in _CODEC_OF_SUFFIX.items()} | {codec: "" for codec in SEQUENCE_FORMATS}
+# An image sequence renders to its own format by default: OpenEXR to OpenEXR, TIFF to TIFF, the rest to PNG.
+_SEQUENCE_CODEC_OF_SUFFIX = {".exr": "exr", ".tif": "tiff", ".tiff": "tiff"}
 
-Writer = VideoWriter | PngSequenceWriter
+Writer = VideoWriter | ImageSequenceWriter
 
 
 @dataclass(frozen=True)
@@ -47,18 +50,32 @@ class ClipPlan:
     codec: str
     targets: tuple[Target, ...]
 
+    @property
+    def is_sequence(self) -> bool:
+        """Whether the outputs are image sequences (folders of frames) rather than video files."""
+        return self.codec in SEQUENCE_FORMATS
+
+    @property
+    def deep(self) -> bool:
+        """Whether the outputs hold more than 8 bits per sample (so a deep video source is decoded at 16 bits)."""
+        return self.is_sequence or VIDEO_CODECS[self.codec].bits > 8
+
+
+def _sequence_codec(clip: Clip) -> str:
+    return "png" if clip.sequence is None else _SEQUENCE_CODEC_OF_SUFFIX.get(clip.sequence.suffix, "png")
+
 
 def _codec_for(out: Path | None, codec: str | None, clip: Clip) -> str:
     """--codec if given (checked against --out's suffix), else what --out's suffix or the input's kind implies."""
     if out is None:
-        return codec or ("png" if clip.sequence is not None else "h264")
+        return codec or (_sequence_codec(clip) if clip.sequence is not None else "h264")
     suffix = "" if out.is_dir() else out.suffix.lower()
     if suffix not in _CODEC_OF_SUFFIX:
-        raise UsageError(f"{out}: output must be a .mp4, .mov or .mkv file, or a folder for a PNG sequence")
-    codec = codec or _CODEC_OF_SUFFIX[suffix]
-    allowed = ("",) if codec == "png" else VIDEO_CODECS[codec].suffixes
+        raise UsageError(f"{out}: output must be a .mp4, .mov or .mkv file, or a folder for an image sequence")
+    codec = codec or (_sequence_codec(clip) if suffix == "" else _CODEC_OF_SUFFIX[suffix])
+    allowed = ("",) if codec in SEQUENCE_FORMATS else VIDEO_CODECS[codec].suffixes
     if suffix not in allowed:
-        where = "a folder (no suffix)" if codec == "png" else " or ".join(allowed)
+        where = "a folder (no suffix)" if codec in SEQUENCE_FORMATS else " or ".join(allowed)
         raise UsageError(f"{out}: --codec {codec} needs {where}")
     return codec
 
@@ -85,20 +102,20 @@ def _targets(clip: Clip, codec: str, options: RenderOptions) -> tuple[Target, ..
 
 
 def _check_target(path: Path, codec: str, inputs: list[Clip], options: RenderOptions) -> None:
-    """Refuse to write over an input, or over an existing output without --overwrite (or --resume, for PNGs)."""
+    """Refuse to write over an input, or over an existing output without --overwrite (or --resume, for sequences)."""
     resolved = path.resolve()
     for clip in inputs:
         source = clip.path.parent if clip.sequence is not None and not clip.path.is_dir() else clip.path
         if resolved == source.resolve() or (path.exists() and path.samefile(source)):  # also through a hard link
             raise UsageError(f"{path}: the output would overwrite the input {clip.path}")
-    if codec == "png":
+    if codec in SEQUENCE_FORMATS:
         if path.exists() and not path.is_dir():
-            raise UsageError(f"{path}: is a file, the PNG sequence needs a folder here")
+            raise UsageError(f"{path}: is a file, the image sequence needs a folder here")
         if path.is_dir() and any(path.iterdir()) and not (options.overwrite or options.resume):
             raise UsageError(f"{path}: folder is not empty (pass --resume to continue it, --overwrite to replace it)")
         return
     if options.resume:
-        raise UsageError("--resume works with PNG sequence outputs only (a video is only kept when complete)")
+        raise UsageError("--resume works with image sequence outputs only (a video is only kept when complete)")
     if path.exists() and not options.overwrite:
         raise UsageError(f"{path}: already exists (pass --overwrite to replace it)")
 
@@ -119,11 +136,13 @@ def plan_outputs(paths: Sequence[Path], options: RenderOptions) -> list[ClipPlan
         raise UsageError("give at least one input")
     if options.out is not None and (len(paths) > 1 or options.out_dir is not None):
         raise UsageError("--out names one output: with several inputs (or --out-dir) use --out-dir only")
-    clips = [open_clip(path, options.fps) for path in paths]
+    clips = [open_clip(path, options.fps, options.colorspace) for path in paths]
     _check_roi(options, clips)
     plans = []
     for clip in clips:
         codec = _codec_for(options.out, options.codec, clip)
+        if options.alpha == "matte" and codec not in SEQUENCE_FORMATS and not VIDEO_CODECS[codec].alpha:
+            raise UsageError(f"--alpha matte needs an output with an alpha channel: prores4444 or an image sequence, not {codec}")
         plans.append(ClipPlan(clip, codec, _targets(clip, codec, options)))
     seen: dict[Path, Path] = {}
     for plan in plans:
@@ -138,7 +157,7 @@ def plan_outputs(paths: Sequence[Path], options: RenderOptions) -> list[ClipPlan
     return plans
 
 
-class MatteSequenceWriter(PngSequenceWriter):
+class MatteSequenceWriter(ImageSequenceWriter):
     """Writes H×W float32 change mattes in [0, 1] as 16-bit grey PNGs (vidgan.render.detail.write_matte)."""
 
     def write_frame(self, frame: Frame, matte: np.ndarray) -> None:
@@ -146,13 +165,16 @@ class MatteSequenceWriter(PngSequenceWriter):
         self.frames += 1
 
 
-def _png_writer(path: Path, plan: ClipPlan, options: RenderOptions, kind: type[PngSequenceWriter]) -> PngSequenceWriter:
-    """A PNG sequence named like the source's frames (shot_0001.png → shot_0001.png), else STEM_NNNNNN.png."""
+def _sequence_writer(
+    path: Path, plan: ClipPlan, options: RenderOptions, kind: type[ImageSequenceWriter], codec: str = "png"
+) -> ImageSequenceWriter:
+    """An image sequence named like the source's frames (shot.1001.exr → shot.1001.exr), else STEM_NNNNNN."""
     clip = plan.clip
     if clip.sequence is not None:
-        writer = kind(path, clip.sequence.prefix, clip.sequence.padding)
+        space = output_colorspace(codec, clip.sequence.colorspace, clip.sequence.suffix == ".exr")
+        writer = kind(path, clip.sequence.prefix, clip.sequence.padding, codec, space)
     else:
-        writer = kind(path, f"{clip.stem}_", 6)
+        writer = kind(path, f"{clip.stem}_", 6, codec, output_colorspace(codec, DISPLAY, False))
     if not options.resume:
         for stale in writer.written():  # --overwrite: no frames of an older render left behind
             stale.unlink()
@@ -161,14 +183,14 @@ def _png_writer(path: Path, plan: ClipPlan, options: RenderOptions, kind: type[P
 
 def open_matte_writer(path: Path, plan: ClipPlan, options: RenderOptions) -> MatteSequenceWriter:
     """The writer of one output's change mattes, its frames named as the output's would be as PNGs."""
-    return _png_writer(path, plan, options, MatteSequenceWriter)
+    return _sequence_writer(path, plan, options, MatteSequenceWriter)
 
 
 def open_writer(path: Path, plan: ClipPlan, width: int, options: RenderOptions) -> Writer:
     """A writer for one output of the planned clip, `width` pixels wide (twice the clip's for a side-by-side)."""
     clip = plan.clip
-    if plan.codec == "png":
-        return _png_writer(path, plan, options, PngSequenceWriter)
+    if plan.is_sequence:
+        return _sequence_writer(path, plan, options, ImageSequenceWriter, plan.codec)
     return VideoWriter(
         path,
         width=width,
@@ -185,8 +207,8 @@ def open_writer(path: Path, plan: ClipPlan, width: int, options: RenderOptions) 
 
 def what_was_kept(plan: ClipPlan, writers: list[Writer]) -> str:
     """What an interrupted render of one clip leaves behind, for the error message."""
-    if plan.codec == "png" and writers:
+    if plan.is_sequence and writers:
         folders = ", ".join(f"{w.path} ({len(w.written())} frames)" for w in writers)
-        return f"interrupted; the partial PNG sequence is in {folders}: the same vidgan render command with --resume continues it"
+        return f"interrupted; the partial image sequence is in {folders}: the same vidgan render command with --resume continues it"
     paths = ", ".join(str(path) for t in plan.targets for path in (t.path, t.compare, t.matte) if path is not None)
-    return f"interrupted; not written: {paths}" + ("" if plan.codec == "png" else " (a video is kept only when complete)")
+    return f"interrupted; not written: {paths}" + ("" if plan.is_sequence else " (a video is kept only when complete)")

@@ -129,18 +129,19 @@ def plan_segments(clip: Clip, parts: int, warm_up: int, batch_size: int) -> list
     return segments
 
 
-def segment_frames(clip: Clip, segment: Segment) -> Iterator[Frame]:
-    """Frames start … stop−1 of the clip, as one pass over it would yield them (index, time, pts and pixels).
+def segment_frames(clip: Clip, segment: Segment, deep: bool = False) -> Iterator[Frame]:
+    """Frames start … stop−1 of the clip, as one pass over it would yield them (index, time, pts and pixels;
+    `deep`: as Clip.frames).
 
     Raises VidganError when decoding from the keyframe gives other timestamps than the packets announced.
     """
     if segment.count == 1:
-        yield from clip.frames()
+        yield from clip.frames(deep=deep)
         return
     if clip.sequence is not None:
         yield from _sequence_frames(clip, segment)
         return
-    frames = iter_frames(clip.path, seek=(segment.stamps[0], segment.start))
+    frames = iter_frames(clip.path, seek=(segment.stamps[0], segment.start), deep=deep)
     decoded = 0
     try:
         for expected, frame in zip(segment.stamps, frames):  # the stamps end first: no frame decoded past them

@@ -171,7 +171,7 @@ class TemporalSmoother:
             scaled = motion.at_size(width, height)
             weight = (self.strength * scaled.reliable)[..., None].astype(np.float32)
             blended = (1 - weight) * rgb + weight * warp_previous(self._previous, scaled)
-            rgb = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+            rgb = np.clip(blended + 0.5, 0, 255).astype(np.uint8) if rgb.dtype == np.uint8 else blended
         self._previous = rgb
         return rgb
 

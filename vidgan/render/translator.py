@@ -171,5 +171,5 @@ def load_translators(
     if options.fit != "native" and scale < first.stride:
         raise UsageError(f"--scale {scale} is below the generator's stride ({first.stride} px)")
     framing = _framing(Fit(options.fit, scale, first.stride), options)
-    settings = dict(detail=options.detail, tile=tile, mattes=options.matte)
+    settings = dict(detail=options.detail, tile=tile, mattes=options.matte or options.alpha == "matte")
     return {d: FrameTranslator(g, framing, device, dtype, **settings) for d, g in generators.items()}

@@ -1,9 +1,10 @@
 """Render: run trained generators over whole clips, frame by frame, and write what a VFX artist can use.
 
-Inputs are video files or image sequences; outputs H.264, ProRes 422 HQ, FFV1 or PNG sequences at the source's
-resolution, frame numbers, timestamps and audio. Decoding, translation and encoding overlap: frames are decoded
-on one thread, translated in batches on the calling thread, and smoothed, measured and encoded on another, with
-bounded queues between them so memory stays flat however long the clip is.
+Inputs are video files or image sequences; outputs H.264, ProRes 422 HQ or 4444, FFV1, or PNG, TIFF or OpenEXR
+sequences at the source's resolution, frame numbers, timestamps, audio, bit depth and alpha (vidgan.io.plates).
+Decoding, translation and encoding overlap: frames are decoded on one thread, translated in batches on the calling
+thread, and smoothed, measured and encoded on another, with bounded queues between them so memory stays flat
+however long the clip is.
 
 render_video plans every output (vidgan.render.outputs), loads a translator per direction
 (vidgan.render.translator), then renders clip after clip with a ClipRenderer.
@@ -27,6 +28,7 @@ from vidgan.core.devices import inference_dtype, resolve_device
 from vidgan.core.directions import Direction
 from vidgan.core.errors import Interrupted, StopRequest, interrupts_deferred
 from vidgan.core.progress import make_progress, warn
+from vidgan.io.images import to_8bit
 from vidgan.io.video import Frame
 from vidgan.render.options import RenderOptions
 from vidgan.render.outputs import (
@@ -152,13 +154,13 @@ class ClipRenderer:
         """Render every frame, calling `advance(frames, fps)` after each batch. Ctrl-C or SIGTERM (`stop`) is taken
         between batches, where no queue between the threads is half-updated, and raises Interrupted."""
         clip = self.plan.clip
-        if self.plan.codec == "png" and self.options.audio and clip.has_audio and self.segment.number == 0:
-            warn(f"{clip.path}: a PNG sequence holds no audio; its audio is not written")
+        if self.plan.is_sequence and self.options.audio and clip.has_audio and self.segment.number == 0:
+            warn(f"{clip.path}: an image sequence holds no audio; its audio is not written")
         started = time.perf_counter()
         encoder = BackgroundWriter(self._finish, maxsize=2 * self.batch_size)
         try:
             self._open_writers()
-            frames = in_background(segment_frames(clip, self.segment), 2 * self.batch_size)
+            frames = in_background(segment_frames(clip, self.segment, deep=self.plan.deep), 2 * self.batch_size)
             # Warm-up frames batched apart: the segment's own frames meet the generator in the batches of one pass.
             for batch in _batches(frames, self.batch_size, cut=self.segment.first - self.segment.start):
                 if stop.requested:
@@ -213,7 +215,10 @@ class ClipRenderer:
         return every > 0 and position > 0 and position % every == 0
 
     def _finish(self, item: _Translated) -> None:
-        """Runs on the encoder thread, in frame order: motion, smoothing and flicker measures are sequential."""
+        """Runs on the encoder thread, in frame order: motion, smoothing and flicker measures are sequential.
+
+        Outputs of frames with a Plate are float32 at full depth; side-by-sides and flicker meters take their
+        8-bit view."""
         frame, results = item
         position, self.finished = self.segment.start + self.finished, self.finished + 1
         written = position >= self.segment.first  # else a warm-up frame of a segment
@@ -230,14 +235,14 @@ class ClipRenderer:
                 if written:
                     self._write(direction, frame, rgb, matte)
             if metered:
-                self.meters[direction].add(rgb, motion if measure else None)
+                self.meters[direction].add(to_8bit(rgb), motion if measure else None)
 
     def _write(self, direction: Direction, frame: Frame, rgb: np.ndarray, matte: np.ndarray | None) -> None:
         """One finished output frame, with its side-by-side and change matte where asked for."""
         if direction in self.compares:  # before the output, so a resumed output always has its side-by-side
-            side_by_side = [_labelled(frame.rgb, "source"), _labelled(rgb, direction.name)]
-            self.compares[direction].write_frame(frame, np.concatenate(side_by_side, axis=1))
-        self.writers[direction].write_frame(frame, rgb)
+            side_by_side = [_labelled(frame.rgb, "source"), _labelled(to_8bit(rgb), direction.name)]
+            self.compares[direction].write_frame(replace(frame, plate=None), np.concatenate(side_by_side, axis=1))
+        self.writers[direction].write_frame(frame, rgb, matte if self.options.alpha == "matte" else None)
         if direction in self.mattes:
             self.mattes[direction].write_frame(frame, matte)
 
@@ -329,7 +334,7 @@ def render_video(inputs: str | Path | Sequence[str | Path], source: str | Path, 
     `source` is a vidgan run folder or checkpoint, or with `options.arch` a reference CycleGAN state dict. Outputs
     go to `options.out` (one input), into `options.out_dir`, or beside each input as STEM_DIRECTION.mp4 (a PNG
     folder for sequences). Every option, input and output is checked before any work (UsageError, VidganError).
-    Ctrl-C or SIGTERM raises Interrupted: a video is then not written, a PNG sequence keeps its finished frames
+    Ctrl-C or SIGTERM raises Interrupted: a video is then not written, an image sequence keeps its finished frames
     (and INCOMPLETE.txt) for `options.resume`.
     Under torchrun, rank i of N renders inputs i, i+N, …, and every rank returns every clip. With segments
     (vidgan.render.segments: `options.segments`, or auto under torchrun with fewer inputs than processes) the

@@ -1,0 +1,97 @@
+"""Colour spaces of image-sequence plates: scene-linear values to the display-referred space the networks were
+trained in (sRGB-encoded, 1.0 = white) on the way in, and back on the way out.
+
+`linear` and `srgb` need no library: the sRGB transfer of IEC 61966-2-1 (mirrored for negative values, so they
+survive the round trip), with Rec.709/sRGB primaries. Any other name is a colour space of OpenColorIO's built-in
+CG config ("ocio://default": ACEScg, ACES2065-1, Linear Rec.2020, …, or their aliases), converted to its
+'sRGB Encoded Rec.709 (sRGB)' and back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from vidgan.core.errors import UsageError
+
+# auto: linear for OpenEXR files (scene-linear by convention), srgb for every other image format.
+COLORSPACES = ("auto", "linear", "srgb")
+_DISPLAY = "sRGB Encoded Rec.709 (sRGB)"
+
+
+def srgb_encode(linear: np.ndarray) -> np.ndarray:
+    """float32 linear → sRGB-encoded (IEC 61966-2-1), sign-mirrored below 0; values above 1 continue the curve."""
+    magnitude = np.abs(linear)
+    encoded = np.where(magnitude <= 0.0031308, 12.92 * magnitude, 1.055 * np.power(magnitude, 1 / 2.4) - 0.055)
+    return np.copysign(encoded, linear).astype(np.float32)
+
+
+def srgb_decode(encoded: np.ndarray) -> np.ndarray:
+    """The inverse of srgb_encode."""
+    magnitude = np.abs(encoded)
+    linear = np.where(magnitude <= 0.04045, magnitude / 12.92, np.power((magnitude + 0.055) / 1.055, 2.4))
+    return np.copysign(linear, encoded).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Colorspace:
+    """How a plate's stored values (H×W×3 float32) map to display-referred sRGB (`to_display`) and back."""
+
+    name: str
+
+    @property
+    def is_display(self) -> bool:
+        return self.name == "srgb"
+
+    def to_display(self, stored: np.ndarray) -> np.ndarray:
+        if self.name == "srgb":
+            return stored
+        if self.name == "linear":
+            return srgb_encode(stored)
+        return _ocio_apply(self.name, _DISPLAY, stored)
+
+    def to_stored(self, display: np.ndarray) -> np.ndarray:
+        if self.name == "srgb":
+            return display
+        if self.name == "linear":
+            return srgb_decode(display)
+        return _ocio_apply(_DISPLAY, self.name, display)
+
+
+def resolve_colorspace(name: str, exr: bool) -> Colorspace:
+    """The plate's colour space for --colorspace `name` (auto: linear for an OpenEXR plate, else srgb); UsageError
+    for a name that is neither ours nor one of OpenColorIO's built-in config."""
+    if name == "auto":
+        return Colorspace("linear" if exr else "srgb")
+    if name in COLORSPACES:
+        return Colorspace(name)
+    space = _ocio_config().getColorSpace(name)
+    if space is None:
+        raise UsageError(
+            f"--colorspace must be one of {', '.join(COLORSPACES)} or a colour space of OpenColorIO's built-in config"
+            f" (e.g. ACEScg, 'Linear Rec.2020'), got {name!r}"
+        )
+    return Colorspace(space.getName())
+
+
+@cache
+def _ocio_config() -> Any:
+    try:
+        import PyOpenColorIO as ocio
+    except ImportError:
+        raise UsageError("colour spaces other than linear and srgb need OpenColorIO: pip install opencolorio") from None
+    return ocio.Config.CreateFromFile("ocio://default")
+
+
+@cache
+def _ocio_processor(source: str, target: str) -> Any:
+    return _ocio_config().getProcessor(source, target).getDefaultCPUProcessor()
+
+
+def _ocio_apply(source: str, target: str, pixels: np.ndarray) -> np.ndarray:
+    converted = np.array(pixels, np.float32, copy=True, order="C")
+    _ocio_processor(source, target).applyRGB(converted)
+    return converted
