@@ -139,8 +139,10 @@ def test_three_segments_in_one_process_equal_one_pass(vfr_clip, tiny_run, tmp_pa
     whole = render_video(vfr_clip, tiny_run, options(tmp_path / "one" / name)).clips[0]
     cut = render_video(vfr_clip, tiny_run, options(tmp_path / "three" / name, segments=3)).clips[0]
     assert_same_render(tmp_path / "one" / name, tmp_path / "three" / name)
-    assert (cut.frames, cut.pairs, cut.warp_errors, cut.source_warp_error) == (
-        whole.frames, whole.pairs, whole.warp_errors, whole.source_warp_error)
+    assert (cut.frames, cut.pairs, cut.source_warp_error) == (whole.frames, whole.pairs, whole.source_warp_error)
+    # The pair across a cut compares with the warm-up frame's translation, which ran in a batch of its own
+    # (different kernel rounding on the CPU), so the output's figure agrees to float precision, not bit for bit.
+    assert cut.warp_errors == {d: pytest.approx(e, rel=1e-5) for d, e in whole.warp_errors.items()}
     assert sorted(p.name for p in (tmp_path / "three").iterdir()) == [name]  # no parts or markers left
 
 
