@@ -82,23 +82,25 @@ def draw_frame(i: int, width: int, height: int, gloved: bool, phase: float = 0.0
     return np.clip(background * (1 - mask) + hand * mask, 0, 255).astype(np.uint8)
 
 
+# The demo's takes: whether the hand is gloved, the phase of its motion (hand_mask), and whether it has sound.
+TAKES = {"glove": (True, 0.0, False), "hand": (False, 3.0, False), "shot": (True, 7.0, True)}
+
+
+def write_take(path: Path, take: str, width: int, height: int, frames: int) -> Path:
+    """One of TAKES as a width×height H.264 clip of `frames` frames at CLIP_FPS."""
+    gloved, phase, audio = TAKES[take]
+
+    def draw(i: int) -> np.ndarray:
+        return draw_frame(i, width, height, gloved, phase)
+
+    return write_test_clip(path, width=width, height=height, fps=CLIP_FPS, n_frames=frames, audio=audio, draw=draw)
+
+
 def make_demo_clips(folder: Path, scale: DemoScale) -> dict[str, Path]:
     """glove.mp4 (domain a), hand.mp4 (domain b) and shot.mp4 (a new gloved take, with sound) in `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     frames = round(scale.seconds * CLIP_FPS)
-    takes = {"glove": (True, 0.0, False), "hand": (False, 3.0, False), "shot": (True, 7.0, True)}
-    clips = {}
-    for name, (gloved, phase, audio) in takes.items():
-        clips[name] = write_test_clip(
-            folder / f"{name}.mp4",
-            width=scale.width,
-            height=scale.height,
-            fps=CLIP_FPS,
-            n_frames=frames,
-            audio=audio,
-            draw=lambda i, g=gloved, p=phase: draw_frame(i, scale.width, scale.height, g, p),
-        )
-    return clips
+    return {take: write_take(folder / f"{take}.mp4", take, scale.width, scale.height, frames) for take in TAKES}
 
 
 MARKER = ".vidgan-demo"
@@ -121,12 +123,10 @@ class DemoResult:
     run_dir: Path
 
 
-def run_demo(
-    out_dir: Path = Path("vidgan-demo"), scale: DemoScale = DemoScale(), *, device: str = "auto", quiet: bool = False
-) -> DemoResult:
-    """Remove the glove from a synthetic shot, going through the same three stages a user runs."""
-    out_dir = Path(out_dir)
-    _clear_previous_demo(out_dir)
+def train_demo_run(
+    out_dir: Path, scale: DemoScale = DemoScale(), *, device: str = "auto", quiet: bool = False
+) -> tuple[dict[str, Path], Path]:
+    """The demo's footage in OUT/clips and its trained run in OUT/run: (the clips by name, the run folder)."""
     # 1. Footage: a gloved take, a bare-hand take, and a new gloved shot to fix.
     clips = make_demo_clips(out_dir / "clips", scale)
     # 2. Extract every Nth frame of each take into the two domains, whole, at the working scale.
@@ -147,12 +147,21 @@ def run_demo(
         device=device,
         quiet=quiet,
     )
-    run = train_cyclegan(options)
+    return clips, train_cyclegan(options).run_dir
+
+
+def run_demo(
+    out_dir: Path = Path("vidgan-demo"), scale: DemoScale = DemoScale(), *, device: str = "auto", quiet: bool = False
+) -> DemoResult:
+    """Remove the glove from a synthetic shot, going through the same three stages a user runs."""
+    out_dir = Path(out_dir)
+    _clear_previous_demo(out_dir)
+    clips, run_dir = train_demo_run(out_dir, scale, device=device, quiet=quiet)
     # 4. Render the shot glove → bare hand at the run's working scale, its detail from the source (the defaults),
     #    plus a side-by-side (source | result) for a quick look.
     options = RenderOptions(
         out=out_dir / "shot_nogloves.mp4", directions=(A2B,), compare=True, overwrite=True, device=device, quiet=quiet
     )
-    result = render_video(clips["shot"], run.run_dir, options)
+    result = render_video(clips["shot"], run_dir, options)
     clip = result.clips[0]
-    return DemoResult(clip.outputs["a2b"], clip.compares["a2b"], run.run_dir)
+    return DemoResult(clip.outputs["a2b"], clip.compares["a2b"], run_dir)
