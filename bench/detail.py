@@ -261,15 +261,15 @@ def render_quality_rows(shot: Path, run: Path, folder: Path) -> tuple[list[Row],
     width, height = SHOT
     phase = TAKES["shot"][1]
     never = np.logical_and.reduce([hand_mask(i, width, height, phase) == 0 for i in range(len(sources))])
-    rows, background, translated = [], {}, False
+    rows, background, translated = [], {}, {}
     outputs = {mode: render(shot, run, folder / f"{mode}.mkv", detail=mode, codec="ffv1") for mode in ("model", "source")}
     for mode, frames in outputs.items():
         background[mode] = masked_psnr(frames, sources, never)
         rows.append((f"demo 720p, --detail {mode}: background ({never.mean():.0%} never covered)", f"{background[mode]:.1f}", "-"))
-        more, translated = hand_rows(frames, sources, mode)
+        more, translated[mode] = hand_rows(frames, sources, mode)
         rows += more
     write_crop(sources, outputs, phase)
-    return rows, background, translated
+    return rows, background, translated["source"]
 
 
 def write_crop(sources: list[np.ndarray], outputs: dict[str, list[np.ndarray]], phase: float) -> None:
