@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidgan.demo import GLOVE, SKIN, DemoScale, hand_mask, make_demo_clips
+from vidgan.demo import GLOVE, SHOT_PHASE, SKIN, DemoScale, hand_colours, hand_mask, make_demo_clips
 from vidgan.io.video import iter_frames
 
 
@@ -48,13 +48,11 @@ def judge(shot: Path, rendered: Path, width: int, height: int) -> str:
     """The demo test's colour criterion on the hand, and the background's PSNR against the source."""
     source = [f.rgb.astype(np.float64) for f in iter_frames(shot)]
     output = [f.rgb.astype(np.float64) for f in iter_frames(rendered)]
-    hands = [(source[i][m].mean(0), output[i][m].mean(0)) for i in range(0, len(source), 10)
-             for m in [hand_mask(i, width, height, phase=7.0) > 250]]  # fmt: skip
-    before, after = np.mean([h[0] for h in hands], 0), np.mean([h[1] for h in hands], 0)
+    before, after = hand_colours(source, width, height).mean(0), hand_colours(output, width, height).mean(0)
     to_skin = lambda c: float(np.linalg.norm(c - np.array(SKIN)))
     to_glove = lambda c: float(np.linalg.norm(c - np.array(GLOVE)))
     met = to_skin(after) < 0.5 * to_skin(before) and to_skin(after) < to_glove(after)
-    never = np.logical_and.reduce([hand_mask(i, width, height, phase=7.0) == 0 for i in range(len(source))])
+    never = np.logical_and.reduce([hand_mask(i, width, height, SHOT_PHASE) == 0 for i in range(len(source))])
     mse = np.mean([np.mean((o[never] - s[never]) ** 2) for o, s in zip(output, source)])
     psnr = 10 * np.log10(255**2 / max(mse, 1e-12))
     return (f"hand {before.round().astype(int).tolist()} → {after.round().astype(int).tolist()} (skin {list(SKIN)}), "

@@ -2,6 +2,7 @@
 table-top the glove never covers stays roughly as it was."""
 
 import numpy as np
+import pytest
 
 from vidgan.demo import GLOVE, SKIN, DemoScale, hand_colours, hand_mask, run_demo
 from vidgan.io.video import iter_frames, probe_video
@@ -9,6 +10,7 @@ from vidgan.io.video import iter_frames, probe_video
 SMALL = DemoScale(width=160, height=90, seconds=2.5, every=1, scale=64, crop=64, channels=8, res_blocks=2, batch_size=4, iters=70)
 
 
+@pytest.mark.slow
 def test_demo_removes_the_glove(tmp_path):
     result = run_demo(tmp_path / "demo", SMALL, device="cpu", quiet=True)
     shot = tmp_path / "demo" / "clips" / "shot.mp4"

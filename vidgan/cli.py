@@ -55,6 +55,7 @@ app = typer.Typer(
 # Choices come from the library's own constants, so the CLI never restates them.
 Direction = Enum("Direction", {name: name for name in DIRECTION_NAMES}, type=str)
 Model = Enum("Model", {name: name for name in MODELS}, type=str)
+Runtime = Enum("Runtime", {name: name for name in RUNTIMES}, type=str)
 
 
 class Crop(str, Enum):
@@ -64,6 +65,13 @@ class Crop(str, Enum):
 
 DeviceOption = Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+RuntimeOption = Annotated[
+    Runtime,
+    typer.Option(
+        help="Who runs the generator: torch; onnxruntime or openvino (CPU, an ONNX export cached in the run "
+        "folder, about 2x torch); auto: torch on CUDA, the fastest installed ONNX runtime on the CPU."
+    ),
+]
 
 
 @app.command()
@@ -296,6 +304,7 @@ def translate(
     direction: Annotated[Direction, typer.Option(help="a2b or b2a.")] = TranslateOptions.direction.name,
     device: DeviceOption = TranslateOptions.device,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = TranslateOptions.overwrite,
+    runtime: RuntimeOption = TranslateOptions.runtime,
     quiet: QuietOption = False,
 ) -> None:
     """Translate every image of a folder: one PNG per input, same name and size, in --out."""
@@ -303,7 +312,7 @@ def translate(
     from vidgan.render.translate import translate_folder
 
     options = TranslateOptions(
-        out, directions.Direction.parse(direction.value), overwrite=overwrite, device=device, quiet=quiet
+        out, directions.Direction.parse(direction.value), overwrite=overwrite, runtime=runtime.value, device=device, quiet=quiet
     )
     result = translate_folder(input, run, options)
     skipped = f" ({result.skipped} unreadable skipped)" if result.skipped else ""
@@ -330,7 +339,6 @@ Alpha = _choices("Alpha", ALPHAS)
 Fit = _choices("Fit", FITS)
 Arch = _choices("Arch", REFERENCE_ARCHS)
 Detail = _choices("Detail", DETAILS)
-Runtime = _choices("Runtime", RUNTIMES)
 _RENDER = RenderOptions()
 
 
@@ -450,13 +458,7 @@ def render(
     half: Annotated[
         bool, typer.Option("--half", help="Half-precision inference (bf16, or fp16 where unsupported); CUDA only.")
     ] = _RENDER.half,
-    runtime: Annotated[
-        Runtime,
-        typer.Option(
-            help="Who runs the generator: torch; onnxruntime or openvino (CPU, an ONNX export cached in the run "
-            "folder, about 2x torch); auto: torch on CUDA, the fastest installed ONNX runtime on the CPU."
-        ),
-    ] = _RENDER.runtime,
+    runtime: RuntimeOption = _RENDER.runtime,
     device: DeviceOption = _RENDER.device,
     quiet: QuietOption = False,
 ) -> None:
@@ -530,6 +532,7 @@ def eval_run(
     c2st_repeats: Annotated[
         int, typer.Option(help="[cyclegan] Average C2ST over this many classifier seeds (steadier on few images).")
     ] = ClassifierSettings.c2st_repeats,
+    runtime: RuntimeOption = EvalOptions.runtime,
     device: DeviceOption = EvalOptions.device,
     quiet: QuietOption = False,
 ) -> None:
@@ -539,7 +542,7 @@ def eval_run(
     from vidgan.runs.folder import RunFolder
 
     classifier = ClassifierSettings(steps=classifier_steps, c2st_repeats=c2st_repeats)
-    options = EvalOptions(a=a, b=b, samples=samples, classifier=classifier, device=device, quiet=quiet)
+    options = EvalOptions(a=a, b=b, samples=samples, classifier=classifier, runtime=runtime.value, device=device, quiet=quiet)
     console.print(eval_table(evaluate_run(run, options)))
     console.print(f"wrote {RunFolder(run).eval_path}")
 

@@ -111,4 +111,5 @@ def test_eval_refuses_options_of_the_other_kind_of_run(tiny_run, tmp_path, run_c
     (dcgan / "config.json").write_text('{"kind": "dcgan"}')
     assert_clean_failure(run_cli("eval", "--run", dcgan, "--a", tmp_path, "--b", tmp_path), "--a/--b are for CycleGAN", code=2)
     assert_clean_failure(run_cli("eval", "--run", dcgan, "--c2st-repeats", 1), "--c2st-repeats is for CycleGAN", code=2)
+    assert_clean_failure(run_cli("eval", "--run", dcgan, "--runtime", "onnxruntime"), "--runtime onnxruntime runs CycleGAN", code=2)
     assert_clean_failure(run_cli("eval", "--run", dcgan, "--samples", 1), "--samples must be at least 2", code=2)

@@ -2,7 +2,9 @@
 
 import json
 import math
+import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -134,6 +136,21 @@ def test_eval_scores_translations_beside_real_and_untranslated_baselines(shapes_
         assert scores["untranslated_colour_distance"] > 10  # the domains' colours differ
         assert all(math.isfinite(value) for value in scores.values())
     assert json.loads((shapes_run / "eval.json").read_text()) == results
+
+
+def test_eval_with_an_onnx_runtime_gives_torchs_figures_and_caches_both_exports(shapes_run, tmp_path):
+    run = Path(shutil.copytree(shapes_run, tmp_path / "run"))  # the exports are cached in it
+    quick = replace(FAST, steps=2)
+    by_torch = evaluate_run(run, EvalOptions(classifier=quick, device="cpu", quiet=True))
+    by_onnx = evaluate_run(run, EvalOptions(classifier=quick, runtime="onnxruntime", device="cpu", quiet=True))
+    for direction in ("a2b", "b2a"):
+        expected, scores = by_torch["directions"][direction], by_onnx["directions"][direction]
+        assert expected["cycle_l1"] > 0.05  # the round trip really changes the images
+        for name in ("cycle_l1", "identity_l1"):  # [-1, 1] units: one 8-bit level is 2/255
+            assert abs(scores[name] - expected[name]) <= 2 / 255
+        assert abs(scores["colour_distance"] - expected["colour_distance"]) < 0.5
+        assert abs(scores["ssim_grey"] - expected["ssim_grey"]) < 0.01
+    assert sorted(p.name for p in (run / "checkpoints" / "onnx").iterdir()) == ["a2b.onnxruntime.onnx", "b2a.onnxruntime.onnx"]
 
 
 def test_eval_cli_prints_the_table_and_rejects_bad_input(shapes_run, run_cli, tmp_path):

@@ -11,6 +11,7 @@ from vidgan.render.detail import (
     DetailSettings,
     SourceDetail,
     check_detail,
+    detail_weight,
     matte_grey,
     structure_agreement,
     working_matte,
@@ -121,6 +122,44 @@ def test_source_detail_comes_through_where_the_structure_is_kept_and_not_where_i
     assert laplacian_variance(flat[box]) < 0.05 * source_detail
 
 
+def knitted_glove() -> np.ndarray:
+    """detailed_frame with a dark glove knitted in 1-px-scale stripes (the demo's, period 4.8 px: none of it is left
+    at the working scale) over full-resolution rows 64-192, columns 96-288."""
+    frame = detailed_frame()
+    rows = np.arange(128)[:, None, None]
+    frame[64:192, 96:288] = np.where(np.sin(rows * 1.3) > 0, (54, 62, 94), (40, 46, 70))
+    return frame
+
+
+def test_a_change_of_material_does_not_carry_the_old_texture_where_a_recolour_would():
+    source = knitted_glove()
+    x = shrink(source)
+    hand = x.copy()
+    hand[8:24, 12:36] = (224, 172, 140)  # glove → bare skin: luma up by about 140 levels
+    box = (slice((8 + REACH) * SCALE, (24 - REACH) * SCALE), slice((12 + REACH) * SCALE, (36 - REACH) * SCALE))
+    knit = laplacian_variance(source[box])
+    assert knit > 100
+    output, matte = SourceDetail()(source, x, hand)
+    assert matte[box].min() == 1.0
+    assert laplacian_variance(output[box]) < 0.01 * knit
+    # Without the fade on the luma change the knit would come through: neither x nor G(x) has structure there.
+    carried, _ = SourceDetail(DetailSettings(swap_low=254, swap_high=255))(source, x, hand)
+    assert laplacian_variance(carried[box]) > 0.5 * knit
+    # A recolour of the same glove (luma moved by 10 levels) keeps its knit.
+    recoloured = x.copy()
+    recoloured[8:24, 12:36, 0] += 35
+    assert laplacian_variance(SourceDetail()(source, x, recoloured)[0][box]) > 0.8 * knit
+
+
+def test_the_detail_weight_fades_with_the_luma_change_between_its_thresholds():
+    x = np.full((16, 16, 3), 60, np.uint8)
+    settings = DetailSettings()
+    halfway = (settings.swap_low + settings.swap_high) / 2
+    for change, weight in ((settings.swap_low - 8, 1.0), (halfway, 0.5), (settings.swap_high + 8, 0.0)):
+        gx = x + np.uint8(change)
+        assert detail_weight(x, gx, settings) == pytest.approx(np.full((16, 16), weight), abs=0.02)
+
+
 def test_structure_agreement_is_one_for_the_same_structure_and_zero_for_the_inverse():
     x = shrink(detailed_frame())
     brighter = np.clip(x.astype(np.int16) + 30, 0, 255).astype(np.uint8)
@@ -167,6 +206,8 @@ def test_bad_values_are_usage_errors():
         check_detail("both")
     with pytest.raises(UsageError):
         DetailSettings(low=40, high=20)
+    with pytest.raises(UsageError, match="swap_low < swap_high"):
+        DetailSettings(swap_low=100, swap_high=50)
     x = np.zeros((8, 8, 3), np.uint8)
     with pytest.raises(VidganError, match="8x4"):
         working_matte(x, x[:4])

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -213,3 +214,32 @@ def test_render_runtime_onnxruntime_gives_torchs_frames_and_refuses_tiles(run: P
     assert max(abs(a - b).max() for a, b in zip(rendered["torch"], rendered["onnxruntime"])) <= 1
     refused = run_cli("render", clip, "--run", run, "--out", tmp_path / "t.mkv", "--runtime", "onnxruntime", "--tile", "32")
     assert refused.code == 2 and "leave out --half and --tile" in refused.stderr
+
+
+def test_translate_runtime_onnxruntime_gives_torchs_images(run: Path, run_cli, tmp_path: Path):
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i, (width, height) in enumerate(((80, 60), (64, 64))):  # a size the stride does not divide, and a square
+        Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(photos / f"{i}.png")
+    translated = {}
+    for runtime in ("torch", "onnxruntime"):
+        done = run_cli("translate", photos, "--run", run, "--out", tmp_path / runtime, "--runtime", runtime, "-q")
+        assert done.code == 0, done.stderr
+        translated[runtime] = [np.asarray(Image.open(tmp_path / runtime / f"{i}.png"), int) for i in range(2)]
+    for by_torch, by_onnx, photo in zip(translated["torch"], translated["onnxruntime"], sorted(photos.iterdir())):
+        assert by_onnx.shape == by_torch.shape == np.asarray(Image.open(photo)).shape
+        assert np.abs(by_onnx - by_torch).max() <= 1
+        assert by_torch.std() > 2  # a real image, not a constant one both could agree on
+    assert (run / "checkpoints" / "onnx" / "a2b.onnxruntime.onnx").is_file()
+
+
+def test_render_runtime_auto_takes_torch_for_tiles_and_says_so(run: Path, make_clip, run_cli, tmp_path: Path, monkeypatch):
+    exports = count_exports(monkeypatch)
+    clip = make_clip("clip.mp4", n_frames=2, width=96, height=64)
+    done = run_cli("render", clip, "--run", run, "--out", tmp_path / "tiled.mkv", "--runtime", "auto", "--tile", "32")
+    assert done.code == 0, done.stderr
+    assert "--runtime auto: torch runs the generator, as --tile needs it" in done.stderr
+    assert not exports and not (run / "checkpoints" / "onnx").exists()

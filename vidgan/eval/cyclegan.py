@@ -31,6 +31,7 @@ from vidgan.eval.options import ClassifierSettings, EvalOptions
 from vidgan.eval.temporal import temporal_errors
 from vidgan.io.images import list_images
 from vidgan.models.classifier import BinaryClassifier
+from vidgan.render.runtimes import runtime_generator
 from vidgan.runs.checkpoints import load_latest_checkpoint
 from vidgan.runs.folder import RunFolder
 from vidgan.runs.generators import CYCLEGAN_KIND as KIND
@@ -38,6 +39,8 @@ from vidgan.runs.generators import generator_from_checkpoint
 from vidgan.runs.splits import load_split
 from vidgan.training.data import load_frames, load_image_files, to_float, to_uint8
 
+# A generator as the runtimes give it (vidgan.render.runtimes): the module, or its export run by an ONNX runtime.
+Generator = Callable[[torch.Tensor], torch.Tensor]
 RELIABLE_ACCURACY = 0.8  # below this the domain classifier can't tell the domains apart and its scores mean little
 
 
@@ -80,7 +83,7 @@ def _image_sets(run: RunFolder, config: dict[str, Any], folders: dict[str, Path]
 
 
 @torch.no_grad()
-def _translate(generator: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+def _translate(generator: Generator, images: torch.Tensor) -> torch.Tensor:
     return torch.cat([to_uint8(generator(to_float(images[i : i + BATCH]))) for i in range(0, len(images), BATCH)])
 
 
@@ -93,7 +96,7 @@ def _paired(metric: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: tor
 
 def score_direction(
     direction: Direction,
-    generators: dict[Direction, torch.nn.Module],
+    generators: dict[Direction, Generator],
     images: dict[str, torch.Tensor],
     classifier: BinaryClassifier,
     settings: ClassifierSettings,
@@ -130,11 +133,14 @@ def score_direction(
 def evaluate_cyclegan_run(run: RunFolder, config: dict[str, Any], options: EvalOptions) -> dict[str, Any]:
     """Score the run's newest checkpoint in both directions on its held-out images (or the folders options.a and
     options.b); returns what eval.json holds. Runs trained with --ema are judged by their averaged generator
-    weights unless options.averaged is off."""
+    weights unless options.averaged is off; options.runtime runs them (vidgan.render.runtimes)."""
     settings = options.classifier
     device = resolve_device(options.device)
     checkpoint = load_latest_checkpoint(run.root, map_location=device)
-    generators = {d: generator_from_checkpoint(checkpoint, d, device, averaged=options.averaged) for d in DIRECTIONS}
+    generators = {}
+    for d in DIRECTIONS:
+        generator = generator_from_checkpoint(checkpoint, d, device, averaged=options.averaged)
+        generators[d] = runtime_generator(generator, run.root, d, device, options.runtime)
     weights = "averaged" if options.averaged and "generators_ema" in checkpoint["models"] else "trained"
     folders = None if options.a is None else {"a": options.a, "b": options.b}
     sets = _image_sets(run, config, folders, device)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from vidgan.core.errors import UsageError
 from vidgan.core.options import AT_LEAST_1, FRACTION, NOT_NEGATIVE, POSITIVE, Bounds, check_fields, option
+from vidgan.render.options import DEFAULT_RUNTIME, RUNTIMES
 
 SAMPLES = 256  # generated images a dcgan, mlp-gan or vae run is measured by, unless --samples says otherwise
 
@@ -55,6 +56,8 @@ class EvalOptions:
     samples: int | None = option(None, "dcgan, mlp-gan, vae: generated images to measure (default SAMPLES).", bounds=Bounds(2))
     classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
     averaged: bool = True  # judge runs trained with --ema by their averaged generator weights
+    # Who runs a CycleGAN run's generators (vidgan.render.runtimes); the samplers of other runs always run in torch.
+    runtime: str = option(DEFAULT_RUNTIME, choices=RUNTIMES)
     device: str = "auto"
     quiet: bool = False
 

@@ -37,6 +37,8 @@ def evaluate_run(run_dir: str | Path, options: EvalOptions) -> dict[str, Any]:
             raise UsageError(f"--a/--b are for CycleGAN runs; {run_dir} holds a {kind} run, measured against its own images")
         if options.classifier.c2st_repeats != ClassifierSettings.c2st_repeats:
             raise UsageError(f"--c2st-repeats is for CycleGAN runs; {run_dir} holds a {kind} run")
+        if options.runtime not in ("auto", "torch"):
+            raise UsageError(f"--runtime {options.runtime} runs CycleGAN generators; {run_dir} holds a {kind} run")
         results = evaluate_sampler_run(run, config, options)
     write_text_atomic(run.eval_path, json.dumps(results, indent=2) + "\n")
     return results

@@ -17,7 +17,10 @@ instead builds, from the working-scale input x and output G(x):
   structure correlates with x's), the grain, edges and text finer than the working scale come through; where it
   invents or erases structure (the term falls to 0), the old detail would ghost through, so it is left out.
   Only luma detail is added: a recoloured region takes the source's texture, not its old hue. Where neither x nor
-  G(x) has structure at the working scale the term is near 1, so a recoloured flat region keeps its grain.
+  G(x) has structure at the working scale the term is near 1, so a recoloured flat region keeps its grain. That
+  alone would also carry a texture finer than the working scale into a new material (a knitted glove's stripes
+  through the bare hand that replaces it), so the weight also fades out where the luma changes by more than a
+  recolour does (detail_weight).
 
 Measured (tests/render/test_detail.py, bench/detail.py): an identity generator gives the source back exactly
 (PSNR ∞, detail ratio 1, against 23.8 dB and 0.0004 for `--detail model` on a grainy 1080p plate at 128 px);
@@ -64,7 +67,12 @@ class DetailSettings:
     regularisation (for a guide in [0, 1]: edges of contrast well above sqrt(eps) steer the matte, fainter ones do
     not). The change is not blurred before the filter: a blurred matte is no longer a linear function of the guide
     across the frame's edges, and the filter would spread it over them; its own window does the smoothing.
-    structure_radius: the window of the structure-agreement measure.
+    structure_radius: the window of the structure-agreement measure and of the luma change below.
+    swap_low, swap_high: the local luma change |Y(G(x)) − Y(x)| (8-bit levels, averaged over the structure window)
+    from which the source's detail fades out, linearly, and at which it is gone: a change that large swaps the
+    material (a dark knitted glove for bright skin), and the old material's texture must not show through the new
+    one. Recolours and retones stay below `swap_low`: a hue rotation of a mid-tone plate moves luma by at most 44
+    levels (bench/detail.py), while the demo's glove → hand moves it by about 140.
     """
 
     low: float = 8.0
@@ -72,12 +80,16 @@ class DetailSettings:
     radius: int = 2
     eps: float = 1e-3
     structure_radius: int = 2
+    swap_low: float = 48.0
+    swap_high: float = 96.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.low < self.high:
             raise UsageError(f"the matte's thresholds need 0 <= low < high, got {self.low} and {self.high}")
         if self.radius < 1 or self.structure_radius < 1 or self.eps <= 0:
             raise UsageError("the matte's radii must be 1 or more and its eps above 0")
+        if not 0 <= self.swap_low < self.swap_high:
+            raise UsageError(f"the detail's fade needs 0 <= swap_low < swap_high, got {self.swap_low} and {self.swap_high}")
 
 
 def _box(image: np.ndarray, radius: int) -> np.ndarray:
@@ -177,6 +189,20 @@ def structure_agreement(x: np.ndarray, gx: np.ndarray, radius: int) -> np.ndarra
     return np.clip((2 * cov + c) / (var_x + var_y + c), 0.0, 1.0)
 
 
+def detail_weight(x: np.ndarray, gx: np.ndarray, settings: DetailSettings = DetailSettings()) -> np.ndarray:
+    """h×w float32 in [0, 1]: how much of the source's fine luma detail the translation keeps.
+
+    structure_agreement(x, gx) times a fade on the local luma change: 1 up to `settings.swap_low` levels of
+    |Y(gx) − Y(x)| (averaged over the structure window), 0 from `settings.swap_high` on, linear between. So a
+    recolour keeps the source's grain and text, while a change of material (glove → hand) does not carry the old
+    material's texture, even where neither image has structure at the working scale to tell them apart.
+    """
+    radius = settings.structure_radius
+    change = _box(cv2.absdiff(_luma(x), _luma(gx)).astype(np.float32), radius)
+    fade = np.clip((settings.swap_high - change) / (settings.swap_high - settings.swap_low), 0.0, 1.0)
+    return structure_agreement(x, gx, radius) * fade
+
+
 def _changed_rows(matte: np.ndarray) -> slice:
     """The rows that hold nonzero matte pixels (an empty slice when there are none)."""
     rows = np.flatnonzero(matte.any(axis=1))
@@ -214,8 +240,8 @@ class SourceDetail:
     def composite(self, source: np.ndarray, x: np.ndarray, gx: np.ndarray, matte: np.ndarray) -> np.ndarray:
         """H×W×3 like `source`: (1 − matte) · source + matte · translation; equal to `source` wherever matte is 0.
 
-        translation = gx scaled up (cubic, as Fit.restore does) + agreement · (Y(source) − up(Y(x))): the source's
-        luma detail above the working scale, weighted by structure_agreement(x, gx). Rows without matte are skipped.
+        translation = gx scaled up (cubic, as Fit.restore does) + weight · (Y(source) − up(Y(x))): the source's
+        luma detail above the working scale, weighted by detail_weight(x, gx). Rows without matte are skipped.
         A uint8 source gives a rounded, saturated uint8 result; a float32 source (display-referred, 1.0 = white, at
         the plate's full depth and range) a float32 one, nothing clipped.
         """
@@ -231,11 +257,11 @@ class SourceDetail:
             full = self._scratch(name, (height, width, *image.shape[2:]), image.dtype)
             return cv2.resize(image, (width, height), dst=full, interpolation=interpolation)[rows]
 
-        agreement = upscaled("agreement", structure_agreement(x, gx, self.settings.structure_radius), cv2.INTER_LINEAR)
+        weight = upscaled("weight", detail_weight(x, gx, self.settings), cv2.INTER_LINEAR)
         detail = upscaled("detail", _luma(x).astype(np.float32) * levels, cv2.INTER_CUBIC)
         plate = source[rows]
         cv2.subtract(_luma(plate), detail, dst=detail, dtype=cv2.CV_32F)
-        cv2.multiply(detail, agreement, dst=detail)
+        cv2.multiply(detail, weight, dst=detail)
         translation = upscaled("translation", gx if depth == cv2.CV_8U else gx.astype(np.float32) * levels, cv2.INTER_CUBIC)
         spread = self._scratch("spread", (height, width, 3), np.float32)[rows]
         cv2.add(translation, cv2.cvtColor(detail, cv2.COLOR_GRAY2RGB, dst=spread), dst=translation, dtype=depth)
@@ -246,7 +272,7 @@ class SourceDetail:
             blend = plate + alpha[..., None] * (translation - plate)
             result[rows] = np.where(alpha[..., None] > 0, blend, plate)
             return result
-        keep = cv2.subtract(1.0, alpha, dst=agreement)
+        keep = cv2.subtract(1.0, alpha, dst=weight)
         # blendLinear: (w1·a + w2·b) / (w1 + w2), saturated and rounded to uint8; with w2 = 0 it returns a exactly.
         result[rows] = cv2.blendLinear(plate, translation, keep, alpha)
         return result

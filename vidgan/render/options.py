@@ -24,8 +24,9 @@ OUTPUT_CODECS = (*VIDEO_CODECS, *SEQUENCE_FORMATS)
 FITS = ("short-side", "stretch", "crop", "native")
 BOTH = "both"
 # Who runs the generator (vidgan.render.runtimes): auto is torch on CUDA and on the CPU the fastest ONNX runtime
-# installed; torch is the default while end-to-end render figures with the ONNX runtimes are still to be measured.
+# installed. The default for render, translate and eval is torch: see DEFAULT_RUNTIME.
 RUNTIMES = ("auto", "torch", "onnxruntime", "openvino")
+DEFAULT_RUNTIME = "torch"
 RENDER_DIRECTIONS = (*DIRECTION_NAMES, BOTH)  # what `render --direction` takes
 # What the alpha channel of an output that holds one carries: the source's own (opaque where it has none), or the
 # change matte (vidgan.render.detail), for keying the translation over the plate in a compositing application.
@@ -87,7 +88,7 @@ class RenderOptions:
     segments: int | None = option(None, bounds=AT_LEAST_1)
     batch_size: int | None = option(None, bounds=AT_LEAST_1)  # frames per batch; default vidgan.render.translator.default_batch_size
     half: bool = False  # half-precision inference (CUDA only)
-    runtime: str = "torch"  # one of RUNTIMES
+    runtime: str = DEFAULT_RUNTIME  # one of RUNTIMES
     device: str = "auto"
     quiet: bool = False
 
@@ -151,6 +152,7 @@ class TranslateOptions:
     out: Path  # folder for the results: OUT/<name>.png per input (not the input folder)
     direction: Direction = A2B
     overwrite: bool = False  # replace existing output files
+    runtime: str = option(DEFAULT_RUNTIME, choices=RUNTIMES)  # who runs the generator (vidgan.render.runtimes)
     device: str = "auto"
     quiet: bool = False
 
@@ -158,5 +160,6 @@ class TranslateOptions:
         object.__setattr__(self, "out", Path(self.out))
 
     def validate(self) -> None:
-        """Raises UsageError for a direction that is not a Direction (a2b or b2a)."""
+        """Raises UsageError for a direction that is not a Direction (a2b or b2a), or a runtime not in RUNTIMES."""
         _check_direction(self.direction)
+        check_fields(self)

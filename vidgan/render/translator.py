@@ -147,6 +147,20 @@ def render_scale(source: Path, options: RenderOptions, generator: nn.Module) -> 
     return recorded if isinstance(recorded, int) else generator.config.size
 
 
+def _runtime(options: RenderOptions, device: torch.device) -> str:
+    """The runtime that runs the generators: resolve_runtime's choice, except that tiles and --half need torch (the
+    exported graph cannot be tiled, as tiles reach into its instance norms, nor run in half precision): `auto` then
+    takes torch and says so, a named ONNX runtime is a UsageError."""
+    runtime = resolve_runtime(options.runtime, device)
+    if runtime == "torch" or not (options.half or (options.tile or 0) > 0):
+        return runtime
+    if options.runtime != "auto":
+        raise UsageError(f"--runtime {options.runtime} runs the whole frame in float32: leave out --half and --tile")
+    if not options.quiet:
+        console.print(f"--runtime auto: torch runs the generator, as {'--half' if options.half else '--tile'} needs it")
+    return "torch"
+
+
 def load_translators(
     source: Path, options: RenderOptions, device: torch.device, dtype: torch.dtype
 ) -> dict[Direction, FrameTranslator]:
@@ -161,12 +175,10 @@ def load_translators(
     if options.tile is not None:
         check_tile(options.tile, first.stride)
     tile = options.tile
-    if resolve_runtime(options.runtime, device) != "torch":
-        # The exported graph cannot be tiled (tiles reach into its instance norms) nor run in half precision.
-        if options.half or (tile or 0) > 0:
-            raise UsageError(f"--runtime {options.runtime} runs the whole frame in float32: leave out --half and --tile")
+    runtime = _runtime(options, device)
+    if runtime != "torch":
         tile = 0
-        generators = {d: runtime_generator(g, source, d, device, options.runtime) for d, g in generators.items()}
+        generators = {d: runtime_generator(g, source, d, device, runtime) for d, g in generators.items()}
     scale = render_scale(source, options, first)
     if options.fit != "native" and scale < first.stride:
         raise UsageError(f"--scale {scale} is below the generator's stride ({first.stride} px)")
