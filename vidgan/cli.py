@@ -402,7 +402,7 @@ def render(
         typer.Option(
             help="What the alpha channel of prores4444 and image-sequence outputs carries: source (the source's own "
             "alpha, passed through; where it has none, a sequence gets none and prores4444 an opaque one) or matte "
-            "(the change matte, to key the translation over the plate)."
+            "(the change matte, to key the translation over the plate; `--matte alpha` says the same)."
         ),
     ] = _RENDER.alpha,
     tile: Annotated[
@@ -612,12 +612,24 @@ def demo(
     console.print(f"training run:    {result.run_dir} (sample grids in samples/)")
 
 
+def _matte_alpha(args: list[str]) -> list[str]:
+    """`render --matte alpha` is `render --alpha matte` (the change matte in the output's alpha): Typer's flags take
+    no value, so the spelling is mapped here. An input file named `alpha` keeps its meaning."""
+    if args[:1] != ["render"]:
+        return args
+    for i in range(1, len(args) - 1):
+        if args[i] == "--matte" and args[i + 1] == "alpha" and not Path("alpha").exists():
+            return [*args[:i], "--alpha", "matte", *args[i + 2 :]]
+    return args
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: usage errors and VidganErrors become one line on stderr; --debug shows tracebacks."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     if debug:
         args.remove("--debug")
+    args = _matte_alpha(args)
     command = typer.main.get_command(app)
     try:
         with sigterm_as_interrupt():  # `kill` cleans up like Ctrl-C: temporary files go, train checkpoints

@@ -195,7 +195,8 @@ def test_alpha_matte_keys_the_translation(brighten_left, run_cli, make_clip, tmp
         matte = _matte(tmp_path / "keyed_matte", name)
         assert keyed.shape == (64, 96, 4) and keyed[:, :30, 3].min() > 200 and keyed[:, 70:, 3].max() == 0
         assert np.abs(keyed[..., 3].astype(int) - np.rint(matte / 257)).max() <= 1  # the same matte, at 8 bits
-    _render(run_cli, tmp_path, clip, "--out", tmp_path / "keyed4444.mov", "--codec", "prores4444", "--alpha", "matte")
+    # The spelling, `--matte alpha`, is the same option.
+    _render(run_cli, tmp_path, clip, "--out", tmp_path / "keyed4444.mov", "--codec", "prores4444", "--matte", "alpha")
     with av.open(str(tmp_path / "keyed4444.mov")) as container:
         alpha = next(container.decode(video=0)).to_ndarray(format="rgba64le")[..., 3]
     assert alpha[:, :30].min() > 50000 and alpha[:, 70:].max() < 200
