@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -192,3 +193,10 @@ def numeric_options(*command: str) -> list[str]:
         return getattr(param.type, "name", "") in ("integer", "float")  # click's
 
     return [param.opts[0] for param in found.params if param.param_type_name == "option" and is_number(param)]
+
+
+def free_port() -> int:
+    """A TCP port free on this machine now, for a torchrun rendezvous."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -13,7 +13,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, assert_clean_failure
+from conftest import REPO_ROOT, assert_clean_failure, free_port
 
 import vidgan.render.video as render_module
 from vidgan.core.errors import VidganError
@@ -213,14 +213,6 @@ def torchrun(processes: int, *args: object, cwd: Path) -> subprocess.CompletedPr
                "--master_port", str(free_port()), "-m", "vidgan", *map(str, args)]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "COLUMNS": "120"}
     return subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=cwd, env=env)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, free_port
 from PIL import Image
 
 from vidgan.io.video import probe_video, write_test_clip
@@ -21,12 +20,6 @@ from vidgan.runs.folder import RunFolder
 pytestmark = pytest.mark.slow  # each test starts torchrun with 2 processes
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def torchrun(work: Path) -> subprocess.CompletedProcess:
