@@ -230,3 +230,18 @@ def test_interlaced_mpeg2_is_deinterlaced_for_render_and_extract(identity, run_c
     extracted = sorted((tmp_path / "data" / "a").glob("*.png"))
     assert len(extracted) == 8
     assert np.mean([combing(cv2.imread(str(p))) for p in extracted[1:-1]]) < 0.25 * woven
+
+
+def test_a_render_in_segments_keeps_tags_aspect_and_timecode(identity, run_cli, tmp_path):
+    # The segments are joined by copying packets: the join, not an encoder, must carry what the source declares.
+    source = write_clip(tmp_path / "shot.mov", [colour_bars(720, 480)] * 6, tags=(1, 1, 1, 1), sample_aspect=Fraction(32, 27),
+                        timecode="01:00:10:05")  # fmt: skip
+    for out in (tmp_path / "out.mp4", tmp_path / "out.mov"):
+        done = run_cli("render", source, "--run", tmp_path, "--out", out, "--segments", "2", "--batch-size", "2", "--device", "cpu")
+        assert done.code == 0, done.stderr
+        context, rgb, metadata = read_back(out)
+        assert (context.colorspace, context.color_range, context.color_primaries, context.color_trc) == (1, 1, 1, 1)
+        assert metadata["sar"] == Fraction(32, 27)
+        timecodes = {value for key, value in metadata.items() if key.split(":")[-1].lower() == "timecode"}
+        assert timecodes == {"01:00:10:05"}, (out.name, metadata)
+        assert len(list(iter_frames(out))) == 6

@@ -228,3 +228,14 @@ def test_torchrun_renders_one_shot_in_segments_like_one_process(vfr_clip, tiny_r
     report = " ".join((done.stdout + done.stderr).split())  # the console wraps long lines
     assert report.count(f"({FRAMES} frames)") == 1  # rank 0 reports the whole clip, with every rank's pairs
     assert f"output {whole.warp_errors['a2b']:.6f}, source {whole.source_warp_error:.6f}" in report
+
+
+def test_segments_into_a_tiff_sequence_land_in_one_folder_like_one_pass(vfr_clip, tiny_run, tmp_path):
+    # Every image-sequence codec is written frame by frame into the shared folder, not as a video part.
+    render_video(vfr_clip, tiny_run, options(tmp_path / "one", codec="tiff"))
+    render_video(vfr_clip, tiny_run, options(tmp_path / "two", segments=2, codec="tiff"))
+    one, two = sorted((tmp_path / "one").iterdir()), sorted((tmp_path / "two").iterdir())
+    assert [p.name for p in one] == [p.name for p in two] and len(one) == FRAMES
+    for a, b in zip(one, two):
+        assert np.array_equal(cv2.imread(str(a)), cv2.imread(str(b))), a.name
+    assert not list(tmp_path.glob(".two*")) and not (tmp_path / "two" / "INCOMPLETE.txt").exists()

@@ -9,7 +9,7 @@ the same from a keyframe fails with an error rather than a frame short.
 
 Video outputs are written per segment to hidden files beside the output (in the output's codec, renamed into
 place only when complete); rank 0 then joins them by copying packets, with the source's timestamps and decoding
-timestamps made continuous, and muxes the source's audio and subtitles once (vidgan.io.tracks). PNG sequences
+timestamps made continuous, and muxes the source's audio and subtitles once (vidgan.io.tracks). image sequences
 need no join: every segment writes its frames, numbered as in one pass, into the one folder, whose
 INCOMPLETE.txt goes only once every segment is done; `--resume` continues each segment where it stopped.
 """
@@ -31,7 +31,7 @@ from vidgan.core.fsutil import temp_path_for
 from vidgan.core.progress import warn
 from vidgan.io.sequences import INCOMPLETE_MARKER, Clip, iter_sequence_frames
 from vidgan.io.tracks import SourceTracks, ffmpeg_reason
-from vidgan.io.video import Frame, iter_frames
+from vidgan.io.video import Frame, PictureTags, iter_frames
 from vidgan.render.options import RenderOptions
 from vidgan.render.outputs import ClipPlan, Writer, open_matte_writer, open_writer
 
@@ -174,7 +174,7 @@ def part_path(path: Path, segment: Segment) -> Path:
 
 
 class _SharedSequence:
-    """One segment's writer of a PNG sequence that several segments write: its frames go straight into the
+    """One segment's writer of an image sequence that several segments write: its frames go straight into the
     folder, and close() leaves INCOMPLETE.txt there (join removes it once every segment is done)."""
 
     def __init__(self, writer: Writer) -> None:
@@ -189,11 +189,11 @@ class _SharedSequence:
 
 def part_writers(segment: Segment) -> tuple[Callable[..., Writer], Callable[..., Writer]]:
     """open_writer and open_matte_writer for one segment: a video goes to its hidden part, without tracks (the
-    join adds them once); a PNG sequence to the shared folder as it is (prepare() cleared older frames once,
+    join adds them once); an image sequence to the shared folder as it is (prepare() cleared older frames once,
     and other segments are writing into it)."""
 
     def output(path: Path, plan: ClipPlan, width: int, options: RenderOptions) -> Writer:
-        if plan.codec == "png":
+        if plan.is_sequence:
             return _SharedSequence(open_writer(path, plan, width, replace(options, resume=True)))
         return open_writer(part_path(path, segment), plan, width, replace(options, audio=False))
 
@@ -204,40 +204,41 @@ def part_writers(segment: Segment) -> tuple[Callable[..., Writer], Callable[...,
 
 
 def _outputs(plan: ClipPlan) -> Iterator[tuple[Path, bool]]:
-    """Each output of the plan (outputs, side-by-sides, matte folders) and whether it is a PNG sequence."""
+    """Each output of the plan (outputs, side-by-sides, matte folders) and whether it is an image sequence."""
     for target in plan.targets:
-        for path, png in ((target.path, plan.codec == "png"), (target.compare, plan.codec == "png"), (target.matte, True)):
+        for path, sequence in ((target.path, plan.is_sequence), (target.compare, plan.is_sequence), (target.matte, True)):
             if path is not None:
-                yield path, png
+                yield path, sequence
 
 
 def prepare(plan: ClipPlan, options: RenderOptions) -> None:
-    """Before any segment is rendered (rank 0): PNG folders get their INCOMPLETE.txt and lose the frames of an
+    """Before any segment is rendered (rank 0): sequence folders get their INCOMPLETE.txt and lose the frames of an
     older render (unless resumed); hidden parts of an older, failed segmented render go."""
     width = plan.clip.width
     for target in plan.targets:
-        if plan.codec == "png":
+        if plan.is_sequence:
             open_writer(target.path, plan, width, options)
             if target.compare is not None:
                 open_writer(target.compare, plan, 2 * width, options)
         if target.matte is not None:
             open_matte_writer(target.matte, plan, options)
-    for path, png in _outputs(plan):
-        if not png:
+    for path, sequence in _outputs(plan):
+        if not sequence:
             for stale in path.parent.glob(f".{path.stem}.part*of*{path.suffix}"):
                 stale.unlink(missing_ok=True)
 
 
 def join(plan: ClipPlan, segments: list[Segment], audio: bool) -> None:
     """Rank 0, once every segment is rendered: join each video output's parts into the output (with the source's
-    audio and subtitle tracks when `audio`), and mark each PNG folder complete. Raises VidganError."""
-    for path, png in _outputs(plan):
-        if png:
+    audio and subtitle tracks when `audio`), and mark each sequence folder complete. Raises VidganError."""
+    for path, sequence in _outputs(plan):
+        if sequence:
             (path / INCOMPLETE_MARKER).unlink(missing_ok=True)
             continue
         parts = [part_path(path, segment) for segment in segments]
         # Like open_writer: every video output of a video source carries its tracks, side-by-sides too.
-        join_video(path, parts, plan.clip.fps, plan.clip.path if audio and plan.clip.sequence is None else None)
+        tracks_from = plan.clip.path if audio and plan.clip.sequence is None else None
+        join_video(path, parts, plan.clip.fps, tracks_from, plan.clip.tags)
         for part in parts:
             part.unlink()
 
@@ -288,21 +289,22 @@ class _Parts:
                     yield packet
 
 
-def join_video(path: Path, parts: list[Path], fps: Fraction, tracks_from: Path | None) -> None:
+def join_video(path: Path, parts: list[Path], fps: Fraction, tracks_from: Path | None, tags: PictureTags) -> None:
     """Copy the video packets of `parts` (files of one codec and time base, written at frame rate `fps`, in time
-    order) into `path` without re-encoding, with the audio and subtitle tracks of `tracks_from`; written to a
-    hidden name and renamed into place when complete. Tracks that cannot go into the output are left out with a
+    order) into `path` without re-encoding, with the audio and subtitle tracks of `tracks_from`, declaring the
+    sample aspect ratio and start timecode of `tags` as VideoWriter does (the colour tags come with the packets'
+    stream). Written to a hidden name and renamed into place when complete. Tracks that cannot go into the output are left out with a
     warning, as VideoWriter does. Raises VidganError."""
     temp = temp_path_for(path)
     try:
         try:
-            _remux(temp, path, _Parts(parts, fps), tracks_from)
+            _remux(temp, path, _Parts(parts, fps), tracks_from, tags)
         except (VidganError, av.error.FFmpegError, ValueError) as exc:
             if tracks_from is None:
                 raise
             warn(f"{path}: the audio and subtitle tracks of {tracks_from} cannot be written into it"
                  f" ({ffmpeg_reason(exc)}); writing the video without them")
-            _remux(temp, path, _Parts(parts, fps), None)
+            _remux(temp, path, _Parts(parts, fps), None, tags)
         os.replace(temp, path)
     except (av.error.FFmpegError, OSError) as exc:
         raise VidganError(f"{path}: could not join its segments ({ffmpeg_reason(exc)})") from exc
@@ -310,12 +312,15 @@ def join_video(path: Path, parts: list[Path], fps: Fraction, tracks_from: Path |
         temp.unlink(missing_ok=True)
 
 
-def _remux(temp: Path, path: Path, parts: _Parts, tracks_from: Path | None) -> None:
+def _remux(temp: Path, path: Path, parts: _Parts, tracks_from: Path | None, tags: PictureTags) -> None:
     """Write `temp` (for `path`): the parts' video packets and the tracks of `tracks_from`, interleaved."""
     with av.open(str(temp), "w") as out:
+        if tags.timecode is not None:
+            out.metadata["timecode"] = tags.timecode  # mov/mp4: a tmcd track; Matroska: a tag
         with av.open(str(parts.paths[0])) as first:
             stream = out.add_stream_from_template(first.streams.video[0])
         stream.codec_context.framerate = parts.fps  # Matroska gives frames their duration from it
+        stream.codec_context.sample_aspect_ratio = tags.sample_aspect  # the template leaves it out (ProRes in .mov)
         tracks = SourceTracks(av.open(str(tracks_from)), out, path) if tracks_from is not None else None
         try:
             out.start_encoding()
