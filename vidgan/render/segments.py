@@ -9,7 +9,7 @@ the same from a keyframe fails with an error rather than a frame short.
 
 Video outputs are written per segment to hidden files beside the output (in the output's codec, renamed into
 place only when complete); rank 0 then joins them by copying packets, with the source's timestamps and decoding
-timestamps made continuous, and muxes the source's audio and subtitles once (vidgan.io.tracks). image sequences
+timestamps made continuous, and muxes the source's audio and subtitles once (vidgan.io.tracks). Image sequences
 need no join: every segment writes its frames, numbered as in one pass, into the one folder, whose
 INCOMPLETE.txt goes only once every segment is done; `--resume` continues each segment where it stopped.
 """
