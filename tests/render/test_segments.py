@@ -239,3 +239,18 @@ def test_segments_into_a_tiff_sequence_land_in_one_folder_like_one_pass(vfr_clip
     for a, b in zip(one, two):
         assert np.array_equal(cv2.imread(str(a)), cv2.imread(str(b))), a.name
     assert not list(tmp_path.glob(".two*")) and not (tmp_path / "two" / "INCOMPLETE.txt").exists()
+
+
+def test_segments_of_a_16_bit_sequence_keep_its_depth_like_one_pass(tiny_run, tmp_path):
+    plates = tmp_path / "plates"
+    plates.mkdir()
+    ramp = np.linspace(0, 65535, 48 * 32 * 3).reshape(32, 48, 3).astype(np.uint16)
+    for i in range(9):
+        cv2.imwrite(str(plates / f"shot_{1001 + i}.png"), ramp // (i + 1))
+    render_video(plates, tiny_run, options(tmp_path / "one"))
+    render_video(plates, tiny_run, options(tmp_path / "two", segments=2))
+    one, two = sorted((tmp_path / "one").iterdir()), sorted((tmp_path / "two").iterdir())
+    assert [p.name for p in one] == [p.name for p in two] == [f"shot_{1001 + i}.png" for i in range(9)]
+    for a, b in zip(one, two):
+        pixels = cv2.imread(str(b), cv2.IMREAD_UNCHANGED)
+        assert pixels.dtype == np.uint16 and np.array_equal(cv2.imread(str(a), cv2.IMREAD_UNCHANGED), pixels), b.name

@@ -165,7 +165,7 @@ def _sequence_frames(clip: Clip, segment: Segment) -> Iterator[Frame]:
     part = replace(clip.sequence, files=files[segment.start : segment.stop])
     for frame in iter_sequence_frames(part, clip.fps):
         pts = frame.index - first_number
-        yield Frame(index=frame.index, time=float(pts / clip.fps), pts=pts, rgb=frame.rgb)
+        yield replace(frame, time=float(pts / clip.fps), pts=pts)  # the plate (depth, alpha) comes along
 
 
 def part_path(path: Path, segment: Segment) -> Path:
