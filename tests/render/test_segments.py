@@ -254,3 +254,27 @@ def test_segments_of_a_16_bit_sequence_keep_its_depth_like_one_pass(tiny_run, tm
     for a, b in zip(one, two):
         pixels = cv2.imread(str(b), cv2.IMREAD_UNCHANGED)
         assert pixels.dtype == np.uint16 and np.array_equal(cv2.imread(str(a), cv2.IMREAD_UNCHANGED), pixels), b.name
+
+
+@pytest.mark.parametrize("suffix", [".mov", ".mp4"])
+def test_segments_at_29_97_keep_every_timestamp_of_one_pass(tiny_run, tmp_path, suffix):
+    # A part that starts later than 0 gets an edit list in a QuickTime/MP4 file, kept in milliseconds: its
+    # timestamps come back rounded, so the join restores the planned ones.
+    source = tmp_path / "ntsc.mp4"
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=Fraction(30000, 1001))
+        stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
+        for i in range(12):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 48, 3), 20 * i, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = i * 1001, Fraction(1, 30000)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    render_video(source, tiny_run, options(tmp_path / f"one{suffix}"))
+    render_video(source, tiny_run, options(tmp_path / f"two{suffix}", segments=2))
+
+    def stamps(path: Path) -> list[int]:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            return sorted(int(p.pts * p.time_base * 30000) for p in container.demux(stream) if p.size)
+
+    assert stamps(tmp_path / f"two{suffix}") == stamps(tmp_path / f"one{suffix}") == [i * 1001 for i in range(12)]

@@ -42,8 +42,8 @@ MAX_WARM_UP = 64
 @dataclass(frozen=True)
 class Segment:
     """Frames first … stop−1 of a clip (positions in presentation order), decoded from `start` (≤ first): frames
-    start … first−1 only warm the smoother and the meters. `stamps` are the pts of frames start … stop−1 (video
-    time base), or None for an image sequence."""
+    start … first−1 only warm the smoother and the meters. `stamps` are the pts of frames start … stop−1 (the
+    clip's time base; for an image sequence, frame numbers from the first file's), None for a whole clip."""
 
     number: int  # 0-based
     count: int  # segments of the clip
@@ -108,15 +108,15 @@ def plan_segments(clip: Clip, parts: int, warm_up: int, batch_size: int) -> list
     before its first (none before the clip's first frame). Segments start at whole batches of `batch_size`, so
     that every frame meets the generator in the same batch as in one pass (some GPU kernels' results depend on
     the batch). A video whose packets lack timestamps is one segment."""
-    stamps = None
-    if clip.sequence is not None:
-        frames = len(clip.sequence.files)
+    if clip.sequence is not None:  # a file's pts is its frame number's distance from the first's (1/fps)
+        numbers = [number for number, _ in clip.sequence.files]
+        stamps = [number - numbers[0] for number in numbers]
     else:
         stamps = frame_stamps(clip.path)
         if stamps is None:
             warn(f"{clip.path}: its packets have no timestamps, so it cannot be cut into segments; one process renders it")
             parts, stamps = 1, []
-        frames = len(stamps)
+    frames = len(stamps)
     if parts == 1:
         return [Segment(0, 1, 0, 0, clip.frame_count or frames, None)]
     batches = split(math.ceil(frames / batch_size), parts)
@@ -124,8 +124,7 @@ def plan_segments(clip: Clip, parts: int, warm_up: int, batch_size: int) -> list
     segments = []
     for number, (first, stop) in enumerate(ranges):
         start = max(0, first - warm_up)
-        own = tuple(stamps[start:stop]) if stamps is not None else None
-        segments.append(Segment(number, len(ranges), start, first, stop, own))
+        segments.append(Segment(number, len(ranges), start, first, stop, tuple(stamps[start:stop])))
     return segments
 
 
@@ -238,7 +237,8 @@ def join(plan: ClipPlan, segments: list[Segment], audio: bool) -> None:
         parts = [part_path(path, segment) for segment in segments]
         # Like open_writer: every video output of a video source carries its tracks, side-by-sides too.
         tracks_from = plan.clip.path if audio and plan.clip.sequence is None else None
-        join_video(path, parts, plan.clip.fps, tracks_from, plan.clip.tags)
+        planned = [segment.stamps[segment.first - segment.start :] for segment in segments]
+        join_video(path, _Parts(parts, plan.clip.fps, planned, plan.clip.time_base), tracks_from, plan.clip.tags)
         for part in parts:
             part.unlink()
 
@@ -252,20 +252,42 @@ def _dts(stamps: list[int], delay: int, position: int) -> int:
     return stamps[position] - (stamps[delay] - stamps[0])
 
 
+def _rescaled(stamp: int, source: Fraction, target: Fraction) -> int:
+    """A timestamp from time base `source` to `target`, rounded to nearest (halves away from zero), as FFmpeg's
+    av_rescale_q does when a muxer takes a writer's timestamps."""
+    ticks = stamp * source / target
+    return math.floor(ticks + Fraction(1, 2)) if ticks >= 0 else -math.floor(-ticks + Fraction(1, 2))
+
+
 @dataclass(frozen=True)
 class _Parts:
-    """The hidden files of one video output's segments, in time order: one codec and time base, written at `fps`."""
+    """The hidden files of one video output's segments, in time order: one codec and time base, written at `fps`;
+    `planned`: each part's frames' pts in the source's time base `time_base`, as the split planned them."""
 
     paths: list[Path]
     fps: Fraction
+    planned: list[tuple[int, ...]]
+    time_base: Fraction
+
+    def _read(self, part: Path, planned: tuple[int, ...]) -> list[av.Packet]:
+        """The part's video packets in decoding order, each with the pts planned for it. A part that starts after
+        0 holds its start in a QuickTime/MP4 edit list kept in milliseconds, so its pts come back rounded; their
+        order still says which frame each packet is."""
+        with av.open(str(part)) as container:
+            packets = [p for p in container.demux(video=0) if p.size]
+        if len(packets) != len(planned):
+            raise VidganError(f"{part}: holds {len(packets)} frames where its segment has {len(planned)}")
+        order = sorted(range(len(packets)), key=lambda k: packets[k].pts)
+        for rank, k in enumerate(order):
+            packets[k].pts = _rescaled(planned[rank], self.time_base, packets[k].time_base)
+        return packets
 
     def _timestamps(self) -> tuple[list[int], int]:
         """The sorted pts of every packet, and the largest reordering delay of any part: how many of its first
         packets (in decoding order) come before its earliest frame is shown (B-frames)."""
         stamps, delay = [], 0
-        for part in self.paths:
-            with av.open(str(part)) as container:
-                packets = [(p.pts, p.dts) for p in container.demux(video=0) if p.size]
+        for part, planned in zip(self.paths, self.planned):
+            packets = [(p.pts, p.dts) for p in self._read(part, planned)]
             first_shown = min(pts for pts, _ in packets)
             delay = max(delay, sum(1 for _, dts in packets if dts is not None and dts < first_shown))
             stamps += [pts for pts, _ in packets]
@@ -277,34 +299,30 @@ class _Parts:
         frame, in another part, to measure it by; at the end of the clip there is none."""
         stamps, delay = self._timestamps()
         position = 0
-        for part in self.paths:
-            with av.open(str(part)) as source:
-                for packet in source.demux(video=0):
-                    if not packet.size:
-                        continue
-                    packet.dts = _dts(stamps, delay, position)
-                    position += 1
-                    if packet.pts == stamps[-1]:
-                        packet.duration = round(1 / (self.fps * packet.time_base))
-                    yield packet
+        for part, planned in zip(self.paths, self.planned):
+            for packet in self._read(part, planned):
+                packet.dts = _dts(stamps, delay, position)
+                position += 1
+                if packet.pts == stamps[-1]:
+                    packet.duration = round(1 / (self.fps * packet.time_base))
+                yield packet
 
 
-def join_video(path: Path, parts: list[Path], fps: Fraction, tracks_from: Path | None, tags: PictureTags) -> None:
-    """Copy the video packets of `parts` (files of one codec and time base, written at frame rate `fps`, in time
-    order) into `path` without re-encoding, with the audio and subtitle tracks of `tracks_from`, declaring the
-    sample aspect ratio and start timecode of `tags` as VideoWriter does (the colour tags come with the packets'
-    stream). Written to a hidden name and renamed into place when complete. Tracks that cannot go into the output are left out with a
-    warning, as VideoWriter does. Raises VidganError."""
+def join_video(path: Path, parts: _Parts, tracks_from: Path | None, tags: PictureTags) -> None:
+    """Copy the video packets of `parts` into `path` without re-encoding, with the audio and subtitle tracks of
+    `tracks_from`, declaring the sample aspect ratio and start timecode of `tags` as VideoWriter does (the colour
+    tags come with the packets' stream). Written to a hidden name and renamed into place when complete. Tracks
+    that cannot go into the output are left out with a warning, as VideoWriter does. Raises VidganError."""
     temp = temp_path_for(path)
     try:
         try:
-            _remux(temp, path, _Parts(parts, fps), tracks_from, tags)
+            _remux(temp, path, parts, tracks_from, tags)
         except (VidganError, av.error.FFmpegError, ValueError) as exc:
             if tracks_from is None:
                 raise
             warn(f"{path}: the audio and subtitle tracks of {tracks_from} cannot be written into it"
                  f" ({ffmpeg_reason(exc)}); writing the video without them")
-            _remux(temp, path, _Parts(parts, fps), None, tags)
+            _remux(temp, path, parts, None, tags)
         os.replace(temp, path)
     except (av.error.FFmpegError, OSError) as exc:
         raise VidganError(f"{path}: could not join its segments ({ffmpeg_reason(exc)})") from exc
