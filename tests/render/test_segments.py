@@ -146,6 +146,25 @@ def test_three_segments_in_one_process_equal_one_pass(vfr_clip, tiny_run, tmp_pa
     assert sorted(p.name for p in (tmp_path / "three").iterdir()) == [name]  # no parts or markers left
 
 
+def test_a_seek_that_lands_past_a_segment_decodes_from_the_start(vfr_clip, tmp_path, monkeypatch, capsys):
+    import vidgan.render.segments as segments_module
+
+    def late_seek(path, **kwargs):  # a container index whose keyframe lies one frame after the wanted one
+        frames = iter_frames(path, **kwargs)
+        if kwargs.get("seek") is not None:
+            next(frames)
+        return frames
+
+    monkeypatch.setattr(segments_module, "iter_frames", late_seek)
+    clip = open_clip(vfr_clip)
+    whole = list(iter_frames(vfr_clip))
+    last = plan_segments(clip, 3, warm_up=1, batch_size=4)[-1]
+    got = list(segments_module.segment_frames(clip, last))
+    assert [(f.index, f.pts) for f in got] == [(f.index, f.pts) for f in whole[last.start : last.stop]]
+    assert all(np.array_equal(f.rgb, w.rgb) for f, w in zip(got, whole[last.start :]))
+    assert f"seeking to frame {last.start} for part 3 missed it" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("suffix", [".mp4", ".mov"])
 def test_lossy_segments_join_without_reencoding_keep_timestamps_and_audio(vfr_clip, tiny_run, tmp_path, suffix):
     # H.264 and ProRes encoders carry state from frame to frame, so frames near a cut differ within their loss.

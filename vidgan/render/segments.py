@@ -132,7 +132,9 @@ def segment_frames(clip: Clip, segment: Segment, deep: bool = False) -> Iterator
     """Frames start … stop−1 of the clip, as one pass over it would yield them (index, time, pts and pixels;
     `deep`: as Clip.frames).
 
-    Raises VidganError when decoding from the keyframe gives other timestamps than the packets announced.
+    A seek that misses the segment's first frame (a container whose index puts the keyframe after it) is retried by
+    decoding from the clip's start, with a warning. Raises VidganError when the frames then decode with other
+    timestamps than the packets announced.
     """
     if segment.count == 1:
         yield from clip.frames(deep=deep)
@@ -140,7 +142,7 @@ def segment_frames(clip: Clip, segment: Segment, deep: bool = False) -> Iterator
     if clip.sequence is not None:
         yield from _sequence_frames(clip, segment)
         return
-    frames = iter_frames(clip.path, seek=(segment.stamps[0], segment.start), deep=deep)
+    frames = _seek_frames(clip, segment, deep)
     decoded = 0
     try:
         for expected, frame in zip(segment.stamps, frames):  # the stamps end first: no frame decoded past them
@@ -155,6 +157,22 @@ def segment_frames(clip: Clip, segment: Segment, deep: bool = False) -> Iterator
         frames.close()
     if decoded < len(segment.stamps):
         raise VidganError(f"{clip.path}: decoding ended before frame {segment.stop - 1}; render it with --segments 1")
+
+
+def _seek_frames(clip: Clip, segment: Segment, deep: bool) -> Iterator[Frame]:
+    """The clip's frames from the segment's start on: decoded from the keyframe before it, or where that seek lands
+    past it, from the clip's start (frames before the segment are decoded but not converted to RGB)."""
+    frames = iter_frames(clip.path, seek=(segment.stamps[0], segment.start), deep=deep)
+    try:
+        first = next(frames, None)
+        if first is not None and first.pts == segment.stamps[0]:
+            yield first
+            yield from frames
+            return
+    finally:
+        frames.close()
+    warn(f"{clip.path}: seeking to frame {segment.start} for part {segment.number + 1} missed it; decoding from the start")
+    yield from iter_frames(clip.path, keep=lambda index: index >= segment.start, deep=deep)
 
 
 def _sequence_frames(clip: Clip, segment: Segment) -> Iterator[Frame]:
