@@ -17,6 +17,7 @@ from PIL import Image
 from torch import nn
 
 import vidgan.render.translator as translator
+from vidgan.io.colorspaces import srgb_decode
 from vidgan.io.exr import read_exr, write_exr
 from vidgan.io.images import read_image
 from vidgan.io.video import VideoWriter
@@ -76,7 +77,8 @@ def test_exr_plates_render_to_exr_keeping_numbers_channels_and_values_beyond_0_1
         rgb = _ramp(64, 96, number) ** 2.2  # scene-linear
         rgb[10:20, 80:90] = 6.0  # a specular highlight far above 1.0
         rgb[40:50, 78:88] = -0.02  # negative values, as grading leaves them
-        planes = [rgb, np.linspace(0, 1, 96)[None, :].repeat(64, 0)[..., None]] if alpha else [rgb]
+        opacity = np.linspace(0, 1, 96)[None, :].repeat(64, 0)[..., None]
+        planes = [rgb * opacity, opacity] if alpha else [rgb]  # an EXR's colour is premultiplied by its alpha
         sources[number] = np.dstack(planes).astype(dtype)
         write_exr(plates / f"shot.{number:04d}.exr", sources[number])
     out = tmp_path / "graded"
@@ -222,3 +224,45 @@ def test_16_bit_regions_with_detail_model_and_resume(brighten_left, run_cli, tmp
     (out / "r.9.png").unlink()  # as if interrupted before the last frame
     _render(run_cli, tmp_path, *args, "--resume")
     assert {p.name: p.read_bytes() for p in out.glob("*.png")} == finished
+
+
+def _premultiplied_plates(folder: Path) -> np.ndarray:
+    """folder/shot.1001.exr, 64×96 float32 RGBA as OpenEXR stores it: one straight colour (display 0.8, 0.4, 0.2;
+    scene-linear in the file) premultiplied by an alpha ramp from 0 (top row) to 1 (bottom row)."""
+    folder.mkdir()
+    alpha = np.linspace(0, 1, 64, dtype=np.float32)[:, None, None].repeat(96, axis=1)
+    pixels = np.dstack([srgb_decode(np.float32([0.8, 0.4, 0.2])) * alpha, alpha])
+    write_exr(folder / "shot.1001.exr", pixels)
+    return pixels
+
+
+def test_premultiplied_exr_comes_back_as_stored_and_straight_in_png(identity, run_cli, tmp_path):
+    source = _premultiplied_plates(tmp_path / "plates")
+    _render(run_cli, tmp_path, tmp_path / "plates", "--out", tmp_path / "exr")
+    assert np.array_equal(read_exr(tmp_path / "exr" / "shot.1001.exr"), source)  # inside the ramp and out
+    _render(run_cli, tmp_path, tmp_path / "plates", "--out", tmp_path / "png", "--codec", "png")
+    png = read_image(tmp_path / "png" / "shot.1001.png").astype(np.int64)
+    assert np.array_equal(png[..., 3], np.rint(source[..., 3] * 65535))
+    # PNG's alpha is straight: the colour the generator saw, not darkened by alpha, at every alpha > 0.
+    assert (np.abs(png[1:, :, :3] - np.rint(np.float32([0.8, 0.4, 0.2]) * 65535)) <= 1).all()
+
+
+def test_translated_premultiplied_exr_stays_premultiplied(brighten_left, run_cli, tmp_path):
+    source = _premultiplied_plates(tmp_path / "plates")
+    _render(run_cli, tmp_path, tmp_path / "plates", "--out", tmp_path / "graded")
+    rendered = read_exr(tmp_path / "graded" / "shot.1001.exr")
+    assert np.array_equal(rendered[:, 60:], source[:, 60:]) and np.array_equal(rendered[..., 3], source[..., 3])
+    colour = rendered[1:, :40, :3] / rendered[1:, :40, 3:]  # straight again, in linear light
+    # One brighter colour at every opacity of the ramp, each pixel premultiplied by its own alpha (the generator saw
+    # the straight colour everywhere, so the same colour came back everywhere).
+    assert np.allclose(colour, colour[-1], rtol=1e-3) and (colour > source[-1, 0, :3] + 0.05).all()
+    assert (rendered[..., :3] <= rendered[..., 3:] + 1e-6).all()  # no colour beyond its alpha
+
+    # --alpha matte: OpenEXR's RGBA is associated, so the colour is premultiplied by the matte; where the matte is 0
+    # (the untouched right) nothing is laid over the plate.
+    _render(run_cli, tmp_path, tmp_path / "plates", "--out", tmp_path / "keyed", "--alpha", "matte")
+    keyed = read_exr(tmp_path / "keyed" / "shot.1001.exr")
+    matte = _matte(tmp_path / "keyed_matte", "shot.1001.png") / np.float32(65535)
+    assert np.allclose(keyed[..., 3], matte, atol=1e-4) and (keyed[:, 60:] == 0).all()
+    shown = (keyed[..., 3] > 0) & (source[..., 3] > 0)  # the same straight colour as above, under the matte's alpha
+    assert shown[1:, :40].all() and np.allclose(keyed[shown, :3] / keyed[shown, 3:], rendered[shown, :3] / rendered[shown, 3:], rtol=1e-4)

@@ -11,8 +11,10 @@ from PIL import Image, UnidentifiedImageError
 
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.io.exr import read_exr
+from vidgan.io.tiff import ASSOCIATED, UNASSOCIATED, extra_samples
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+_TIFF_SUFFIXES = {".tif", ".tiff"}
 
 
 def list_images(folder: Path, suffixes: set[str] = IMAGE_SUFFIXES) -> list[Path]:
@@ -78,17 +80,43 @@ def _orientation(path: Path) -> int:
         return 1
 
 
+def alpha_is_associated(path: Path) -> bool:
+    """Whether an image file's colour samples are stored multiplied by its alpha (associated, premultiplied
+    alpha): always in OpenEXR (the format's convention), in a TIFF whose ExtraSamples tag says 1. PNG (by its
+    specification), TIFFs marked 2 or unmarked and the other formats store straight colour."""
+    suffix = Path(path).suffix.lower()
+    return suffix == ".exr" or (suffix in _TIFF_SUFFIXES and extra_samples(path) == ASSOCIATED)
+
+
+def _straight_rgba8(path: Path) -> np.ndarray | None:
+    """An 8-bit RGBA TIFF's H×W×4 uint8 samples as stored, by Pillow; None for any other file. OpenCV decodes
+    8-bit TIFFs through libtiff's RGBA interface, which premultiplies unassociated alpha (the colour under alpha 0
+    is lost, the rest rounded)."""
+    try:
+        with Image.open(path) as image:
+            if image.mode == "RGBA" and image.tag_v2.get(258) == (8, 8, 8, 8):  # BitsPerSample
+                return np.array(image)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, TypeError):
+        pass  # OpenCV has its go, and says what is wrong
+    return None
+
+
 def read_image(path: Path) -> np.ndarray:
     """One image upright (EXIF orientation applied) at its stored depth: H×W×3 RGB or H×W×4 RGBA, uint8, uint16
     or float32 (a float TIFF's 1.0 is white; OpenEXR also float16). The depth comes from the file's format, never
-    its values.
+    its values; colour as stored, premultiplied by alpha where alpha_is_associated says so.
 
     Grey images come as RGB, palette and CMYK images as RGB (OpenCV's decoders, IMREAD_UNCHANGED). OpenEXR files
-    are read by vidgan.io.exr (scene-linear as stored). Raises VidganError when the file can't be decoded.
+    are read by vidgan.io.exr (scene-linear as stored), 8-bit TIFFs with unassociated alpha by Pillow. Raises
+    VidganError when the file can't be decoded.
     """
     path = Path(path)
     if path.suffix.lower() == ".exr":
         return read_exr(path)
+    if path.suffix.lower() in _TIFF_SUFFIXES and extra_samples(path) == UNASSOCIATED:
+        straight = _straight_rgba8(path)
+        if straight is not None:
+            return _upright(path, straight)
     try:
         data = np.fromfile(path, np.uint8)  # then decoded from memory: any file name works, whatever its bytes
     except OSError as error:
@@ -106,6 +134,11 @@ def read_image(path: Path) -> np.ndarray:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA)
     else:
         pixels = cv2.cvtColor(pixels[:, :, :3], cv2.COLOR_BGR2RGB)
+    return _upright(path, pixels)
+
+
+def _upright(path: Path, pixels: np.ndarray) -> np.ndarray:
+    """The file's pixels turned as its EXIF orientation says."""
     turn = _ORIENTATIONS.get(_orientation(path))
     return np.ascontiguousarray(turn(pixels)) if turn else pixels
 
@@ -131,9 +164,12 @@ def read_rgb(path: Path) -> np.ndarray:
     """One image upright at its own size as H×W×3 uint8 RGB (alpha composited onto black); VidganError when it
     can't be decoded."""
     pixels = read_image(path)
-    if pixels.shape[2] == 4:
-        return to_8bit(unit_float(pixels[:, :, :3]) * unit_float(pixels[:, :, 3:]))
-    return to_8bit(pixels)
+    if pixels.shape[2] == 3:
+        return to_8bit(pixels)
+    colour = unit_float(pixels[:, :, :3])
+    if alpha_is_associated(path):
+        return to_8bit(colour)  # premultiplied colour is already the colour over black
+    return to_8bit(colour * unit_float(pixels[:, :, 3:]))
 
 
 def load_image(path: Path, size: int, channels: int = 3) -> np.ndarray:

@@ -5,6 +5,10 @@ and previews use. A frame whose source holds more also carries a Plate: its pixe
 (for the composite, at full depth) and as stored (for the output: untouched pixels are written back exactly as
 they were read, with no round trip through a colour transform), plus its alpha, passed through untouched. Plain
 8-bit RGB frames carry none, so their path costs nothing extra.
+
+Colour stored premultiplied by alpha (associated alpha: OpenEXR, TIFF with ExtraSamples 1) is divided by it on
+the way in, so the display values, the 8-bit view and everything the render does with them are straight colour,
+as in PNG and video; an output format that stores associated alpha gets it multiplied in again on the way out.
 """
 
 from __future__ import annotations
@@ -21,24 +25,33 @@ DISPLAY = Colorspace("srgb")
 
 @dataclass(frozen=True)
 class Plate:
-    """display: H×W×3 float32, display-referred sRGB (1.0 = white), beyond [0, 1] where the source is (EXR);
-    stored: H×W×3 as read (uint8, uint16, or float16/float32 in `colorspace`); alpha: H×W as read, or None."""
+    """display: H×W×3 float32, display-referred sRGB (1.0 = white), straight colour, beyond [0, 1] where the source
+    is (EXR); stored: H×W×3 as read (uint8, uint16, or float16/float32 in `colorspace`); alpha: H×W as read, or
+    None; premultiplied: whether `stored` is colour multiplied by `alpha` (never without an alpha)."""
 
     display: np.ndarray
     stored: np.ndarray
     alpha: np.ndarray | None
     colorspace: Colorspace
+    premultiplied: bool = False
 
 
-def split_plate(pixels: np.ndarray, colorspace: Colorspace = DISPLAY) -> tuple[np.ndarray, Plate | None]:
+def split_plate(pixels: np.ndarray, colorspace: Colorspace = DISPLAY, premultiplied: bool = False) -> tuple[np.ndarray, Plate | None]:
     """(H×W×3 uint8 display view, Plate or None) of H×W×3 or H×W×4 pixels as read; None for plain 8-bit RGB in
-    a display colour space, which needs no plate."""
+    a display colour space, which needs no plate. `premultiplied`: H×W×4 pixels whose colour is multiplied by
+    their alpha, divided by it here where alpha > 0 (where it is 0 the colour stays as stored: OpenImageIO's
+    unpremult does the same), in the stored colour space, before the transform to display."""
     if pixels.dtype == np.uint8 and pixels.shape[2] == 3 and colorspace.is_display:
         return pixels, None
     stored = pixels[:, :, :3]
-    display = colorspace.to_display(unit_float(stored))
     alpha = pixels[:, :, 3] if pixels.shape[2] == 4 else None
-    return to_8bit(display), Plate(display, stored, alpha, colorspace)
+    premultiplied = premultiplied and alpha is not None
+    colour = unit_float(stored)
+    if premultiplied:
+        opacity = unit_float(alpha)[:, :, None]
+        colour = np.divide(colour, opacity, out=colour.copy(), where=opacity > 0)
+    display = colorspace.to_display(colour)
+    return to_8bit(display), Plate(display, stored, alpha, colorspace, premultiplied)
 
 
 def _cast(values: np.ndarray, sample: np.dtype) -> np.ndarray:
@@ -56,22 +69,38 @@ def at_depth(values: np.ndarray, sample: np.dtype) -> np.ndarray:
 
 
 def stored_pixels(
-    output: np.ndarray, plate: Plate | None, colorspace: Colorspace, sample: np.dtype, alpha: np.ndarray | None = None
+    output: np.ndarray,
+    plate: Plate | None,
+    colorspace: Colorspace,
+    sample: np.dtype,
+    alpha: np.ndarray | None = None,
+    premultiply: bool = False,
 ) -> np.ndarray:
     """What an output file holds for one frame: H×W×3, or H×W×4 with `alpha` (H×W, float32 in [0, 1] or stored
-    values) or else the plate's alpha, in `sample`.
+    values) or else the plate's alpha, in `sample`; `premultiply`: for a format that stores associated alpha, the
+    colour multiplied by that alpha everywhere (after the transform to `colorspace`), so 0 where alpha is 0.
 
-    `output` is the rendered frame (H×W×3 uint8, or float32 display-referred for a frame with a plate); it goes
-    back to `colorspace`, except where it equals the plate's display values, which are the source's own pixels:
-    there (when `colorspace` is the plate's) the stored values are copied, exactly.
+    `output` is the rendered frame (H×W×3 uint8, or float32 display-referred straight colour for a frame with a
+    plate); it goes back to `colorspace`, except where it equals the plate's display values, which are the
+    source's own pixels: there (when `colorspace` and the association are the plate's, and so is the alpha of
+    premultiplied colour) the stored values are copied, exactly.
     """
     sample = np.dtype(sample)
     if plate is None and alpha is None and output.dtype == sample and colorspace.is_display:
         return output  # plain 8-bit in, 8-bit out
-    stored = _cast(colorspace.to_stored(unit_float(output)), sample)
-    if plate is not None and output.dtype == plate.display.dtype and colorspace == plate.colorspace:
+    own_alpha = alpha is None and plate is not None
+    if own_alpha:
+        alpha = plate.alpha
+    premultiply = premultiply and alpha is not None
+    colour = colorspace.to_stored(unit_float(output))
+    stored = _cast(colour * unit_float(alpha)[:, :, None] if premultiply else colour, sample)
+    if (
+        plate is not None
+        and output.dtype == plate.display.dtype
+        and colorspace == plate.colorspace
+        and plate.premultiplied == premultiply
+        and (own_alpha or not premultiply)
+    ):
         untouched = (output == plate.display).all(axis=2)
         stored[untouched] = at_depth(plate.stored, sample)[untouched]
-    if alpha is None and plate is not None:
-        alpha = plate.alpha
     return stored if alpha is None else np.dstack([stored, at_depth(alpha, sample)])

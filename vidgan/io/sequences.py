@@ -5,6 +5,10 @@ interface.
 A frame's number comes from the digits at the end of its file name, so a sequence starting at 1001 or with
 gaps keeps its numbering through a render. Frames keep their depth and alpha (vidgan.io.plates); an OpenEXR
 plate is converted from its colour space to display-referred sRGB on the way in (vidgan.io.colorspaces).
+
+Colour premultiplied by alpha (OpenEXR; TIFF with ExtraSamples 1) is read as straight colour and multiplied again
+on the way out where the output format stores it so: OpenEXR always (its RGBA is associated by convention), TIFF
+where the source's colour was (the file says which in its ExtraSamples tag), never PNG.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from vidgan.core.fsutil import atomic_path, write_text_atomic
 from vidgan.io.colorspaces import Colorspace, resolve_colorspace
 from vidgan.io.colour import IMAGE_TAGS
 from vidgan.io.exr import write_exr
-from vidgan.io.images import IMAGE_SUFFIXES, list_images, read_image
+from vidgan.io.images import IMAGE_SUFFIXES, alpha_is_associated, list_images, read_image
 from vidgan.io.plates import DISPLAY, Plate, split_plate, stored_pixels
+from vidgan.io.tiff import ASSOCIATED, UNASSOCIATED, declare_extra_samples
 from vidgan.io.video import FirstFrameSize, Frame, PictureTags, iter_frames, probe_video
 
 # Image sequences also take OpenEXR plates (training folders do not).
@@ -117,8 +122,13 @@ def iter_sequence_frames(sequence: ImageSequence, fps: Fraction) -> Iterator[Fra
         pixels = read_image(path)
         if sizes.differs(pixels.shape[1], pixels.shape[0], f"frame {number} ({path.name})"):
             pixels = sizes.fit(pixels)
-        rgb, plate = split_plate(pixels, sequence.colorspace)
+        rgb, plate = _split_file(path, pixels, sequence.colorspace)
         yield Frame(index=number, time=float((number - first) / fps), pts=number - first, rgb=rgb, plate=plate)
+
+
+def _split_file(path: Path, pixels: np.ndarray, colorspace: Colorspace) -> tuple[np.ndarray, Plate | None]:
+    """split_plate of the pixels read from `path`, straight colour whether the file premultiplies it or not."""
+    return split_plate(pixels, colorspace, pixels.shape[2] == 4 and alpha_is_associated(path))
 
 
 def parse_fps(text: str) -> Fraction:
@@ -203,24 +213,36 @@ class ImageSequenceWriter:
         if not path.is_file():
             return None
         try:
-            rgb, plate = split_plate(read_image(path), self.colorspace)
+            rgb, plate = _split_file(path, read_image(path), self.colorspace)
         except VidganError:
             return None  # a damaged leftover is rendered again
         return rgb if plate is None or frame.plate is None else plate.display
 
     def write_frame(self, frame: Frame, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
-        """Write the rendered frame (H×W×3 uint8, or float32 display-referred for a frame with a plate), with
-        `alpha` (H×W float32 in [0, 1]) as its alpha channel if given, else the source's if it has one."""
-        pixels = stored_pixels(rgb, frame.plate, self.colorspace, sequence_sample(self.codec, frame.plate), alpha)
+        """Write the rendered frame (H×W×3 uint8, or float32 display-referred straight colour for a frame with a
+        plate), with `alpha` (H×W float32 in [0, 1]) as its alpha channel if given, else the source's if it has
+        one; the colour premultiplied by that alpha in OpenEXR, and in TIFF where the source's was."""
+        associated = self.codec == "exr" or (self.codec == "tiff" and frame.plate is not None and frame.plate.premultiplied)
+        sample = sequence_sample(self.codec, frame.plate)
+        pixels = stored_pixels(rgb, frame.plate, self.colorspace, sample, alpha, associated)
         path = self.frame_path(frame.index)
         if self.codec == "exr":
             write_exr(path, pixels)
         else:
             with atomic_path(path) as temp:
-                order = cv2.COLOR_RGB2BGR if pixels.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
-                if not cv2.imwrite(str(temp), cv2.cvtColor(pixels, order)):
-                    raise OSError(f"the {self.suffix[1:].upper()} encoder failed")
+                temp.write_bytes(self._encoded(pixels, associated))
         self.frames += 1
+
+    def _encoded(self, pixels: np.ndarray, associated: bool) -> bytes:
+        """A PNG or TIFF file of H×W×3 or H×W×4 RGB(A) pixels; a TIFF's fourth sample declared associated or
+        unassociated alpha (OpenCV's encoder leaves out what it is). OSError when the encoder fails."""
+        order = cv2.COLOR_RGB2BGR if pixels.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
+        done, encoded = cv2.imencode(self.suffix, cv2.cvtColor(pixels, order))
+        if not done:
+            raise OSError(f"the {self.suffix[1:].upper()} encoder failed")
+        if self.codec == "tiff" and pixels.shape[2] == 4:
+            return declare_extra_samples(encoded.tobytes(), ASSOCIATED if associated else UNASSOCIATED)
+        return encoded.tobytes()
 
     def close(self) -> None:
         if not self.written():

@@ -10,7 +10,8 @@ vidgan.render.detail); `matte` gives that matte alone, for `--matte` with `--det
 
 The generator sees 8-bit images (Frame.rgb). A frame with a Plate (16-bit, float, EXR: vidgan.io.plates) is
 restored into its float32 display-referred pixels instead, so the untouched pixels keep the source's full depth and
-range; the change matte is still computed on the 8-bit view.
+range; the change matte is still computed on the 8-bit view. Both are straight colour: the plate divides colour
+stored premultiplied by alpha (OpenEXR) by it, and its writer multiplies it in again.
 """
 
 from __future__ import annotations
