@@ -15,7 +15,7 @@ from vidgan.io.exr import read_exr, write_exr
 from vidgan.io.images import read_image, read_rgb
 from vidgan.io.plates import stored_pixels
 from vidgan.io.sequences import LINEAR, ImageSequenceWriter, iter_sequence_frames, open_image_sequence
-from vidgan.io.tiff import declare_extra_samples, extra_samples
+from vidgan.io.tiff import ASSOCIATED, encode_tiff, extra_samples
 
 STRAIGHT = np.float32([0.8, 0.4, 0.2])  # display-referred straight colour: 204, 102, 51 at 8 bits
 # H×W alpha rising from 0 (top row) to 1 (bottom row): a soft edge with every opacity in between.
@@ -35,10 +35,12 @@ def _frame(folder: Path):
 
 
 def _tiff_rgba(pixels: np.ndarray, extra: int | None) -> bytes:
-    """A TIFF of RGBA pixels (any depth) as OpenCV encodes it, its ExtraSamples set to `extra` (None: left out)."""
+    """A TIFF of RGBA pixels (any depth), its ExtraSamples `extra` (1 or 2; None: as OpenCV encodes it, without the tag)."""
+    if extra is not None:
+        return encode_tiff(pixels, associated=extra == ASSOCIATED)
     done, encoded = cv2.imencode(".tif", cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA))
     assert done
-    return encoded.tobytes() if extra is None else declare_extra_samples(encoded.tobytes(), extra)
+    return encoded.tobytes()
 
 
 def test_premultiplied_exr_reaches_the_generator_as_straight_colour_and_goes_back_as_stored(tmp_path):
@@ -72,7 +74,7 @@ def test_tiff_extra_samples_say_whether_colour_is_premultiplied(tmp_path):
         (tmp_path / name).mkdir()
         (tmp_path / name / "t_1.tif").write_bytes(_tiff_rgba(pixels, extra))
     with Image.open(tmp_path / "associated" / "t_1.tif") as image:
-        assert image.tag_v2[338] == (1,)  # Pillow reads the tag declare_extra_samples wrote
+        assert image.tag_v2[338] == (1,)  # another reader sees the tag too
     flags = {name: _frame(tmp_path / name).plate.premultiplied for name in files}
     assert flags == {"associated": True, "unassociated": False, "unmarked": False}
     for name in files:

@@ -29,7 +29,7 @@ from vidgan.io.colour import IMAGE_TAGS
 from vidgan.io.exr import write_exr
 from vidgan.io.images import IMAGE_SUFFIXES, alpha_is_associated, list_images, read_image
 from vidgan.io.plates import DISPLAY, Plate, split_plate, stored_pixels
-from vidgan.io.tiff import ASSOCIATED, UNASSOCIATED, declare_extra_samples
+from vidgan.io.tiff import encode_tiff
 from vidgan.io.video import FirstFrameSize, Frame, PictureTags, iter_frames, probe_video
 
 # Image sequences also take OpenEXR plates (training folders do not).
@@ -234,14 +234,14 @@ class ImageSequenceWriter:
         self.frames += 1
 
     def _encoded(self, pixels: np.ndarray, associated: bool) -> bytes:
-        """A PNG or TIFF file of H×W×3 or H×W×4 RGB(A) pixels; a TIFF's fourth sample declared associated or
-        unassociated alpha (OpenCV's encoder leaves out what it is). OSError when the encoder fails."""
+        """A PNG (OpenCV) or TIFF (vidgan.io.tiff, its alpha declared `associated` or not) file of H×W×3 or H×W×4
+        RGB(A) pixels. OSError when the encoder fails."""
+        if self.codec == "tiff":
+            return encode_tiff(pixels, associated)
         order = cv2.COLOR_RGB2BGR if pixels.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
         done, encoded = cv2.imencode(self.suffix, cv2.cvtColor(pixels, order))
         if not done:
             raise OSError(f"the {self.suffix[1:].upper()} encoder failed")
-        if self.codec == "tiff" and pixels.shape[2] == 4:
-            return declare_extra_samples(encoded.tobytes(), ASSOCIATED if associated else UNASSOCIATED)
         return encoded.tobytes()
 
     def close(self) -> None:
