@@ -24,7 +24,9 @@ class Case:
 
 CASES = {
     ("extract",): Case(
-        ("extract", "--out", "out", "--a", "gone.mp4", "--b", "gone.mp4"), "gone.mp4", {"--start": "the first frame", "--pair-gap": "no pairs"}
+        ("extract", "--out", "out", "--a", "gone.mp4", "--b", "gone.mp4"),
+        "gone.mp4",
+        {"--start": "the first frame", "--pair-gap": "no pairs"},
     ),
     ("sample",): Case(("sample", "--run", "gone", "--out", "out/grid.png"), "gone", {"--seed": "a seed"}),
     ("render",): Case(

@@ -64,10 +64,10 @@ class _Sampling:
     """Which frames of each clip extraction keeps: every `every`-th from `start` to `end` (seconds; None: the
     clip's start or end), and with `pair_gap` > 0 each kept frame's frame `pair_gap` later for its pair."""
 
-    every: int = 15
-    pair_gap: int = 0
-    start: float | None = None
-    end: float | None = None
+    every: int
+    pair_gap: int
+    start: float | None
+    end: float | None
 
     def kept(self, index: int) -> bool:
         return index % self.every == 0
