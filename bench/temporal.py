@@ -4,12 +4,15 @@ steps, the demo's gloved shot rendered by each, and render --temporal-smooth 0.5
 Per variant: the output's warp error over the source's own (1.0 = flickers no more than the footage moves), the demo
 test's colour criterion (the hand's distance to skin, translated over source: below 0.5 passes, and nearer skin
 than glove), the mean absolute difference from the source outside the hand (ghosting drags the hand over the
-table-top), and the training time per step. Synthetic clips, the demo's setup (vidgan.demo), 640x360:
+table-top), the run's C2ST a->b (`vidgan eval`'s default settings on its held-out frames: 0.5 = translations a
+classifier cannot tell from real b frames, 1.0 = always can), and the training time per step. Synthetic clips, the
+demo's setup (vidgan.demo), 640x360:
     PYTHONPATH=. python bench/temporal.py [--weights 0,4] [--seeds 0,1] [--forms equivariance,frames] [--strip PNG]
-The first weight is the run without the term. The forms: equivariance (what `vidgan train` has) and frames, the
-consecutive-frames form, which lives here only (FramesTerm). The last line is the headline, for the last weight
-and the first form; --strip writes consecutive frames of the shot without and with that term
-(docs/images/temporal_strip.png). A variant (400 steps and its render) took about a minute on the H200 machine.
+The first weight is the run without the term. The forms are `vidgan train --temporal-form`'s: equivariance and
+frames (consecutive frames: the demo's frames are extracted with --pair-gap equal to its --every, so each kept
+frame is paired with the next kept one). The last line is the headline, for the last weight and the first form;
+--strip writes consecutive frames of the shot without and with that term (docs/images/temporal_strip.png). A
+variant (400 steps and its render) took about a minute on the H200 machine.
 """
 
 from __future__ import annotations
@@ -17,28 +20,21 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 from benchlib import machine
 from PIL import Image
 
-from vidgan.core.directions import Direction
 from vidgan.demo import GLOVE, SHOT_PHASE, SKIN, DemoScale, hand_colours, hand_mask, make_demo_clips, render_options, training_options
+from vidgan.eval.options import EvalOptions
+from vidgan.eval.run import evaluate_run
 from vidgan.io.extract import extract_frames
-from vidgan.io.images import list_images
 from vidgan.io.video import iter_frames
-from vidgan.render.temporal import estimate_motion
 from vidgan.render.video import render_video
-from vidgan.training import cyclegan
-from vidgan.training.data import load_frames, to_float
-from vidgan.training.temporal import Translate
+from vidgan.training.cyclegan import train_cyclegan
 
 SMOOTH = 0.5
 GHOST_MARGIN = 5  # px the hand's mask is grown by, so its blurred edge does not count as table-top
@@ -52,6 +48,7 @@ class Variant:
     smooth: float
     frames: list[np.ndarray]  # the rendered shot, H×W×3 uint8
     warp_ratio: float  # output warp error / source's
+    c2st: float  # the run's C2ST a->b on its held-out frames
     seconds_per_step: float
 
 
@@ -76,78 +73,18 @@ def ghosting(source: list[np.ndarray], output: list[np.ndarray], scale: DemoScal
     return float(np.mean(values))
 
 
-def frame_pairs(folder: Path, scale: int) -> torch.Tensor:
-    """Each extracted frame with the next one kept from the same clip, and the Farneback flow between them
-    (vidgan.render.temporal): N×9×H×W float, channels [frame t (3, [-1, 1]), frame t+1 (3), where each pixel of
-    t+1 was in t (2, px offsets), reliable (1, 0/1)]."""
-    paths = list_images(folder)
-    frames = load_frames(paths, scale, folder)
-    rgb = frames.permute(0, 2, 3, 1).numpy()
-    pairs = []
-    for i in range(len(paths) - 1):
-        if paths[i].name.rsplit("_f", 1)[0] != paths[i + 1].name.rsplit("_f", 1)[0]:
-            continue  # another clip
-        motion = estimate_motion(rgb[i], rgb[i + 1])
-        flow = torch.from_numpy(motion.backward).permute(2, 0, 1)
-        reliable = torch.from_numpy(motion.reliable).float()[None]
-        pairs.append(torch.cat([to_float(frames[i]), to_float(frames[i + 1]), flow, reliable]))
-    return torch.stack(pairs)
-
-
-class FramesTerm:
-    """Form (b), consecutive frames (ReCycle-GAN; the warping loss of Lai et al. 2018): the L1 between G(x[t+1]) and
-    G(x[t]) moved onto it by the source's flow, over the flow's reliable pixels, on random crops shared by each pair
-    (a TemporalTerm: it draws its own pairs from the source domain instead of using the step's images)."""
-
-    def __init__(self, data: Path, scale: int, crop: int, device: torch.device) -> None:
-        self.pairs = {d: frame_pairs(data / d, scale).to(device) for d in ("a", "b")}
-        self.crop = crop
-
-    def __call__(self, direction: Direction, translate: Translate, images: torch.Tensor, translated: torch.Tensor) -> torch.Tensor:
-        pairs, c = self.pairs[direction.source], self.crop
-        height, width = pairs.shape[-2:]
-        windows = []
-        for index in torch.randint(len(pairs), (len(images),)).tolist():
-            top, left = int(torch.randint(height - c + 1, ())), int(torch.randint(width - c + 1, ()))
-            windows.append(pairs[index, :, top : top + c, left : left + c])
-        batch = torch.stack(windows)
-        first, second, flow, reliable = batch[:, :3], batch[:, 3:6], batch[:, 6:8], batch[:, 8:9]
-        grid = torch.stack(torch.meshgrid(torch.arange(c), torch.arange(c), indexing="xy"), 0).to(flow) + flow  # px, x then y
-        inside = ((grid >= 0) & (grid <= c - 1)).all(dim=1, keepdim=True)  # the crop holds where the pixel was
-        normalised = ((2 * grid + 1) / c - 1).permute(0, 2, 3, 1)
-        warped = F.grid_sample(translate(first).float(), normalised, mode="bilinear", padding_mode="border", align_corners=False)
-        mask = reliable * inside
-        return ((translate(second) - warped).abs() * mask).sum() / (3 * mask.sum()).clamp_min(1)
-
-
-@contextmanager
-def frames_form(data: Path, scale: DemoScale) -> Iterator[None]:
-    """Train with FramesTerm in place of the equivariance term (the task is built by cyclegan.build_task)."""
-    build = cyclegan.build_task
-
-    def build_with_frames(config: dict, device: torch.device) -> cyclegan.CycleGANTask:
-        task = build(config, device)
-        task.temporal_term = FramesTerm(data, scale.scale, scale.crop, device)
-        return task
-
-    cyclegan.build_task = build_with_frames
-    try:
-        yield
-    finally:
-        cyclegan.build_task = build
-
-
 def train_and_render(
     data: Path, shot: Path, folder: Path, scale: DemoScale, weight: float, seed: int, device: str, form: str
 ) -> list[Variant]:
-    """One training run at `weight` with the temporal term's `form` (equivariance or frames), its render; with
-    weight 0 also its render with --temporal-smooth."""
+    """One training run at `weight` with the temporal term's `form` (equivariance or frames), its C2ST a->b and
+    render; with weight 0 also its render with --temporal-smooth."""
     tag = f"w{weight:g}_s{seed}_{form}"
-    options = replace(training_options(data, folder / f"run_{tag}", scale, device=device, quiet=True), temporal_weight=weight, seed=seed)
+    options = training_options(data, folder / f"run_{tag}", scale, device=device, quiet=True)
+    options = replace(options, temporal_weight=weight, temporal_form=form, seed=seed)
     started = time.perf_counter()
-    with frames_form(data, scale) if form == "frames" else nullcontext():
-        run = cyclegan.train_cyclegan(options)
+    run = train_cyclegan(options)
     seconds = (time.perf_counter() - started) / scale.iters
+    c2st = evaluate_run(run.run_dir, EvalOptions(device=device, quiet=True))["directions"]["a2b"]["c2st"]
     smoothing = (0.0, SMOOTH) if weight == 0 else (0.0,)
     variants = []
     for smooth in smoothing:
@@ -156,7 +93,7 @@ def train_and_render(
         render = replace(render_options(out, device=device, quiet=True), temporal_smooth=smooth, warp_error_every=1, compare=False)
         clip = render_video(shot, run.run_dir, render).clips[0]
         ratio = clip.warp_errors["a2b"] / clip.source_warp_error
-        variants.append(Variant(f"{name}, seed {seed}", weight, form, smooth, rgb_frames(clip.outputs["a2b"]), ratio, seconds))
+        variants.append(Variant(f"{name}, seed {seed}", weight, form, smooth, rgb_frames(clip.outputs["a2b"]), ratio, c2st, seconds))
     return variants
 
 
@@ -202,12 +139,16 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="vidgan-bench-temporal-"))
     clips = make_demo_clips(folder / "clips", scale)
     data = folder / "data"
-    extract_frames({"a": [clips["glove"]], "b": [clips["hand"]]}, data, every=scale.every, scale=scale.scale, quiet=True)
+    # --pair-gap = --every: each kept frame is paired with the next kept one (the frames form's pairs; the other
+    # variants train on the same images)
+    domains = {"a": [clips["glove"]], "b": [clips["hand"]]}
+    extract_frames(domains, data, every=scale.every, pair_gap=scale.every, scale=scale.scale, quiet=True)
     source = rgb_frames(clips["shot"])
     shot = f"the demo's gloved shot ({scale.width}x{scale.height}, {len(source)} frames)"
     print(f"Temporal stability, {shot}, {scale.iters} training steps\n{machine()}", flush=True)
     width = 52
-    print(f"{'variant':<{width}}  {'warp err / source':>17}  {'skin dist ratio':>15}  {'outside hand':>12}  {'s/step':>6}")
+    columns = f"{'warp err / source':>17}  {'skin dist ratio':>15}  {'outside hand':>12}  {'C2ST a->b':>9}  {'s/step':>6}"
+    print(f"{'variant':<{width}}  {columns}")
     variants = []
     for seed in seeds:
         for weight, form in [(w, f) for w in weights for f in (forms if w else forms[:1])]:
@@ -215,7 +156,7 @@ def main() -> None:
                 ratio, passed = colour_ratio(source, v.frames, scale)
                 print(
                     f"{v.name:<{width}}  {v.warp_ratio:>16.2f}x  {ratio:>10.2f} {'pass' if passed else 'FAIL'}  "
-                    f"{ghosting(source, v.frames, scale):>12.2f}  {v.seconds_per_step:>6.2f}",
+                    f"{ghosting(source, v.frames, scale):>12.2f}  {v.c2st:>9.3f}  {v.seconds_per_step:>6.2f}",
                     flush=True,
                 )
                 variants.append(v)

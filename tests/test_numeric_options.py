@@ -23,7 +23,11 @@ class Case:
 
 
 CASES = {
-    ("extract",): Case(("extract", "--out", "out", "--a", "gone.mp4", "--b", "gone.mp4"), "gone.mp4", {"--start": "the first frame"}),
+    ("extract",): Case(
+        ("extract", "--out", "out", "--a", "gone.mp4", "--b", "gone.mp4"),
+        "gone.mp4",
+        {"--start": "the first frame", "--pair-gap": "no pairs"},
+    ),
     ("sample",): Case(("sample", "--run", "gone", "--out", "out/grid.png"), "gone", {"--seed": "a seed"}),
     ("render",): Case(
         ("render", "gone.mp4", "--run", "gone", "--out", "out/clip.mp4"),

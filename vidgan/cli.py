@@ -77,9 +77,19 @@ RuntimeOption = Annotated[
 @app.command()
 def extract(
     out: Annotated[Path, typer.Option(help="Output folder: OUT/a/*.png, OUT/b/*.png, OUT/manifest.json.")],
-    a: Annotated[list[Path], typer.Option("--a", help="Clip for domain a (repeat for several).")],
+    a: Annotated[
+        list[Path],
+        typer.Option("--a", help="Clip for domain a: a video file or an image sequence (folder, or shot_%04d.png); repeat for several."),
+    ],
     b: Annotated[list[Path], typer.Option("--b", help="Clip for domain b (repeat for several).")],
     every: Annotated[int, typer.Option(help="Keep frames 0, N, 2N, … of each clip (decode order).")] = 15,
+    pair_gap: Annotated[
+        int,
+        typer.Option(
+            help="Also keep each kept frame's frame N later in its clip and the optical flow between them, in "
+            "OUT/a/pairs/ and OUT/b/pairs/, for `vidgan train --temporal-form frames` (0: off)."
+        ),
+    ] = 0,
     size: Annotated[int | None, typer.Option(help="Side of the square images written (default 128).")] = None,
     crop: Annotated[
         Crop | None, typer.Option(help="center: largest centred square (default); none: stretch.")
@@ -101,9 +111,10 @@ def extract(
     """Take every Nth frame of the clips into two unpaired image domains."""
     from vidgan.io.extract import extract_frames
 
-    options = dict(every=every, size=size, crop=_value(crop), scale=scale, start=start, end=end, overwrite=overwrite)
+    options = dict(every=every, pair_gap=pair_gap, size=size, crop=_value(crop), scale=scale, start=start, end=end, overwrite=overwrite)
     result = extract_frames({"a": a, "b": b}, out, **options, quiet=quiet)
-    counts = ", ".join(f"{n} in {domain}/" for domain, n in result.counts.items())
+    paired = {domain: f" ({n} with pairs)" if pair_gap else "" for domain, n in result.pairs.items()}
+    counts = ", ".join(f"{n} in {domain}/{paired[domain]}" for domain, n in result.counts.items())
     console.print(f"wrote {counts} under {result.out_dir}")
 
 

@@ -135,7 +135,7 @@ def test_bad_clips_fail_before_anything_is_written(make_clip, tmp_path, audio_on
     (tmp_path / "notes.mp4").write_text("not a video\n")
     cases = {
         tmp_path / "missing.mp4": "no such file",
-        tmp_path / "folder.mp4": "is a folder",
+        tmp_path / "folder.mp4": "no images found",  # a folder is an image sequence
         tmp_path / "notes.mp4": "not a readable video file",
         audio_only_file: "has no video stream",
     }

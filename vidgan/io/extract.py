@@ -1,8 +1,12 @@
-"""Extract training images from clips: out_dir/<domain>/*.png plus out_dir/manifest.json.
+"""Extract training images from clips (video files or image sequences): out_dir/<domain>/*.png plus
+out_dir/manifest.json.
 
 Square size×size images (the largest centred square, or the whole frame stretched), or with `scale` whole frames,
 aspect kept, with their short side at `scale` px: the working scale `vidgan train --crop C` trains at and
 `vidgan render` then renders at. `scale` replaces `size` and `crop` (it neither squares nor crops).
+
+With `pair_gap` N, each kept frame t also gets frame t+N of its clip and the optical flow between the two in
+out_dir/<domain>/pairs/ (vidgan.io.pairs), for `vidgan train --temporal-form frames`.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ import numbers
 import os
 import re
 import shutil
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from functools import partial
 from pathlib import Path
 
@@ -24,11 +29,14 @@ from rich.markup import escape
 
 from vidgan.core.background import BackgroundWriter
 from vidgan.core.errors import Interrupted, UsageError, VidganError, interrupts_deferred
-from vidgan.core.fsutil import atomic_path, write_text_atomic
+from vidgan.core.fsutil import write_text_atomic
 from vidgan.core.options import NOT_NEGATIVE, POSITIVE, check_number
 from vidgan.core.progress import make_progress, warn
-from vidgan.io.images import square_resize, square_scale
-from vidgan.io.video import VideoInfo, iter_frames, probe_video
+from vidgan.io.images import square_resize, square_scale, write_png
+from vidgan.io.motion import estimate_motion
+from vidgan.io.pairs import PAIRS, PairFiles, write_pair
+from vidgan.io.sequences import ImageSequence, is_image_sequence, iter_sequence_frames, open_clip
+from vidgan.io.video import Frame, VideoInfo, iter_frames, probe_video
 
 CROPS = ("center", "none")
 MIN_SIZE = 16
@@ -37,6 +45,7 @@ _DOMAIN_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _STEM_MAX = 40
 _IMAGE_NAME = re.compile(r"c\d{2}_[A-Za-z0-9_-]+_f\d{6}\.png")  # the only names extract writes
+_PAIR_NAME = re.compile(r"c\d{2}_[A-Za-z0-9_-]+_f\d{6}(\.png|\.flo|_reliable\.png)")  # and in <domain>/pairs/
 MANIFEST = "manifest.json"
 STAGING = ".vidgan-partial"  # frames of an unfinished extraction
 
@@ -47,15 +56,49 @@ class ExtractResult:
 
     out_dir: Path
     counts: dict[str, int]
+    pairs: dict[str, int] = field(default_factory=dict)  # per domain, how many of its images have a pair
 
 
-def _validate(every: int, size: int, crop: str, start: float | None, end: float | None) -> None:
-    if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
-        raise UsageError(f"--every must be a whole number of 1 or more, got {every!r}")
-    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < MIN_SIZE:
-        raise UsageError(f"--size must be a whole number of {MIN_SIZE} or more, got {size!r}")
+@dataclass(frozen=True)
+class _Sampling:
+    """Which frames of each clip extraction keeps: every `every`-th from `start` to `end` (seconds; None: the
+    clip's start or end), and with `pair_gap` > 0 each kept frame's frame `pair_gap` later for its pair."""
+
+    every: int
+    pair_gap: int
+    start: float | None
+    end: float | None
+
+    def kept(self, index: int) -> bool:
+        return index % self.every == 0
+
+    def decoded(self, index: int) -> bool:
+        """Whether frame `index` is a kept frame or the later frame of one's pair."""
+        return self.kept(index) or (self.pair_gap > 0 and index >= self.pair_gap and self.kept(index - self.pair_gap))
+
+
+@dataclass(frozen=True)
+class _Input:
+    """One clip to extract from: a video file, or an image sequence (`sequence`) shown at `info.fps`."""
+
+    path: Path
+    info: VideoInfo
+    stem: str  # its images' names start with it: [A-Za-z0-9_-] only
+    sequence: ImageSequence | None = None
+
+
+def _whole_number(name: str, value: object, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise UsageError(f"{name} must be a whole number of {low} or more, got {value!r}")
+
+
+def _validate(sampling: _Sampling, size: int, crop: str) -> None:
+    _whole_number("--every", sampling.every, 1)
+    _whole_number("--pair-gap", sampling.pair_gap, 0)
+    _whole_number("--size", size, MIN_SIZE)
     if crop not in CROPS:
         raise UsageError(f"--crop must be one of {', '.join(CROPS)}, got {crop!r}")
+    start, end = sampling.start, sampling.end
     check_number("--start", start, NOT_NEGATIVE)  # seconds
     check_number("--end", end, POSITIVE)
     if start is not None and end is not None and start >= end:
@@ -70,47 +113,49 @@ def _framing(scale: int | None, size: int | None, crop: str | None) -> tuple[int
         return (DEFAULT_SIZE if size is None else size), ("center" if crop is None else crop)
     if size is not None or crop is not None:
         raise UsageError("--scale keeps whole frames (aspect kept, nothing cropped), short side S px: leave out --size and --crop")
-    if isinstance(scale, bool) or not isinstance(scale, numbers.Integral) or scale < MIN_SIZE:
-        raise UsageError(f"--scale must be a whole number of {MIN_SIZE} or more, got {scale!r}")
+    _whole_number("--scale", scale, MIN_SIZE)
     return scale, "center"
 
 
 def safe_stem(path: Path) -> str:
     """The clip's name reduced to [A-Za-z0-9_-] so image names can never leave their folder."""
-    stem = _UNSAFE.sub("_", path.stem).strip("_")[:_STEM_MAX]
-    return stem or "clip"
+    return _safe_name(path.stem)
 
 
-def _estimate_kept(info: VideoInfo, every: int, start: float | None, end: float | None) -> int | None:
+def _safe_name(name: str) -> str:
+    return _UNSAFE.sub("_", name).strip("_")[:_STEM_MAX] or "clip"
+
+
+def _estimate_kept(info: VideoInfo, sampling: _Sampling) -> int | None:
     """How many frames extraction will keep from a clip, for the progress bar; None when the length is unknown."""
     count = info.frame_count
     if count is None and info.duration is not None:
         count = round(info.duration * info.fps)
     if count is None:
         return None
-    first = math.ceil((start or 0) * info.fps)
-    stop = count if end is None else min(count, math.ceil(end * info.fps))
-    return max(0, math.ceil(stop / every) - math.ceil(first / every))
+    first = math.ceil((sampling.start or 0) * info.fps)
+    stop = count if sampling.end is None else min(count, math.ceil(sampling.end * info.fps))
+    return max(0, math.ceil(stop / sampling.every) - math.ceil(first / sampling.every))
 
 
-def _write_png(path: Path, rgb: np.ndarray) -> None:
-    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise VidganError(f"{path}: could not encode the image as PNG")
-    with atomic_path(path) as temp:
-        temp.write_bytes(data.tobytes())
+def _probe(clip: Path) -> _Input:
+    """A video file probed, or an image sequence (a folder or printf pattern) listed, shown at open_clip's rate."""
+    if not is_image_sequence(clip):
+        return _Input(clip, probe_video(clip), safe_stem(clip))
+    opened = open_clip(clip)
+    count = len(opened.sequence.files)
+    info = VideoInfo(clip, opened.width, opened.height, opened.fps, opened.time_base, count, float(count / opened.fps), False)
+    return _Input(clip, info, _safe_name(opened.stem), opened.sequence)
 
 
-def _check_inputs(
-    domains: dict[str, list[Path]], out_dir: Path, start: float | None
-) -> dict[str, list[tuple[Path, VideoInfo]]]:
+def _check_inputs(domains: dict[str, list[Path]], out_dir: Path, start: float | None) -> dict[str, list[_Input]]:
     """Probe every clip before anything is written, so one bad clip stops the run at once."""
     out_root = out_dir.resolve()
     if out_root.exists() and not out_root.is_dir():
         raise VidganError(f"{out_dir}: exists and is not a folder")
     if not domains:
         raise UsageError("no domains given")
-    plan: dict[str, list[tuple[Path, VideoInfo]]] = {}
+    plan: dict[str, list[_Input]] = {}
     for domain, clips in domains.items():
         if not _DOMAIN_NAME.fullmatch(domain):
             raise UsageError(f"domain name {domain!r} may only use letters, digits, '_' and '-'")
@@ -118,12 +163,13 @@ def _check_inputs(
             raise VidganError(f"domain {domain}: no clips given")
         plan[domain] = []
         for clip in map(Path, clips):
-            info = probe_video(clip)
+            source = _probe(clip)
             if clip.resolve().is_relative_to(out_root):
                 raise VidganError(f"{clip}: is inside the output folder {out_dir}; move it or pick another output")
-            if start is not None and info.duration is not None and start >= info.duration:
-                raise VidganError(f"{clip}: --start {start:g}s is past its end ({info.duration:.2f}s)")
-            plan[domain].append((clip, info))
+            duration = source.info.duration
+            if start is not None and duration is not None and start >= duration:
+                raise VidganError(f"{clip}: --start {start:g}s is past its end ({duration:.2f}s)")
+            plan[domain].append(source)
     return plan
 
 
@@ -138,8 +184,11 @@ def _check_earlier_output(out_dir: Path, domains: Iterable[str], overwrite: bool
             raise UsageError(f"{out_dir / domain}: already holds PNG images; pass --overwrite to replace them")
 
 
-def _publish(staging: Path, out_dir: Path, written: dict[str, set[str]], manifest: dict[str, object]) -> None:
-    """Move the finished frames from `staging` into place, replacing an earlier extraction's frames; manifest last."""
+def _publish(
+    staging: Path, out_dir: Path, written: dict[str, set[str]], paired: dict[str, set[str]], manifest: dict[str, object]
+) -> None:
+    """Move the finished frames (and pair files) from `staging` into place, replacing an earlier extraction's;
+    manifest last."""
     try:
         (out_dir / MANIFEST).unlink(missing_ok=True)
         for domain, names in written.items():
@@ -153,31 +202,118 @@ def _publish(staging: Path, out_dir: Path, written: dict[str, set[str]], manifes
             stale = [p for p in domain_dir.glob("*.png") if p.name not in names]
             if stale:
                 warn(f"{domain_dir}: {len(stale)} PNG files not made by this extraction are not in {MANIFEST}")
+            _publish_pairs(staging / domain, domain_dir, paired[domain])
     except OSError as exc:
         raise VidganError(f"{out_dir}: cannot move the extracted frames into place ({exc.strerror or exc})") from exc
     write_text_atomic(out_dir / MANIFEST, json.dumps(manifest, indent=1) + "\n")
 
 
+def _publish_pairs(staging: Path, domain_dir: Path, paired: set[str]) -> None:
+    """The pair files of the images `paired` moved from staging into domain_dir/pairs/; an earlier extraction's pair
+    files there go (the folder too, once empty), so training never takes stale pairs for this extraction's."""
+    pairs_dir = domain_dir / PAIRS
+    names = {file for image in paired for file in PairFiles.of(domain_dir, image).names()}
+    if pairs_dir.is_dir():
+        for old in pairs_dir.iterdir():
+            if _PAIR_NAME.fullmatch(old.name) and old.name not in names:
+                old.unlink()
+    if names:
+        pairs_dir.mkdir(exist_ok=True)
+    for name in names:
+        os.replace(staging / PAIRS / name, pairs_dir / name)
+    if pairs_dir.is_dir() and not any(pairs_dir.iterdir()):
+        pairs_dir.rmdir()
+
+
+def _scaled(rgb: np.ndarray, resize: Callable[[int, int], tuple[int, int]]) -> np.ndarray:
+    """`rgb` at the size `resize` maps its (width, height) to (INTER_AREA shrinking, cubic enlarging)."""
+    height, width = rgb.shape[:2]
+    size = resize(width, height)
+    if size == (width, height):
+        return rgb
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if size[0] < width else cv2.INTER_CUBIC)
+
+
+def _sequence_frames(
+    sequence: ImageSequence, fps: Fraction, sampling: _Sampling, resize: Callable[[int, int], tuple[int, int]]
+) -> Iterator[Frame]:
+    """The frames of an image sequence that `sampling` decodes, as iter_frames yields a video's: index = the
+    position in the sequence (0 = its first file), time = index / fps."""
+    start, end = sampling.start, sampling.end
+    wanted = [
+        (i, path)
+        for i, (_, path) in enumerate(sequence.files)
+        if sampling.decoded(i) and (start is None or i / fps >= start) and (end is None or i / fps < end)
+    ]
+    if not wanted:
+        return
+    for frame in iter_sequence_frames(replace(sequence, files=tuple(wanted)), fps):
+        yield Frame(frame.index, float(frame.index / fps), frame.index, _scaled(frame.rgb, resize))
+
+
+def _decoded_frames(source: _Input, sampling: _Sampling, resize: Callable[[int, int], tuple[int, int]]) -> Iterator[Frame]:
+    """The frames of one clip that `sampling` decodes, in order, each scaled to `resize` of its own size."""
+    if source.sequence is not None:
+        return _sequence_frames(source.sequence, source.info.fps, sampling, resize)
+    return iter_frames(source.path, keep=sampling.decoded, start=sampling.start, end=sampling.end, resize=resize)
+
 
 def _clip_frames(
-    clip: Path, clip_index: int, domain: str, every: int, size: int, crop: str, start: float | None, end: float | None
-) -> Iterator[tuple[str, dict[str, object]]]:
-    """The kept frames of one clip: (file name, manifest record with the frame's pixels under "rgb"). Each frame is
-    scaled from its own size, so one whose resolution differs keeps its aspect. VidganError when none is kept."""
-    stem, source, kept = safe_stem(clip), str(clip.resolve()), 0
-    for frame in iter_frames(clip, every=every, start=start, end=end, resize=partial(square_scale, size=size, crop=crop)):
-        name = f"c{clip_index:02d}_{stem}_f{frame.index:06d}.png"
-        record = {"file": f"{domain}/{name}", "domain": domain, "source": source, "clip_index": clip_index}
-        yield name, {**record, "frame_index": frame.index, "time": round(frame.time, 6), "rgb": frame.rgb}
-        kept += 1
+    source: _Input, clip_index: int, domain: str, sampling: _Sampling, size: int, crop: str
+) -> Iterator[tuple[str, dict[str, object], np.ndarray | None]]:
+    """The kept frames of one clip: (file name, manifest record with the frame's pixels under "rgb", the pixels of
+    its pair's later frame or None). A frame whose later frame the clip (or its time range) lacks, or has at
+    another resolution, comes without. Each frame is scaled from its own size, so one whose resolution differs
+    keeps its aspect. VidganError when none is kept."""
+    path, kept = str(source.path.resolve()), 0
+    waiting: dict[int, tuple[str, dict[str, object]]] = {}  # kept frames whose later frame is still to come
+    for frame in _decoded_frames(source, sampling, partial(square_scale, size=size, crop=crop)):
+        earlier = waiting.pop(frame.index - sampling.pair_gap, None)
+        if earlier is not None:
+            name, record = earlier
+            if frame.rgb.shape == record["rgb"].shape:
+                record["pair"] = {"frame_index": frame.index, "time": round(frame.time, 6), **_pair_record(domain, name)}
+                yield name, record, frame.rgb
+            else:
+                yield name, record, None
+        if sampling.kept(frame.index):
+            name = f"c{clip_index:02d}_{source.stem}_f{frame.index:06d}.png"
+            record = {"file": f"{domain}/{name}", "domain": domain, "source": path, "clip_index": clip_index}
+            record = {**record, "frame_index": frame.index, "time": round(frame.time, 6), "rgb": frame.rgb}
+            kept += 1
+            if sampling.pair_gap:
+                waiting[frame.index] = name, record
+            else:
+                yield name, record, None
+    for name, record in waiting.values():
+        yield name, record, None
     if kept == 0:
-        raise VidganError(f"{clip}: no frames to extract in the chosen time range")
+        raise VidganError(f"{source.path}: no frames to extract in the chosen time range")
+
+
+def _pair_record(domain: str, name: str) -> dict[str, str]:
+    """The manifest's names of the pair files of the image `name`, relative to the output folder."""
+    files = PairFiles.of(Path(domain), name)
+    return {"file": files.later.as_posix(), "flow": files.flow.as_posix(), "reliable": files.reliable.as_posix()}
+
+
+def _write(item: tuple[Path, np.ndarray, np.ndarray | None], shape: Callable[[np.ndarray], np.ndarray]) -> None:
+    """Write one kept frame (shaped), and with a later frame its pair: that frame shaped alike and the optical flow
+    between the two at that size."""
+    path, rgb, later = item
+    rgb = shape(rgb)
+    write_png(path, rgb)
+    if later is not None:
+        later = shape(later)
+        write_pair(PairFiles.of(path.parent, path.name), later, estimate_motion(rgb, later))
+
 
 def extract_frames(
     domains: dict[str, list[Path]],
     out_dir: Path,
     *,
     every: int = 15,
+    pair_gap: int = 0,
     size: int | None = None,
     crop: str | None = None,
     scale: int | None = None,
@@ -186,15 +322,18 @@ def extract_frames(
     overwrite: bool = False,
     quiet: bool = False,
 ) -> ExtractResult:
-    """Save every `every`-th frame of each clip as a size×size PNG (default 128, crop "center"), or with `scale` whole
-    with its short side at `scale` px, under out_dir/<domain>/, and list them in manifest.json.
+    """Save every `every`-th frame of each clip (a video file, or an image sequence: a folder or printf pattern) as
+    a size×size PNG (default 128, crop "center"), or with `scale` whole with its short side at `scale` px, under
+    out_dir/<domain>/, and list them in manifest.json. With `pair_gap` N > 0, each kept frame's frame N later
+    in the same clip and the optical flow between them go to out_dir/<domain>/pairs/ (vidgan.io.pairs).
 
     Frames go to a hidden staging folder first and move into place only when every clip is done, so an
     interrupted or failed extraction leaves no partial image folder that training could mistake for a finished one.
     """
     whole = scale is not None
     size, crop = _framing(scale, size, crop)
-    _validate(every, size, crop, start, end)
+    sampling = _Sampling(every, pair_gap, start, end)
+    _validate(sampling, size, crop)
     out_dir = Path(out_dir)
     plan = _check_inputs(domains, out_dir, start)
     _check_earlier_output(out_dir, plan, overwrite)
@@ -204,10 +343,11 @@ def extract_frames(
 
     images: list[dict[str, object]] = []
     written: dict[str, set[str]] = {}
-    # Resizing, PNG encoding and writing run on a thread of their own while the next frames decode.
-    # iter_frames decodes each frame at square_scale's size; square frames are then cut to their square.
+    paired: dict[str, set[str]] = {}
+    # Resizing, PNG encoding, optical flow and writing run on a thread of their own while the next frames decode.
+    # Frames are decoded at square_scale's size; square frames are then cut to their square.
     shape = (lambda rgb: rgb) if whole else partial(square_resize, size=size, crop=crop)
-    writer = BackgroundWriter(lambda item: _write_png(item[0], shape(item[1])), maxsize=8)
+    writer = BackgroundWriter(partial(_write, shape=shape), maxsize=8)
     try:
         with make_progress(quiet=quiet) as progress, interrupts_deferred() as stop:
             for domain, clips in plan.items():
@@ -216,25 +356,27 @@ def extract_frames(
                     domain_dir.mkdir(parents=True, exist_ok=True)
                 except OSError as exc:
                     raise VidganError(f"{domain_dir}: cannot create the folder ({exc.strerror or exc})") from exc
-                estimates = [_estimate_kept(info, every, start, end) for _, info in clips]
+                estimates = [_estimate_kept(source.info, sampling) for source in clips]
                 total = None if None in estimates else sum(estimates)
                 task = progress.add_task(f"domain {domain}", total=total, info="")
-                written[domain] = set()
-                for clip_index, (clip, info) in enumerate(clips):
+                written[domain], paired[domain] = set(), set()
+                for clip_index, source in enumerate(clips):
                     # The info column renders markup, so a "[" in a file name must not be read as a style tag.
-                    progress.update(task, info=escape(f"{clip.name} @ {float(info.fps):.2f} fps"))
-                    for name, record in _clip_frames(clip, clip_index, domain, every, size, crop, start, end):
+                    progress.update(task, info=escape(f"{source.path.name} @ {float(source.info.fps):.2f} fps"))
+                    for name, record, later in _clip_frames(source, clip_index, domain, sampling, size, crop):
                         if stop.requested:  # Ctrl-C or SIGTERM, taken here rather than inside the writer's queue
                             raise Interrupted(f"interrupted; nothing was written to {out_dir}")
-                        writer.submit((domain_dir / name, record.pop("rgb")))
+                        writer.submit((domain_dir / name, record.pop("rgb"), later))
                         written[domain].add(name)
+                        if later is not None:
+                            paired[domain].add(name)
                         images.append(record)
                         progress.advance(task)
                 progress.update(task, total=len(written[domain]), completed=len(written[domain]))
         writer.finish()  # a write error (disk full) surfaces here, before the manifest lists the images
         framing = {"scale": scale, "size": None, "crop": None} if whole else {"scale": None, "size": size, "crop": crop}
-        manifest = {"every": every, **framing, "images": images}
-        _publish(staging, out_dir, written, manifest)
+        manifest = {"every": every, "pair_gap": pair_gap, **framing, "images": images}
+        _publish(staging, out_dir, written, paired, manifest)
     except BaseException:
         writer.finish(check=False)
         raise
@@ -242,4 +384,5 @@ def extract_frames(
         shutil.rmtree(staging, ignore_errors=True)
         if created and not any(out_dir.iterdir()):
             out_dir.rmdir()  # a failed first extraction leaves no empty folder behind
-    return ExtractResult(out_dir=out_dir, counts={domain: len(names) for domain, names in written.items()})
+    counts = {domain: len(names) for domain, names in written.items()}
+    return ExtractResult(out_dir=out_dir, counts=counts, pairs={domain: len(names) for domain, names in paired.items()})

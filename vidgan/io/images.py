@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from vidgan.core.errors import UsageError, VidganError
+from vidgan.core.fsutil import atomic_path
 from vidgan.io.exr import read_exr
 from vidgan.io.tiff import ASSOCIATED, UNASSOCIATED, extra_samples
 
@@ -170,6 +171,15 @@ def read_rgb(path: Path) -> np.ndarray:
     if alpha_is_associated(path):
         return to_8bit(colour)  # premultiplied colour is already the colour over black
     return to_8bit(colour * unit_float(pixels[:, :, 3:]))
+
+
+def write_png(path: Path, pixels: np.ndarray) -> None:
+    """Write H×W×3 uint8 RGB, or H×W uint8 grey, as a PNG (atomically); VidganError when it cannot."""
+    ok, data = cv2.imencode(".png", pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise VidganError(f"{path}: could not encode the image as PNG")
+    with atomic_path(path) as temp:
+        temp.write_bytes(data.tobytes())
 
 
 def load_image(path: Path, size: int, channels: int = 3) -> np.ndarray:

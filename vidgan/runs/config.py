@@ -75,7 +75,7 @@ _LEGACY: dict[str, list[tuple[tuple[int, ...], Legacy]]] = {
         ((0, 3, 0), {"attention": False, "disc_layers": 3}),
         ((0, 4, 0), {"disc_channels": 64}),
         ((0, 5, 0), {"discriminator": _discriminator_from_options, "working_scale": lambda config: config["size"], "crop": None}),
-        ((0, 6, 0), {"temporal_weight": 0.0}),
+        ((0, 6, 0), {"temporal_weight": 0.0, "temporal_form": "equivariance"}),
     ],
     "dcgan": _COMMON,
     "mlp-gan": _COMMON,

@@ -17,7 +17,7 @@ from vidgan.core import distributed
 from vidgan.core.devices import autocast, fast_layout, resolve_precision
 from vidgan.core.directions import DIRECTIONS, DOMAINS, Direction
 from vidgan.core.errors import UsageError, VidganError
-from vidgan.io.images import detect_image_size
+from vidgan.io.images import detect_image_size, list_images
 from vidgan.models.cyclegan import (
     DiscriminatorConfig,
     GeneratorConfig,
@@ -25,6 +25,7 @@ from vidgan.models.cyclegan import (
     build_generator,
 )
 from vidgan.runs.generators import CYCLEGAN_KIND
+from vidgan.runs.splits import DomainSplit
 from vidgan.training.data import (
     ImageBank,
     diff_augment,
@@ -37,7 +38,7 @@ from vidgan.training.loop import TrainResult, ema_decay, update_average
 from vidgan.training.losses import lsgan_loss
 from vidgan.training.options import CycleGANOptions
 from vidgan.training.plots import domain_term
-from vidgan.training.temporal import TemporalTerm, equivariance_term
+from vidgan.training.temporal import FramesTerm, TemporalTerm, equivariance_term, load_frame_pairs, paired_images
 
 KIND = CYCLEGAN_KIND
 SAMPLE_COLUMNS = 8
@@ -115,6 +116,7 @@ class CycleGANTask:
         precision: torch.dtype = torch.float32,
         compile: bool = False,
         ema: float = 0.0,
+        temporal_term: TemporalTerm = equivariance_term,
     ) -> None:
         self.banks = banks
         self.device = device
@@ -126,7 +128,7 @@ class CycleGANTask:
         self.lr_decay_from = lr_decay_from
         self.ema = ema
         self.pools = {d: ImagePool(pool) for d in banks}
-        self.temporal_term: TemporalTerm = equivariance_term  # weighted by weights.temporal
+        self.temporal_term = temporal_term  # weighted by weights.temporal
         self.arch = {"generator": generator.to_dict(), "discriminator": discriminator.to_dict()}
         self.generators = nn.ModuleDict({d.name: build_generator(generator) for d in DIRECTIONS}).to(device)
         self.discriminators = nn.ModuleDict({d: build_discriminator(discriminator) for d in banks}).to(device)
@@ -159,8 +161,8 @@ class CycleGANTask:
 
         Every term is logged per domain (`domain_term`: the domain whose images it measures) and summed over the
         two as before: g_adv_b is how D_b scores the a→b translations, cycle_a the L1 of a→b→a against a,
-        identity_b the L1 of a→b applied to b against b, temporal_b how far the a→b translations of moved a images
-        are from the moved translations (vidgan.training.temporal), d_real_b and d_fake_b D_b's loss on b's photos
+        identity_b the L1 of a→b applied to b against b, temporal_b how far the a→b translations flicker as a's images
+        move (vidgan.training.temporal, either form), d_real_b and d_fake_b D_b's loss on b's photos
         and on translations into b; g_adv = g_adv_a + g_adv_b, and so on."""
         # The rate is a function of the step alone, so a resumed run continues the schedule with no extra state.
         factor = linear_decay(step, total_steps, self.lr_decay_from)
@@ -208,8 +210,7 @@ class CycleGANTask:
     ) -> dict[str, torch.Tensor]:
         """Direction d's generator terms: fool the target domain's discriminator, come back through the reverse
         generator (cycle-consistency, when weighted), leave images already in the target domain alone (identity,
-        when weighted), and translate a slightly moved image as the translation moved alike (temporal, when
-        weighted)."""
+        when weighted), and translate moving images without flicker (temporal, when weighted: `temporal_term`)."""
         terms = {domain_term("g_adv", d.target): lsgan_loss(self._judge(d.target, fake[d.target]), True)}
         if self.weights.cycle > 0:
             round_trip = self._generate(d.reverse.name, fake[d.target])
@@ -272,6 +273,9 @@ def train_cyclegan(options: CycleGANOptions) -> TrainResult:
     options.validate()
     check_new_run(options.out)
     a_dir, b_dir = Path(options.a_dir).resolve(), Path(options.b_dir).resolve()
+    if _uses_frame_pairs(options):
+        for folder in (a_dir, b_dir):
+            paired_images(folder, (path.name for path in list_images(folder)))
     options = replace(options, a_dir=a_dir, b_dir=b_dir).resolved(detect_image_size(a_dir))
     working_scale = options.size
     if options.crop is not None:
@@ -312,4 +316,25 @@ def build_task(config: dict[str, Any], device: torch.device) -> CycleGANTask:
         precision=resolve_precision(options.precision, device),
         compile=options.compile,
         ema=options.ema,
+        temporal_term=_temporal_term(options, folders, splits, scale),
     )
+
+
+def _uses_frame_pairs(options: CycleGANOptions) -> bool:
+    """Whether the run trains with the consecutive-frames form of the temporal term (on extract's frame pairs)."""
+    return options.temporal_weight > 0 and options.temporal_form == "frames"
+
+
+def _temporal_term(
+    options: CycleGANOptions, folders: dict[str, Path], splits: dict[str, DomainSplit] | None, scale: int | None
+) -> TemporalTerm:
+    """The run's temporal term: equivariance, or with --temporal-form frames a FramesTerm on the pairs of the training
+    images (a held-out image's pair would show training its neighbourhood) at their geometry (`scale`: whole frames
+    at that working scale, else options.size squares)."""
+    if not _uses_frame_pairs(options):
+        return equivariance_term
+    pairs = {}
+    for d, folder in folders.items():
+        names = [path.name for path in list_images(folder)] if splits is None else splits[d].train
+        pairs[d] = load_frame_pairs(folder, names, scale or options.size, whole=scale is not None)
+    return FramesTerm(pairs, options.crop or options.size)

@@ -37,6 +37,10 @@ AUGMENTATIONS = ("deluxe", "mirror", "basic", "none")
 DIFFAUG_POLICY = ("color", "translation", "cutout")  # every op of DiffAugment (Zhao et al. 2020)
 GAN_LOSSES = ("bce", "lsgan", "wgan-gp")
 PRECISIONS = ("auto", "fp32", "bf16")
+# The forms of the temporal term (vidgan.training.temporal): transform equivariance (no video needed) or
+# consecutive frames (the pairs `vidgan extract --pair-gap` keeps).
+TEMPORAL_FORMS = ("equivariance", "frames")
+DEFAULT_TEMPORAL_FORM = "equivariance"
 WGAN_CRITIC_STEPS = 5  # critic updates per generator update with wgan-gp (Gulrajani et al. 2017)
 MAX_HOLDOUT = 0.5
 # The patch discriminator's depth: 4 stride-2 layers judge 78-px patches (the whole 64-px image); with 3 (38-px
@@ -168,9 +172,16 @@ class CycleGANOptions(TrainOptions):
     identity_weight: float = option(0.0, "Weight of the identity L1 loss (0: off).", bounds=NOT_NEGATIVE)
     temporal_weight: float = option(
         0.0,
-        "Weight of the temporal-consistency L1 loss: translating a slightly moved image must give the translation "
-        "moved the same way (Eilertsen et al. 2019), so invented texture does not flicker on moving footage (0: off).",
+        "Weight of the temporal-consistency L1 loss (its form: --temporal-form), so invented texture does not flicker "
+        "on moving footage (0: off).",
         bounds=NOT_NEGATIVE,
+    )
+    temporal_form: str = option(
+        DEFAULT_TEMPORAL_FORM,
+        "Form of the temporal term: equivariance (a small random motion of each training image) or frames (consecutive "
+        "frames: G(frame t+N) against G(frame t) moved by their optical flow, from the pairs `vidgan extract --pair-gap N` "
+        "keeps in both data folders).",
+        choices=TEMPORAL_FORMS,
     )
     pool: int = option(0, "History of N generated images shown to the discriminators (0: off).", bounds=NOT_NEGATIVE)
     aug: str = option("deluxe", AUG_HELP, choices=AUGMENTATIONS)
