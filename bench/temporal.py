@@ -12,7 +12,7 @@ The first weight is the run without the term. The forms are `vidgan train --temp
 frames (consecutive frames: the demo's frames are extracted with --pair-gap equal to its --every, so each kept
 frame is paired with the next kept one). The last line is the headline, for the last weight and the first form;
 --strip writes consecutive frames of the shot without and with that term (docs/images/temporal_strip.png). A
-variant (400 steps and its render) took about a minute on the H200 machine.
+variant (400 steps, its render and its eval) took about a minute on the H200 machine, 4-5 minutes on 2 idle CPU cores.
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ def main() -> None:
     if args.strip:
         rows = {
             f"without the term\n(warp {without[0].warp_ratio:.2f}x)": without[0].frames,
-            f"--temporal-weight {weights[-1]:g}\n(warp {term[0].warp_ratio:.2f}x)": term[0].frames,
+            f"--temporal-weight {weights[-1]:g}\n({forms[0]}, warp {term[0].warp_ratio:.2f}x)": term[0].frames,
         }
         write_strip(args.strip, source, rows, scale)
     print(f"with the temporal term: output warp error {mean_ratio(term):.2f}x the source's (without: {mean_ratio(without):.2f}x)")

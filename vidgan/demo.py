@@ -163,10 +163,13 @@ def train_demo_run(
     """The demo's footage in OUT/clips and its trained run in OUT/run: (the clips by name, the run folder)."""
     # 1. Footage: a gloved take, a bare-hand take, and a new gloved shot to fix.
     clips = make_demo_clips(out_dir / "clips", scale)
-    # 2. Extract every Nth frame of each take into the two domains, whole, at the working scale.
+    # 2. Extract every Nth frame of each take into the two domains, whole, at the working scale, each with the next
+    #    kept frame and the optical flow between them (its pair).
     data = out_dir / "data"
-    extract_frames({"a": [clips["glove"]], "b": [clips["hand"]]}, data, every=scale.every, scale=scale.scale, quiet=quiet)
-    # 3. Train the CycleGAN on square crops of them (the run records the working scale).
+    domains = {"a": [clips["glove"]], "b": [clips["hand"]]}
+    extract_frames(domains, data, every=scale.every, pair_gap=scale.every, scale=scale.scale, quiet=quiet)
+    # 3. Train the CycleGAN on square crops of them (the run records the working scale); with the pairs there, its
+    #    temporal term trains on consecutive frames by default.
     return clips, train_cyclegan(training_options(data, out_dir / "run", scale, device=device, quiet=quiet)).run_dir
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -18,7 +19,7 @@ from vidgan.io.extract import extract_frames
 from vidgan.io.motion import Motion
 from vidgan.io.pairs import PairFiles, write_pair
 from vidgan.runs.config import upgrade_config
-from vidgan.training.options import DEFAULT_TEMPORAL_FORM, CycleGANOptions
+from vidgan.training.options import DEFAULT_TEMPORAL_FORM, PAIRED_TEMPORAL_WEIGHT, CycleGANOptions
 from vidgan.training.temporal import FramePairs, FramesTerm, frames_loss, load_frame_pairs
 
 TINY = ("--channels", 4, "--res-blocks", 1, "--batch-size", 2, "--iters", 2, "--sample-every", 2, "--device", "cpu", "-q")
@@ -119,11 +120,30 @@ def test_the_frames_form_without_pairs_is_a_usage_error_naming_the_folder(paired
     assert_clean_failure(done, "--temporal-form", code=2)
 
 
+def test_a_run_on_frame_pairs_trains_the_frames_term_by_default(paired_data, run_cli, tmp_path):
+    done = run_cli("train", paired_data, "--crop", 64, "--out", "run", *TINY)
+    assert done.code == 0, done.stderr
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (config["temporal_weight"], config["temporal_form"]) == (PAIRED_TEMPORAL_WEIGHT, "frames")
+    logged = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()][-1]
+    assert logged["temporal_a"] > 0 and logged["temporal_b"] > 0
+
+
+def test_auto_takes_the_frames_form_and_its_weight_only_where_both_folders_hold_pairs():
+    options = CycleGANOptions(a_dir=Path("/a"), b_dir=Path("/b"))
+    assert (options.temporal_weight, options.temporal_form) == (None, "auto")
+    resolve = lambda paired, **set: (lambda o: (o.temporal_weight, o.temporal_form))(replace(options, **set).resolved(64, paired))
+    assert resolve(True) == (PAIRED_TEMPORAL_WEIGHT, "frames") and resolve(False) == (0.0, "equivariance")
+    assert resolve(True, temporal_weight=0.0) == (0.0, "frames")  # a weight given is kept, 0 included
+    assert resolve(True, temporal_form="equivariance") == (PAIRED_TEMPORAL_WEIGHT, "equivariance")
+    assert resolve(False, temporal_weight=2.0, temporal_form="frames") == (2.0, "frames")
+
+
 def test_the_form_is_recorded_and_older_runs_trained_with_equivariance():
-    assert DEFAULT_TEMPORAL_FORM == CycleGANOptions.temporal_form == "equivariance"
+    assert DEFAULT_TEMPORAL_FORM == CycleGANOptions.temporal_form == "auto"
     options = CycleGANOptions(a_dir=Path("/a"), b_dir=Path("/b"), temporal_weight=1.0, temporal_form="frames").resolved(64)
     assert CycleGANOptions.from_config(options.to_config()).temporal_form == "frames"
-    with pytest.raises(UsageError, match="--temporal-form must be equivariance or frames"):
+    with pytest.raises(UsageError, match="--temporal-form must be auto, equivariance or frames"):
         CycleGANOptions(a_dir=Path("/a"), b_dir=Path("/b"), temporal_form="flow").validate()
     config = {**options.to_config(), "kind": "cyclegan", "generator": options.generator().to_dict(),
               "discriminator": options.discriminator().to_dict(), "working_scale": 64}  # fmt: skip

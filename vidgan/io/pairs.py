@@ -20,7 +20,7 @@ import numpy as np
 
 from vidgan.core.errors import VidganError
 from vidgan.core.fsutil import atomic_path
-from vidgan.io.images import read_rgb, write_png
+from vidgan.io.images import list_images, read_rgb, write_png
 from vidgan.io.motion import Motion
 
 PAIRS = "pairs"  # the subfolder of a domain folder that holds its pairs
@@ -48,6 +48,15 @@ class PairFiles:
 
     def exist(self) -> bool:
         return self.later.is_file() and self.flow.is_file() and self.reliable.is_file()
+
+
+def has_frame_pairs(domain_dir: Path) -> bool:
+    """Whether any training image directly in `domain_dir` has its complete pair (False for a folder without pairs,
+    or none at all)."""
+    domain_dir = Path(domain_dir)
+    if not (domain_dir / PAIRS).is_dir():
+        return False
+    return any(PairFiles.of(domain_dir, path.name).exist() for path in list_images(domain_dir))
 
 
 def write_pair(files: PairFiles, later_rgb: np.ndarray, motion: Motion) -> None:

@@ -18,6 +18,7 @@ from vidgan.core.devices import autocast, fast_layout, resolve_precision
 from vidgan.core.directions import DIRECTIONS, DOMAINS, Direction
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.io.images import detect_image_size, list_images
+from vidgan.io.pairs import has_frame_pairs
 from vidgan.models.cyclegan import (
     DiscriminatorConfig,
     GeneratorConfig,
@@ -48,7 +49,7 @@ SAMPLE_COLUMNS = 8
 class LossWeights:
     cycle: float = CycleGANOptions.cycle_weight  # 0 trains without cycle-consistency
     identity: float = CycleGANOptions.identity_weight
-    temporal: float = CycleGANOptions.temporal_weight  # 0 trains without the temporal-consistency term
+    temporal: float = 0.0  # 0 trains without the temporal-consistency term
 
 
 class ImagePool:
@@ -273,10 +274,11 @@ def train_cyclegan(options: CycleGANOptions) -> TrainResult:
     options.validate()
     check_new_run(options.out)
     a_dir, b_dir = Path(options.a_dir).resolve(), Path(options.b_dir).resolve()
+    paired = all(has_frame_pairs(folder) for folder in (a_dir, b_dir))
+    options = replace(options, a_dir=a_dir, b_dir=b_dir).resolved(detect_image_size(a_dir), paired)
     if _uses_frame_pairs(options):
         for folder in (a_dir, b_dir):
             paired_images(folder, (path.name for path in list_images(folder)))
-    options = replace(options, a_dir=a_dir, b_dir=b_dir).resolved(detect_image_size(a_dir))
     working_scale = options.size
     if options.crop is not None:
         working_scale = short_side(a_dir)

@@ -38,9 +38,15 @@ DIFFAUG_POLICY = ("color", "translation", "cutout")  # every op of DiffAugment (
 GAN_LOSSES = ("bce", "lsgan", "wgan-gp")
 PRECISIONS = ("auto", "fp32", "bf16")
 # The forms of the temporal term (vidgan.training.temporal): transform equivariance (no video needed) or
-# consecutive frames (the pairs `vidgan extract --pair-gap` keeps).
-TEMPORAL_FORMS = ("equivariance", "frames")
-DEFAULT_TEMPORAL_FORM = "equivariance"
+# consecutive frames (the pairs `vidgan extract --pair-gap` keeps); auto takes frames where both data folders hold
+# pairs, as it left the demo's shot flickering less than equivariance did with every seed (bench/temporal.py).
+TEMPORAL_FORMS = ("auto", "equivariance", "frames")
+DEFAULT_TEMPORAL_FORM = "auto"
+# The temporal weight a run takes by default when both data folders hold frame pairs (footage extracted with
+# --pair-gap): on the demo it halved the translated shot's warp error with every seed, while the colour criterion,
+# the table-top outside the hand and C2ST held (bench/temporal.py, README). Without pairs the default is 0: the
+# term's effect on image datasets' translation quality is unmeasured.
+PAIRED_TEMPORAL_WEIGHT = 4.0
 WGAN_CRITIC_STEPS = 5  # critic updates per generator update with wgan-gp (Gulrajani et al. 2017)
 MAX_HOLDOUT = 0.5
 # The patch discriminator's depth: 4 stride-2 layers judge 78-px patches (the whole 64-px image); with 3 (38-px
@@ -170,17 +176,18 @@ class CycleGANOptions(TrainOptions):
     # the adversarial term made translations harder to tell from photos (docs/experiments.md).
     cycle_weight: float = option(5.0, "Weight of the cycle-consistency L1 loss (0: none, as --no-cycle).", bounds=NOT_NEGATIVE)
     identity_weight: float = option(0.0, "Weight of the identity L1 loss (0: off).", bounds=NOT_NEGATIVE)
-    temporal_weight: float = option(
-        0.0,
+    temporal_weight: float | None = option(
+        None,
         "Weight of the temporal-consistency L1 loss (its form: --temporal-form), so invented texture does not flicker "
-        "on moving footage (0: off).",
+        f"on moving footage (0: off). Default: {PAIRED_TEMPORAL_WEIGHT:g} when both data folders hold the frame pairs "
+        "`vidgan extract --pair-gap N` keeps, else 0.",
         bounds=NOT_NEGATIVE,
     )
     temporal_form: str = option(
         DEFAULT_TEMPORAL_FORM,
-        "Form of the temporal term: equivariance (a small random motion of each training image) or frames (consecutive "
+        "Form of the temporal term: equivariance (a small random motion of each training image), frames (consecutive "
         "frames: G(frame t+N) against G(frame t) moved by their optical flow, from the pairs `vidgan extract --pair-gap N` "
-        "keeps in both data folders).",
+        "keeps in both data folders), or auto: frames where both data folders hold pairs, else equivariance.",
         choices=TEMPORAL_FORMS,
     )
     pool: int = option(0, "History of N generated images shown to the discriminators (0: off).", bounds=NOT_NEGATIVE)
@@ -209,9 +216,10 @@ class CycleGANOptions(TrainOptions):
         if self.crop is not None and self.size not in (None, self.crop):
             raise UsageError(f"--crop {self.crop} trains the networks at {self.crop} px; leave out --size {self.size}")
 
-    def resolved(self, image_side: int | None) -> CycleGANOptions:
+    def resolved(self, image_side: int | None, frame_pairs: bool = False) -> CycleGANOptions:
         """These options with what they leave open decided for the images (`image_side`: their side when they are
-        squares of a training size, else None): the size, and the widths and depths that follow from it."""
+        squares of a training size, else None; `frame_pairs`: whether both data folders hold frame pairs): the size,
+        the widths and depths that follow from it, and the temporal term's form and weight."""
         size = self.crop or self.size or image_side or CYCLEGAN_SIZES[-1]
         deepest = deepest_downsamplings(size)
         if self.downsamplings is not None and self.downsamplings > deepest:
@@ -225,6 +233,8 @@ class CycleGANOptions(TrainOptions):
             downsamplings=self.downsamplings or default_downsamplings(size),
             full_res_skip=self.gen == "unet" if self.full_res_skip is None else self.full_res_skip,
             disc_layers=(self.disc_layers or DEFAULT_DISC_LAYERS) if self.disc == "patch" else None,
+            temporal_form=("frames" if frame_pairs else "equivariance") if self.temporal_form == "auto" else self.temporal_form,
+            temporal_weight=(PAIRED_TEMPORAL_WEIGHT if frame_pairs else 0.0) if self.temporal_weight is None else self.temporal_weight,
         )
 
     def generator(self) -> GeneratorConfig:
