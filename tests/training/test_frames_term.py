@@ -129,6 +129,16 @@ def test_a_run_on_frame_pairs_trains_the_frames_term_by_default(paired_data, run
     assert logged["temporal_a"] > 0 and logged["temporal_b"] > 0
 
 
+def test_eval_measures_the_temporal_error_on_the_held_out_frames_pairs(paired_data, run_cli, tmp_path):
+    done = run_cli("train", paired_data, "--crop", 64, "--out", "run", "--holdout", 0.3, *TINY)
+    assert done.code == 0, done.stderr
+    done = run_cli("eval", "--run", "run", "--classifier-steps", 2, "--c2st-repeats", 1, "--device", "cpu", "-q")
+    assert done.code == 0, done.stderr
+    assert "pairs: frames" in done.stderr
+    for figures in json.loads((tmp_path / "run" / "eval.json").read_text())["directions"].values():
+        assert figures["temporal_pairs"] == "frames" and figures["input_temporal_error"] > 0
+
+
 def test_auto_takes_the_frames_form_and_its_weight_only_where_both_folders_hold_pairs():
     options = CycleGANOptions(a_dir=Path("/a"), b_dir=Path("/b"))
     assert (options.temporal_weight, options.temporal_form) == (None, "auto")

@@ -74,6 +74,11 @@ def test_eval_temporal_error_is_the_inputs_own_for_an_identity_and_higher_for_fl
     flicker = lambda x: (x.float() + torch.randint(-20, 21, x.shape, generator=generator)).clamp(0, 255).to(torch.uint8)
     flickering, _ = temporal_errors(flicker, images)
     assert flickering > 2 * source
+    # Given frame pairs, those are the pairs: the later frames here are the images shifted by 2 px.
+    later = torch.roll(images, shifts=2, dims=3)
+    steady_pairs, source_pairs = temporal_errors(lambda x: x, images, later)
+    assert source_pairs > 0 and steady_pairs == pytest.approx(source_pairs) and source_pairs != pytest.approx(source)
+    assert temporal_errors(flicker, images, later)[0] > 2 * source_pairs
 
 
 def test_a_run_with_the_term_logs_it_per_domain_and_eval_reports_the_temporal_error(run_cli, tmp_path):
@@ -93,3 +98,4 @@ def test_a_run_with_the_term_logs_it_per_domain_and_eval_reports_the_temporal_er
     assert "temporal warp error" in done.stderr and "the input images' own" in done.stderr
     for figures in json.loads((run / "eval.json").read_text())["directions"].values():
         assert figures["temporal_error"] > 0 and figures["input_temporal_error"] > 0
+        assert figures["temporal_pairs"] == "motions"  # image folders hold no frame pairs

@@ -30,6 +30,7 @@ from vidgan.eval.metrics import (
 from vidgan.eval.options import ClassifierSettings, EvalOptions
 from vidgan.eval.temporal import temporal_errors
 from vidgan.io.images import list_images
+from vidgan.io.pairs import PAIRS, PairFiles
 from vidgan.models.classifier import BinaryClassifier
 from vidgan.render.runtimes import runtime_generator
 from vidgan.runs.checkpoints import load_latest_checkpoint
@@ -49,6 +50,8 @@ class ImageSets:
     train: dict[str, torch.Tensor]  # the run's training images (the domain classifier learns from these)
     evaluation: dict[str, torch.Tensor]  # what is translated and scored
     kind: str  # "held-out", "folders" or "training"
+    # per domain, the later frame of each evaluation image's pair (vidgan.io.pairs), where every one of them has one
+    later: dict[str, torch.Tensor | None]
 
 
 def _image_loader(config: dict[str, Any]) -> Callable[[list[Path], Path], torch.Tensor]:
@@ -70,16 +73,32 @@ def _image_sets(run: RunFolder, config: dict[str, Any], folders: dict[str, Path]
     load = _image_loader(config)
     split = load_split(run.split_path)
     if split is None:
-        train = {d: load(list_images(config[f"{d}_dir"]), config[f"{d}_dir"]).to(device) for d in ("a", "b")}
+        train_paths = {d: (list_images(config[f"{d}_dir"]), Path(config[f"{d}_dir"])) for d in ("a", "b")}
     else:
-        train = {d: load(s.train_paths(), s.folder).to(device) for d, s in split.items()}
+        train_paths = {d: (s.train_paths(), s.folder) for d, s in split.items()}
+    kind = "training"
     if folders is not None:
-        return ImageSets(train, {d: load(list_images(f), f).to(device) for d, f in folders.items()}, "folders")
-    if split is not None and all(s.held_out for s in split.values()):
-        held_out = {d: load(s.held_out_paths(), s.folder).to(device) for d, s in split.items()}
-        return ImageSets(train, held_out, "held-out")
-    warn(f"{run.root}: run has no held-out images (trained with --holdout 0?); evaluating on its training images")
-    return ImageSets(train, train, "training")
+        kind, chosen = "folders", {d: (list_images(f), Path(f)) for d, f in folders.items()}
+    elif split is not None and all(s.held_out for s in split.values()):
+        kind, chosen = "held-out", {d: (s.held_out_paths(), s.folder) for d, s in split.items()}
+    else:
+        warn(f"{run.root}: run has no held-out images (trained with --holdout 0?); evaluating on its training images")
+        chosen = train_paths
+    train = {d: load(paths, folder).to(device) for d, (paths, folder) in train_paths.items()}
+    evaluation = train if chosen is train_paths else {d: load(paths, folder).to(device) for d, (paths, folder) in chosen.items()}
+    later = {d: _later_frames(paths, folder, load, device) for d, (paths, folder) in chosen.items()}
+    return ImageSets(train, evaluation, kind, later)
+
+
+def _later_frames(
+    paths: list[Path], folder: Path, load: Callable[[list[Path], Path], torch.Tensor], device: torch.device
+) -> torch.Tensor | None:
+    """The later frames of the images' pairs (`vidgan extract --pair-gap`), loaded as the images are; None unless
+    every image has its pair."""
+    pairs = [PairFiles.of(path.parent, path.name) for path in paths]
+    if not pairs or not all(pair.exist() for pair in pairs):
+        return None
+    return load([pair.later for pair in pairs], folder / PAIRS).to(device)
 
 
 @torch.no_grad()
@@ -101,15 +120,20 @@ def score_direction(
     classifier: BinaryClassifier,
     settings: ClassifierSettings,
     on_step: Progress = lambda share: None,
-) -> dict[str, float | None]:
+    later: dict[str, torch.Tensor | None] | None = None,
+) -> dict[str, float | str | None]:
     """The scores of one direction on the evaluation images of each domain (uint8 sets keyed "a", "b"), each
     beside its baseline; `classifier` labels domain b 1 (vidgan.eval.judges.holdout_accuracy(a, b)). "c2st" is
-    None when a set has fewer than 2 images."""
+    None when a set has fewer than 2 images. The temporal error is measured on the source images' frame pairs
+    where `later` holds them ("temporal_pairs": "frames"), else on the images and slightly moved copies
+    ("motions")."""
     source, target = images[direction.source], images[direction.target]
     translated = _translate(generators[direction], source)
     cycled = _translate(generators[direction.reverse], translated)
     target_label = DOMAINS.index(direction.target)
-    temporal_error, input_temporal_error = temporal_errors(partial(_translate, generators[direction]), source)
+    later_frames = (later or {}).get(direction.source)
+    translate = partial(_translate, generators[direction])
+    temporal_error, input_temporal_error = temporal_errors(translate, source, later_frames)
 
     def share_judged_target(judged: torch.Tensor) -> float:
         return (predict(classifier, judged) == target_label).float().mean().item()
@@ -126,6 +150,7 @@ def score_direction(
         "ssim_grey": _paired(ssim_grey_per_image, source, translated),
         "temporal_error": temporal_error,
         "input_temporal_error": input_temporal_error,
+        "temporal_pairs": "motions" if later_frames is None else "frames",
         "c2st": two_sample_test(target, translated, settings, on_step),
     }
 
@@ -160,7 +185,7 @@ def evaluate_cyclegan_run(run: RunFolder, config: dict[str, Any], options: EvalO
         directions = {}
         for direction in DIRECTIONS:
             progress.update(bar, info=f"{direction.name}: translating, C2ST")
-            directions[direction.name] = score_direction(direction, generators, sets.evaluation, classifier, settings, step)
+            directions[direction.name] = score_direction(direction, generators, sets.evaluation, classifier, settings, step, sets.later)
     if min(counts.values()) < 2:
         warn("C2ST needs at least 2 evaluation images in each domain (one to train on, one to judge): not measured")
     return {
@@ -193,8 +218,9 @@ TABLE_ROWS = (
     ("colour_distance", "LAB mean/std distance to the target domain (lower is better)", "{:.2f}"),
     ("untranslated_colour_distance", "  baseline: untranslated input", "{:.2f}"),
     ("ssim_grey", "structure kept: SSIM of grey input vs output (1 = same)", "{:.3f}"),
-    ("temporal_error", "temporal warp error: translations of images and of them slightly moved (lower is better)", "{:.6f}"),
+    ("temporal_error", "temporal warp error: translations of frame pairs, or of images and moved copies (lower is better)", "{:.6f}"),
     ("input_temporal_error", "  baseline: the input images' own", "{:.6f}"),
+    ("temporal_pairs", "  pairs: frames (extract --pair-gap) or motions (moved copies)", "{}"),
 )
 
 
@@ -204,7 +230,7 @@ def table_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
     return [(label, *(_shown(fmt, directions[d].get(key)) for d in directions)) for key, label, fmt in TABLE_ROWS]
 
 
-def _shown(fmt: str, value: float | None) -> str:
+def _shown(fmt: str, value: float | str | None) -> str:
     return "n/a" if value is None else fmt.format(value)
 
 

@@ -1,8 +1,9 @@
-"""The temporal error `vidgan eval` reports per CycleGAN direction: each evaluation image and a slightly moved copy
-of it (a small random shift, rotation and zoom, vidgan.training.temporal) stand for two consecutive frames, and
-the warp error of their translations (vidgan.render.temporal: Farneback flow of the input pair, reliable pixels
-only) is set beside the input pair's own. A generator that invents texture anew for every frame scores well
-above its input; 1x its input is as steady as the footage.
+"""The temporal error `vidgan eval` reports per CycleGAN direction: the warp error of the translations of two
+consecutive frames (vidgan.render.temporal: Farneback flow of the input pair, reliable pixels only), set beside
+the input pair's own. The pairs are each evaluation image and its frame pair where `vidgan extract --pair-gap`
+kept one, else the image and a slightly moved copy of it (a small random shift, rotation and zoom,
+vidgan.training.temporal). A generator that invents texture anew for every frame scores well above its input; 1x
+its input is as steady as the footage.
 """
 
 from __future__ import annotations
@@ -37,15 +38,20 @@ def _frames(images: torch.Tensor, margin: int) -> list[np.ndarray]:
 
 
 @torch.no_grad()
-def temporal_errors(translate: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor) -> tuple[float | None, float | None]:
-    """(translations' warp error, the inputs' own) over pairs (image, moved image) of the uint8 N×3×S×S
-    `images`; `translate` maps such a uint8 batch to its translations. Both are cut to the part every motion
-    keeps inside the image. None where no pair had trackable motion."""
-    motion = random_motion(len(images), images.device, torch.Generator().manual_seed(SEED))
-    moved = to_uint8(move(to_float(images), motion))
-    margin = _defined_margin(defined(motion, *images.shape[-2:]))
-    inputs = zip(_frames(images, margin), _frames(moved, margin))
-    outputs = zip(_frames(translate(images), margin), _frames(translate(moved), margin))
+def temporal_errors(
+    translate: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor, later: torch.Tensor | None = None
+) -> tuple[float | None, float | None]:
+    """(translations' warp error, the inputs' own) over the pairs (image, later frame) of the uint8 N×3×H×W
+    `images` and `later`, or without `later` over pairs (image, moved image), both cut to the part every motion
+    keeps inside the image; `translate` maps such a uint8 batch to its translations. None where no pair had
+    trackable motion."""
+    margin = 0
+    if later is None:
+        motion = random_motion(len(images), images.device, torch.Generator().manual_seed(SEED))
+        later = to_uint8(move(to_float(images), motion))
+        margin = _defined_margin(defined(motion, *images.shape[-2:]))
+    inputs = zip(_frames(images, margin), _frames(later, margin))
+    outputs = zip(_frames(translate(images), margin), _frames(translate(later), margin))
     meters = {"output": WarpErrorMeter(), "input": WarpErrorMeter()}
     for (first, second), pair in zip(inputs, outputs):
         pair_motion = estimate_motion(first, second)
