@@ -31,20 +31,31 @@ def list_images(folder: Path, suffixes: set[str] = IMAGE_SUFFIXES) -> list[Path]
     return files
 
 
+def resize_image(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """`rgb` (H×W or H×W×C, any depth) at the (width, height) `size`: OpenCV's area averaging when shrinking (no
+    aliasing), bicubic when enlarging; `rgb` itself when it has that size already."""
+    height, width = rgb.shape[:2]
+    if (width, height) == size:
+        return rgb
+    shrinking = size[0] < width or size[1] < height
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+
+
+def centre_square(pixels: np.ndarray) -> np.ndarray:
+    """The largest centred square of an H×W(×C) array (a view)."""
+    height, width = pixels.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    return pixels[top : top + side, left : left + side]
+
+
 def square_resize(rgb: np.ndarray, size: int, crop: str = "center") -> np.ndarray:
     """Largest centred square (crop="center") or the whole frame (crop="none"), resized to size×size."""
-    h, w = rgb.shape[:2]
     if crop == "center":
-        side = min(h, w)
-        top, left = (h - side) // 2, (w - side) // 2
-        rgb = rgb[top : top + side, left : left + side]
+        rgb = centre_square(rgb)
     elif crop != "none":
         raise UsageError(f"--crop must be center or none, got {crop!r}")
-    if rgb.shape[0] == size and rgb.shape[1] == size:
-        return np.ascontiguousarray(rgb)
-    # INTER_AREA averages source pixels (no aliasing) when shrinking; cubic is the better choice for enlarging.
-    shrinking = rgb.shape[0] > size or rgb.shape[1] > size
-    return cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+    return np.ascontiguousarray(resize_image(rgb, (size, size)))
 
 
 def square_scale(width: int, height: int, size: int, crop: str = "center") -> tuple[int, int]:
@@ -81,14 +92,6 @@ def _orientation(path: Path) -> int:
         return 1
 
 
-def alpha_is_associated(path: Path) -> bool:
-    """Whether an image file's colour samples are stored multiplied by its alpha (associated, premultiplied
-    alpha): always in OpenEXR (the format's convention), in a TIFF whose ExtraSamples tag says 1. PNG (by its
-    specification), TIFFs marked 2 or unmarked and the other formats store straight colour."""
-    suffix = Path(path).suffix.lower()
-    return suffix == ".exr" or (suffix in _TIFF_SUFFIXES and extra_samples(path) == ASSOCIATED)
-
-
 def _straight_rgba8(path: Path) -> np.ndarray | None:
     """An 8-bit RGBA TIFF's H×W×4 uint8 samples as stored, by Pillow; None for any other file. OpenCV decodes
     8-bit TIFFs through libtiff's RGBA interface, which premultiplies unassociated alpha (the colour under alpha 0
@@ -103,9 +106,16 @@ def _straight_rgba8(path: Path) -> np.ndarray | None:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """One image upright (EXIF orientation applied) at its stored depth: H×W×3 RGB or H×W×4 RGBA, uint8, uint16
-    or float32 (a float TIFF's 1.0 is white; OpenEXR also float16). The depth comes from the file's format, never
-    its values; colour as stored, premultiplied by alpha where alpha_is_associated says so.
+    """One image upright (EXIF orientation applied) at its stored depth: read_stored's pixels."""
+    return read_stored(path)[0]
+
+
+def read_stored(path: Path) -> tuple[np.ndarray, bool]:
+    """(pixels, premultiplied): one image upright (EXIF orientation applied) at its stored depth, H×W×3 RGB or
+    H×W×4 RGBA, uint8, uint16 or float32 (a float TIFF's 1.0 is white; OpenEXR also float16), colour as stored; and
+    whether that colour is multiplied by the alpha (associated alpha): always in OpenEXR RGBA (the format's
+    convention), in a TIFF whose ExtraSamples tag says 1. PNG (by its specification), TIFFs marked 2 or unmarked
+    and the other formats store straight colour. The depth comes from the file's format, never its values.
 
     Grey images come as RGB, palette and CMYK images as RGB (OpenCV's decoders, IMREAD_UNCHANGED). OpenEXR files
     are read by vidgan.io.exr (scene-linear as stored), 8-bit TIFFs with unassociated alpha by Pillow. Raises
@@ -113,11 +123,17 @@ def read_image(path: Path) -> np.ndarray:
     """
     path = Path(path)
     if path.suffix.lower() == ".exr":
-        return read_exr(path)
-    if path.suffix.lower() in _TIFF_SUFFIXES and extra_samples(path) == UNASSOCIATED:
-        straight = _straight_rgba8(path)
-        if straight is not None:
-            return _upright(path, straight)
+        pixels = read_exr(path)
+        return pixels, pixels.shape[2] == 4
+    extra = extra_samples(path) if path.suffix.lower() in _TIFF_SUFFIXES else None
+    pixels = _straight_rgba8(path) if extra == UNASSOCIATED else None
+    if pixels is None:
+        pixels = _decoded(path)
+    return _upright(path, pixels), pixels.shape[2] == 4 and extra == ASSOCIATED
+
+
+def _decoded(path: Path) -> np.ndarray:
+    """The file's pixels as OpenCV decodes them, as RGB(A) in a depth vidgan takes."""
     try:
         data = np.fromfile(path, np.uint8)  # then decoded from memory: any file name works, whatever its bytes
     except OSError as error:
@@ -130,12 +146,10 @@ def read_image(path: Path) -> np.ndarray:
     if pixels.dtype not in (np.uint8, np.uint16, np.float32):
         raise VidganError(f"{path}: {pixels.dtype} samples are not supported (8 or 16-bit integers, or floats)")
     if pixels.ndim == 2:
-        pixels = cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
-    elif pixels.shape[2] == 4:
-        pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA)
-    else:
-        pixels = cv2.cvtColor(pixels[:, :, :3], cv2.COLOR_BGR2RGB)
-    return _upright(path, pixels)
+        return cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
+    if pixels.shape[2] == 4:
+        return cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA)
+    return cv2.cvtColor(pixels[:, :, :3], cv2.COLOR_BGR2RGB)
 
 
 def _upright(path: Path, pixels: np.ndarray) -> np.ndarray:
@@ -164,11 +178,11 @@ def unit_float(pixels: np.ndarray) -> np.ndarray:
 def read_rgb(path: Path) -> np.ndarray:
     """One image upright at its own size as H×W×3 uint8 RGB (alpha composited onto black); VidganError when it
     can't be decoded."""
-    pixels = read_image(path)
+    pixels, premultiplied = read_stored(path)
     if pixels.shape[2] == 3:
         return to_8bit(pixels)
     colour = unit_float(pixels[:, :, :3])
-    if alpha_is_associated(path):
+    if premultiplied:
         return to_8bit(colour)  # premultiplied colour is already the colour over black
     return to_8bit(colour * unit_float(pixels[:, :, 3:]))
 

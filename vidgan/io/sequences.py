@@ -27,7 +27,7 @@ from vidgan.core.fsutil import atomic_path, write_text_atomic
 from vidgan.io.colorspaces import Colorspace, resolve_colorspace
 from vidgan.io.colour import IMAGE_TAGS
 from vidgan.io.exr import write_exr
-from vidgan.io.images import IMAGE_SUFFIXES, alpha_is_associated, list_images, read_image
+from vidgan.io.images import IMAGE_SUFFIXES, list_images, read_image, read_stored
 from vidgan.io.plates import DISPLAY, Plate, split_plate, stored_pixels
 from vidgan.io.tiff import encode_tiff
 from vidgan.io.video import FirstFrameSize, Frame, PictureTags, iter_frames, probe_video
@@ -119,16 +119,11 @@ def iter_sequence_frames(sequence: ImageSequence, fps: Fraction) -> Iterator[Fra
     first = sequence.files[0][0]
     sizes = FirstFrameSize(sequence.path, (sequence.width, sequence.height))
     for number, path in sequence.files:
-        pixels = read_image(path)
+        pixels, premultiplied = read_stored(path)
         if sizes.differs(pixels.shape[1], pixels.shape[0], f"frame {number} ({path.name})"):
             pixels = sizes.fit(pixels)
-        rgb, plate = _split_file(path, pixels, sequence.colorspace)
+        rgb, plate = split_plate(pixels, sequence.colorspace, premultiplied)
         yield Frame(index=number, time=float((number - first) / fps), pts=number - first, rgb=rgb, plate=plate)
-
-
-def _split_file(path: Path, pixels: np.ndarray, colorspace: Colorspace) -> tuple[np.ndarray, Plate | None]:
-    """split_plate of the pixels read from `path`, straight colour whether the file premultiplies it or not."""
-    return split_plate(pixels, colorspace, pixels.shape[2] == 4 and alpha_is_associated(path))
 
 
 def parse_fps(text: str) -> Fraction:
@@ -213,7 +208,8 @@ class ImageSequenceWriter:
         if not path.is_file():
             return None
         try:
-            rgb, plate = _split_file(path, read_image(path), self.colorspace)
+            pixels, premultiplied = read_stored(path)
+            rgb, plate = split_plate(pixels, self.colorspace, premultiplied)
         except VidganError:
             return None  # a damaged leftover is rendered again
         return rgb if plate is None or frame.plate is None else plate.display
