@@ -23,7 +23,6 @@ from fractions import Fraction
 from functools import partial
 from pathlib import Path
 
-import cv2
 import numpy as np
 from rich.markup import escape
 
@@ -32,7 +31,7 @@ from vidgan.core.errors import Interrupted, UsageError, VidganError, interrupts_
 from vidgan.core.fsutil import write_text_atomic
 from vidgan.core.options import NOT_NEGATIVE, POSITIVE, check_number
 from vidgan.core.progress import make_progress, warn
-from vidgan.io.images import square_resize, square_scale, write_png
+from vidgan.io.images import resize_image, square_resize, square_scale, write_png
 from vidgan.io.motion import estimate_motion
 from vidgan.io.pairs import PAIRS, PairFiles, write_pair
 from vidgan.io.sequences import ImageSequence, is_image_sequence, iter_sequence_frames, open_clip
@@ -225,15 +224,6 @@ def _publish_pairs(staging: Path, domain_dir: Path, paired: set[str]) -> None:
         pairs_dir.rmdir()
 
 
-def _scaled(rgb: np.ndarray, resize: Callable[[int, int], tuple[int, int]]) -> np.ndarray:
-    """`rgb` at the size `resize` maps its (width, height) to (INTER_AREA shrinking, cubic enlarging)."""
-    height, width = rgb.shape[:2]
-    size = resize(width, height)
-    if size == (width, height):
-        return rgb
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if size[0] < width else cv2.INTER_CUBIC)
-
-
 def _sequence_frames(
     sequence: ImageSequence, fps: Fraction, sampling: _Sampling, resize: Callable[[int, int], tuple[int, int]]
 ) -> Iterator[Frame]:
@@ -248,7 +238,8 @@ def _sequence_frames(
     if not wanted:
         return
     for frame in iter_sequence_frames(replace(sequence, files=tuple(wanted)), fps):
-        yield Frame(frame.index, float(frame.index / fps), frame.index, _scaled(frame.rgb, resize))
+        height, width = frame.rgb.shape[:2]
+        yield Frame(frame.index, float(frame.index / fps), frame.index, resize_image(frame.rgb, resize(width, height)))
 
 
 def _decoded_frames(source: _Input, sampling: _Sampling, resize: Callable[[int, int], tuple[int, int]]) -> Iterator[Frame]:

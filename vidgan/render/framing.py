@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from vidgan.core.errors import VidganError
+from vidgan.io.images import resize_image
 from vidgan.io.video import Frame
 from vidgan.render.boxes import Box
 from vidgan.render.detail import SourceDetail
@@ -50,14 +51,6 @@ def working_size(width: int, height: int, short_side: int, stride: int) -> tuple
     )
 
 
-def _resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize to (width, height): area averaging when shrinking (no aliasing), cubic when enlarging."""
-    if (rgb.shape[1], rgb.shape[0]) == size:
-        return rgb
-    shrinking = size[0] < rgb.shape[1] or size[1] < rgb.shape[0]
-    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
-
-
 @dataclass(frozen=True)
 class Fit:
     """Maps an image to the generator's input (`shrink`) and the generator's output back onto it (`restore`)."""
@@ -75,12 +68,12 @@ class Fit:
     def shrink(self, rgb: np.ndarray) -> np.ndarray:
         height, width = rgb.shape[:2]
         if self.mode == "short-side":
-            return _resize(rgb, working_size(width, height, self.size, self.stride))
+            return resize_image(rgb, working_size(width, height, self.size, self.stride))
         if self.mode == "stretch":
-            return _resize(rgb, (self.size, self.size))
+            return resize_image(rgb, (self.size, self.size))
         if self.mode == "crop":
             top, left, side = self._square(rgb)
-            return _resize(rgb[top : top + side, left : left + side], (self.size, self.size))
+            return resize_image(rgb[top : top + side, left : left + side], (self.size, self.size))
         # native: reflect-pad up to the stride; the pad is cut off again in restore
         pad_y, pad_x = -height % self.stride, -width % self.stride
         return cv2.copyMakeBorder(rgb, 0, pad_y, 0, pad_x, cv2.BORDER_REFLECT_101) if pad_x or pad_y else rgb
@@ -94,9 +87,9 @@ class Fit:
         if self.mode == "crop":
             top, left, side = self._square(rgb)
             result = rgb.copy()
-            result[top : top + side, left : left + side] = _resize(translated, (side, side))
+            result[top : top + side, left : left + side] = resize_image(translated, (side, side))
             return result
-        return _resize(translated, (width, height))
+        return resize_image(translated, (width, height))
 
     def _plate(self, rgb: np.ndarray, x: np.ndarray, gx: np.ndarray) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray]:
         """(top, left, plate, x, gx): the part of rgb the generator saw, with x and gx cut to match it (native

@@ -12,14 +12,13 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from vidgan.core.errors import VidganError
 from vidgan.core.progress import warn
-from vidgan.io.images import list_images, load_image, read_rgb, square_scale
+from vidgan.io.images import list_images, load_image, read_rgb, resize_image, square_scale
 from vidgan.training.options import AUGMENTATIONS, DIFFAUG_POLICY
 
 if TYPE_CHECKING:
@@ -76,11 +75,7 @@ def load_frames(paths: list[Path], scale: int, where: Path | str) -> torch.Tenso
             warn(f"skipping {error}")
             continue
         height, width = rgb.shape[:2]
-        scaled = square_scale(width, height, scale)
-        if scaled != (width, height):
-            shrinking = scaled[0] < width
-            rgb = cv2.resize(rgb, scaled, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
-        frames.append(rgb)
+        frames.append(resize_image(rgb, square_scale(width, height, scale)))
     if not frames:
         raise VidganError(f"{where}: none of the images could be read")
     height, width = frames[0].shape[:2]

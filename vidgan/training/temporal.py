@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from vidgan.core.directions import Direction
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.core.progress import warn
-from vidgan.io.images import read_rgb, square_scale
+from vidgan.io.images import centre_square, read_rgb, resize_image, square_scale
 from vidgan.io.pairs import PairFiles, read_pair
 from vidgan.training.data import to_float
 
@@ -183,17 +183,13 @@ def _fit_pair(
     with it: the training images' geometry (see load_frame_pairs)."""
     if first.shape != later.shape:
         raise VidganError(f"frame t is {first.shape[1]}x{first.shape[0]}, its pair {later.shape[1]}x{later.shape[0]}")
-    height, width = first.shape[:2]
     if not whole:  # the centred square, as square_resize cuts it
-        side = min(height, width)
-        top, left = (height - side) // 2, (width - side) // 2
-        first, later, flow, reliable = (a[top : top + side, left : left + side] for a in (first, later, flow, reliable))
-        height = width = side
+        first, later, flow, reliable = (centre_square(a) for a in (first, later, flow, reliable))
+    height, width = first.shape[:2]
     size = square_scale(width, height, scale) if whole else (scale, scale)
     if size != (width, height):
-        shrinking = size[0] < width
-        first, later = (cv2.resize(a, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC) for a in (first, later))
-        between = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+        first, later = (resize_image(a, size) for a in (first, later))
+        between = cv2.INTER_AREA if size[0] < width else cv2.INTER_LINEAR
         flow = cv2.resize(flow, size, interpolation=between) * np.array([size[0] / width, size[1] / height], np.float32)
         reliable = cv2.resize(reliable.astype(np.float32), size, interpolation=between) > 0.99  # reliable all through
     return first, later, flow, reliable
