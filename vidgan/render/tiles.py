@@ -238,7 +238,8 @@ class Transposed(Rule):
         starts = [w[0] - (h[0] * s - p) for w, h, s, p in zip(want, have[0], c.stride, c.padding)]
         stops = [start + w[1] - w[0] for start, w in zip(starts, want)]
         y = F.pad(y, (max(0, -starts[1]), max(0, stops[1] - y.shape[3]), max(0, -starts[0]), max(0, stops[0] - y.shape[2])))
-        y = y[:, :, max(0, starts[0]) : max(0, starts[0]) + stops[0] - starts[0], max(0, starts[1]) : max(0, starts[1]) + stops[1] - starts[1]]
+        top, left = max(0, starts[0]), max(0, starts[1])
+        y = y[:, :, top : top + stops[0] - starts[0], left : left + stops[1] - starts[1]]
         return y if c.bias is None else y + c.bias[:, None, None]
 
 
@@ -495,7 +496,7 @@ def _needs(rule: Rule, want: Box) -> Box:
     return tuple(rule.needs(axis, *want[axis]) for axis in range(2))
 
 
-def _crop(x: torch.Tensor, box: Box, at: Box) -> torch.Tensor:
+def _crop(x: torch.Tensor, at: Box, box: Box) -> torch.Tensor:
     """The part `box` of a value of which x holds the part `at`."""
     (top, bottom), (left, right) = box
     return x[:, :, top - at[0][0] : bottom - at[0][0], left - at[1][0] : right - at[1][0]]
@@ -529,6 +530,8 @@ class TiledGenerator(nn.Module):
         return self.generator.config
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if max(x.shape[2:]) <= self.tile:  # one tile holds the frame: the generator itself, in the same memory
+            return self.generator(x)
         input_node, layers, output = self._graph
         key = tuple(x.shape[1:])
         if key not in self._plans:
@@ -591,14 +594,11 @@ class TiledGenerator(nn.Module):
                 continue
             need = _needs(layer.rule, want)
             have = {n: _clip(need, plan.sizes[n]) for n in layer.inputs}
-
-            def read(n: fx.Node) -> torch.Tensor:
-                if n in values:
-                    return _crop(*values[n][:1], have[n], values[n][1])
-                return _crop(buffers[n], have[n], ((0, 0), (0, 0))).to(x.device)
-
-            args = fx.node.map_arg(node.args, read)
-            kwargs = fx.node.map_arg(node.kwargs, read)
+            parts = {
+                n: _crop(*values[n], have[n]) if n in values else _crop(buffers[n], ((0, 0), (0, 0)), have[n]).to(x.device)
+                for n in layer.inputs
+            }
+            args, kwargs = fx.node.map_arg(node.args, parts.get), fx.node.map_arg(node.kwargs, parts.get)
             out = layer.rule.run(args, kwargs, [have[n] for n in layer.inputs], need, want)
             values[node] = (out, want)
             share = shares.get(node)
@@ -609,7 +609,7 @@ class TiledGenerator(nn.Module):
                     device = x.device if node is plan.result else torch.device("cpu")
                     buffers[node] = torch.empty((out.shape[0], out.shape[1], h, w), dtype=out.dtype, device=device)
                 (a, b), (c, d) = share
-                buffers[node][:, :, a:b, c:d] = _crop(out, share, want)
+                buffers[node][:, :, a:b, c:d] = _crop(out, want, share)
 
 
 def receptive_field(generator: nn.Module) -> tuple[int, int] | None:
