@@ -14,8 +14,8 @@ edges come out as untiled whatever the frame's size; tiles' shares partition eve
 written once. Every layer runs once on every pixel, plus each tile's margin of its stage's reach (a few px at that
 stage's resolution), and the statistics cost one more read of each norm's input: the cost is linear in the layers,
 and the margins are per stage, never the whole generator's receptive field (`receptive_field`, which they would
-otherwise have to be, even longer than a small tile: 28 px each side for an 8-channel 64-px U-Net with one
-residual block, 140 for vidgan's default 128-px one).
+otherwise have to be, longer than a small tile: 18 px each side for a 64-px U-Net, 70 for vidgan's default
+128-px one, 381 for the reference unet_128).
 
 Memory. On the device: one tile's activations in one stage (deeper stages, with fewer pixels per input pixel, use
 larger tiles in the same memory), the norms' statistics (2 numbers per frame and channel), and with self-attention
@@ -279,28 +279,35 @@ class FrameStatistics(Rule):
         super().__init__(norm)
         self.norm = norm
         self.mean = self.variance = torch.empty(0)
+        self.affine: tuple[torch.Tensor | None, torch.Tensor | None] = (None, None)
 
     def prepare(self, chunks: Iterator[torch.Tensor]) -> None:
-        """Mean and variance (biased, as instance norm's) from chunks of the input, combined as in Chan et al. 1979."""
+        """Mean and variance (biased, as instance norm's) from chunks of the input: each chunk's in two passes
+        (torch.var_mean's Welford took 7× as long on the CPU), combined as in Chan et al. 1979."""
         count, mean, squares = 0, 0.0, 0.0
         for chunk in chunks:
+            chunk = chunk.float()
             n = chunk.shape[2] * chunk.shape[3]
-            variance, chunk_mean = torch.var_mean(chunk.float(), dim=(2, 3), unbiased=False)
-            chunk_mean, variance = chunk_mean.double(), variance.double()
+            chunk_mean = chunk.mean(dim=(2, 3), keepdim=True)
+            chunk_squares = torch.linalg.vector_norm(chunk - chunk_mean, dim=(2, 3)).double().square()
+            chunk_mean = chunk_mean.flatten(1).double()
             total = count + n
             delta = chunk_mean - mean
-            squares = squares + variance * n + delta.square() * count * n / total
+            squares = squares + chunk_squares + delta.square() * count * n / total
             mean = mean + delta * n / total
             count = total
+        frames = mean.shape[0]
         self.mean, self.variance = mean.flatten().float(), (squares / count).flatten().float()
+        norm = self.norm
+        self.affine = (norm.weight.repeat(frames), norm.bias.repeat(frames)) if norm.affine else (None, None)
 
     def run(self, args: tuple, kwargs: dict, have: list[Box], need: Box, want: Box) -> torch.Tensor:
         # As F.instance_norm does it: the N frames' C channels as N·C channels of one batch norm, here with the
         # frame's statistics as the running ones.
-        x, norm = args[0], self.norm
+        x = args[0]
         n, c, h, w = x.shape
-        weight, bias = (norm.weight.repeat(n), norm.bias.repeat(n)) if norm.affine else (None, None)
-        y = F.batch_norm(x.reshape(1, n * c, h, w), self.mean.to(x.dtype), self.variance.to(x.dtype), weight, bias, False, 0.0, norm.eps)
+        mean, variance = self.mean.to(x.dtype), self.variance.to(x.dtype)
+        y = F.batch_norm(x.reshape(1, n * c, h, w), mean, variance, *self.affine, False, 0.0, self.norm.eps)
         return y.view(n, c, h, w)
 
 
@@ -433,6 +440,18 @@ def _no_aliasing(nodes: list[fx.Node], modules: dict[str, nn.Module]) -> None:
 
 
 @dataclass
+class Step:
+    """One layer's work in one tile: the part of its output wanted, the part of its window that needs (across the
+    frame's edges) and the parts of its inputs there are, the share of it to keep (None: none)."""
+
+    layer: Layer
+    want: Box
+    need: Box
+    have: list[Box]
+    keep: Box | None
+
+
+@dataclass
 class Plan:
     sizes: dict[fx.Node, tuple[int, int]]
     scales: dict[fx.Node, tuple[Fraction, Fraction]]
@@ -440,6 +459,8 @@ class Plan:
     kept: set[fx.Node]  # values later stages read (or the output): written to whole-frame buffers
     result: fx.Node  # the output
     tiles: list[int]  # each stage's tile side in input px
+    steps: list[list[list[Step]]] = field(default_factory=list)  # per stage, per tile, the layers' work
+    last_read: dict[fx.Node, int] = field(default_factory=dict)  # the last stage that reads each value
 
 
 def _plan(input_node: fx.Node, layers: list[Layer], output: fx.Node, size: tuple[int, int], channels: int, tile: int, stride: int) -> Plan:
@@ -468,7 +489,43 @@ def _plan(input_node: fx.Node, layers: list[Layer], output: fx.Node, size: tuple
         held = {layer.node for layer in group} | {n for layer in group for n in layer.inputs}
         density.append(sum(depth[n] * float(scales[n][0] * scales[n][1]) for n in held) or 1.0)
     sides = [max(tile, int(tile * math.sqrt(max(density) / d)) // stride * stride) for d in density]
-    return Plan(sizes, scales, stages, kept, result, sides)
+    plan = Plan(sizes, scales, stages, kept, result, sides)
+    plan.steps = [_schedule(group, plan, side, size) for group, side in zip(stages, sides)]
+    for layer in layers:
+        for n in layer.inputs:
+            plan.last_read[n] = max(plan.last_read.get(n, 0), layer.stage)
+    return plan
+
+
+def _schedule(stage: list[Layer], plan: Plan, tile: int, size: tuple[int, int]) -> list[list[Step]]:
+    """Each tile's steps in one stage: its share of the stage's kept values, and backwards from those, the part of
+    each value they need."""
+    (height, width), nodes = size, {layer.node for layer in stage}
+    kept = [layer.node for layer in stage if layer.node in plan.kept]
+    schedule = []
+    for top, bottom in zip(_cuts(height, tile), _cuts(height, tile)[1:]):
+        for left, right in zip(_cuts(width, tile), _cuts(width, tile)[1:]):
+            shares = {}
+            for node in kept:
+                (h, w), (sh, sw) = plan.sizes[node], plan.scales[node]
+                box = ((_share(top, height, h, sh), _share(bottom, height, h, sh)),
+                       (_share(left, width, w, sw), _share(right, width, w, sw)))
+                if not _empty(box):
+                    shares[node] = box
+            wanted: dict[fx.Node, Box] = dict(shares)
+            steps = []
+            for layer in reversed(stage):
+                want = wanted.get(layer.node)
+                if want is None:
+                    continue
+                need = _needs(layer.rule, want)
+                have = [_clip(need, plan.sizes[n]) for n in layer.inputs]
+                for n, part in zip(layer.inputs, have):
+                    if n in nodes:
+                        wanted[n] = _hull(wanted.get(n), part)
+                steps.append(Step(layer, want, need, have, shares.get(layer.node)))
+            schedule.append(steps[::-1])
+    return schedule
 
 
 def _cuts(length: int, tile: int) -> list[int]:
@@ -538,16 +595,13 @@ class TiledGenerator(nn.Module):
             self._plans[key] = _plan(input_node, layers, output, tuple(x.shape[2:]), x.shape[1], self.tile, self.stride)
         plan = self._plans[key]
         buffers: dict[fx.Node, torch.Tensor] = {input_node: x}
-        last_read = {}
-        for layer in layers:
-            for n in layer.inputs:
-                last_read[n] = max(last_read.get(n, 0), layer.stage)
         for number, stage in enumerate(plan.stages):
             for layer in stage:
                 if layer.rule.whole:
                     layer.rule.prepare(self._chunks(buffers[layer.inputs[0]], x.device, plan.tiles[number]))
-            self._run_stage(stage, plan, plan.tiles[number], buffers, x)
-            for n in [n for n in buffers if n not in (plan.result, input_node) and last_read.get(n, 0) <= number]:
+            for steps in plan.steps[number]:
+                self._run_tile(steps, plan, buffers, x.device)
+            for n in [n for n in buffers if n not in (plan.result, input_node) and plan.last_read.get(n, 0) <= number]:
                 del buffers[n]
         return buffers[plan.result]
 
@@ -558,58 +612,28 @@ class TiledGenerator(nn.Module):
         for top in range(0, buffer.shape[2], rows):
             yield buffer[:, :, top : top + rows].to(device)
 
-    def _run_stage(self, stage: list[Layer], plan: Plan, tile: int, buffers: dict, x: torch.Tensor) -> None:
-        height, width = x.shape[2:]
-        nodes = {layer.node for layer in stage}
-        sinks = [layer.node for layer in stage if layer.node in plan.kept]
-        for top, bottom in zip(_cuts(height, tile), _cuts(height, tile)[1:]):
-            for left, right in zip(_cuts(width, tile), _cuts(width, tile)[1:]):
-                shares = {}
-                for node in sinks:
-                    (h, w), (sh, sw) = plan.sizes[node], plan.scales[node]
-                    shares[node] = (
-                        (_share(top, height, h, sh), _share(bottom, height, h, sh)),
-                        (_share(left, width, w, sw), _share(right, width, w, sw)),
-                    )
-                self._run_tile(stage, plan, nodes, shares, buffers, x)
-
     @staticmethod
-    def _run_tile(stage: list[Layer], plan: Plan, nodes: set, shares: dict, buffers: dict, x: torch.Tensor) -> None:
-        # Backwards: the part of each value the tile's shares of the kept values need.
-        wanted: dict[fx.Node, Box] = {n: box for n, box in shares.items() if not _empty(box)}
-        for layer in reversed(stage):
-            want = wanted.get(layer.node)
-            if want is None:
-                continue
-            need = _needs(layer.rule, want)
-            for n in layer.inputs:
-                if n in nodes:
-                    wanted[n] = _hull(wanted.get(n), _clip(need, plan.sizes[n]))
-        # Forwards: compute those parts, reading earlier stages' values from their buffers.
+    def _run_tile(steps: list[Step], plan: Plan, buffers: dict[fx.Node, torch.Tensor], device: torch.device) -> None:
+        """One tile of one stage: its layers' wanted parts, from the tile's own values and the buffers of earlier
+        stages; the kept shares written to their buffers."""
         values: dict[fx.Node, tuple[torch.Tensor, Box]] = {}
-        for layer in stage:
-            node = layer.node
-            want = wanted.get(node)
-            if want is None:
-                continue
-            need = _needs(layer.rule, want)
-            have = {n: _clip(need, plan.sizes[n]) for n in layer.inputs}
+        for step in steps:
+            node = step.layer.node
             parts = {
-                n: _crop(*values[n], have[n]) if n in values else _crop(buffers[n], ((0, 0), (0, 0)), have[n]).to(x.device)
-                for n in layer.inputs
+                n: _crop(*values[n], part) if n in values else _crop(buffers[n], ((0, 0), (0, 0)), part).to(device)
+                for n, part in zip(step.layer.inputs, step.have)
             }
             args, kwargs = fx.node.map_arg(node.args, parts.get), fx.node.map_arg(node.kwargs, parts.get)
-            out = layer.rule.run(args, kwargs, [have[n] for n in layer.inputs], need, want)
-            values[node] = (out, want)
-            share = shares.get(node)
-            if share is not None and not _empty(share):
+            out = step.layer.rule.run(args, kwargs, step.have, step.need, step.want)
+            values[node] = (out, step.want)
+            if step.keep is not None:
                 if node not in buffers:
                     h, w = plan.sizes[node]
-                    # Whole-frame values wait in host memory; the output (3 channels) goes where x is.
-                    device = x.device if node is plan.result else torch.device("cpu")
-                    buffers[node] = torch.empty((out.shape[0], out.shape[1], h, w), dtype=out.dtype, device=device)
-                (a, b), (c, d) = share
-                buffers[node][:, :, a:b, c:d] = _crop(out, want, share)
+                    # Whole-frame values wait in host memory; the output (3 channels) goes where the input is.
+                    where = device if node is plan.result else torch.device("cpu")
+                    buffers[node] = torch.empty((out.shape[0], out.shape[1], h, w), dtype=out.dtype, device=where)
+                (a, b), (c, d) = step.keep
+                buffers[node][:, :, a:b, c:d] = _crop(out, step.want, step.keep)
 
 
 def receptive_field(generator: nn.Module) -> tuple[int, int] | None:
