@@ -127,7 +127,7 @@ class Rule:
 
     scale = (Fraction(1), Fraction(1))  # output px per input px, rows and columns
     whole = False  # needs its input over the whole frame first (a stage boundary)
-    reaches_everywhere = False  # its output at one pixel depends on every pixel of its input
+    reaches_everywhere = False  # each output pixel depends on every input pixel, statistics aside
 
     def __init__(self, call: Callable) -> None:
         self.call = call  # evaluates the node on its inputs: its module (never in place) or function
@@ -273,7 +273,6 @@ class FrameStatistics(Rule):
     on the stage's buffer of its input), then pointwise."""
 
     whole = True
-    reaches_everywhere = True
 
     def __init__(self, norm: nn.InstanceNorm2d) -> None:
         super().__init__(norm)
@@ -380,7 +379,6 @@ class Layer:
     rule: Rule
     inputs: list[fx.Node]
     stage: int = 0
-    users: list[int] = field(default_factory=list)  # stages that read it
 
 
 def _trace(generator: nn.Module) -> tuple[fx.Node, list[Layer], fx.Node]:
@@ -405,8 +403,7 @@ def _trace(generator: nn.Module) -> tuple[fx.Node, list[Layer], fx.Node]:
             rule = _rule(node, modules)
         except ValueError as why:
             raise VidganError(f"--tile cannot tile {name}: {node.target}: {why}") from None
-        tensors = [a for a in node.all_input_nodes]
-        layers.append(Layer(node, rule, tensors))
+        layers.append(Layer(node, rule, list(node.all_input_nodes)))
     return inputs[0], layers, next(n for n in nodes if n.op == "output")
 
 
@@ -642,7 +639,7 @@ def receptive_field(generator: nn.Module) -> tuple[int, int] | None:
     stride. Instance norms' frame statistics aside (tiles measure those on the whole frame); None where a layer
     (self-attention) makes every output pixel depend on every input pixel. VidganError as for TiledGenerator."""
     input_node, layers, output = _trace(generator)
-    if any(isinstance(layer.rule, Attention) for layer in layers):
+    if any(layer.rule.reaches_everywhere for layer in layers):
         return None
     result = output.args[0]
     before = after = 0
