@@ -118,7 +118,9 @@ def _codec_name(stream: av.stream.Stream) -> str | None:
 
 
 def _label(kind: str, number: int, stream: av.stream.Stream) -> str:
-    details = [_codec_name(stream) or "unknown codec", *filter(None, [stream.metadata.get("language")])]
+    language = stream.metadata.get("language")
+    # "und" (ISO 639-2 undetermined, which muxers write for a track without one) tells a user nothing.
+    details = [_codec_name(stream) or "unknown codec", *([language] if language and language != "und" else [])]
     return f"{kind} track {number} ({', '.join(details)})"
 
 
