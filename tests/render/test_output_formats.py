@@ -151,7 +151,10 @@ class NpyFrames:
 
 def test_a_format_registered_outside_vidgan_renders_through_the_cli(run_cli, make_clip, tiny_run, tmp_path, monkeypatch):
     monkeypatch.setattr(formats, "FORMATS", dict(formats.FORMATS))  # the registration ends with the test
-    register_format(OutputFormat("npy", (".npy",), True, (8,), False, DISPLAY_REFERRED, False, NpyFrames))
+    npy = OutputFormat(
+        "npy", (".npy",), sequence=True, bits=(8,), alpha=False, colour=DISPLAY_REFERRED, tracks=False, open=NpyFrames
+    )
+    register_format(npy)
     make_clip("clip.mp4", n_frames=FRAMES, width=96, height=64)
     common = ["--run", tiny_run, "--device", "cpu", "--warp-error-every", "0", "--scale", "16", "--quiet"]
 
