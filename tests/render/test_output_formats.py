@@ -200,3 +200,8 @@ def test_the_warning_for_tracks_an_image_sequence_cannot_hold_names_the_output(r
     silent = run_cli("render", "clip.mp4", "--run", tiny_run, "--codec", "png", "--no-audio", "--out", "quiet",
                      "--device", "cpu", "--scale", "16", "--quiet")
     assert silent.code == 0 and "holds no" not in silent.stderr
+    both = run_cli("render", "clip.mp4", "--run", tiny_run, "--codec", "tiff", "--direction", "both", "--out-dir", "both",
+                   "--device", "cpu", "--scale", "16", "--quiet")
+    assert both.code == 0, both.stderr
+    warning = "both/clip_a2b/, both/clip_b2a/: image-sequence outputs hold no audio; clip.mp4's audio track 1 (aac) is not"
+    assert warning in " ".join(both.stderr.split())

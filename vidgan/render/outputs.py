@@ -224,11 +224,17 @@ def dropped_tracks(plan: ClipPlan, options: RenderOptions) -> str | None:
     if not labels:
         return None
     outputs = ", ".join(f"{t.path}/" if plan.is_sequence else str(t.path) for t in plan.targets)
-    kind = "an image-sequence" if plan.is_sequence else f"a {plan.format.name}"
+    kind = "image-sequence" if plan.is_sequence else plan.format.name
+    kind = f"{kind} outputs hold" if len(plan.targets) > 1 else f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} output holds"
     held = " or ".join(dict.fromkeys("subtitles" if label.startswith("subtitle") else "audio" for label in labels))
-    tracks = " and ".join(labels) if len(labels) < 3 else ", ".join(labels[:-1]) + " and " + labels[-1]
+    tracks = _listed(labels)
     verb = "is" if len(labels) == 1 else "are"
-    return f"{outputs}: {kind} output holds no {held}; {clip.path}'s {tracks} {verb} not carried"
+    return f"{outputs}: {kind} no {held}; {clip.path}'s {tracks} {verb} not carried"
+
+
+def _listed(items: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def what_was_kept(plan: ClipPlan, writers: list[FrameWriter]) -> str:
