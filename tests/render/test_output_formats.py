@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import vidgan.render.formats as formats
+from vidgan.core.fsutil import write_text_atomic
 from vidgan.io.images import read_stored
 from vidgan.io.video import Frame
 from vidgan.render.formats import DISPLAY_REFERRED, OutputFormat, WriterSpec, format_names, register_format
@@ -70,15 +71,10 @@ def _mattes(folder: Path) -> tuple[list[str], list[np.ndarray]]:
     return [p.name for p in files], [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in files]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("codec", sorted(EXPECTED))
-def test_every_codec_renders_in_every_mode(run_cli, make_clip, tiny_run, tmp_path, codec, mode):
+def _args(mode: str, codec: str, tmp_path: Path, with_alpha: bool) -> tuple[list, Path]:
+    """The render command of one case of the matrix, and where its output should be."""
     expected = EXPECTED[codec]
-    make_clip("clip.mp4", n_frames=FRAMES, width=96, height=64)
-    args = ["clip.mp4", "--run", tiny_run, "--codec", codec, "--device", "cpu", "--batch-size", "4"]
-    args += ["--warp-error-every", "0", "--scale", "16", "--quiet"]  # a 24x16 working size: the formats are tested
-    with_alpha = mode == "matte" and expected.alpha
+    args = ["clip.mp4", "--codec", codec, "--batch-size", "4"]
     output = tmp_path / f"clip_a2b{expected.suffix}"  # the default name: STEM_DIRECTION and the format's suffix
     if mode == "out":
         output = tmp_path / "renders" / f"result{expected.suffix}"
@@ -90,34 +86,53 @@ def test_every_codec_renders_in_every_mode(run_cli, make_clip, tiny_run, tmp_pat
         args += ["--matte", *(["--alpha", "matte"] if with_alpha else [])]
     elif mode == "segments":
         args += ["--segments", "2"]
-    done = run_cli("render", *args)
-    assert done.code == 0, done.stderr
-    assert "error" not in done.stderr
+    return args, output
+
+
+def _read_output(output: Path, codec: str, with_alpha: bool) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """The output's frames, checked for the format's pixel format or sample type, frame numbers and timestamps,
+    and their alpha channels in [0, 1] where the output has one."""
+    expected = EXPECTED[codec]
     if expected.pix_fmts:
         assert output.is_file()
         pix_fmt, frames, stamps = _video_frames(output, expected.alpha)
         assert pix_fmt in expected.pix_fmts
         assert stamps == sorted(stamps) and len(set(stamps)) == FRAMES  # one pts per frame, in order, joined or not
-        names = None
-        alphas = [frame[..., 3] / 65535 for frame in frames] if expected.alpha else None
-    else:
-        assert output.is_dir()
-        names, frames = _sequence_frames(output, expected.frame_suffix)
-        assert names == [f"clip_{i:06d}{expected.frame_suffix}" for i in range(FRAMES)]  # the source's frame numbers
-        assert {frame.dtype for frame in frames} == {np.dtype(expected.sample)}
-        assert {frame.shape[2] for frame in frames} == {4 if with_alpha else 3}  # the source has no alpha
-        alphas = [frame[..., 3].astype(np.float64) / (255 if frame.dtype == np.uint8 else 1) for frame in frames] if with_alpha else None
+        return frames, [frame[..., 3] / 65535 for frame in frames] if expected.alpha else None
+    assert output.is_dir()
+    names, frames = _sequence_frames(output, expected.frame_suffix)
+    assert names == [f"clip_{i:06d}{expected.frame_suffix}" for i in range(FRAMES)]  # the source's frame numbers
+    assert {frame.dtype for frame in frames} == {np.dtype(expected.sample)}
+    assert {frame.shape[2] for frame in frames} == {4 if with_alpha else 3}  # the source has no alpha
+    if not with_alpha:
+        return frames, None
+    return frames, [frame[..., 3] / (255 if frame.dtype == np.uint8 else 1) for frame in frames]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("codec", sorted(EXPECTED))
+def test_every_codec_renders_in_every_mode(run_cli, make_clip, tiny_run, tmp_path, codec, mode):
+    make_clip("clip.mp4", n_frames=FRAMES, width=96, height=64)
+    with_alpha = mode == "matte" and EXPECTED[codec].alpha  # --alpha matte, where the format holds alpha
+    args, output = _args(mode, codec, tmp_path, with_alpha)
+    # A 24x16 working size: the formats are under test here, not the generator.
+    done = run_cli("render", *args, "--run", tiny_run, "--device", "cpu", "--warp-error-every", "0", "--scale", "16", "--quiet")
+    assert done.code == 0, done.stderr
+    assert "error:" not in done.stderr
+    frames, alphas = _read_output(output, codec, with_alpha)
     assert len(frames) == FRAMES
     assert {frame.shape[:2] for frame in frames} == {(64, 96)}
+    assert not list(output.parent.glob(".*"))  # no temporary files or segments' parts left
     matte = output.with_name(f"{output.stem}_matte")
     if mode != "matte":
         assert not matte.exists()
-        if expected.alpha and expected.pix_fmts:  # the source has no alpha: opaque
+        if alphas is not None:  # ProRes 4444 of a source without alpha: opaque
             assert all(alpha.min() > 0.999 for alpha in alphas)
         return
     matte_names, mattes = _mattes(matte)
     assert matte_names == [f"clip_{i:06d}.png" for i in range(FRAMES)]  # named as the output's frames as PNGs
-    assert all(m.dtype == np.uint16 and m.ndim == 2 and m.shape == (64, 96) for m in mattes)
+    assert all(m.dtype == np.uint16 and m.shape == (64, 96) for m in mattes)
     assert max(m.max() for m in mattes) > 0  # an untrained generator changes something
     if with_alpha:  # the output's alpha is the change matte
         for alpha, grey in zip(alphas, mattes):
@@ -189,6 +204,17 @@ def test_overwrite_through_a_symbolic_link_replaces_its_target_and_keeps_the_lin
     with av.open(str(older)) as container:
         assert sum(1 for _ in container.decode(video=0)) == FRAMES  # the render, not the older 3-frame file
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".shot", ".clip"))) == []  # no leftovers
+
+
+def test_atomic_writes_replace_a_symbolic_links_target(tmp_path):
+    target = tmp_path / "v003" / "frame.txt"
+    target.parent.mkdir()
+    target.write_text("older")
+    link = tmp_path / "latest.txt"
+    link.symlink_to(target)
+    write_text_atomic(link, "newer")  # how image-sequence frames and every other file are written
+    assert link.is_symlink() and link.resolve() == target and target.read_text() == "newer"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["frame.txt"]
 
 
 def test_the_warning_for_tracks_an_image_sequence_cannot_hold_names_the_output(run_cli, make_clip, tiny_run):
