@@ -24,6 +24,7 @@ from vidgan.render.formats import (
     DEFAULT_SEQUENCE,
     DEFAULT_VIDEO,
     MATTE,
+    SCENE_LINEAR,
     FrameWriter,
     OutputFormat,
     WriterSpec,
@@ -83,12 +84,17 @@ class ClipPlan:
             yield "matte", Output(target.matte, MATTE, width)
 
 
+def _own_format(clip: Clip) -> OutputFormat | None:
+    """The format an image-sequence input's frames are in, where the table has it (OpenEXR for .exr)."""
+    return None if clip.sequence is None else implied_format(clip.sequence.suffix, sequence=True)
+
+
 def _format_for(out: Path | None, codec: str | None, clip: Clip) -> OutputFormat:
     """--codec if given (checked against --out's suffix), else what --out's suffix or the input's kind implies: a
     video renders to DEFAULT_VIDEO, an image sequence to its own format (else DEFAULT_SEQUENCE)."""
     sequence = None
     if clip.sequence is not None:
-        sequence = implied_format(clip.sequence.suffix, sequence=True) or output_format(DEFAULT_SEQUENCE)
+        sequence = _own_format(clip) or output_format(DEFAULT_SEQUENCE)
     if out is None:
         return output_format(codec) if codec else sequence or output_format(DEFAULT_VIDEO)
     suffix = "" if out.is_dir() else out.suffix.lower()
@@ -193,6 +199,7 @@ def writer_spec(plan: ClipPlan, options: RenderOptions, width: int) -> WriterSpe
         prefix, padding, space = clip.sequence.prefix, clip.sequence.padding, clip.sequence.colorspace
     else:
         prefix, padding, space = f"{clip.stem}_", 6, DISPLAY
+    own = _own_format(clip)
     return WriterSpec(
         width=width,
         height=clip.height,
@@ -202,7 +209,7 @@ def writer_spec(plan: ClipPlan, options: RenderOptions, width: int) -> WriterSpe
         prefix=prefix,
         padding=padding,
         colorspace=space,
-        linear_source=clip.sequence is not None and clip.sequence.suffix == ".exr",
+        linear_source=own is not None and own.colour == SCENE_LINEAR,
         crf=options.crf,
         # Every video source: a format that holds tracks carries whatever audio and subtitles it has (none is fine).
         tracks_from=clip.path if options.audio and clip.sequence is None else None,
