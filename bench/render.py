@@ -30,13 +30,13 @@ from benchlib import best_rate, default_generator, print_table, random_generator
 
 from vidgan.core.devices import inference_dtype, resolve_device
 from vidgan.core.directions import A2B
+from vidgan.io.batches import to_float, to_uint8
 from vidgan.io.video import VideoWriter, iter_frames, write_test_clip
 from vidgan.render.options import RenderOptions
 from vidgan.render.runtimes import resolve_runtime
 from vidgan.render.translator import default_batch_size, load_translators
 from vidgan.render.video import render_video
 from vidgan.runs.generators import load_generator
-from vidgan.training.data import to_float, to_uint8
 
 
 def naive_loop(clip: Path, out: Path, generator: torch.nn.Module, size: tuple[int, int], device: torch.device) -> int:

@@ -19,11 +19,12 @@ from torchvision.utils import make_grid
 
 from vidgan.core.directions import Direction
 from vidgan.core.options import AT_LEAST_1, POSITIVE, option
+from vidgan.io.batches import to_float, to_uint8
 from vidgan.io.video import iter_frames
 from vidgan.models.protocol import Generator
+from vidgan.runs.images import load_training_images
 from vidgan.runs.kinds import A2B_ONLY, MODEL_KINDS, TWO_DOMAINS, ModelKind, kind_names, model_kind, register_kind
 from vidgan.runs.splits import load_split
-from vidgan.training.data import load_training_images, to_float, to_uint8
 from vidgan.training.launch import training_split
 from vidgan.training.options import TrainOptions, given
 

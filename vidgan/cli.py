@@ -352,7 +352,7 @@ def translate(
 @app.command()
 def plot(run: Annotated[Path, typer.Argument(help="Run folder.")]) -> None:
     """Redraw a run's losses.png and progress.gif (training refreshes them with each sample grid)."""
-    from vidgan.training.plots import plot_run
+    from vidgan.runs.plots import plot_run
 
     for path in plot_run(run):
         console.print(f"wrote {path}")

@@ -13,12 +13,12 @@ from torch import nn
 
 from vidgan.core.directions import A2B
 from vidgan.core.errors import UsageError
+from vidgan.io.batches import to_float, to_uint8
 from vidgan.models.cyclegan import DiscriminatorConfig, GeneratorConfig, build_generator
 from vidgan.render import runtimes
 from vidgan.render.runtimes import CPU_PREFERENCE, ExportedGenerator, onnx_cache_path, resolve_runtime, runtime_generator
 from vidgan.runs.checkpoints import load_latest_checkpoint, save_checkpoint, step_checkpoints
 from vidgan.runs.generators import load_generator
-from vidgan.training.data import to_float, to_uint8
 
 CPU = torch.device("cpu")
 ONNX_RUNTIMES = ("onnxruntime", "openvino")

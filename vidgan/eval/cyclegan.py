@@ -30,6 +30,7 @@ from vidgan.eval.metrics import (
 )
 from vidgan.eval.options import ClassifierSettings, EvalOptions
 from vidgan.eval.temporal import temporal_errors
+from vidgan.io.batches import load_frames, load_image_files, to_float, to_uint8
 from vidgan.io.images import list_images
 from vidgan.io.pairs import PAIRS, PairFiles
 from vidgan.models.classifier import BinaryClassifier
@@ -38,7 +39,6 @@ from vidgan.runs.checkpoints import load_latest_checkpoint
 from vidgan.runs.folder import RunFolder
 from vidgan.runs.kinds import model_kind
 from vidgan.runs.splits import load_split
-from vidgan.training.data import load_frames, load_image_files, to_float, to_uint8
 
 # A generator as the runtimes give it (vidgan.render.runtimes): the module, or its export run by an ONNX runtime.
 Generator = Callable[[torch.Tensor], torch.Tensor]

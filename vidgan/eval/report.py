@@ -1,7 +1,7 @@
 """`vidgan report`: one self-contained RUN/report.html (images embedded, no server, no network).
 
 It shows the `vidgan eval` table (when RUN/eval.json exists), the loss curves and progress GIF (redrawn by
-vidgan.training.plots first), the latest sample grid, the held-out split and the config.
+vidgan.runs.plots first), the latest sample grid, the held-out split and the config.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from vidgan.core.fsutil import write_text_atomic
 from vidgan.eval.run import eval_table_parts
 from vidgan.runs.folder import RunFolder
 from vidgan.runs.kinds import model_kind
+from vidgan.runs.plots import refresh_plots
 from vidgan.runs.splits import load_split
-from vidgan.training.plots import refresh_plots
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }

@@ -130,9 +130,7 @@ def save_torchscript(generator: nn.Module, metadata: dict[str, str], out: Path) 
 def working_scale(source: Path, training_size: int) -> int | str:
     """The short side, in pixels, the run's generator works at: the run config's `working_scale` as it records one,
     else `training_size`. `source` is a run folder or a checkpoint file; one in RUN/checkpoints/ finds RUN's config."""
-    run_dir = source if source.is_dir() else source.parent.parent
-    if not (source.is_dir() or source.parent.name == "checkpoints") or not (run_dir / "config.json").is_file():
-        return training_size
-    from vidgan.runs.folder import RunFolder
+    from vidgan.runs.folder import run_of
 
-    return RunFolder(run_dir).read_config().get("working_scale", training_size)
+    run = run_of(source)
+    return training_size if run is None else run.read_config().get("working_scale", training_size)

@@ -16,10 +16,10 @@ from vidgan.core.devices import resolve_device
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.core.fsutil import atomic_path
 from vidgan.core.options import AT_LEAST_1, NOT_NEGATIVE, check_number
+from vidgan.io.batches import to_uint8
 from vidgan.io.images import IMAGE_SUFFIXES
 from vidgan.runs.checkpoints import load_checkpoint, load_latest_checkpoint
 from vidgan.runs.kinds import model_kind
-from vidgan.training.data import to_uint8
 
 WALK_STEPS = 8  # images per row of --interpolate
 DECODE_BATCH = 256

@@ -20,6 +20,7 @@ from vidgan.core.devices import fast_layout
 from vidgan.core.directions import Direction
 from vidgan.core.errors import UsageError
 from vidgan.core.progress import console
+from vidgan.io.batches import to_float, to_uint8
 from vidgan.io.video import Frame
 from vidgan.render.boxes import read_box_track
 from vidgan.render.detail import SourceDetail
@@ -29,7 +30,6 @@ from vidgan.render.options import RenderOptions
 from vidgan.render.runtimes import resolve_runtime, runtime_generator
 from vidgan.render.tiles import TiledGenerator, auto_tile, check_tile
 from vidgan.runs.generators import load_generator
-from vidgan.training.data import to_float, to_uint8
 
 # One translated frame: H×W×3 uint8 RGB, and its H×W float32 change matte in [0, 1] (None when not asked for).
 Translation = tuple[np.ndarray, np.ndarray | None]

@@ -11,18 +11,19 @@ from typing import Any
 import torch
 from torchvision.utils import make_grid
 
+from vidgan.io.batches import to_uint8
 from vidgan.models.cyclegan import DiscriminatorConfig
 from vidgan.models.dcgan import DCGeneratorConfig
 from vidgan.models.mlp_gan import MLPConfig
 from vidgan.runs.folder import RunFolder
 from vidgan.runs.generators import gan_networks
 from vidgan.runs.kinds import model_kind
-from vidgan.training.data import ImageBank, diff_augment, to_uint8
+from vidgan.runs.plots import plot_score_histogram
+from vidgan.training.data import ImageBank, diff_augment
 from vidgan.training.launch import image_run_training_images, start_image_run
 from vidgan.training.loop import TrainResult, eval_mode
 from vidgan.training.losses import GRADIENT_PENALTY_WEIGHT, adversarial_loss, gradient_penalty
 from vidgan.training.options import DCGANOptions, MLPGANOptions
-from vidgan.training.plots import plot_score_histogram
 
 SAMPLE_COUNT = 64  # images in each sample grid, from one fixed noise batch
 

@@ -20,11 +20,11 @@ from vidgan.core.errors import UsageError, VidganError
 from vidgan.core.options import AT_LEAST_1, check_number
 from vidgan.core.progress import console
 from vidgan.io.images import detect_channels, detect_image_size
-from vidgan.runs.checkpoints import LATEST, checkpoint_dir, checkpoint_step, step_checkpoints
+from vidgan.runs.checkpoints import LATEST, checkpoint_step, step_checkpoints
 from vidgan.runs.folder import RunFolder
+from vidgan.runs.images import load_training_images
 from vidgan.runs.kinds import MODEL_KINDS, model_kind
 from vidgan.runs.splits import IMAGES_DOMAIN, DomainSplit, load_split, save_split, split_domains
-from vidgan.training.data import load_training_images
 from vidgan.training.loop import Trainable, TrainResult, restore, train_loop
 from vidgan.training.options import ImageOptions, TrainOptions
 
@@ -152,7 +152,7 @@ def _resuming(run: RunFolder, step: int) -> str:
     """The line that says where a resumed run continues: its step and checkpoint, and any newer checkpoint that
     could not be read (load_latest_checkpoint takes the newest step file that loads, then latest.pt)."""
     saved = {checkpoint_step(path): path for path in step_checkpoints(run.root)}
-    source = saved.get(step, checkpoint_dir(run.root) / LATEST)
+    source = saved.get(step, run.checkpoints_dir / LATEST)
     skipped = [path.name for s, path in saved.items() if s > step]
     unreadable = f" ({', '.join(skipped)} could not be read)" if skipped else ""
     return f"resuming at step {step} from {source}{unreadable}"

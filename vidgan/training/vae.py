@@ -8,8 +8,9 @@ import torch
 import torch.nn.functional as F
 from torchvision.utils import make_grid
 
+from vidgan.io.batches import to_uint8
 from vidgan.models.vae import VAE, VAEConfig
-from vidgan.training.data import ImageBank, to_uint8
+from vidgan.training.data import ImageBank
 from vidgan.training.launch import image_run_training_images, start_image_run
 from vidgan.training.loop import TrainResult, eval_mode
 from vidgan.training.options import VAEOptions
