@@ -30,6 +30,7 @@ import torch
 from benchlib import machine
 
 from vidgan.demo import GLOVE, SKIN, TAKES, DemoScale, hand_mask, train_demo_run, write_take
+from vidgan.io.batches import to_float, to_uint8
 from vidgan.io.extract import extract_frames
 from vidgan.io.video import iter_frames
 from vidgan.models.cyclegan import GeneratorConfig, build_generator
@@ -40,7 +41,6 @@ from vidgan.render.tiles import TiledGenerator
 from vidgan.render.video import render_video
 from vidgan.runs.checkpoints import step_checkpoints
 from vidgan.training.cyclegan import train_cyclegan
-from vidgan.training.data import to_float, to_uint8
 from vidgan.training.options import CycleGANOptions
 
 WORKING = 128  # px, the working scale's short side
