@@ -110,3 +110,22 @@ class RunFolder:
     def latest_sample(self) -> Path | None:
         samples = self.sample_paths()
         return samples[-1] if samples else None
+
+
+def run_root(source: Path) -> Path | None:
+    """The run folder a model source belongs to: the folder itself, or RUN for a checkpoint file in RUN/checkpoints/
+    (with its config.json); None for a checkpoint file elsewhere."""
+    source = Path(source)
+    if source.is_dir():
+        return source
+    run = source.parent.parent
+    return run if source.parent.name == "checkpoints" and (run / "config.json").is_file() else None
+
+
+def working_scale(source: Path, training_size: int) -> int:
+    """The short side, in pixels, the run's generator works at: the run config's `working_scale` as it records one,
+    else `training_size`. `source` is a run folder or a checkpoint file; one in RUN/checkpoints/ finds RUN's config."""
+    root = run_root(source)
+    if root is None or not (root / "config.json").is_file():
+        return training_size
+    return int(RunFolder(root).read_config().get("working_scale", training_size))
