@@ -3,8 +3,8 @@
 Each ONNX runtime has its quantiser (QUANTISERS); both write QDQ ONNX, the float graph with QuantizeLinear /
 DequantizeLinear pairs around the operations that run in int8, which the runtime fuses into integer kernels:
 
-- onnxruntime: ONNX Runtime's `quantize_static` (QDQ format, int8 weights per output channel, uint8 activations,
-  min-max ranges), the form its CPU provider fuses into QLinearConv.
+- onnxruntime: ONNX Runtime's `quantize_static` (QDQ format, convolutions and matrix products only, int8 weights
+  per output channel, uint8 activations, min-max ranges), the form its CPU provider fuses into QLinearConv.
 - openvino: NNCF's `nncf.quantize` on the ONNX model (its default preset: symmetric int8, with fast bias
   correction), which places the pairs where OpenVINO's CPU plugin turns them into FakeQuantize and int8 kernels.
 
@@ -89,6 +89,11 @@ def _quiet_libraries() -> Iterator[None]:
         logging.disable(previous)
 
 
+# What ONNX Runtime's quantiser turns into int8: the operations that do the arithmetic. Left to its defaults it
+# also quantises the shape arithmetic of the export's edge padding (a Concat of pads), which breaks that graph.
+_ONNXRUNTIME_INT8_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
+
+
 def _onnxruntime_qdq(model: bytes, inputs: list[np.ndarray], tick: Tick) -> bytes:
     """ONNX Runtime's quantize_static. Its min-max calibrator keeps every intermediate tensor of every frame until the
     end (about 80 MB a frame for the default 128-px generator at 224×128), hence a few dozen frames, not hundreds."""
@@ -115,6 +120,7 @@ def _onnxruntime_qdq(model: bytes, inputs: list[np.ndarray], tick: Tick) -> byte
             out,
             Frames(),
             quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=list(_ONNXRUNTIME_INT8_OPS),
             per_channel=True,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
@@ -142,7 +148,9 @@ def _nncf_qdq(model: bytes, inputs: list[np.ndarray], tick: Tick) -> bytes:
 
 QUANTISERS = {
     "onnxruntime": Quantiser(
-        "onnxruntime", "onnxruntime quantize_static: QDQ, int8 weights per channel, uint8 activations, min-max", _onnxruntime_qdq
+        "onnxruntime",
+        "onnxruntime quantize_static: QDQ, Conv/MatMul, int8 weights per channel, uint8 activations, min-max",
+        _onnxruntime_qdq,
     ),
     "openvino": Quantiser("nncf", "nncf.quantize (ONNX backend, default preset, fast bias correction)", _nncf_qdq),
 }

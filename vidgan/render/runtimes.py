@@ -196,15 +196,17 @@ def cached_onnx(generator: nn.Module, source: Path, direction: Direction, runtim
     the runtime's quantiser on `int8.frames` of the run's training frames at its working scale. Each is cached at
     onnx_cache_path under its key (cache_key; for int8 also the precision and the calibration: the frames' count,
     scale and pixel digest, the method and the quantiser's version), so a change of any of them rebuilds it."""
+    frames = None
+    if int8 is not None:  # first, so that a source without training frames is refused before any export
+        scale = working_scale(Path(source), generator.config.size)
+        frames = calibration_frames(Path(source), direction, scale, generator.stride, int8.frames)
     fp32 = _cached(
         onnx_cache_path(source, direction, runtime),
         cache_key(generator, runtime),
         lambda metadata: serialise(export_program(generator, _example(generator), stride_dims(generator.stride)), metadata),
     )
-    if int8 is None:
+    if int8 is None or frames is None:
         return fp32
-    scale = working_scale(Path(source), generator.config.size)
-    frames = calibration_frames(Path(source), direction, scale, generator.stride, int8.frames)
     key = {**cache_key(generator, runtime), "precision": "int8", "calibration": calibration_record(frames, runtime)}
     inputs = as_inputs(frames, -1.0)
     return _cached(
