@@ -117,7 +117,7 @@ def runtime_generator(
     if chosen == "torch":
         return generator
     model = cached_onnx(generator, source, Direction.parse(direction), chosen, int8)
-    return ExportedGenerator(_open_onnx(model, chosen), chosen, generator)
+    return ExportedGenerator(open_onnx(model, chosen), chosen, generator)
 
 
 class ExportedGenerator:
@@ -135,7 +135,7 @@ class ExportedGenerator:
         return torch.from_numpy(self.run(array)).to(images.device)
 
 
-def _open_onnx(model: bytes, runtime: str) -> Callable[[np.ndarray], np.ndarray]:
+def open_onnx(model: bytes, runtime: str) -> Callable[[np.ndarray], np.ndarray]:
     """A function running the serialised ONNX `model` with `runtime` on the CPU: one float32 array in, one out.
 
     Both runtimes get torch's intra-op thread count (the machine's physical cores unless the user set it), and
