@@ -29,8 +29,8 @@ import numpy as np
 
 from vidgan.core.directions import Direction
 from vidgan.core.errors import UsageError, VidganError
-from vidgan.core.progress import make_progress, warn
-from vidgan.io.images import list_images, read_rgb, resize_image
+from vidgan.core.progress import make_progress
+from vidgan.io.images import list_images, readable_rgb, resize_image
 from vidgan.render.framing import working_size
 from vidgan.render.options import DEFAULT_CALIBRATION_FRAMES, RenderOptions, TranslateOptions
 
@@ -200,12 +200,7 @@ def calibration_frames(source: Path, direction: Direction, scale: int, stride: i
     files = training_files(source, direction)
     chosen = [files[i * len(files) // count] for i in range(min(count, len(files)))]
     images, digest = [], hashlib.sha256()
-    for path in chosen:
-        try:
-            rgb = read_rgb(path)
-        except VidganError as error:
-            warn(f"int8 calibration: skipping {error}")
-            continue
+    for rgb in readable_rgb(chosen, "int8 calibration: skipping"):
         image = np.ascontiguousarray(resize_image(rgb, working_size(rgb.shape[1], rgb.shape[0], scale, stride)))
         digest.update(f"{image.shape}".encode())
         digest.update(image.tobytes())
