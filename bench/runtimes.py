@@ -91,10 +91,10 @@ def main() -> None:
     peak = rates.pop("matmul")
     print(f"Runtimes: default 128-px generator (U-Net, 3 res blocks, full-res skip), {WIDTH}x{HEIGHT}, batch {BATCH}")
     print(f"{machine()}\n{gflop_per_frame:.1f} GFLOP per frame; {MATMUL_SIDE}x{MATMUL_SIDE} float32 matmul: {peak:.0f} GFLOP/s")
-    print(f"{'runtime':<12}  {'frames/s':>8}  {'vs torch':>8}  {'GFLOP/s':>7}  {'of peak':>7}  {'max 8-bit diff':>14}")
+    print(f"{'runtime':<16}  {'frames/s':>8}  {'vs torch':>8}  {'GFLOP/s':>7}  {'of peak':>7}  {'max 8-bit diff':>14}")
     for name, rate in rates.items():
         achieved = rate * gflop_per_frame
-        print(f"{name:<12}  {rate:8.2f}  {rate / rates['torch']:7.2f}x  {achieved:7.0f}  {achieved / peak:6.2f}x  {errors[name]:14d}")
+        print(f"{name:<16}  {rate:8.2f}  {rate / rates['torch']:7.2f}x  {achieved:7.0f}  {achieved / peak:6.2f}x  {errors[name]:14d}")
     print(f"\nint8 against float32 (calibrated on {args.calibration_frames} noise frames; PSNR of the 8-bit outputs)")
     print(f"{'runtime':<12}  {'fp32 f/s':>8}  {'int8 f/s':>8}  {'int8/fp32':>9}  {'PSNR dB':>7}")
     for name in [name for name in rates if f"{name} int8" in rates]:
