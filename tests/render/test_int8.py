@@ -162,6 +162,7 @@ def test_export_int8_writes_quantised_onnx_that_agrees_with_fp32(run: Path, run_
     out = tmp_path / "int8.onnx"
     done = run_cli("export", "--run", run, "--out", out, "--format", "onnx", "--precision", "int8", "--calibration-frames", "3")
     assert done.code == 0, done.stderr
+    assert f"wrote {out} (onnx int8, a2b, working scale 64 px)" in " ".join(done.stderr.split())
     model = onnx.load(out)
     assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= {node.op_type for node in model.graph.node}
     assert [t for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 4]  # int8 weights
