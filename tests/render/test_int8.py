@@ -19,24 +19,31 @@ from vidgan.core.errors import UsageError
 from vidgan.eval.metrics import psnr
 from vidgan.render import runtimes
 from vidgan.render.options import INT8_RUNTIMES, RenderOptions
-from vidgan.render.quantise import QUANTISERS, Calibration
+from vidgan.render.quantise import QUANTISERS, Calibration, with_metadata
 from vidgan.render.runtimes import FloatRGBGenerator, onnx_cache_path, resolve_runtime, runtime_generator, stored_metadata
 from vidgan.runs.generators import load_generator
 from vidgan.training.data import to_float, to_uint8
 
 CPU = torch.device("cpu")
-# int8 against float32 on the tiny run (4 channels, untrained, calibrated on its 3 noise training frames), in 8-bit
-# PSNR: measured 39.1 dB (ONNX Runtime) and 41.6 dB (OpenVINO + NNCF) on noise frames; 4 dB below that allowed.
+# int8 against float32 on the tiny run (4 channels, untrained, calibrated on its noise training frames), in 8-bit
+# PSNR: on noise frames like the calibration's, measured 39.1 dB (ONNX Runtime) and 41.6 dB (OpenVINO + NNCF), 35
+# required; on the test clip (a smooth ramp and a box, unlike those frames, so the calibrated ranges are too wide
+# for it) measured 28.4 and 30.8 dB, 28 required.
 MIN_PSNR = 35.0
+MIN_PSNR_UNLIKE_CALIBRATION = 28.0
 
 
 @pytest.fixture(scope="module")
 def exported_run(tiny_run: Path, tmp_path_factory) -> Path:
-    """A copy of the tiny run holding its a2b float32 exports for both ONNX runtimes, made once for this module."""
+    """A copy of the tiny run holding its a2b float32 exports for both ONNX runtimes, made once for this module. The
+    graph is the same for both (only the cache key names the runtime's version), so OpenVINO's is ONNX Runtime's
+    with its own key, which saves a second export (several seconds)."""
     run = Path(shutil.copytree(tiny_run, tmp_path_factory.mktemp("int8") / "run"))
     generator = load_generator(run, "a2b")
-    for runtime in INT8_RUNTIMES:
-        runtime_generator(generator, run, "a2b", CPU, runtime)
+    runtime_generator(generator, run, "a2b", CPU, "onnxruntime")
+    model = onnx_cache_path(run, A2B, "onnxruntime").read_bytes()
+    key = json.dumps(runtimes.cache_key(generator, "openvino"), sort_keys=True)
+    onnx_cache_path(run, A2B, "openvino").write_bytes(with_metadata(model, {"vidgan.cache_key": key}))
     return run
 
 
@@ -65,7 +72,24 @@ def test_int8_agrees_with_fp32_within_the_stated_psnr(run: Path, runtime: str):
     assert int8.shape == fp32.shape
     assert psnr_8bit(int8, fp32) >= MIN_PSNR
     assert not torch.equal(int8, fp32)  # quantised, not the float model again
+    assert onnx_cache_path(run, A2B, runtime, "int8").is_file()
     assert float(fp32.float().std()) > 2  # a real image, not a constant one both could agree on
+
+
+def test_render_auto_int8_agrees_with_fp32_through_the_cli(run: Path, make_clip, run_cli, tmp_path: Path):
+    from vidgan.io.video import iter_frames
+
+    clip = make_clip("clip.mp4", n_frames=4, width=96, height=64)
+    rendered = {}
+    for precision, runtime in (("fp32", "openvino"), ("int8", "auto")):
+        out = tmp_path / f"{precision}.mkv"
+        common = ("--detail", "model", "--calibration-frames", "3", "-q")
+        done = run_cli("render", clip, "--run", run, "--out", out, "--runtime", runtime, "--precision", precision, *common)
+        assert done.code == 0, done.stderr
+        rendered[precision] = np.stack([frame.rgb for frame in iter_frames(out)])
+    assert rendered["int8"].shape == rendered["fp32"].shape == (4, 64, 96, 3)
+    assert psnr_8bit(rendered["int8"], rendered["fp32"]) >= MIN_PSNR_UNLIKE_CALIBRATION
+    assert onnx_cache_path(run, A2B, "openvino", "int8").is_file()  # auto took OpenVINO, whose quantiser is installed
 
 
 def quantise_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
