@@ -29,6 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from vidgan.core.directions import A2B
 from vidgan.eval.metrics import psnr
+from vidgan.io.batches import to_float, to_uint8
 from vidgan.models.cyclegan import build_generator
 from vidgan.render.quantise import QUANTISERS, quantise
 from vidgan.render.runtimes import (
@@ -41,7 +42,6 @@ from vidgan.render.runtimes import (
     resolve_runtime,
     runtime_generator,
 )
-from vidgan.training.data import to_float, to_uint8
 
 BATCH, WIDTH, HEIGHT, MATMUL_SIDE = 4, 224, 128, 2048
 

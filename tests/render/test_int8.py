@@ -17,12 +17,12 @@ from PIL import Image
 from vidgan.core.directions import A2B
 from vidgan.core.errors import UsageError
 from vidgan.eval.metrics import psnr
+from vidgan.io.batches import to_float, to_uint8
 from vidgan.render import runtimes
 from vidgan.render.options import INT8_RUNTIMES, RenderOptions
 from vidgan.render.quantise import QUANTISERS, Calibration, with_metadata
 from vidgan.render.runtimes import FloatRGBGenerator, onnx_cache_path, resolve_runtime, runtime_generator, stored_metadata
 from vidgan.runs.generators import load_generator
-from vidgan.training.data import to_float, to_uint8
 
 CPU = torch.device("cpu")
 # int8 against float32 on the tiny run (4 channels, untrained, calibrated on its noise training frames), in 8-bit

@@ -31,6 +31,7 @@ from vidgan.core.directions import Direction
 from vidgan.core.errors import UsageError
 from vidgan.core.fsutil import atomic_path
 from vidgan.core.options import AT_LEAST_1, check_fields, option
+from vidgan.models.reference_archs import REFERENCE_ARCHS
 from vidgan.render.options import DEFAULT_CALIBRATION_FRAMES, PRECISIONS
 
 EXPORT_FORMATS = ("onnx", "torchscript")
@@ -48,13 +49,15 @@ EXPORT_QUANTISER = "onnxruntime"
 
 @dataclass(frozen=True)
 class ExportOptions:
-    """What `vidgan export` writes: `run` (a CycleGAN run folder or one of its checkpoint files) → `out`."""
+    """What `vidgan export` writes: `run` (a run folder of a kind that translates, or one of its checkpoint files;
+    with `arch`, one of REFERENCE_ARCHS, a reference CycleGAN state dict file) → `out`."""
 
     run: Path
     out: Path
     direction: str = "a2b"
     format: str = "onnx"
     overwrite: bool = False
+    arch: str | None = None
     precision: str = option("fp32", choices=PRECISIONS)  # int8: ONNX with QuantizeLinear/DequantizeLinear (QDQ)
     calibration_frames: int = option(DEFAULT_CALIBRATION_FRAMES, bounds=AT_LEAST_1)  # training frames int8 is calibrated on
 
@@ -63,6 +66,8 @@ class ExportOptions:
         a calibration count below 1, an --out whose suffix is not the format's, or an --out that exists without
         --overwrite (or is a folder)."""
         Direction.parse(self.direction)
+        if self.arch is not None and self.arch not in REFERENCE_ARCHS:
+            raise UsageError(f"--arch must be one of {', '.join(REFERENCE_ARCHS)}, got {self.arch!r}")
         if self.format not in EXPORT_FORMATS:
             raise UsageError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {self.format!r}")
         check_fields(self)
@@ -100,8 +105,9 @@ def export_generator(options: ExportOptions) -> ExportResult:
 
     options.validate()
     direction = Direction.parse(options.direction)
-    generator = load_generator(options.run, direction, "cpu")
-    scale = working_scale(Path(options.run), generator.config.size)
+    generator = load_generator(options.run, direction, "cpu", arch=options.arch)
+    size = generator.config.size  # a reference state dict records no working scale
+    scale = size if options.arch else working_scale(Path(options.run), size)
     metadata = {
         "vidgan_version": vidgan.__version__,
         "direction": direction.name,

@@ -179,13 +179,12 @@ def with_metadata(model: bytes, metadata: dict[str, str]) -> bytes:
 def training_files(source: Path, direction: Direction) -> list[Path]:
     """The training images of `direction`'s source domain of the run `source` belongs to: its split's training share,
     else every image of the data folder its config names. UsageError for a checkpoint outside a run folder."""
-    from vidgan.runs.folder import RunFolder, run_root
+    from vidgan.runs.folder import run_of
     from vidgan.runs.splits import load_split
 
-    root = run_root(source)
-    if root is None:
+    run = run_of(source)
+    if run is None:
         raise UsageError(f"--precision int8 calibrates on a run's training frames; {source} is not in a run folder: give --run RUN")
-    run = RunFolder(root)
     split = load_split(run.split_path)
     if split is not None and direction.source in split:
         return split[direction.source].train_paths()
