@@ -10,6 +10,7 @@
     RUN/split.json         training / held-out / guard image names per domain (vidgan.runs.splits)
     RUN/eval.json          the latest `vidgan eval` results
     RUN/report.html        the latest `vidgan report`
+    RUN/teacher.pt         a distilled student's teacher: its generators for the distilled directions
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class RunFolder:
     split_path = property(lambda self: self.root / "split.json")
     eval_path = property(lambda self: self.root / "eval.json")
     report_path = property(lambda self: self.root / "report.html")
+    teacher_path = property(lambda self: self.root / "teacher.pt")
 
     def histogram_path(self, step: int) -> Path:
         return self.histograms_dir / f"step_{step:07d}.png"
