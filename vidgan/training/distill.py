@@ -16,7 +16,6 @@ even when the teacher's run trains on.
 from __future__ import annotations
 
 import copy
-import hashlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,20 +27,23 @@ from torchvision.utils import make_grid
 
 from vidgan.core.devices import autocast, fast_layout, resolve_precision
 from vidgan.core.directions import DIRECTIONS, Direction
-from vidgan.core.errors import UsageError, VidganError
+from vidgan.core.errors import UsageError
+from vidgan.core.options import one_of
+from vidgan.io.batches import to_uint8
 from vidgan.models.arch import DiscriminatorConfig, GeneratorConfig
 from vidgan.models.cyclegan import build_discriminator, build_generator, feature_taps
-from vidgan.runs.checkpoints import checkpoint_contents, load_checkpoint, load_latest_checkpoint, save_checkpoint
+from vidgan.runs.checkpoints import load_latest_checkpoint, save_checkpoint
 from vidgan.runs.folder import RunFolder
-from vidgan.runs.generators import CYCLEGAN_KIND, generator_from_checkpoint
-from vidgan.runs.splits import load_split
+from vidgan.runs.generators import generator_from_checkpoint, load_teachers, weights_digest
+from vidgan.runs.kinds import model_kind, translating_kinds
+from vidgan.runs.plots import domain_term, domain_totals
+from vidgan.runs.splits import load_split, save_split
 from vidgan.training.cyclegan import SAMPLE_COLUMNS, training_banks
-from vidgan.training.data import ImageBank, diff_augment, to_uint8
+from vidgan.training.data import ImageBank, diff_augment
 from vidgan.training.launch import check_new_run, start_training
 from vidgan.training.loop import TrainResult, ema_decay, update_average
 from vidgan.training.losses import lsgan_loss
-from vidgan.training.options import CycleGANOptions, DistillOptions
-from vidgan.training.plots import domain_term, domain_totals
+from vidgan.training.options import DistillOptions
 
 KIND = DistillOptions.kind
 
@@ -80,16 +82,6 @@ def student_config(teacher: GeneratorConfig, options: DistillOptions) -> Generat
     Self-attention is left out: its reach is global, which keeps a tiled render from being exact and costs the
     student more than its convolutions at 720p."""
     return replace(teacher, channels=options.width or max(1, teacher.channels // 4), res_blocks=options.res_blocks, attention=False)
-
-
-def weights_digest(modules: dict[str, nn.Module]) -> str:
-    """A SHA-256 of the modules' weights (names, shapes, values): the same weights give the same digest."""
-    digest = hashlib.sha256()
-    for name, module in sorted(modules.items()):
-        for key, tensor in sorted(module.state_dict().items()):
-            digest.update(f"{name}.{key}{tuple(tensor.shape)}".encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
 
 
 class DistillTask:
@@ -236,18 +228,6 @@ def save_teacher(run: RunFolder, checkpoint: dict[str, Any], directions: list[Di
     return weights_digest(teachers)
 
 
-def load_teachers(run: RunFolder, config: dict[str, Any], device: torch.device | str = "cpu") -> dict[str, nn.Module]:
-    """The teachers a student folder keeps, checked against the digest its config records."""
-    if not run.teacher_path.is_file():
-        raise VidganError(f"{run.teacher_path}: missing, so the student's teacher is unknown")
-    checkpoint = load_checkpoint(run.teacher_path)
-    with checkpoint_contents(run.teacher_path):
-        teachers = {name: generator_from_checkpoint(checkpoint, name, averaged=False) for name in config["directions"]}
-    if weights_digest(teachers) != config["teacher_digest"]:
-        raise VidganError(f"{run.teacher_path}: the teacher's weights differ from those the student was distilled from")
-    return {name: teacher.to(device) for name, teacher in teachers.items()}
-
-
 def train_distill(options: DistillOptions) -> TrainResult:
     """Distil the run `options.teacher` into a student run in `options.out`. UsageError (before any work) for bad
     options or a teacher that cannot be distilled (not a CycleGAN, or without the asked direction)."""
@@ -255,14 +235,18 @@ def train_distill(options: DistillOptions) -> TrainResult:
     check_new_run(options.out)
     teacher_run = RunFolder(Path(options.teacher).resolve())
     checkpoint = load_latest_checkpoint(teacher_run.root)
-    if checkpoint["kind"] != CYCLEGAN_KIND:
-        raise UsageError(f"{teacher_run.root}: holds a {checkpoint['kind']} run; vidgan distills translation runs (cyclegan)")
+    kind = model_kind(checkpoint["kind"], teacher_run.root)
+    if not kind.directions or kind.name == KIND:
+        kinds = one_of(translating_kinds())
+        raise UsageError(f"{teacher_run.root}: holds a {kind.name} run; vidgan distills runs that translate ({kinds})")
     teacher_config = teacher_run.read_config()
     directions = teacher_directions(checkpoint, options.direction, teacher_run.root)
     run = RunFolder(options.out)
     run.create()
-    if teacher_run.split_path.is_file():  # the teacher's held-out images stay held out
-        run.split_path.write_bytes(teacher_run.split_path.read_bytes())
+    splits = load_split(teacher_run.split_path)
+    if splits is not None:  # the teacher's held-out images stay held out
+        save_split(run.split_path, splits, teacher_config["holdout"], teacher_config["seed"])
+    teacher_options = kind.options_type.from_config(teacher_config)
     student = student_config(GeneratorConfig(**checkpoint["arch"]["generator"]), options)
     options = replace(options, teacher=teacher_run.root, width=student.channels)
     resolved = {
@@ -273,6 +257,9 @@ def train_distill(options: DistillOptions) -> TrainResult:
         "generator": student.to_dict(),
         "discriminator": checkpoint["arch"]["discriminator"],
         "working_scale": teacher_config["working_scale"],
+        # what eval reads of a translating run: the image folders and the geometry the networks trained at
+        "a_dir": str(teacher_options.a_dir), "b_dir": str(teacher_options.b_dir),
+        "size": teacher_config["size"], "crop": teacher_config.get("crop"),
     }
     return start_training(options, build_task, resolved)
 
@@ -283,15 +270,18 @@ def build_task(config: dict[str, Any], device: torch.device) -> DistillTask:
     options = DistillOptions.from_config(config)
     run = RunFolder(options.out)
     teachers = load_teachers(run, config, device)
-    teacher_options = CycleGANOptions.from_config(config["teacher_config"])
-    banks = training_banks(teacher_options, config["teacher_config"], device, load_split(run.split_path))
+    teacher_config = config["teacher_config"]
+    teacher_options = model_kind(teacher_config["kind"]).options_type.from_config(teacher_config)
+    banks = training_banks(teacher_options, teacher_config, device, load_split(run.split_path))
     discriminator_weights = {}
     if Path(options.teacher).is_dir():
         checkpoint = load_latest_checkpoint(Path(options.teacher))
         state = checkpoint["models"]["discriminators"]
         for name in config["directions"]:
             target = Direction.parse(name).target
-            discriminator_weights[target] = {k.split(".", 1)[1]: v for k, v in state.items() if k.startswith(f"{target}.")}
+            weights = {k.split(".", 1)[1]: v for k, v in state.items() if k.startswith(f"{target}.")}
+            if weights:  # a teacher without a discriminator of that domain leaves the student's to start afresh
+                discriminator_weights[target] = weights
     diffaug = tuple(teacher_options.diffaug_policy.split(",")) if teacher_options.diffaug else ()
     return DistillTask(
         teachers, banks, GeneratorConfig(**config["generator"]), DiscriminatorConfig(**config["discriminator"]),
