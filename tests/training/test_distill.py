@@ -80,11 +80,11 @@ def test_distill_through_the_cli_makes_a_student_run_that_renders_translates_exp
     images = tmp_path / "images"
     images.mkdir()
     Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(images / "x.png")
-    done = run_cli("translate", "--run", student, "--input", images, "--out", tmp_path / "translated", "--device", "cpu")
+    done = run_cli("translate", images, "--run", student, "--out", tmp_path / "translated", "--device", "cpu")
     assert done.code == 0 and len(list((tmp_path / "translated").glob("*.png"))) == 1, done.stderr
     done = run_cli("export", "--run", student, "--out", tmp_path / "student.onnx", "--format", "onnx")
     assert done.code == 0 and (tmp_path / "student.onnx").stat().st_size > 0, done.stderr
-    done = run_cli("eval", student, "--device", "cpu", "--classifier-steps", "4", "--c2st-repeats", "1", "--quiet")
+    done = run_cli("eval", "--run", student, "--device", "cpu", "--classifier-steps", "4", "--c2st-repeats", "1", "--quiet")
     assert done.code == 0, done.stderr
     agreement = json.loads((student / "eval.json").read_text())["directions"]["a2b"]
     assert 0 < agreement["teacher_psnr"] < 100 and 0 <= agreement["teacher_max_error"] <= 255
