@@ -71,7 +71,8 @@ def model_only_rate(checkpoint: Path, runtime: str, clip: Path, frames: int, **p
 
 def process_seconds(command: list[str]) -> float:
     started = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True, cwd=REPO, env={"PYTHONPATH": f"{REPO}:{REPO / 'bench'}", "PATH": "/usr/bin:/bin"})
+    environment = {"PYTHONPATH": f"{REPO}:{REPO / 'bench'}", "PATH": "/usr/bin:/bin"}
+    subprocess.run(command, check=True, capture_output=True, cwd=REPO, env=environment)
     return time.perf_counter() - started
 
 
@@ -98,9 +99,8 @@ def speed_section(args: argparse.Namespace, folder: Path) -> dict[str, float]:
     for name, rate in models.items():
         print(f"{name:<40} {rate:8.1f} frames/s")
     python = sys.executable
-    commands = {
-        "naive loop, teacher": [python, "bench/naive_loop.py", str(clip), str(checkpoints["teacher"]), str(folder / "naive.mp4"), str(SCALE)],
-    }
+    naive = [python, "bench/naive_loop.py", str(clip), str(checkpoints["teacher"]), str(folder / "naive.mp4"), str(SCALE)]
+    commands = {"naive loop, teacher": naive}
     for name, checkpoint in checkpoints.items():
         commands[f"vidgan render --runtime auto, {name}"] = [
             python, "-m", "vidgan", "render", str(clip), "--checkpoint", str(checkpoint), "--runtime", "auto",
