@@ -19,6 +19,7 @@ The last lines are the headlines, against the issue's targets.
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,22 +27,33 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
+import numpy as np
 import torch
 from benchlib import default_generator, machine, random_generator_checkpoint
+from detail import demo_run, hand_rows, masked_psnr, render
 from torch.utils.flop_counter import FlopCounterMode
 
-from vidgan.core.directions import A2B
-from vidgan.demo import write_take
+from vidgan.core.directions import A2B, Direction
+from vidgan.demo import TAKES, hand_mask, write_take
+from vidgan.eval.cyclegan import image_sets
+from vidgan.eval.distill import teacher_agreement
+from vidgan.eval.options import EvalOptions
+from vidgan.eval.run import evaluate_run
 from vidgan.io.video import iter_frames
 from vidgan.models.cyclegan import build_generator
 from vidgan.render.framing import working_size
 from vidgan.render.options import RenderOptions
 from vidgan.render.runtimes import resolve_runtime
 from vidgan.render.translator import load_translators
-from vidgan.training.distill import student_config
-from vidgan.training.options import DistillOptions
+from vidgan.runs.checkpoints import load_latest_checkpoint
+from vidgan.runs.folder import RunFolder
+from vidgan.runs.generators import load_teachers, student_from_checkpoint
+from vidgan.training.cyclegan import train_cyclegan
+from vidgan.training.distill import student_config, train_distill
+from vidgan.training.options import CycleGANOptions, DistillOptions
 
 REPO = Path(__file__).resolve().parents[1]
+CATS = REPO.parent / "shared" / "data" / "cats"
 SHOT = (1280, 720)
 SCALE = 128  # the default generator's working scale, px
 INT8 = any(f.name == "precision" for f in fields(RenderOptions))
@@ -124,6 +136,64 @@ def speed_section(args: argparse.Namespace, folder: Path) -> dict[str, float]:
     return rates
 
 
+def distil(teacher: Path, out: Path, width: int | None) -> tuple[Path, float]:
+    """`vidgan distill TEACHER --out OUT` with the defaults (and `width`), on the CPU; (the student run, seconds)."""
+    shutil.rmtree(out, ignore_errors=True)
+    started = time.perf_counter()
+    train_distill(DistillOptions(teacher=teacher, out=out, width=width, device="cpu", quiet=True))
+    return out, time.perf_counter() - started
+
+
+def agreement(student: Path) -> dict[str, dict[str, float]]:
+    """Per direction, the student's PSNR and largest error to the teacher on the teacher's held-out images."""
+    run = RunFolder(student)
+    config = run.read_config()
+    teachers = load_teachers(run, config)
+    evaluation = image_sets(run, config, None, torch.device("cpu")).evaluation
+    checkpoint = load_latest_checkpoint(student)
+    scores = {}
+    for name in config["directions"]:
+        direction = Direction.parse(name)
+        scores[name] = teacher_agreement(student_from_checkpoint(checkpoint, direction), teachers[name], evaluation[direction.source])
+    return scores
+
+
+def demo_section(args: argparse.Namespace, folder: Path) -> None:
+    teacher = demo_run(args.demo)
+    student, seconds = distil(teacher, folder / "demo-student", args.width)
+    shot = write_take(folder / "demo-shot.mp4", "shot", *SHOT, frames=args.demo_frames)
+    sources = [frame.rgb for frame in iter_frames(shot)]
+    phase = TAKES["shot"][1]
+    never = np.logical_and.reduce([hand_mask(i, *SHOT, phase) == 0 for i in range(len(sources))])
+    print(f"\ndemo: {teacher} distilled with the defaults into {student}\n{machine()}")
+    print(f"distillation time: {seconds:.0f} s (target <= 120 s)")
+    for name, scores in agreement(student).items():
+        print(f"{name}: student vs teacher on the held-out frames: {scores['teacher_psnr']:.1f} dB, largest error "
+              f"{scores['teacher_max_error']:.0f} levels (target >= 30 dB)")
+    for name, run in (("teacher", teacher), ("student", student)):
+        frames = render(shot, run, folder / f"demo-{name}.mkv", codec="ffv1")
+        rows, _ = hand_rows(frames, sources, "source")
+        hand, distance, verdict = rows[0]
+        print(f"{name}: table-top PSNR {masked_psnr(frames, sources, never):.1f} dB (target >= 40); {hand}: {distance} ({verdict})")
+
+
+def cats_section(args: argparse.Namespace, folder: Path) -> None:
+    teacher = args.cats
+    if not (teacher / "checkpoints").is_dir():
+        train_cyclegan(CycleGANOptions(a_dir=CATS / "russian_blue", b_dir=CATS / "grumpy", out=teacher, minutes=args.cats_minutes,
+                                       iters=10**6, holdout=0.2, device="cpu", quiet=True))  # fmt: skip
+    student, seconds = distil(teacher, folder / "cats-student", args.width)
+    print(f"\ncats: {teacher} distilled with the defaults ({seconds:.0f} s)\n{machine()}")
+    options = EvalOptions(device="cpu", quiet=True)
+    figures = {name: evaluate_run(run, options)["directions"]["a2b"] for name, run in (("teacher", teacher), ("student", student))}
+    for name, scores in figures.items():
+        extra = f", {scores['teacher_psnr']:.1f} dB to the teacher" if "teacher_psnr" in scores else ""
+        print(f"{name} a2b (russian blue → grumpy): translation {scores['translation_score']:.1%}, C2ST {scores['c2st']:.3f}{extra}")
+    gap = figures["student"]["c2st"] - figures["teacher"]["c2st"]
+    print(f"headline cats: student translation {figures['student']['translation_score']:.1%} (target >= 98%), C2ST "
+          f"{gap:+.3f} from the teacher's (target within 0.05)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=264)
@@ -132,11 +202,14 @@ def main() -> None:
     parser.add_argument("--demo", type=Path, default=Path(tempfile.gettempdir()) / "vidgan-bench-detail-demo")
     parser.add_argument("--cats", type=Path, default=Path(tempfile.gettempdir()) / "vidgan-bench-distill-cats")
     parser.add_argument("--cats-minutes", type=float, default=15.0)
+    parser.add_argument("--demo-frames", type=int, default=48)
+    parser.add_argument("--width", type=int, default=None, help="student width (default: distill's)")
     args = parser.parse_args()
     sections = args.sections.split(",")
     with tempfile.TemporaryDirectory() as folder:
-        if "speed" in sections:
-            speed_section(args, Path(folder))
+        for name, section in (("speed", speed_section), ("demo", demo_section), ("cats", cats_section)):
+            if name in sections:
+                section(args, Path(folder))
 
 
 if __name__ == "__main__":
