@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from fractions import Fraction
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,7 +16,7 @@ from PIL import Image
 from torch import nn
 
 import vidgan.render.translator as translator
-from vidgan.core.directions import A2B
+from vidgan.core.directions import A2B, Direction
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.io.video import VideoWriter, iter_frames, probe_video
 from vidgan.render.boxes import Box
@@ -166,6 +167,42 @@ def test_resume_keeps_finished_frames_and_renders_the_rest(make_clip, tiny_run, 
     assert all(p.read_bytes() == complete[p.name] for p in _pngs(out)[5:])
     with pytest.raises(UsageError, match="image sequence outputs only"):
         render_video(clip, tiny_run, RenderOptions(out=tmp_path / "x.mp4", resume=True, quiet=True))
+
+
+def test_resume_refuses_frames_rendered_another_way_and_names_the_difference(make_clip, tiny_run, tmp_path):
+    clip = make_clip("shot.mp4", n_frames=6, width=64, height=48)
+    out, run = tmp_path / "frames", tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    render_video(clip, run, RenderOptions(out=out, quiet=True))
+    for p in _pngs(out)[3:]:
+        p.unlink()  # as if interrupted after frame 2
+    kept = {p.name: p.read_bytes() for p in _pngs(out)}
+    refusals = [
+        ({"directions": (Direction.parse("b2a"),)}, "rendered with --direction a2b, this render asks for b2a"),
+        ({"roi": Box(0, 0, 8, 8)}, "rendered with --roi None, this render asks for 0,0,8,8"),
+        ({"temporal_smooth": 0.5}, "rendered with --temporal-smooth 0.0, this render asks for 0.5"),
+        ({"codec": "tiff"}, "rendered with --codec png, this render asks for tiff"),
+    ]
+    for changed, difference in refusals:
+        refused = rf"^{out}: the kept frames were {difference}; render into another folder or without --resume$"
+        with pytest.raises(UsageError, match=refused):
+            render_video(clip, run, RenderOptions(out=out, resume=True, quiet=True, **changed))
+    assert {p.name: p.read_bytes() for p in _pngs(out)} == kept  # nothing written meanwhile
+    # The same render resumes.
+    assert render_video(clip, run, RenderOptions(out=out, resume=True, quiet=True)).clips[0].resumed == 3
+    # The run trained further (here: its checkpoints' weights changed) is refused, as are frames with no record.
+    for path in (run / "checkpoints").glob("*.pt"):
+        checkpoint = torch.load(path, weights_only=True)
+        for tensor in checkpoint["models"]["generators"].values():
+            if tensor.is_floating_point():
+                tensor.add_(0.01)
+        path.unlink()  # latest.pt is a hard link to the newest step file
+        torch.save(checkpoint, path)
+    with pytest.raises(UsageError, match=r"rendered with other weights \(digest \w{16}, now \w{16}: the run was trained further"):
+        render_video(clip, run, RenderOptions(out=out, resume=True, quiet=True))
+    (out / ".vidgan_render.json").unlink()
+    with pytest.raises(UsageError, match="carry no record"):
+        render_video(clip, run, RenderOptions(out=out, resume=True, quiet=True))
 
 
 def test_output_safety_checks(make_clip, tiny_run, tmp_path):

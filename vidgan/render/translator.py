@@ -27,6 +27,7 @@ from vidgan.render.detail import SourceDetail
 from vidgan.render.export import working_scale
 from vidgan.render.framing import Fit, Region, WholeFrame
 from vidgan.render.options import RenderOptions
+from vidgan.render.provenance import weights_digest
 from vidgan.render.runtimes import resolve_runtime, runtime_generator
 from vidgan.render.tiles import TiledGenerator, auto_tile, check_tile
 from vidgan.runs.checkpoints import load_state_dict_file
@@ -45,6 +46,7 @@ class FrameTranslator:
     "source") or `framing.restore` (detail "model") puts its output back at the frame's resolution.
     tile: the tile side in px, 0 never tiles, None picks tiles only where needed (vidgan.render.tiles.auto_tile).
     mattes: also return each frame's change matte with detail "model" (detail "source" always returns it).
+    weights: a digest of the generator's weights (vidgan.render.provenance.weights_digest), recorded with outputs.
     """
 
     def __init__(
@@ -57,8 +59,10 @@ class FrameTranslator:
         detail: str = "model",
         tile: int | None = 0,
         mattes: bool = False,
+        weights: str = "",
     ) -> None:
         self.generator = generator
+        self.weights = weights
         self.framing = framing
         self.device = device
         self.dtype = dtype  # the generator's weights are in this dtype (float32, or half precision with --half)
@@ -167,10 +171,9 @@ def load_translators(
     """A translator per direction of `options`, with the generators of `source` in `dtype` on `device`; the
     framing (fit, working scale, region) and the tile size are checked against the first direction's generator
     (both of a run share one architecture). UsageError for a --tile that is no multiple of its stride."""
-    generators = {
-        d: fast_layout(load_render_generator(source, d, options.arch, device), device).to(dtype)
-        for d in options.directions
-    }
+    loaded = {d: load_render_generator(source, d, options.arch, device) for d in options.directions}
+    digests = {d: weights_digest(g) for d, g in loaded.items()}
+    generators = {d: fast_layout(g, device).to(dtype) for d, g in loaded.items()}
     first = generators[options.directions[0]]
     if options.tile is not None:
         check_tile(options.tile, first.stride)
@@ -184,4 +187,4 @@ def load_translators(
         raise UsageError(f"--scale {scale} is below the generator's stride ({first.stride} px)")
     framing = _framing(Fit(options.fit, scale, first.stride), options)
     settings = dict(detail=options.detail, tile=tile, mattes=options.matte or options.alpha == "matte")
-    return {d: FrameTranslator(g, framing, device, dtype, **settings) for d, g in generators.items()}
+    return {d: FrameTranslator(g, framing, device, dtype, **settings, weights=digests[d]) for d, g in generators.items()}
