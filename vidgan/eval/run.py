@@ -27,6 +27,7 @@ def evaluate_run(run_dir: str | Path, options: EvalOptions) -> dict[str, Any]:
     options.validate()
     run = RunFolder(run_dir)
     config = run.read_config()
+    run.check_data(config)
     kind = config.get("kind", CYCLEGAN_KIND)
     if kind == CYCLEGAN_KIND:
         if options.samples is not None:

@@ -18,6 +18,9 @@ from vidgan.models.arch import (
     deepest_downsamplings,
 )
 
+# The options that name data folders (CycleGAN's two domains, the image kinds' one), recorded also relative to the
+# run in `data_folders` (vidgan.runs.places).
+DATA_FOLDERS = ("a_dir", "b_dir", "data")
 OLDEST = (0, 0, 0)  # the version of a config that records none
 Legacy = dict[str, Any | Callable[[dict[str, Any]], Any]]  # option → its value, or a function of the config giving it
 
@@ -49,7 +52,10 @@ def _discriminator_from_options(config: dict[str, Any]) -> dict[str, Any]:
 
 # Per kind, oldest first: (the last version whose runs can lack these keys, the values such runs trained with).
 # A run written by version V gets every entry whose version is V or later, in order, for the keys it lacks.
-_COMMON: list[tuple[tuple[int, ...], Legacy]] = [((0, 1, 0), {"holdout": 0.0, "minutes": None})]
+_COMMON: list[tuple[tuple[int, ...], Legacy]] = [
+    ((0, 1, 0), {"holdout": 0.0, "minutes": None}),
+    ((0, 6, 0), {"data_folders": lambda config: {}}),  # absolute paths only, used as they are
+]
 _LEGACY: dict[str, list[tuple[tuple[int, ...], Legacy]]] = {
     "cyclegan": [
         *_COMMON,
