@@ -68,6 +68,32 @@ def test_region_leaves_everything_outside_the_box_bit_identical(make_clip, tiny_
     assert changed == 8
 
 
+@pytest.mark.parametrize(
+    ("box", "window"),
+    [
+        (Box(0, 0, 1, 1), Box(0, 0, 8, 8)),  # at the frame's corner: the window shifts inside the frame
+        (Box(95, 63, 1, 1), Box(88, 56, 8, 8)),
+        (Box(0, 0, 3, 64), Box(0, 0, 8, 64)),  # a thin strip
+    ],
+)
+def test_a_region_below_the_generators_stride_translates_just_the_box(make_clip, tiny_run, tmp_path, box, window):
+    # The generator (stride 4) sees an 8 px window around the box; only the box is composited back.
+    clip = make_clip("shot.mp4", n_frames=2, width=96, height=64)
+    source = _decoded(clip)
+    outside = np.ones((64, 96), bool)
+    outside[box.y : box.y + box.height, box.x : box.x + box.width] = False
+    rendered = {}
+    for name, roi, fit, detail in (("box", box, "native", "model"), ("window", window, "native", "model"),
+                                   ("source", box, "short-side", "source")):  # fmt: skip
+        out = tmp_path / f"{name}.mkv"  # FFV1: lossless RGB
+        render_video(clip, tiny_run, RenderOptions(out=out, roi=roi, fit=fit, detail=detail, feather=0, quiet=True))
+        rendered[name] = _decoded(out)
+    for original, small, large, detailed in zip(source, rendered["box"], rendered["window"], rendered["source"], strict=True):
+        assert np.array_equal(small[outside], original[outside]) and np.array_equal(detailed[outside], original[outside])
+        assert np.array_equal(small[~outside], large[~outside])  # the box's pixels as the window's render has them
+    assert any(not np.array_equal(small[~outside], original[~outside]) for original, small in zip(source, rendered["box"]))
+
+
 def test_tracked_region_moves_with_the_boxes(make_clip, tiny_run, tmp_path):
     clip = make_clip("shot.mp4", n_frames=6, width=96, height=64)
     track = tmp_path / "boxes.csv"
