@@ -265,8 +265,8 @@ class Clip:
     tags: PictureTags = field(default_factory=PictureTags)  # what video outputs declare (colour, aspect, timecode)
 
     def frames(self, deep: bool = False) -> Iterator[Frame]:
-        """The clip's frames; `deep`: with a Plate of 16-bit RGB for video deeper than 8 bits (sequences always
-        carry what their files hold)."""
+        """The clip's frames; `deep`: with a Plate of 16-bit RGB for video deeper than 8 bits, and of RGBA for
+        video with alpha (sequences always carry what their files hold)."""
         if self.sequence is not None:
             return iter_sequence_frames(self.sequence, self.fps)
         return iter_frames(self.path, deep=deep)
