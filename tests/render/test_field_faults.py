@@ -11,7 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
+from vidgan.core.errors import VidganError
 from vidgan.io.video import VideoWriter, iter_frames
+from vidgan.render.boxes import Box
 from vidgan.render.options import RenderOptions
 from vidgan.render.video import render_video
 
@@ -64,4 +66,47 @@ def test_alpha_of_a_video_source_reaches_png_and_prores4444_outputs(tiny_run, tm
     for frame in iter_frames(tmp_path / "out.mov", deep=True):
         alpha = frame.plate.alpha.astype(np.float64) / 65535 * 255
         assert np.abs(alpha - ALPHA[None, :]).max() <= 0.5 and (frame.plate.alpha[:, ALPHA == 255] == 65535).all()
+
+
+def _plates(folder: Path, names: list[str]) -> dict[str, np.ndarray]:
+    """A flat 32x24 PNG of its own colour per name; returns name → RGB."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for i, name in enumerate(names):
+        rgb = np.full((24, 32, 3), (20 * i + 10, 200 - 20 * i, 90), np.uint8)
+        cv2.imwrite(str(folder / name), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        written[name] = rgb
+    return written
+
+
+def _assert_frames_are(out: Path, expected: dict[str, np.ndarray]) -> None:
+    """The output folder holds exactly these names, each the same plate outside the 8 px --roi box."""
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(expected)
+    for name, rgb in expected.items():
+        rendered = cv2.cvtColor(cv2.imread(str(out / name)), cv2.COLOR_BGR2RGB)
+        assert np.array_equal(rendered[8:], rgb[8:]) and np.array_equal(rendered[:, 8:], rgb[:, 8:]), name
+
+
+def test_image_sequences_keep_their_own_names_and_numbers_and_leave_strays_out(tiny_run, tmp_path, capsys):
+    region = dict(roi=Box(0, 0, 8, 8), feather=0, quiet=True)
+    plates = _plates(tmp_path / "plates", [f"plate_{n:04d}.png" for n in range(1, 7)] + ["poster.png"])
+    render_video(tmp_path / "plates", tiny_run, RenderOptions(out=tmp_path / "out", **region))
+    _assert_frames_are(tmp_path / "out", {name: rgb for name, rgb in plates.items() if name != "poster.png"})
+    warned = " ".join(capsys.readouterr().err.split())
+    assert "poster.png not numbered like the sequence plate_0001-0006.png (6 files); left out" in warned
+
+    unpadded = _plates(tmp_path / "shots", [f"shot_{n}.png" for n in (98, 99, 100, 101)])
+    render_video(tmp_path / "shots", tiny_run, RenderOptions(out=tmp_path / "shots_out", **region))
+    _assert_frames_are(tmp_path / "shots_out", unpadded)
+
+    _plates(tmp_path / "passes", [f"{kind}.{n}.png" for kind in ("beauty", "matte") for n in range(1001, 1005)])
+    several = (
+        rf"{tmp_path / 'passes'}: holds 2 image sequences \(beauty\.1001-1004\.png \(4 files\); matte\.1001-1004\.png"
+        rf" \(4 files\)\); render one by its pattern, e\.g\. {tmp_path / 'passes'}/beauty\.%04d\.png"
+    )
+    with pytest.raises(VidganError, match=several):
+        render_video(tmp_path / "passes", tiny_run, RenderOptions(out=tmp_path / "passes_out", **region))
+    assert not (tmp_path / "passes_out").exists()
+    render_video(tmp_path / "passes" / "matte.%04d.png", tiny_run, RenderOptions(out=tmp_path / "matte_out", **region))
+    assert sorted(p.name for p in (tmp_path / "matte_out").glob("*.png")) == [f"matte.{n}.png" for n in range(1001, 1005)]
 
