@@ -15,6 +15,7 @@ from vidgan.core.errors import VidganError
 from vidgan.io.video import VideoWriter, iter_frames
 from vidgan.render.boxes import Box
 from vidgan.render.options import RenderOptions
+from vidgan.render.temporal import warp_error
 from vidgan.render.video import render_video
 
 H, W = 48, 64
@@ -110,3 +111,30 @@ def test_image_sequences_keep_their_own_names_and_numbers_and_leave_strays_out(t
     render_video(tmp_path / "passes" / "matte.%04d.png", tiny_run, RenderOptions(out=tmp_path / "matte_out", **region))
     assert sorted(p.name for p in (tmp_path / "matte_out").glob("*.png")) == [f"matte.{n}.png" for n in range(1001, 1005)]
 
+
+def _panning(width: int, height: int, frames: int = 5, flicker: int = 8) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A smooth texture panning 1 px a frame, and the same with the brightness flickering ±`flicker` levels."""
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(rng.random((height, width + frames), np.float32), (0, 0), 2.0)
+    texture = (texture - texture.min()) / (texture.max() - texture.min())
+    source, flickering = [], []
+    for i in range(frames):
+        grey = texture[:, i : i + width]
+        rgb = (np.dstack([grey, 0.7 * grey + 0.1, 1 - grey]) * 200 + 20).astype(np.uint8)
+        source.append(rgb)
+        flickering.append((rgb.astype(int) + (flicker if i % 2 else -flicker)).astype(np.uint8))
+    return source, flickering
+
+
+@pytest.mark.parametrize(("width", "height"), [(160, 96), (2048, 32), (32, 2048)])
+def test_the_warp_error_of_an_extreme_strip_measures_its_motion_and_its_flicker(width, height):
+    source, flickering = _panning(width, height)
+    own = warp_error(source, source)
+    assert own < 1e-5  # the pan is tracked: nothing left of it (a 512x8 analysis left 3.6e-4 at 2048x32)
+    # Consecutive frames differ by 16 levels of flicker: that, and nothing else, is the output's excess.
+    assert warp_error(flickering, source) - own == pytest.approx((16 / 255) ** 2, rel=0.02)
+
+
+def test_frames_too_thin_to_track_are_not_measured():
+    source, flickering = _panning(1024, 12)
+    assert warp_error(source, source) is None and warp_error(flickering, source) is None
