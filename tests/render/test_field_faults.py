@@ -138,3 +138,47 @@ def test_the_warp_error_of_an_extreme_strip_measures_its_motion_and_its_flicker(
 def test_frames_too_thin_to_track_are_not_measured():
     source, flickering = _panning(1024, 12)
     assert warp_error(source, source) is None and warp_error(flickering, source) is None
+
+
+def _gopro_like(path: Path) -> list[tuple[int, bytes]]:
+    """An H.264 .mp4 with a telemetry data track as GoPro cameras write it (gpmd: FFmpeg's bin_data, handler 'GoPro
+    MET'), one packet every other frame; returns the track's (pts, payload) pairs."""
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = W, H, "yuv420p"
+        data = out.add_data_stream("bin_data")
+        out.start_encoding()
+        for i in range(8):
+            frame = av.VideoFrame.from_ndarray(np.full((H, W, 3), 30 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            out.mux(video.encode(frame))
+            if i % 2 == 0:
+                packet = av.Packet(b"DEVC" + bytes([i]) * 28)
+                packet.stream, packet.time_base = data, data.time_base
+                packet.pts = packet.dts = round(Fraction(i, 25) / data.time_base)
+                packet.duration = round(Fraction(2, 25) / data.time_base)
+                out.mux(packet)
+        out.mux(video.encode())
+    return _data_packets(path)
+
+
+def _data_packets(path: Path) -> list[tuple[int, bytes]]:
+    """(pts in µs, payload) of each packet of the file's first data track."""
+    with av.open(str(path)) as container:
+        stream = container.streams.data[0]
+        assert stream.metadata.get("handler_name") == "GoPro MET"
+        return [(round(p.pts * p.time_base * 1_000_000), bytes(p)) for p in container.demux(stream) if p.size]
+
+
+def test_a_telemetry_data_track_is_carried_into_mp4_and_mov_and_named_where_it_cannot_be(tiny_run, tmp_path, capsys):
+    telemetry = _gopro_like(tmp_path / "GX010001.mp4")
+    assert [pts for pts, _ in telemetry] == [0, 80_000, 160_000, 240_000]
+    for name in ("out.mp4", "out.mov"):
+        render_video(tmp_path / "GX010001.mp4", tiny_run, RenderOptions(out=tmp_path / name, quiet=True))
+        assert _data_packets(tmp_path / name) == telemetry, name
+    capsys.readouterr()
+    render_video(tmp_path / "GX010001.mp4", tiny_run, RenderOptions(out=tmp_path / "out.mkv", quiet=True))
+    warned = " ".join(capsys.readouterr().err.split())
+    assert "not carried: data track 1 (bin_data, und, GoPro MET): a .mkv file cannot hold it" in warned
+    with av.open(str(tmp_path / "out.mkv")) as container:
+        assert not container.streams.data and container.streams.video[0].frames in (0, 8)
