@@ -17,6 +17,7 @@ from vidgan.models.arch import (
     GeneratorConfig,
     deepest_downsamplings,
 )
+from vidgan.runs.kinds import DEFAULT_KIND, MODEL_KINDS, resolve
 
 # The options that name data folders (CycleGAN's two domains, the image kinds' one), recorded also relative to the
 # run in `data_folders` (vidgan.runs.places).
@@ -50,43 +51,42 @@ def _discriminator_from_options(config: dict[str, Any]) -> dict[str, Any]:
     ).to_dict()
 
 
-# Per kind, oldest first: (the last version whose runs can lack these keys, the values such runs trained with).
-# A run written by version V gets every entry whose version is V or later, in order, for the keys it lacks.
-_COMMON: list[tuple[tuple[int, ...], Legacy]] = [
-    ((0, 1, 0), {"holdout": 0.0, "minutes": None}),
-    ((0, 6, 0), {"data_folders": lambda config: {}}),  # absolute paths only, used as they are
+# Per kind (its record's `legacy`, vidgan.runs.kinds), oldest first: (the last version whose runs can lack these
+# keys, the values such runs trained with). A run written by version V gets every entry whose version is V or
+# later, in order, for the keys it lacks.
+COMMON_LEGACY: list[tuple[tuple[int, ...], Legacy]] = [((0, 1, 0), {"holdout": 0.0, "minutes": None})]
+CYCLEGAN_LEGACY: list[tuple[tuple[int, ...], Legacy]] = [
+    *COMMON_LEGACY,
+    (
+        (0, 1, 0),
+        {
+            "pool": 0,
+            "lr_decay_from": None,
+            "gen": "resnet",
+            "precision": "auto",
+            "compile": False,
+            "ema": 0.0,
+            "spectral_norm": False,
+            "upsample": "resize",
+            "lr_g": None,
+            "lr_d": None,
+            "diffaug_policy": "color,translation,cutout",
+            "generator": _generator_before_record,
+            "downsamplings": lambda config: config["generator"]["downsamplings"],
+        },
+    ),
+    ((0, 2, 0), {"full_res_skip": False}),
+    ((0, 3, 0), {"attention": False, "disc_layers": 3}),
+    ((0, 4, 0), {"disc_channels": 64}),
+    ((0, 5, 0), {"discriminator": _discriminator_from_options, "working_scale": lambda config: config["size"], "crop": None}),
+    ((0, 6, 0), {"temporal_weight": 0.0, "temporal_form": "equivariance"}),
 ]
-_LEGACY: dict[str, list[tuple[tuple[int, ...], Legacy]]] = {
-    "cyclegan": [
-        *_COMMON,
-        (
-            (0, 1, 0),
-            {
-                "pool": 0,
-                "lr_decay_from": None,
-                "gen": "resnet",
-                "precision": "auto",
-                "compile": False,
-                "ema": 0.0,
-                "spectral_norm": False,
-                "upsample": "resize",
-                "lr_g": None,
-                "lr_d": None,
-                "diffaug_policy": "color,translation,cutout",
-                "generator": _generator_before_record,
-                "downsamplings": lambda config: config["generator"]["downsamplings"],
-            },
-        ),
-        ((0, 2, 0), {"full_res_skip": False}),
-        ((0, 3, 0), {"attention": False, "disc_layers": 3}),
-        ((0, 4, 0), {"disc_channels": 64}),
-        ((0, 5, 0), {"discriminator": _discriminator_from_options, "working_scale": lambda config: config["size"], "crop": None}),
-        ((0, 6, 0), {"temporal_weight": 0.0, "temporal_form": "equivariance"}),
-    ],
-    "dcgan": _COMMON,
-    "mlp-gan": _COMMON,
-    "vae": _COMMON,
-}
+
+
+def _legacy(kind: str) -> list[tuple[tuple[int, ...], Legacy]]:
+    """The legacy entries of a registered kind (none for an unknown one: loading it fails later, naming the kind)."""
+    record = MODEL_KINDS.get(kind)
+    return [] if record is None else list(resolve(record.legacy))
 
 
 def parse_version(text: str) -> tuple[int, ...]:
@@ -99,7 +99,7 @@ def written_by(config: dict[str, Any]) -> tuple[int, ...]:
     that version always wrote are missing (`train --resume --iters` used to restamp the record without adding any)."""
     recorded = config.get("versions", {}).get("vidgan")
     version = parse_version(recorded) if isinstance(recorded, str) else OLDEST
-    for last, legacy in _LEGACY.get(config.get("kind", "cyclegan"), []):
+    for last, legacy in _legacy(config.get("kind", DEFAULT_KIND)):
         if last < version and any(key not in config for key in legacy):
             return last
     return version
@@ -109,13 +109,15 @@ def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
     """A run config in the current form: every option the run's version did not record, with the value that run
     was trained with. Runs from before `kind` was recorded are CycleGANs. Returns a new dict."""
     version = written_by(config)
-    upgraded = {"kind": "cyclegan", **config}
-    for last, legacy in _LEGACY.get(upgraded["kind"], []):
+    upgraded = {"kind": DEFAULT_KIND, **config}
+    for last, legacy in _legacy(upgraded["kind"]):
         if version > last:
             continue
         for key, value in legacy.items():
             if key not in upgraded:
                 upgraded[key] = value(upgraded) if callable(value) else value
-    if version <= (0, 5, 0) and upgraded["kind"] == "cyclegan" and upgraded["disc"] == "dc":
+    if version <= (0, 5, 0) and upgraded.get("disc") == "dc":
         upgraded["disc_layers"] = None  # recorded for DC discriminators too, which have no such option
+    # Runs of every kind before 0.7 recorded their data folders as absolute paths only: used as they are.
+    upgraded.setdefault("data_folders", {})
     return upgraded
