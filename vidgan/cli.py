@@ -24,7 +24,6 @@ from vidgan.render.export import EXPORT_FORMATS
 from vidgan.render.options import (
     ALPHAS,
     FITS,
-    OUTPUT_CODECS,
     RENDER_DIRECTIONS,
     RUNTIMES,
     RenderOptions,
@@ -364,7 +363,6 @@ def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
 
 
 RenderDirection = _choices("RenderDirection", RENDER_DIRECTIONS)
-Codec = _choices("Codec", OUTPUT_CODECS)
 Alpha = _choices("Alpha", ALPHAS)
 Fit = _choices("Fit", FITS)
 Arch = _choices("Arch", REFERENCE_ARCHS)
@@ -393,11 +391,14 @@ def render(
     ] = None,
     out_dir: Annotated[Path | None, typer.Option(help="Folder for the outputs of several inputs (STEM_<direction>).")] = None,
     codec: Annotated[
-        Codec | None,
+        str | None,
         typer.Option(
+            # A plain name, checked by RenderOptions against the format table, which a plug-in may have added to.
+            metavar="CODEC",
             help="h264 (.mp4), prores (422 HQ 10-bit, .mov), prores4444 (10-bit with alpha, .mov), ffv1 (lossless, .mkv); "
             "image sequences in a folder: png (8 or 16-bit), tiff (8, 16 or 32-bit float), exr (half or float, linear). "
-            "Default: from --out, else h264 for videos and a sequence's own format (exr, tiff, else png) for sequences."
+            "Default: from --out, else h264 for videos and a sequence's own format (exr, tiff, else png) for sequences. "
+            "Formats registered with vidgan.render.formats.register_format are named here too."
         ),
     ] = None,
     crf: Annotated[int, typer.Option(help="H.264 quality: 0 lossless … 51 worst.")] = _RENDER.crf,
@@ -503,7 +504,7 @@ def render(
         out_dir=out_dir,
         directions=render_directions(direction.value),
         arch=arch.value if arch else None,
-        codec=codec.value if codec else None,
+        codec=codec,
         crf=crf,
         fit=fit.value,
         scale=scale,

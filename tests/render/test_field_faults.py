@@ -179,6 +179,10 @@ def test_a_telemetry_data_track_is_carried_into_mp4_and_mov_and_named_where_it_c
     capsys.readouterr()
     render_video(tmp_path / "GX010001.mp4", tiny_run, RenderOptions(out=tmp_path / "out.mkv", quiet=True, warp_error_every=0))
     warned = " ".join(capsys.readouterr().err.split())
-    assert "not carried: data track 1 (bin_data, und, GoPro MET): a .mkv file cannot hold it" in warned
+    assert "not carried: data track 1 (bin_data, GoPro MET): a .mkv file cannot hold it" in warned
     with av.open(str(tmp_path / "out.mkv")) as container:
         assert not container.streams.data and container.streams.video[0].frames in (0, 8)
+    render_video(tmp_path / "GX010001.mp4", tiny_run, RenderOptions(out=tmp_path / "frames", quiet=True, warp_error_every=0))
+    warned = " ".join(capsys.readouterr().err.split())
+    dropped = f"an image-sequence output holds no data tracks; {tmp_path / 'GX010001.mp4'}'s data track 1 (bin_data, GoPro MET)"
+    assert f"{dropped} is not carried" in warned

@@ -12,13 +12,11 @@ from pathlib import Path
 from vidgan.core.directions import A2B, DIRECTION_NAMES, DIRECTIONS, Direction
 from vidgan.core.errors import UsageError
 from vidgan.core.options import AT_LEAST_1, NOT_NEGATIVE, UNIT, Bounds, check_fields, option
-from vidgan.io.sequences import SEQUENCE_FORMATS
-from vidgan.io.video import VIDEO_CODECS
 from vidgan.models.reference_archs import REFERENCE_ARCHS
 from vidgan.render.boxes import Box
 from vidgan.render.detail import check_detail
+from vidgan.render.formats import output_format
 
-OUTPUT_CODECS = (*VIDEO_CODECS, *SEQUENCE_FORMATS)
 # How a frame meets the generator (vidgan.render.framing.Fit): short side to the training size, squashed to the
 # square, the centre square only, or the full resolution.
 FITS = ("short-side", "stretch", "crop", "native")
@@ -64,7 +62,9 @@ class RenderOptions:
     out_dir: Path | None = None  # folder for the outputs of several inputs; default: beside each input
     directions: tuple[Direction, ...] = (A2B,)  # one output per direction
     arch: str | None = None  # one of REFERENCE_ARCHS: the model source is a reference CycleGAN state dict
-    codec: str | None = None  # one of OUTPUT_CODECS; default: from out's suffix, else h264 (sequences: their own format)
+    # A name in vidgan.render.formats' table (registered formats too); default: from out's suffix, else h264
+    # (sequences: their own format).
+    codec: str | None = None
     crf: int = option(18, bounds=Bounds(0, 51))  # H.264 quality: 0 lossless … 51 worst
     fit: str = "short-side"  # one of FITS
     scale: int | None = None  # working scale in px (the side the fit scales to); default the run's (else its training size)
@@ -109,8 +109,8 @@ class RenderOptions:
                 raise UsageError(f"--arch must be one of {', '.join(REFERENCE_ARCHS)}, got {self.arch!r}")
             if len(self.directions) > 1:
                 raise UsageError("--arch: a reference checkpoint holds one generator; --direction both needs a vidgan run")
-        if self.codec is not None and self.codec not in OUTPUT_CODECS:
-            raise UsageError(f"--codec must be one of {', '.join(OUTPUT_CODECS)}, got {self.codec!r}")
+        if self.codec is not None:
+            output_format(self.codec)  # UsageError naming the formats in the table
         if self.fit not in FITS:
             raise UsageError(f"--fit must be one of {', '.join(FITS)}, got {self.fit!r}")
         if self.alpha not in ALPHAS:
