@@ -37,21 +37,24 @@ def test_the_reference_names_every_command_and_option():
 
 
 def readme_commands() -> list[list[str]]:
-    """Every `vidgan …` command in the README's shell code blocks (each part of an `a && b` line on its own), as argv."""
-    blocks = re.findall(r"```(\w*)\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    """Every `vidgan …` command in the README, as argv: the lines of its shell code blocks (each part of an `a && b`
+    line on its own) and its inline code that starts with `vidgan `."""
+    text = (ROOT / "README.md").read_text()
+    lines = []
+    for language, block in re.findall(r"```(\w*)\n(.*?)```", text, re.S):
+        if language in ("", "sh", "bash", "console"):
+            lines += block.replace("\\\n", " ").splitlines()
+    lines += re.findall(r"(?<!`)`(vidgan [^`]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
     commands = []
-    for language, block in blocks:
-        if language not in ("", "sh", "bash", "console"):
-            continue
-        for line in block.replace("\\\n", " ").splitlines():
-            if not re.match(r"\s*vidgan |.*&&\s*vidgan ", line):
-                continue  # a file listing or another tool's command
-            words = shlex.split(line, comments=True)
-            while words:
-                part = words[: words.index("&&")] if "&&" in words else words
-                words = words[len(part) + 1 :]
-                if part and part[0] == "vidgan":
-                    commands.append(part[1:])
+    for line in lines:
+        if not re.match(r"\s*vidgan |.*&&\s*vidgan ", line):
+            continue  # a file listing, another tool's command, a program's output
+        words = shlex.split(line, comments=True)
+        while words:
+            part = words[: words.index("&&")] if "&&" in words else words
+            words = words[len(part) + 1 :]
+            if part and part[0] == "vidgan":
+                commands.append(part[1:])
     return commands
 
 
