@@ -41,7 +41,6 @@ CASES = {
         },
     ),
     ("eval",): Case(("eval", "--run", "gone"), "gone"),
-    ("train", "resume"): Case(("train", "--out", "gone", "--resume"), "gone"),
 }
 
 

@@ -95,7 +95,7 @@ def test_train_writes_run_folder_and_resume_continues(domains, tmp_path):
     assert [p.name for p in sorted(run.samples_dir.glob("*.png"))] == ["step_0000002.png", "step_0000004.png"]
     assert (run.checkpoints_dir / "latest.pt").is_file()
 
-    resumed = resume_training(out, iters=6, device="cpu", quiet=True)
+    resumed = resume_training(out, {"iters": 6, "device": "cpu", "quiet": True})
     assert resumed.step == 6
     records = run.read_metrics()
     assert [r["step"] for r in records] == [4, 6]  # logged every 10 steps and at the end of each leg

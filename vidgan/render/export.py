@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import vidgan
-from vidgan.core.directions import Direction
+from vidgan.core.directions import DIRECTION_NAMES, Direction
 from vidgan.core.errors import UsageError
 from vidgan.core.fsutil import atomic_path
+from vidgan.core.options import option
 
 EXPORT_FORMATS = ("onnx", "torchscript")
 if TYPE_CHECKING:
@@ -38,11 +39,14 @@ SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 class ExportOptions:
     """What `vidgan export` writes: `run` (a CycleGAN run folder or one of its checkpoint files) → `out`."""
 
-    run: Path
-    out: Path
-    direction: str = "a2b"
-    format: str = "onnx"
-    overwrite: bool = False
+    run: Path = option(help="A cyclegan run folder (or one of its checkpoint files).")
+    out: Path = option(help="File to write: .onnx for --format onnx, .pt for torchscript.")
+    format: str = option(
+        help="onnx (Flame's Inference node, ONNX Runtime, OpenVINO) or torchscript (Nuke's CatFileCreator).",
+        choices=EXPORT_FORMATS,
+    )
+    direction: str = option("a2b", "a2b or b2a.", choices=DIRECTION_NAMES)
+    overwrite: bool = option(False, "Replace an existing --out.", flags=("--overwrite",))
 
     def validate(self) -> None:
         """Raise UsageError (one line, exit 2) for an unknown direction or format, an --out whose suffix is not the
