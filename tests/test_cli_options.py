@@ -22,7 +22,7 @@ from vidgan.core.options import flag
 from vidgan.eval.options import EvalOptions
 from vidgan.io.extract import ExtractOptions
 from vidgan.render.export import ExportOptions
-from vidgan.render.options import RenderOptions, TranslateOptions
+from vidgan.render.options import RenderOptions, SampleOptions, TranslateOptions
 from vidgan.training.options import TRAIN_OPTIONS, CycleGANOptions
 
 COMMANDS = {
@@ -31,6 +31,7 @@ COMMANDS = {
     ("translate",): TranslateOptions,
     ("eval",): EvalOptions,
     ("export",): ExportOptions,
+    ("sample",): SampleOptions,
     **{("train", kind): options for kind, options in TRAIN_OPTIONS.items()},
 }
 

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import MISSING, Field, dataclass, fields, is_dataclass
+from dataclasses import MISSING, Field, asdict, dataclass, fields, is_dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, get_args, get_type_hints
@@ -22,7 +22,7 @@ from vidgan.core.progress import console
 from vidgan.eval.options import EvalOptions
 from vidgan.io.extract import ExtractOptions
 from vidgan.render.export import ExportOptions
-from vidgan.render.options import DEVICE_HELP, QUIET, RenderOptions, TranslateOptions
+from vidgan.render.options import DEVICE_HELP, QUIET, RenderOptions, SampleOptions, TranslateOptions
 from vidgan.training.options import TRAIN_OPTIONS, CycleGANOptions, TrainOptions
 
 if sys.version_info >= (3, 11):
@@ -423,19 +423,15 @@ def _report_training(result: TrainResult) -> None:
     console.print(f"plots: {result.run_dir / 'losses.png'}, {result.run_dir / 'progress.gif'}")
 
 
-@app.command()
+@options_command(app, SampleOptions)
 def sample(
+    options: SampleOptions,
     run: Annotated[Path, typer.Option(help="A dcgan, mlp-gan or vae run folder (or one of its checkpoint files).")],
-    out: Annotated[Path, typer.Option(help="Image file for the grid (e.g. grid.png).")] = Path("samples.png"),
-    n: Annotated[int, typer.Option("-n", help="Number of images.")] = 64,
-    seed: Annotated[int, typer.Option(help="Seed of the random latents (same seed, same images).")] = 0,
-    interpolate: Annotated[bool, typer.Option("--interpolate", help="Rows of 8-step walks between random latents.")] = False,
-    device: DeviceOption = "auto",
 ) -> None:
     """Draw new images from a trained generator (or VAE decoder) into one grid image."""
     from vidgan.render.sample import sample_images
 
-    result = sample_images(run, out, count=n, seed=seed, interpolate=interpolate, device=device)
+    result = sample_images(run, **asdict(options))
     console.print(f"wrote {result.count} {result.kind} samples to {result.out}")
 
 

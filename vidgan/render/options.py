@@ -12,6 +12,7 @@ from pathlib import Path
 from vidgan.core.directions import A2B, DIRECTION_NAMES, DIRECTIONS, Direction
 from vidgan.core.errors import UsageError
 from vidgan.core.options import AT_LEAST_1, NEGATED, NOT_NEGATIVE, UNIT, Bounds, Spelling, check_fields, option
+from vidgan.io.images import IMAGE_SUFFIXES
 from vidgan.io.sequences import SEQUENCE_FORMATS, parse_fps
 from vidgan.io.video import VIDEO_CODECS
 from vidgan.models.reference_archs import REFERENCE_ARCHS
@@ -253,3 +254,20 @@ class TranslateOptions:
         """Raises UsageError for a direction that is not a Direction (a2b or b2a), or a runtime not in RUNTIMES."""
         _check_direction(self.direction)
         check_fields(self)
+
+
+@dataclass(frozen=True)
+class SampleOptions:
+    """What `vidgan sample` (vidgan.render.sample.sample_images) draws from a dcgan, mlp-gan or vae run."""
+
+    out: Path = option(Path("samples.png"), "Image file for the grid (e.g. grid.png).")
+    count: int = option(64, "Number of images.", bounds=AT_LEAST_1, flags=("-n",))
+    seed: int = option(0, "Seed of the random latents (same seed, same images).", bounds=NOT_NEGATIVE)
+    interpolate: bool = option(False, "Rows of 8-step walks between random latents.", flags=("--interpolate",))
+    device: str = option("auto", DEVICE_HELP)
+
+    def validate(self) -> None:
+        """Raises UsageError for a count or seed outside its bounds, or an --out that is no image file name."""
+        check_fields(self)
+        if Path(self.out).suffix.lower() not in IMAGE_SUFFIXES:
+            raise UsageError(f"--out {self.out}: give an image file name ({', '.join(sorted(IMAGE_SUFFIXES))})")
