@@ -18,6 +18,7 @@ from conftest import REPO_ROOT, assert_clean_failure
 
 from vidgan.cli import app, option_flags
 from vidgan.core.directions import B2A, DIRECTIONS
+from vidgan.core.errors import UsageError
 from vidgan.core.options import flag
 from vidgan.eval.options import EvalOptions
 from vidgan.io.extract import ExtractOptions
@@ -187,6 +188,18 @@ def test_a_runs_config_json_configures_train_only(run_cli, tmp_path, tiny_run, m
     assert options.to_config() == {**{f.name: config[f.name] for f in fields(CycleGANOptions)}, "out": str(tmp_path / "again"), "iters": 9}
     assert_clean_failure(run_cli("train", "dcgan", "--config", recorded), "records a cyclegan run", code=2)
     assert_clean_failure(run_cli("render", "clip.mp4", "--config", recorded), "configures vidgan train", code=2)
+
+
+def test_resume_refuses_an_option_that_differs_from_the_runs_naming_both_values(run_cli, tiny_run):
+    from vidgan.training.launch import resume_training
+
+    recorded = json.loads((tiny_run / "config.json").read_text())
+    done = run_cli("train", "--out", tiny_run, "--resume", "--channels", 8, "--gen", recorded["gen"])
+    assert_clean_failure(done, f"--channels: {tiny_run} was started with --channels {recorded['channels']}, not 8", code=2)
+    with pytest.raises(UsageError, match=f"--noise-dim: {tiny_run} holds a cyclegan run, which takes no --noise-dim"):
+        resume_training(tiny_run, {"noise_dim": 8})
+    with pytest.raises(UsageError, match="--ema must be from 0 to below 1, got 2"):
+        resume_training(tiny_run, {"ema": 2.0})
 
 
 @pytest.mark.slow

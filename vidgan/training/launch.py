@@ -150,6 +150,10 @@ def resume_training(out: Path, given: Mapping[str, Any] | None = None, *, model:
 def _check_as_recorded(options_type: type[TrainOptions], config: dict[str, Any], given: dict[str, Any], run: Path) -> dict[str, Any]:
     """The given options a resumed run takes anew; UsageError for any other that differs from the run's record."""
     paths = path_fields(options_type)
+    foreign = [name for name in given if name not in {f.name for f in fields(options_type)}]
+    if foreign:
+        name = next(flag_of(f) for other in TRAIN_OPTIONS.values() for f in fields(other) if f.name == foreign[0])
+        raise UsageError(f"{name}: {run} holds a {options_type.kind} run, which takes no {name}")
     anew = {}
     for f in fields(options_type):
         if f.name not in given:
