@@ -24,7 +24,8 @@ from vidgan.eval.options import EvalOptions
 from vidgan.io.extract import ExtractOptions
 from vidgan.render.export import ExportOptions
 from vidgan.render.options import RenderOptions, SampleOptions, TranslateOptions
-from vidgan.training.options import TRAIN_OPTIONS, CycleGANOptions
+from vidgan.runs.kinds import MODEL_KINDS
+from vidgan.training.options import CycleGANOptions
 
 COMMANDS = {
     ("extract",): ExtractOptions,
@@ -33,7 +34,7 @@ COMMANDS = {
     ("eval",): EvalOptions,
     ("export",): ExportOptions,
     ("sample",): SampleOptions,
-    **{("train", kind): options for kind, options in TRAIN_OPTIONS.items()},
+    **{("train", name): kind.options_type for name, kind in MODEL_KINDS.items()},
 }
 
 # The flags each command took in vidgan 0.6 (read from its --help): the product's contract, so none may go.

@@ -23,7 +23,8 @@ from vidgan.eval.options import EvalOptions
 from vidgan.io.extract import ExtractOptions
 from vidgan.render.export import ExportOptions
 from vidgan.render.options import DEVICE_HELP, QUIET, RenderOptions, SampleOptions, TranslateOptions
-from vidgan.training.options import TRAIN_OPTIONS, CycleGANOptions, TrainOptions
+from vidgan.runs.kinds import DEFAULT_KIND, MODEL_KINDS, TWO_DOMAINS, ModelKind
+from vidgan.training.options import TrainOptions
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -282,7 +283,7 @@ class TrainGroup(typer.core.TyperGroup):
             ctx.meta[_CHOSEN_MODEL] = args[0]
             return super().resolve_command(ctx, args)
         ctx.meta[_CHOSEN_MODEL] = model
-        kind = model or CycleGANOptions.kind
+        kind = model or DEFAULT_KIND
         return kind, self.commands[kind], args
 
     def get_help(self, ctx: Any) -> str:
@@ -340,60 +341,63 @@ def train_group(
     """Train a model (see the group's help)."""
 
 
-def _input_parameters(options_type: type[TrainOptions]) -> list[inspect.Parameter]:
-    """What a train command takes besides its options' flags: the image folders (named as the fields that hold
-    them, for config files), CycleGAN's --no-cycle, and --resume."""
+def _input_parameters(kind: ModelKind) -> list[inspect.Parameter]:
+    """What a train command takes besides its options' flags: the image folder, or two domains' (named as the
+    fields that hold them, for config files), --no-cycle where the options have a cycle weight, and --resume."""
 
     def parameter(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
         return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
     resume_help = "Continue the run in --out from its newest checkpoint (with the options it started with; --iters may grow)."
     resume = parameter("resume", Annotated[bool, typer.Option("--resume", help=resume_help)], False)
-    if options_type.kind != CycleGANOptions.kind:
+    if kind.data != TWO_DOMAINS:
         data = Annotated[Path | None, typer.Argument(metavar="DATA", help="Image folder to train on.", show_default=False)]
         return [parameter("data", data), resume]
     folder = Annotated[Path | None, typer.Argument(metavar="[DATA]", help="A folder with a/ and b/ (from vidgan extract).")]
-    return [
+    domains = [
         parameter("data", folder),
         parameter("a_dir", Annotated[Path | None, typer.Option("--a", help="Image folder of domain a (instead of DATA).")]),
         parameter("b_dir", Annotated[Path | None, typer.Option("--b", help="Image folder of domain b (instead of DATA).")]),
-        parameter("no_cycle", Annotated[bool, typer.Option("--no-cycle", help="Train without cycle-consistency.")], False),
-        resume,
     ]
+    if "cycle_weight" not in {f.name for f in fields(kind.options_type)}:
+        return [*domains, resume]
+    no_cycle = Annotated[bool, typer.Option("--no-cycle", help="Train without cycle-consistency.")]
+    return [*domains, parameter("no_cycle", no_cycle, False), resume]
 
 
-def _input_values(options_type: type[TrainOptions], values: dict[str, Any], resume: bool) -> dict[str, Any]:
+def _input_values(kind: ModelKind, values: dict[str, Any], resume: bool) -> dict[str, Any]:
     """The fields a train command's inputs give (taken out of `values`): the image folders and --no-cycle's
     cycle weight; a resumed run needs no folders."""
     data = values.pop("data")
-    if options_type.kind != CycleGANOptions.kind:
+    if kind.data != TWO_DOMAINS:
         if data is None and not resume:
             raise UsageError("give the image folder DATA to train on")
         return {} if data is None else {"data": data}
-    a_dir, b_dir, no_cycle = values.pop("a_dir"), values.pop("b_dir"), values.pop("no_cycle")
+    a_dir, b_dir, no_cycle = values.pop("a_dir"), values.pop("b_dir"), values.pop("no_cycle", False)
     given = {"cycle_weight": 0.0} if no_cycle else {}
     if resume and data is None and a_dir is None and b_dir is None:
         return given
-    from vidgan.training.cyclegan import resolve_domains
+    from vidgan.training.launch import resolve_domains
 
     a_dir, b_dir = resolve_domains(data, a_dir, b_dir)
     return {**given, "a_dir": a_dir, "b_dir": b_dir}
 
 
-def add_train_command(options_type: type[TrainOptions]) -> None:
-    """`vidgan train KIND`: the image folders, then a flag per field of `options_type` (--out first, then the model's
-    own, then those of every job), each with the field's default, help and choices, then --resume and --config.
-    With --resume, the options given must be the run's (vidgan.training.launch.resume_training)."""
+def add_train_command(kind: ModelKind) -> None:
+    """`vidgan train KIND`: the image folders, then a flag per field of the kind's options (--out first, then the
+    model's own, then those of every job), each with the field's default, help and choices, then --resume and
+    --config. With --resume, the options given must be the run's (vidgan.training.launch.resume_training)."""
+    options_type = kind.options_type
     shared = {f.name for f in fields(TrainOptions)}
     flags = sorted(option_flags(options_type), key=lambda flag: 0 if flag.name == "out" else 2 if flag.name in shared else 1)
-    inputs = _input_parameters(options_type)
+    inputs = _input_parameters(kind)
 
     def command(ctx: typer.Context, **values: Any) -> None:
         from vidgan.training.launch import resume_training, train
 
         values.pop("config")
         resume = values.pop("resume")
-        inputs_given = _input_values(options_type, values, resume)
+        inputs_given = _input_values(kind, values, resume)
         if not resume:
             _report_training(train(options_of(options_type, values, **inputs_given)))
             return
@@ -405,11 +409,26 @@ def add_train_command(options_type: type[TrainOptions]) -> None:
 
     command.__signature__ = command_signature(inputs, flags, train=True)  # type: ignore[attr-defined]
     cls = _command_class(TrainCommand, flags)
-    train_app.command(options_type.kind, cls=cls, help=options_type.__doc__)(command)
+    train_app.command(kind.name, cls=cls, help=options_type.__doc__)(command)
 
 
-for _options_type in TRAIN_OPTIONS.values():
-    add_train_command(_options_type)
+_TRAIN_COMMANDS: dict[str, ModelKind] = {}  # the kind each `vidgan train KIND` command was built for
+
+
+def sync_train_commands() -> None:
+    """One `vidgan train KIND` command per registered model kind (vidgan.runs.kinds): vidgan's own at import, and
+    before `main` builds the command line, those a caller registered, replaced or removed since."""
+    stale = {name for name, kind in _TRAIN_COMMANDS.items() if MODEL_KINDS.get(name) is not kind}
+    train_app.registered_commands[:] = [c for c in train_app.registered_commands if c.name not in stale]
+    for name in stale:
+        del _TRAIN_COMMANDS[name]
+    for name, kind in MODEL_KINDS.items():
+        if name not in _TRAIN_COMMANDS:
+            add_train_command(kind)
+            _TRAIN_COMMANDS[name] = kind
+
+
+sync_train_commands()
 
 
 def _report_training(result: TrainResult) -> None:
@@ -452,7 +471,7 @@ def translate(
 @app.command()
 def plot(run: Annotated[Path, typer.Argument(help="Run folder.")]) -> None:
     """Redraw a run's losses.png and progress.gif (training refreshes them with each sample grid)."""
-    from vidgan.training.plots import plot_run
+    from vidgan.runs.plots import plot_run
 
     for path in plot_run(run):
         console.print(f"wrote {path}")
@@ -570,6 +589,7 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     if debug:
         args.remove("--debug")
+    sync_train_commands()
     command = typer.main.get_command(app)
     try:
         with sigterm_as_interrupt():  # `kill` cleans up like Ctrl-C: temporary files go, train checkpoints

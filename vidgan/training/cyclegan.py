@@ -16,7 +16,8 @@ from torchvision.utils import make_grid
 from vidgan.core import distributed
 from vidgan.core.devices import autocast, fast_layout, resolve_precision
 from vidgan.core.directions import DIRECTIONS, DOMAINS, Direction
-from vidgan.core.errors import UsageError, VidganError
+from vidgan.core.errors import UsageError
+from vidgan.io.batches import to_uint8
 from vidgan.io.images import detect_image_size, list_images
 from vidgan.io.pairs import has_frame_pairs
 from vidgan.models.cyclegan import (
@@ -25,23 +26,16 @@ from vidgan.models.cyclegan import (
     build_discriminator,
     build_generator,
 )
-from vidgan.runs.generators import CYCLEGAN_KIND
+from vidgan.runs.images import load_training_images
+from vidgan.runs.plots import domain_term
 from vidgan.runs.splits import DomainSplit
-from vidgan.training.data import (
-    ImageBank,
-    diff_augment,
-    load_training_images,
-    short_side,
-    to_uint8,
-)
+from vidgan.training.data import ImageBank, diff_augment, short_side
 from vidgan.training.launch import check_new_run, start_training, training_split
 from vidgan.training.loop import TrainResult, ema_decay, update_average
 from vidgan.training.losses import lsgan_loss
 from vidgan.training.options import CycleGANOptions
-from vidgan.training.plots import domain_term
 from vidgan.training.temporal import FramesTerm, TemporalTerm, equivariance_term, load_frame_pairs, paired_images
 
-KIND = CYCLEGAN_KIND
 SAMPLE_COLUMNS = 8
 
 
@@ -97,7 +91,7 @@ class CycleGANTask:
     checkpointed beside them), which draws the sample grids and is what eval, translate and render load.
     """
 
-    kind = KIND
+    kind = CycleGANOptions.kind
 
     def __init__(
         self,
@@ -245,23 +239,6 @@ class CycleGANTask:
             translated = generators[d.name](real)
             rows += [real, translated, generators[d.reverse.name](translated)]
         return make_grid(to_uint8(torch.cat(rows)), nrow=columns, padding=2)
-
-
-def resolve_domains(data: Path | None, a: Path | None, b: Path | None) -> tuple[Path, Path]:
-    """DATA/a and DATA/b, or the --a/--b folders."""
-    if data is not None and (a is not None or b is not None):
-        raise UsageError("give either DATA (a folder with a/ and b/) or --a and --b, not both")
-    if data is not None:
-        data = Path(data)
-        if not data.is_dir():
-            raise VidganError(f"{data}: no such data folder")
-        missing = [d for d in ("a", "b") if not (data / d).is_dir()]
-        if missing:
-            raise VidganError(f"{data}: data folder has no {' or '.join(m + '/' for m in missing)} subfolder (needs a/ and b/)")
-        return data / "a", data / "b"
-    if a is None or b is None:
-        raise UsageError("give a data folder (with a/ and b/) or both --a DIR and --b DIR")
-    return Path(a), Path(b)
 
 
 def train_cyclegan(options: CycleGANOptions) -> TrainResult:
