@@ -59,10 +59,10 @@ AUG_HELP = "Augmentation: deluxe (1.1x resize, random crop, flip), mirror (flips
 Options = TypeVar("Options", bound="TrainOptions")
 
 
-def given(help: str, name: str) -> Any:
-    """A field without a default that the CLI takes otherwise than as its flag: an input folder, `name` (DATA,
-    --a, --b)."""
-    return option(help=help, flags=(name,), cli=False)
+def given(help: str, name: str | None = None) -> Any:
+    """A field without a default that the CLI takes otherwise than as its flag: an input folder, which messages
+    call `name` (DATA, --a, --b; default --field-name)."""
+    return option(help=help, flags=(name,) if name else (), cli=False)
 
 
 def redefault(options_type: type, name: str, default: Any) -> Any:
