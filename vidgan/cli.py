@@ -108,10 +108,13 @@ def option_flags(options_type: type, path: tuple[str, ...] = ()) -> list[_Flag]:
 
 def _cli_type(flag: _Flag, optional: bool) -> Any:
     """The type Typer parses a field as: an Enum of its choices for text, optional where its default is None."""
-    spelling = flag.spelling
-    kind = spelling.type if spelling else next((t for t in get_args(flag.hint) if t is not type(None)), flag.hint)
-    if kind is not list and get_args(flag.hint) and not spelling and type(None) not in get_args(flag.hint):
-        kind = flag.hint  # list[Path] and the like
+    spelling, args = flag.spelling, get_args(flag.hint)
+    if spelling:
+        kind = spelling.type
+    elif type(None) in args:  # X | None
+        kind = next(t for t in args if t is not type(None))
+    else:  # int, str, list[Path], …
+        kind = flag.hint
     choices = spelling.choices if spelling else flag.field.metadata.get("choices", ())
     if choices and kind is str:
         kind = Enum(flag.name.title().replace("_", ""), {choice: choice for choice in choices}, type=str)
@@ -259,8 +262,8 @@ def _flattened(entries: dict[str, Any], flags: list[_Flag]) -> dict[str, Any]:
     return {**{key: item for key, item in entries.items() if key not in nested}, **flat}
 
 
-@options_command(app, ExtractOptions)
-def extract(options: ExtractOptions) -> None:
+@options_command(app, ExtractOptions, "extract")
+def extract_command(options: ExtractOptions) -> None:
     """Take every Nth frame of the clips into two unpaired image domains."""
     from vidgan.io.extract import extract
 
