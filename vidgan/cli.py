@@ -131,8 +131,7 @@ def _parameter(flag: _Flag) -> inspect.Parameter:
     enum = next((t for t in get_args(cli_type) or (cli_type,) if isinstance(t, type) and issubclass(t, Enum)), None)
     if enum is not None and default not in (None, inspect.Parameter.empty):
         default = enum(default)
-    spelling = flag.spelling
-    metavar = {"metavar": spelling.metavar} if spelling and spelling.metavar else {}
+    metavar = {"metavar": f.metadata["metavar"]} if f.metadata.get("metavar") else {}
     # Typer names a flag after its parameter (and a bool's --no- form too) unless told; a nested field's parameter
     # name carries its outer field's, which its flag does not.
     names = f.metadata.get("flags") or ((flag_name(f.name),) if len(flag.path) > 1 else ())

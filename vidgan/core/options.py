@@ -2,10 +2,10 @@
 
 Field metadata, read by `check_fields` and by the CLI, which builds every command's flags from it (vidgan.cli):
 "help"; "bounds" (a `Bounds`) for numbers; "choices"; "flags" (the CLI's spelling, where it is not --field-name;
-the first names the option in errors); "cli": False for a field the command line does not take as a flag;
-"spelling" (a `Spelling`) for a value the command line gives in another form; "aliases" (other words for a flag and
-its value); "per_run": False for a training option that may change when a run resumes. No torch here, so that the
-CLI can check options without loading it.
+the first names the option in errors); "metavar" (what --help shows for its value); "cli": False for a field the
+command line does not take as a flag; "spelling" (a `Spelling`) for a value the command line gives in another
+form; "aliases" (other words for a flag and its value); "per_run": False for a training option that may change
+when a run resumes. No torch here, so that the CLI can check options without loading it.
 """
 
 from __future__ import annotations
@@ -54,13 +54,12 @@ UNIT = Bounds(0, 1)  # 0 to 1, both included: blends, shares
 class Spelling:
     """How the command line gives a field whose value it cannot take as it is: as a value of `type` (text, or a
     flag) from which `parse` makes the field's value, and which `show` makes of a field's value (for --help's
-    default and for config files that hold the field's value). `choices` and `metavar` are those of the text."""
+    default and for config files that hold the field's value). `choices` are those of the text."""
 
     parse: Callable[[Any], Any]
     show: Callable[[Any], Any] = lambda value: None if value is None else str(value)
     type: type = str
     choices: tuple = ()
-    metavar: str | None = None
 
 
 # A flag that turns a field off (`--no-audio` for `audio`): given, the field is False.
@@ -78,12 +77,13 @@ def option(
     spelling: Spelling | None = None,
     aliases: dict[tuple[str, ...], tuple[str, ...]] | None = None,
     per_run: bool = True,
+    metavar: str | None = None,
 ) -> Any:
     """A field of an options dataclass with its default (none: required), help and accepted values, and how the
     command line takes it (see the module docstring). `aliases` maps words a user may type (`--matte alpha`) to
     the flag and value they mean (`--alpha matte`)."""
     metadata = {"help": help, "bounds": bounds, "choices": choices, "flags": flags, "cli": cli, "spelling": spelling}
-    return field(default=default, metadata={**metadata, "aliases": aliases or {}, "per_run": per_run})
+    return field(default=default, metadata={**metadata, "aliases": aliases or {}, "per_run": per_run, "metavar": metavar})
 
 
 def flag(name: str) -> str:

@@ -13,13 +13,12 @@ from vidgan.core.directions import A2B, DIRECTION_NAMES, DIRECTIONS, Direction
 from vidgan.core.errors import UsageError
 from vidgan.core.options import AT_LEAST_1, NEGATED, NOT_NEGATIVE, UNIT, Bounds, Spelling, check_fields, option
 from vidgan.io.images import IMAGE_SUFFIXES
-from vidgan.io.sequences import SEQUENCE_FORMATS, parse_fps
-from vidgan.io.video import VIDEO_CODECS
+from vidgan.io.sequences import parse_fps
 from vidgan.models.reference_archs import REFERENCE_ARCHS
 from vidgan.render.boxes import Box, parse_box
 from vidgan.render.detail import DETAILS, check_detail
+from vidgan.render.formats import output_format
 
-OUTPUT_CODECS = (*VIDEO_CODECS, *SEQUENCE_FORMATS)
 # How a frame meets the generator (vidgan.render.framing.Fit): short side to the training size, squashed to the
 # square, the centre square only, or the full resolution.
 FITS = ("short-side", "stretch", "crop", "native")
@@ -96,8 +95,9 @@ class RenderOptions:
         None,
         "h264 (.mp4), prores (422 HQ 10-bit, .mov), prores4444 (10-bit with alpha, .mov), ffv1 (lossless, .mkv); "
         "image sequences in a folder: png (8 or 16-bit), tiff (8, 16 or 32-bit float), exr (half or float, linear). "
-        "Default: from --out, else h264 for videos and a sequence's own format (exr, tiff, else png) for sequences.",
-        choices=OUTPUT_CODECS,
+        "Default: from --out, else h264 for videos and a sequence's own format (exr, tiff, else png) for sequences. "
+        "Formats registered with vidgan.render.formats.register_format are named here too.",
+        metavar="CODEC",  # a plain name, checked against the format table, which a plug-in may have added to
     )
     crf: int = option(18, "H.264 quality: 0 lossless … 51 worst.", bounds=Bounds(0, 51))
     fit: str = option(
@@ -136,7 +136,8 @@ class RenderOptions:
     roi: Box | None = option(
         None,
         "Translate only this box X,Y,W,H (source pixels); the rest stays untouched.",
-        spelling=Spelling(parse_box, metavar="X,Y,W,H"),
+        spelling=Spelling(parse_box),
+        metavar="X,Y,W,H",
     )
     roi_track: Path | None = option(None, "CSV of frame,x,y,w,h: a box that moves with the subject.")
     feather: int = option(16, "Width in pixels of the soft edge inside the region.", bounds=NOT_NEGATIVE)
@@ -172,7 +173,8 @@ class RenderOptions:
         "Cut each clip into N time segments, rendered by separate torchrun processes and joined exactly "
         "(in one process: one after another); auto: one per process when there are fewer inputs than processes.",
         bounds=AT_LEAST_1,
-        spelling=Spelling(parse_segments, _segments_label, metavar="auto|N"),
+        spelling=Spelling(parse_segments, _segments_label),
+        metavar="auto|N",
     )
     # None: vidgan.render.translator.default_batch_size
     batch_size: int | None = option(None, "Frames per batch (default 4 on CPU, 16 on CUDA).", bounds=AT_LEAST_1)
@@ -197,8 +199,8 @@ class RenderOptions:
                 raise UsageError(f"--arch must be one of {', '.join(REFERENCE_ARCHS)}, got {self.arch!r}")
             if len(self.directions) > 1:
                 raise UsageError("--arch: a reference checkpoint holds one generator; --direction both needs a vidgan run")
-        if self.codec is not None and self.codec not in OUTPUT_CODECS:
-            raise UsageError(f"--codec must be one of {', '.join(OUTPUT_CODECS)}, got {self.codec!r}")
+        if self.codec is not None:
+            output_format(self.codec)  # UsageError naming the formats in the table
         if self.fit not in FITS:
             raise UsageError(f"--fit must be one of {', '.join(FITS)}, got {self.fit!r}")
         if self.alpha not in ALPHAS:
