@@ -561,7 +561,8 @@ def export_model(options: ExportOptions) -> None:
 
     result = export_generator(options)
     scale = result.metadata["working_scale"]
-    console.print(f"wrote {result.out} ({options.format}, {result.metadata['direction']}, working scale {scale} px)")
+    int8 = " int8" if options.precision == "int8" else ""
+    console.print(f"wrote {result.out} ({options.format}{int8}, {result.metadata['direction']}, working scale {scale} px)")
 
 
 def _model_source(run: Path | None, checkpoint: Path | None) -> Path:

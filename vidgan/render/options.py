@@ -27,6 +27,13 @@ BOTH = "both"
 # installed. The default for render, translate and eval is torch: see DEFAULT_RUNTIME.
 RUNTIMES = ("auto", "torch", "onnxruntime", "openvino")
 DEFAULT_RUNTIME = "torch"
+# The arithmetic of the ONNX runtimes: float32, or int8 after post-training quantisation (vidgan.render.quantise),
+# which the ONNX runtimes alone run; torch's lever is --half (CUDA).
+PRECISIONS = ("fp32", "int8")
+INT8_RUNTIMES = ("onnxruntime", "openvino")
+# Training frames an int8 quantisation is calibrated on: a few dozen, as ONNX Runtime's calibrator holds every
+# intermediate tensor of every frame in memory.
+DEFAULT_CALIBRATION_FRAMES = 32
 RENDER_DIRECTIONS = (*DIRECTION_NAMES, BOTH)  # what `render --direction` takes
 # What the alpha channel of an output that holds one carries: the source's own (opaque where it has none), or the
 # change matte (vidgan.render.detail), for keying the translation over the plate in a compositing application.
@@ -45,6 +52,15 @@ def parse_segments(text: str) -> int | None:
     if not text.isdigit() or int(text) < 1:
         raise UsageError(f"--segments must be auto or a whole number of segments, 1 or more, got {text!r}")
     return int(text)
+
+
+def check_precision(precision: str, runtime: str) -> None:
+    """UsageError (one line) for --precision int8 with --runtime torch: int8 runs on INT8_RUNTIMES (or auto)."""
+    if precision == "int8" and runtime == "torch":
+        raise UsageError(
+            f"--precision int8 runs on the ONNX runtimes: give --runtime {' or '.join(INT8_RUNTIMES)} (or auto); "
+            "torch's lever is --half (CUDA)"
+        )
 
 
 def _check_direction(direction: object) -> None:
@@ -71,6 +87,11 @@ RUNTIME_HELP = (
     "torch); auto: torch on CUDA, the fastest installed ONNX runtime on the CPU."
 )
 QUIET = {"help": "No progress bars.", "flags": ("--quiet", "-q")}
+PRECISION_HELP = (
+    "fp32, or int8: the ONNX runtimes run the export quantised after training, calibrated on the run's training "
+    "frames and cached beside it (not --runtime torch; torch's lever is --half)."
+)
+CALIBRATION_HELP = "Training frames an int8 quantisation is calibrated on (evenly spaced, at the working scale)."
 
 
 @dataclass(frozen=True)
@@ -180,6 +201,8 @@ class RenderOptions:
     batch_size: int | None = option(None, "Frames per batch (default 4 on CPU, 16 on CUDA).", bounds=AT_LEAST_1)
     half: bool = option(False, "Half-precision inference (bf16, or fp16 where unsupported); CUDA only.", flags=("--half",))
     runtime: str = option(DEFAULT_RUNTIME, RUNTIME_HELP, choices=RUNTIMES)
+    precision: str = option("fp32", PRECISION_HELP, choices=PRECISIONS)
+    calibration_frames: int = option(DEFAULT_CALIBRATION_FRAMES, CALIBRATION_HELP, bounds=AT_LEAST_1)
     device: str = option("auto", DEVICE_HELP)
     quiet: bool = option(False, **QUIET)
 
@@ -223,6 +246,9 @@ class RenderOptions:
             raise UsageError(f"--tile must be 0 (no tiles) or a positive multiple of the generator's stride, got {self.tile}")
         if self.runtime not in RUNTIMES:
             raise UsageError(f"--runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
+        check_precision(self.precision, self.runtime)
+        if self.precision == "int8" and (self.half or (self.tile or 0) > 0):
+            raise UsageError(f"--precision int8 runs the whole frame on an ONNX runtime: leave out {'--half' if self.half else '--tile'}")
 
     def _validate_region(self) -> None:
         if self.roi is not None and self.roi_track is not None:
@@ -246,6 +272,8 @@ class TranslateOptions:
     )
     overwrite: bool = option(False, "Replace existing output files.", flags=("--overwrite",))
     runtime: str = option(DEFAULT_RUNTIME, RUNTIME_HELP, choices=RUNTIMES)  # vidgan.render.runtimes
+    precision: str = option("fp32", PRECISION_HELP, choices=PRECISIONS)
+    calibration_frames: int = option(DEFAULT_CALIBRATION_FRAMES, CALIBRATION_HELP, bounds=AT_LEAST_1)
     device: str = option("auto", DEVICE_HELP)
     quiet: bool = option(False, **QUIET)
 
@@ -253,9 +281,11 @@ class TranslateOptions:
         object.__setattr__(self, "out", Path(self.out))
 
     def validate(self) -> None:
-        """Raises UsageError for a direction that is not a Direction (a2b or b2a), or a runtime not in RUNTIMES."""
+        """Raises UsageError for a direction that is not a Direction (a2b or b2a), a runtime or precision not among
+        the choices, a calibration count below 1, or int8 with --runtime torch."""
         _check_direction(self.direction)
         check_fields(self)
+        check_precision(self.precision, self.runtime)
 
 
 @dataclass(frozen=True)
