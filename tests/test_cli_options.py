@@ -95,7 +95,7 @@ def test_each_command_takes_a_flag_per_field_with_its_default_and_help(path, run
                 assert f"[default: {_plain(param.default)}]" in help_text, option.name
         assert param.help == f.metadata["help"] and names[0] in help_text, option.name
     fields_of_no_flag = {p for p in params if p not in ("config", "run", "checkpoint", "inputs", "input")}
-    train_inputs = {"data", "a_dir", "b_dir", "no_cycle", "resume"}
+    train_inputs = {"data", "a_dir", "b_dir", "teacher", "no_cycle", "resume"}
     assert fields_of_no_flag <= train_inputs, fields_of_no_flag  # every other parameter is a field's
 
 

@@ -23,7 +23,7 @@ from vidgan.eval.options import EvalOptions
 from vidgan.io.extract import ExtractOptions
 from vidgan.render.export import ExportOptions
 from vidgan.render.options import DEVICE_HELP, QUIET, RenderOptions, SampleOptions, TranslateOptions
-from vidgan.runs.kinds import DEFAULT_KIND, MODEL_KINDS, TWO_DOMAINS, ModelKind
+from vidgan.runs.kinds import DEFAULT_KIND, MODEL_KINDS, TEACHER_RUN, TWO_DOMAINS, ModelKind
 from vidgan.training.options import TrainOptions
 
 if sys.version_info >= (3, 11):
@@ -352,6 +352,9 @@ def _input_parameters(kind: ModelKind) -> list[inspect.Parameter]:
 
     resume_help = "Continue the run in --out from its newest checkpoint (with the options it started with; --iters may grow)."
     resume = parameter("resume", Annotated[bool, typer.Option("--resume", help=resume_help)], False)
+    if kind.data == TEACHER_RUN:
+        run = typer.Argument(metavar="RUN", help="The trained run to learn from.", show_default=False)
+        return [parameter("teacher", Annotated[Path, run], inspect.Parameter.empty), resume]
     if kind.data != TWO_DOMAINS:
         data = Annotated[Path | None, typer.Argument(metavar="DATA", help="Image folder to train on.", show_default=False)]
         return [parameter("data", data), resume]
@@ -370,6 +373,8 @@ def _input_parameters(kind: ModelKind) -> list[inspect.Parameter]:
 def _input_values(kind: ModelKind, values: dict[str, Any], resume: bool) -> dict[str, Any]:
     """The fields a train command's inputs give (taken out of `values`): the image folders and --no-cycle's
     cycle weight; a resumed run needs no folders."""
+    if kind.data == TEACHER_RUN:
+        return {"teacher": values.pop("teacher")}
     data = values.pop("data")
     if kind.data != TWO_DOMAINS:
         if data is None and not resume:
@@ -412,6 +417,8 @@ def add_train_command(kind: ModelKind) -> None:
     command.__signature__ = command_signature(inputs, flags, train=True)  # type: ignore[attr-defined]
     cls = _command_class(TrainCommand, flags)
     train_app.command(kind.name, cls=cls, help=options_type.__doc__)(command)
+    if kind.data == TEACHER_RUN:  # `vidgan distill RUN …`, the name users know, beside `vidgan train distill RUN …`
+        app.command(kind.name, cls=cls, help=options_type.__doc__)(command)
 
 
 _TRAIN_COMMANDS: dict[str, ModelKind] = {}  # the kind each `vidgan train KIND` command was built for
@@ -514,7 +521,7 @@ def render(
 
 def _warp_report(output: float | None, source: float | None) -> str:
     if output is None or source is None:
-        return "not measured (needs two frames with trackable motion)"
+        return "not measured (needs two frames with trackable motion, at least 16 px on the short side)"
     ratio = f", {output / source:.2f}x the source's" if source > 0 else ""
     return f"output {output:.6f}, source {source:.6f}{ratio}"
 

@@ -128,6 +128,7 @@ def resume_training(out: Path, given: Mapping[str, Any] | None = None, *, model:
     given = dict(given or {})
     run = RunFolder(out)
     config = run.read_config()
+    run.check_data(config)
     kind = config["kind"]
     if model is not None and model != kind:
         raise UsageError(f"{out}: holds a {kind} run, not {model} (leave out --model to resume it)")
