@@ -434,10 +434,18 @@ def render(
         str,
         typer.Option(
             help="Colour space of image-sequence inputs, converted to display sRGB for the generator and back for the "
-            "output: auto (linear for OpenEXR, srgb otherwise), linear (Rec.709 primaries), srgb, or a colour space of "
+            "output: auto (what the files declare: linear for OpenEXR, cineon for DPX in printing density and Cineon "
+            "files, srgb otherwise), linear (Rec.709 primaries), srgb, cineon (film log), or a colour space of "
             "OpenColorIO's built-in config (ACEScg, 'Linear Rec.2020', ...)."
         ),
     ] = _RENDER.colorspace,
+    layer: Annotated[
+        str | None,
+        typer.Option(
+            help="The layer (diffuse for diffuse.R/G/B) or part of multi-layer OpenEXR inputs to translate; the other "
+            "channels and parts are written to the output unchanged. Default: the plain R, G, B(, A) channels."
+        ),
+    ] = _RENDER.layer,
     temporal_smooth: Annotated[
         float,
         typer.Option(help="0..1: blend in the previous output, moved by the source's optical flow, against flicker (0 = off)."),
@@ -497,6 +505,7 @@ def render(
         feather=feather,
         fps=parse_fps(fps),
         colorspace=colorspace,
+        layer=layer,
         temporal_smooth=temporal_smooth,
         warp_error_every=warp_error_every,
         compare=compare,

@@ -1,10 +1,13 @@
 """Image sequences (a folder, or a printf pattern like shot_%04d.png or shot.%04d.exr): reading, writing PNG,
-TIFF and OpenEXR sequences, and `open_clip`, which opens any render input, video file or sequence, behind one
-interface.
+TIFF, OpenEXR and DPX sequences (through OpenImageIO: vidgan.io.imagefile), and `open_clip`, which opens any
+render input, video file or sequence, behind one interface.
 
 A frame's number comes from the digits at the end of its file name, so a sequence starting at 1001 or with
-gaps keeps its numbering through a render. Frames keep their depth and alpha (vidgan.io.plates); an OpenEXR
-plate is converted from its colour space to display-referred sRGB on the way in (vidgan.io.colorspaces).
+gaps keeps its numbering through a render. Frames keep their depth and alpha (vidgan.io.plates); an OpenEXR,
+DPX or Cineon plate is converted from its colour space to display-referred sRGB on the way in
+(vidgan.io.colorspaces), and back on the way out. An output of the source's format carries its header (timecode,
+frame rate, DPX transfer) and, for OpenEXR, its other layers and parts and its windows; image outputs carry the
+source's ICC profile and gAMA where their values are in the source's encoding.
 
 Colour premultiplied by alpha (OpenEXR; TIFF with ExtraSamples 1) is read as straight colour and multiplied again
 on the way out where the output format stores it so: OpenEXR always (its RGBA is associated by convention), TIFF
@@ -19,21 +22,19 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from vidgan.core.errors import UsageError, VidganError
-from vidgan.core.fsutil import atomic_path, write_text_atomic
+from vidgan.core.fsutil import write_text_atomic
 from vidgan.io.colorspaces import Colorspace, resolve_colorspace
 from vidgan.io.colour import IMAGE_TAGS
-from vidgan.io.exr import write_exr
-from vidgan.io.images import IMAGE_SUFFIXES, list_images, read_image, read_stored
+from vidgan.io.imagefile import read_file, write_file
+from vidgan.io.images import IMAGE_SUFFIXES, list_images
 from vidgan.io.plates import DISPLAY, Plate, split_plate, stored_pixels
-from vidgan.io.tiff import encode_tiff
 from vidgan.io.video import FirstFrameSize, Frame, PictureTags, iter_frames, probe_video
 
-# Image sequences also take OpenEXR plates (training folders do not).
-SEQUENCE_SUFFIXES = IMAGE_SUFFIXES | {".exr"}
+# Image sequences also take OpenEXR, DPX and Cineon plates (training folders do not).
+SEQUENCE_SUFFIXES = IMAGE_SUFFIXES | {".exr", ".dpx", ".cin"}
 _PRINTF = re.compile(r"(?P<prefix>.*?)%(?P<padding>0\d+)?d(?P<suffix>.*)")
 _TRAILING_NUMBER = re.compile(r"(?P<prefix>.*?)(?P<number>\d+)$")
 INCOMPLETE_MARKER = "INCOMPLETE.txt"
@@ -54,6 +55,7 @@ class ImageSequence:
     width: int
     height: int
     colorspace: Colorspace  # of the stored values (vidgan.io.colorspaces)
+    layer: str | None = None  # of multi-layer OpenEXR files, the one translated (None: the plain R, G, B)
 
     @property
     def suffix(self) -> str:
@@ -72,18 +74,20 @@ def is_image_sequence(path: Path) -> bool:
     return path.is_dir() or _PRINTF.fullmatch(path.name) is not None
 
 
-def open_image_sequence(path: Path, colorspace: str = "auto") -> ImageSequence:
+def open_image_sequence(path: Path, colorspace: str = "auto", layer: str | None = None) -> ImageSequence:
     """List a sequence's frames and read the first one's size; errors name the folder or pattern. `colorspace` is
-    the --colorspace of its values (vidgan.io.colorspaces.resolve_colorspace: auto is linear for OpenEXR)."""
+    the --colorspace of its values (vidgan.io.colorspaces.resolve_colorspace: auto is what the first file declares,
+    linear for OpenEXR); `layer` the --layer of OpenEXR files (UsageError listing the layers where it is missing)."""
     path = Path(path)
     pattern = _PRINTF.fullmatch(path.name)
     if pattern is not None:
         files, prefix, padding = _match_pattern(path, pattern)
     else:
         files, prefix, padding = _number_folder(list_images(path, SEQUENCE_SUFFIXES))
-    height, width = read_image(files[0][1]).shape[:2]
-    space = resolve_colorspace(colorspace, exr=files[0][1].suffix.lower() == ".exr")
-    return ImageSequence(path, tuple(files), prefix, padding, width, height, space)
+    first = read_file(files[0][1], layer)
+    height, width = first.pixels.shape[:2]
+    space = resolve_colorspace(colorspace, first.source.native_space)
+    return ImageSequence(path, tuple(files), prefix, padding, width, height, space, layer)
 
 
 def _match_pattern(path: Path, pattern: re.Match) -> tuple[list[tuple[int, Path]], str, int]:
@@ -119,10 +123,11 @@ def iter_sequence_frames(sequence: ImageSequence, fps: Fraction) -> Iterator[Fra
     first = sequence.files[0][0]
     sizes = FirstFrameSize(sequence.path, (sequence.width, sequence.height))
     for number, path in sequence.files:
-        pixels, premultiplied = read_stored(path)
+        stored = read_file(path, sequence.layer)
+        pixels = stored.pixels
         if sizes.differs(pixels.shape[1], pixels.shape[0], f"frame {number} ({path.name})"):
             pixels = sizes.fit(pixels)
-        rgb, plate = split_plate(pixels, sequence.colorspace, premultiplied)
+        rgb, plate = split_plate(pixels, sequence.colorspace, stored.premultiplied, stored.source)
         yield Frame(index=number, time=float((number - first) / fps), pts=number - first, rgb=rgb, plate=plate)
 
 
@@ -141,31 +146,53 @@ def parse_fps(text: str) -> Fraction:
 
 
 # The file suffix each image-sequence codec writes.
-SEQUENCE_FORMATS = {"png": ".png", "tiff": ".tif", "exr": ".exr"}
+SEQUENCE_FORMATS = {"png": ".png", "tiff": ".tif", "exr": ".exr", "dpx": ".dpx"}
+# Plates in scene-linear or film-log formats, whose PNG and TIFF outputs are display-referred.
+PLATE_SUFFIXES = (".exr", ".dpx", ".cin")
 LINEAR = Colorspace("linear")
+# The DPX transfer characteristic that declares an output's colour space (others: left undefined).
+_DPX_TRANSFERS = {"linear": "Linear", "cineon": "Printing density"}
 
 
 def sequence_sample(codec: str, plate: Plate | None) -> np.dtype:
     """The sample type a sequence codec stores a frame in: the source's depth where the format holds it (PNG:
-    8 or 16 bits, 16 for anything deeper; TIFF: 8, 16 or 32-bit float; EXR: half, or float for a float source)."""
+    8 or 16 bits, 16 for anything deeper; TIFF and DPX: 8, 16 or 32-bit float; EXR: half, or float for a float
+    source)."""
     stored = np.dtype(np.uint8) if plate is None else plate.stored.dtype
     if codec == "exr":
         return stored if stored.kind == "f" else np.dtype(np.float16)
     if stored == np.uint8:
         return stored
-    return np.dtype(np.float32) if codec == "tiff" and stored.kind == "f" else np.dtype(np.uint16)
+    return np.dtype(np.float32) if codec in ("tiff", "dpx") and stored.kind == "f" else np.dtype(np.uint16)
 
 
-def output_colorspace(codec: str, clip_space: Colorspace, exr_in: bool) -> Colorspace:
+def output_colorspace(codec: str, clip_space: Colorspace, plate_in: bool) -> Colorspace:
     """The space a sequence codec's values go back to: the input's, except that an EXR output of a display-referred
-    input is scene-linear (the format's convention) and a PNG/TIFF output of an EXR input is display-referred."""
+    or film-log input is scene-linear (the format's convention) and a PNG/TIFF output of an EXR, DPX or Cineon input
+    (`plate_in`) is display-referred."""
     if codec == "exr":
-        return LINEAR if clip_space.is_display else clip_space
-    return DISPLAY if exr_in else clip_space
+        return LINEAR if clip_space.is_display or clip_space.name == "cineon" else clip_space
+    return DISPLAY if plate_in and codec in ("png", "tiff") else clip_space
+
+
+def header_fields(codec: str, colorspace: Colorspace, plate: Plate | None) -> dict[str, object]:
+    """What a DPX output's header declares beyond what it carries from its source: the source's 10 or 12 bits
+    where it was a DPX or Cineon file of those, and the transfer of `colorspace` unless the source DPX's own
+    (in that space) is carried."""
+    source = plate.source if plate is not None else None
+    if codec != "dpx":
+        return {}
+    fields: dict[str, object] = {}
+    if source is not None and source.format in ("dpx", "cineon") and plate.stored.dtype == np.uint16:
+        fields["oiio:BitsPerSample"] = source.bits
+    own = source is not None and source.format == "dpx" and source.native_space == colorspace.name
+    if not own and colorspace.name in _DPX_TRANSFERS:
+        fields["dpx:Transfer"] = _DPX_TRANSFERS[colorspace.name]
+    return fields
 
 
 class ImageSequenceWriter:
-    """Writes frames as PREFIX<number>.png|.tif|.exr into a folder, each file atomically so an interrupted render
+    """Writes frames as PREFIX<number>.png|.tif|.exr|.dpx into a folder, each file atomically so an interrupted render
     can resume, at the depth sequence_sample picks, in `colorspace` (vidgan.io.plates.stored_pixels: untouched
     pixels are the source's own, alpha passes through).
 
@@ -207,9 +234,10 @@ class ImageSequenceWriter:
         path = self.frame_path(frame.index)
         if not path.is_file():
             return None
+        source = frame.plate.source if frame.plate is not None else None
         try:
-            pixels, premultiplied = read_stored(path)
-            rgb, plate = split_plate(pixels, self.colorspace, premultiplied)
+            stored = read_file(path, source.layer if source is not None else None)
+            rgb, plate = split_plate(stored.pixels, self.colorspace, stored.premultiplied)
         except VidganError:
             return None  # a damaged leftover is rendered again
         return rgb if plate is None or frame.plate is None else plate.display
@@ -221,24 +249,12 @@ class ImageSequenceWriter:
         associated = self.codec == "exr" or (self.codec == "tiff" and frame.plate is not None and frame.plate.premultiplied)
         sample = sequence_sample(self.codec, frame.plate)
         pixels = stored_pixels(rgb, frame.plate, self.colorspace, sample, alpha, associated)
-        path = self.frame_path(frame.index)
-        if self.codec == "exr":
-            write_exr(path, pixels)
-        else:
-            with atomic_path(path) as temp:
-                temp.write_bytes(self._encoded(pixels, associated))
+        plate = frame.plate
+        source = plate.source if plate is not None else None
+        same_space = plate is not None and plate.colorspace == self.colorspace
+        fields = header_fields(self.codec, self.colorspace, plate)
+        write_file(self.frame_path(frame.index), pixels, associated, source, same_space, fields)
         self.frames += 1
-
-    def _encoded(self, pixels: np.ndarray, associated: bool) -> bytes:
-        """A PNG (OpenCV) or TIFF (vidgan.io.tiff, its alpha declared `associated` or not) file of H×W×3 or H×W×4
-        RGB(A) pixels. OSError when the encoder fails."""
-        if self.codec == "tiff":
-            return encode_tiff(pixels, associated)
-        order = cv2.COLOR_RGB2BGR if pixels.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
-        done, encoded = cv2.imencode(self.suffix, cv2.cvtColor(pixels, order))
-        if not done:
-            raise OSError(f"the {self.suffix[1:].upper()} encoder failed")
-        return encoded.tobytes()
 
     def close(self) -> None:
         if not self.written():
@@ -272,17 +288,20 @@ class Clip:
         return iter_frames(self.path, deep=deep)
 
 
-def open_clip(path: Path, fps: Fraction = Fraction(25), colorspace: str = "auto") -> Clip:
+def open_clip(path: Path, fps: Fraction = Fraction(25), colorspace: str = "auto", layer: str | None = None) -> Clip:
     """Probe a video file, or list an image sequence (folder or printf pattern) shown at `fps` whose values are in
-    `colorspace` (vidgan.io.colorspaces; a video's colours come from its stream: UsageError for any but auto)."""
+    `colorspace` (vidgan.io.colorspaces; a video's colours come from its stream: UsageError for any but auto),
+    translating its OpenEXR files' `layer` (UsageError for a video)."""
     path = Path(path)
     if is_image_sequence(path):
-        sequence = open_image_sequence(path, colorspace)
+        sequence = open_image_sequence(path, colorspace, layer)
         count = len(sequence.files)
         tags = PictureTags(colour=IMAGE_TAGS)
         return Clip(path, sequence.width, sequence.height, fps, 1 / fps, count, False, sequence.stem, sequence, tags)
     if colorspace != "auto":
         raise UsageError(f"--colorspace is for image sequences; {path} is a video, whose colours its stream describes")
+    if layer is not None:
+        raise UsageError(f"--layer is for OpenEXR image sequences; {path} is a video")
     info = probe_video(path)
     return Clip(
         path, info.width, info.height, info.fps, info.time_base, info.frame_count, info.has_audio, path.stem, tags=info.tags

@@ -76,7 +76,8 @@ class RenderOptions:
     roi_track: Path | None = None  # … or a box per frame from a CSV of frame,x,y,w,h
     feather: int = option(16, bounds=NOT_NEGATIVE)  # width in pixels of the region's soft edge
     fps: Fraction = Fraction(25)  # frame rate of image-sequence inputs
-    colorspace: str = "auto"  # of image-sequence inputs' values (vidgan.io.colorspaces; auto: linear for OpenEXR)
+    colorspace: str = "auto"  # of image-sequence inputs' values (vidgan.io.colorspaces; auto: what the files declare)
+    layer: str | None = None  # of multi-layer OpenEXR inputs, the layer or part to translate (None: the plain R, G, B)
     temporal_smooth: float = option(0.0, bounds=UNIT)  # 0..1: blend in the previous output moved by the source's flow (0 = off)
     warp_error_every: int = option(10, bounds=NOT_NEGATIVE)  # measure the warp error on every Nth pair of frames (0 = off)
     compare: bool = False  # also write a labelled side-by-side (source | result) per output

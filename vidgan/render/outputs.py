@@ -19,15 +19,16 @@ import numpy as np
 from vidgan.core.directions import Direction
 from vidgan.core.errors import UsageError
 from vidgan.io.plates import DISPLAY
-from vidgan.io.sequences import SEQUENCE_FORMATS, Clip, ImageSequenceWriter, open_clip, output_colorspace
+from vidgan.io.sequences import PLATE_SUFFIXES, SEQUENCE_FORMATS, Clip, ImageSequenceWriter, open_clip, output_colorspace
 from vidgan.io.video import VIDEO_CODECS, Frame, VideoWriter
 from vidgan.render.detail import write_matte
 from vidgan.render.options import RenderOptions
 
 _CODEC_OF_SUFFIX = {".mp4": "h264", ".mov": "prores", ".mkv": "ffv1", "": "png"}
 _SUFFIX_OF_CODEC = {codec: suffix for suffix, codec in _CODEC_OF_SUFFIX.items()} | {codec: "" for codec in SEQUENCE_FORMATS}
-# An image sequence renders to its own format by default: OpenEXR to OpenEXR, TIFF to TIFF, the rest to PNG.
-_SEQUENCE_CODEC_OF_SUFFIX = {".exr": "exr", ".tif": "tiff", ".tiff": "tiff"}
+# An image sequence renders to its own format by default: OpenEXR to OpenEXR, TIFF to TIFF, DPX and Cineon to DPX,
+# the rest to PNG.
+_SEQUENCE_CODEC_OF_SUFFIX = {".exr": "exr", ".tif": "tiff", ".tiff": "tiff", ".dpx": "dpx", ".cin": "dpx"}
 
 Writer = VideoWriter | ImageSequenceWriter
 
@@ -136,7 +137,7 @@ def plan_outputs(paths: Sequence[Path], options: RenderOptions) -> list[ClipPlan
         raise UsageError("give at least one input")
     if options.out is not None and (len(paths) > 1 or options.out_dir is not None):
         raise UsageError("--out names one output: with several inputs (or --out-dir) use --out-dir only")
-    clips = [open_clip(path, options.fps, options.colorspace) for path in paths]
+    clips = [open_clip(path, options.fps, options.colorspace, options.layer) for path in paths]
     _check_roi(options, clips)
     plans = []
     for clip in clips:
@@ -171,7 +172,7 @@ def _sequence_writer(
     """An image sequence named like the source's frames (shot.1001.exr → shot.1001.exr), else STEM_NNNNNN."""
     clip = plan.clip
     if clip.sequence is not None:
-        space = output_colorspace(codec, clip.sequence.colorspace, clip.sequence.suffix == ".exr")
+        space = output_colorspace(codec, clip.sequence.colorspace, clip.sequence.suffix in PLATE_SUFFIXES)
         writer = kind(path, clip.sequence.prefix, clip.sequence.padding, codec, space)
     else:
         writer = kind(path, f"{clip.stem}_", 6, codec, output_colorspace(codec, DISPLAY, False))
