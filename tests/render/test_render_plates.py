@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import OpenImageIO as oiio
 import pytest
+import tifffile
 from PIL import Image, ImageCms
 from test_render_formats import _matte, _render, brighten_left  # noqa: F401 (brighten_left: a fixture, by name)
 
 from vidgan.io.colorspaces import resolve_colorspace
-from vidgan.io.imagefile import read_file
+from vidgan.io.imagefile import read_file, write_file
 from vidgan.io.images import read_image
 
 WIDTH, HEIGHT = 48, 32
@@ -247,3 +248,32 @@ def test_png_plates_icc_profile_and_gamma_are_carried_to_image_outputs(run_cli, 
                 assert image.info["gamma"] == 1.0 and "icc_profile" not in image.info
             else:
                 assert image.info["icc_profile"] == profile
+
+
+@pytest.mark.parametrize("bits", [8, 10, 12, 16])
+def test_dpx_keeps_its_depth_exactly(tmp_path, bits):
+    sample = np.uint8 if bits == 8 else np.uint16
+    codes = (np.arange(HEIGHT * WIDTH * 3).reshape(HEIGHT, WIDTH, 3) * 37 % (1 << bits)).astype(sample)
+    stored = codes if bits in (8, 16) else (codes << (16 - bits)) | (codes >> (2 * bits - 16))  # bit replication
+    write_file(tmp_path / "in.dpx", stored, attributes={"oiio:BitsPerSample": bits, "dpx:Transfer": "Printing density"})
+    read = read_file(tmp_path / "in.dpx")
+    assert read.pixels.dtype == sample and np.array_equal(read.pixels, stored) and read.source.bits == bits
+    write_file(tmp_path / "out.dpx", read.pixels, source=read.source, same_space=True, attributes={"oiio:BitsPerSample": bits})
+    assert _spec_of(tmp_path / "out.dpx").get_int_attribute("oiio:BitsPerSample") == bits
+    assert np.array_equal(read_image(tmp_path / "out.dpx"), stored)
+
+
+@pytest.mark.usefixtures("brighten_left")
+def test_16_bit_cmyk_tiff_plates_render_as_rgb(run_cli, tmp_path):
+    (tmp_path / "cmyk").mkdir()
+    ys, xs = np.mgrid[0:HEIGHT, 0:WIDTH]
+    cmyk = np.dstack([xs * 1000, ys * 1500, 30000 + xs * 100, np.full_like(xs, 5000)]).astype(np.uint16)
+    for number in FRAMES:
+        tifffile.imwrite(tmp_path / "cmyk" / f"print.{number}.tif", cmyk, photometric="separated", extratags=[(332, "H", 1, 1, True)])
+    _render(run_cli, tmp_path, tmp_path / "cmyk", "--out", tmp_path / "rgb")
+    rendered = read_image(tmp_path / "rgb" / "print.1001.tif")
+    # RGB = (1 - C)(1 - K) per ink, at 16 bits; no alpha channel made up.
+    expected = (65535 - cmyk[..., :3].astype(np.float64)) * (65535 - cmyk[..., 3:].astype(np.float64)) / 65535
+    untouched = _matte(tmp_path / "rgb_matte", "print.1001.png") == 0
+    assert rendered.shape == (HEIGHT, WIDTH, 3) and rendered.dtype == np.uint16
+    assert np.abs(rendered[untouched] - expected[untouched]).max() <= 1
