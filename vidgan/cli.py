@@ -377,8 +377,10 @@ def render(
         Codec | None,
         typer.Option(
             help="h264 (.mp4), prores (422 HQ 10-bit, .mov), prores4444 (10-bit with alpha, .mov), ffv1 (lossless, .mkv); "
-            "image sequences in a folder: png (8 or 16-bit), tiff (8, 16 or 32-bit float), exr (half or float, linear). "
-            "Default: from --out, else h264 for videos and a sequence's own format (exr, tiff, else png) for sequences."
+            "image sequences in a folder: png (8 or 16-bit), tiff (8, 16 or 32-bit float), exr (half or float, linear), "
+            "dpx (8, 10, 12 or 16-bit, the source's transfer). "
+            "Default: from --out, else h264 for videos and a sequence's own format (exr, tiff, dpx for DPX and Cineon, "
+            "else png) for sequences."
         ),
     ] = None,
     crf: Annotated[int, typer.Option(help="H.264 quality: 0 lossless … 51 worst.")] = _RENDER.crf,
