@@ -8,6 +8,7 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+import av
 import numpy as np
 import OpenImageIO as oiio
 import pytest
@@ -112,6 +113,10 @@ def test_dpx_linear_renders_to_dpx_and_to_display_png(run_cli, tmp_path):
     untouched = _matte(tmp_path / "dpx_matte", "scan.1001.png") == 0
     assert np.array_equal(rendered[untouched], sources[1001][untouched])
     assert _spec_of(tmp_path / "dpx" / "scan.1001.dpx").get_string_attribute("dpx:Transfer") == "Linear"
+
+    _render(run_cli, tmp_path, tmp_path / "linear", "--out", tmp_path / "shot.mov", "--fps", "24")
+    with av.open(str(tmp_path / "shot.mov")) as video:  # the first frame's timecode starts the video's
+        assert {v for k, v in video.streams.video[0].metadata.items() if k.lower() == "timecode"} == {"01:00:00:01"}
 
     _render(run_cli, tmp_path, tmp_path / "linear", "--out", tmp_path / "png", "--codec", "png")
     png = read_image(tmp_path / "png" / "scan.1001.png").astype(np.float64) / 65535  # 16 bits, display-referred

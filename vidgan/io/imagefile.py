@@ -101,6 +101,11 @@ class SourceImage:
         return "srgb"
 
     @property
+    def timecode(self) -> str | None:
+        """The SMPTE timecode in the header (DPX, OpenEXR) as HH:MM:SS:FF, or None."""
+        return self.spec.get_string_attribute("smpte:TimeCode") or None
+
+    @property
     def bits(self) -> int:
         """Bits per stored sample (10 for a 10-bit DPX read as uint16)."""
         return self.spec.get_int_attribute("oiio:BitsPerSample", self.spec.format.size() * 8)

@@ -56,6 +56,7 @@ class ImageSequence:
     height: int
     colorspace: Colorspace  # of the stored values (vidgan.io.colorspaces)
     layer: str | None = None  # of multi-layer OpenEXR files, the one translated (None: the plain R, G, B)
+    timecode: str | None = None  # the first file's SMPTE timecode (DPX, OpenEXR headers), which video outputs start at
 
     @property
     def suffix(self) -> str:
@@ -87,7 +88,7 @@ def open_image_sequence(path: Path, colorspace: str = "auto", layer: str | None 
     first = read_file(files[0][1], layer)
     height, width = first.pixels.shape[:2]
     space = resolve_colorspace(colorspace, first.source.native_space)
-    return ImageSequence(path, tuple(files), prefix, padding, width, height, space, layer)
+    return ImageSequence(path, tuple(files), prefix, padding, width, height, space, layer, first.source.timecode)
 
 
 def _match_pattern(path: Path, pattern: re.Match) -> tuple[list[tuple[int, Path]], str, int]:
@@ -296,7 +297,7 @@ def open_clip(path: Path, fps: Fraction = Fraction(25), colorspace: str = "auto"
     if is_image_sequence(path):
         sequence = open_image_sequence(path, colorspace, layer)
         count = len(sequence.files)
-        tags = PictureTags(colour=IMAGE_TAGS)
+        tags = PictureTags(colour=IMAGE_TAGS, timecode=sequence.timecode)
         return Clip(path, sequence.width, sequence.height, fps, 1 / fps, count, False, sequence.stem, sequence, tags)
     if colorspace != "auto":
         raise UsageError(f"--colorspace is for image sequences; {path} is a video, whose colours its stream describes")
