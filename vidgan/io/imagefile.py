@@ -317,17 +317,19 @@ def write_file(
     if output is None:
         raise VidganError(f"{path}: no writer for {suffix or 'this file'} ({oiio.geterror().strip()})")
     same_format = source is not None and source.format == output.format_name()
+    # The source's layout holds where the frame kept its size (a frame letterboxed to the sequence's is another).
+    same_layout = same_format and (source.spec.height, source.spec.width) == pixels.shape[:2]
     if source is not None:
         for name, kind, value in _carried(source, output.format_name(), same_space):
             spec.attribute(name, kind, value)
-        if same_format and output.format_name() == "openexr":
+        if same_layout and output.format_name() == "openexr":
             spec.x, spec.y = source.spec.x, source.spec.y
             spec.full_x, spec.full_y = source.spec.full_x, source.spec.full_y
             spec.full_width, spec.full_height = source.spec.full_width, source.spec.full_height
     for name, value in (attributes or {}).items():
         spec.attribute(name, value)
     with atomic_path(path) as temp, _named(temp) as target:
-        if same_format and output.format_name() == "openexr" and _has_more(source):
+        if same_layout and output.format_name() == "openexr" and _has_more(source):
             done = _rewrite_exr(output, target, source, spec, pixels)
         else:
             done = output.open(target, spec) and output.write_image(pixels)
