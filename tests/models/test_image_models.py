@@ -109,13 +109,13 @@ def _gan_config(kind: str, **changes) -> dict:
 
 @pytest.fixture
 def no_folder_loading(monkeypatch):
-    """build_task functions read image folders (through vidgan.training.data); hand them random images instead."""
+    """build_task functions read image folders (through vidgan.runs.images); hand them random images instead."""
     images = torch.randint(0, 256, (6, 3, 64, 64), dtype=torch.uint8)
 
     def fake_load(folder, size, channels=3):
         return torch.nn.functional.interpolate(images[:, :channels].float(), size=(size, size)).to(torch.uint8)
 
-    monkeypatch.setattr("vidgan.training.data.load_image_folder", fake_load)
+    monkeypatch.setattr("vidgan.runs.images.load_image_folder", fake_load)
 
 
 def _assert_finite(losses: dict[str, torch.Tensor], expected: set[str]) -> None:

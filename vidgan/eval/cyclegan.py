@@ -1,9 +1,10 @@
-"""`vidgan eval` of a CycleGAN run: translation scores, C2ST, cycle and identity error, colour, structure and
-temporal error.
+"""`vidgan eval` of a run that translates (a CycleGAN, or any kind whose record in vidgan.runs.kinds has
+directions): translation scores, C2ST, cycle and identity error, colour, structure and temporal error.
 
 A domain classifier (real a vs real b, vidgan.eval.judges) scores translations, and fresh classifiers per direction
 try to tell translations from real target images (C2ST). Every figure stands beside its baseline: real target
-images and the untranslated input. One direction is scored at a time by `score_direction`.
+images and the untranslated input. One direction is scored at a time by `score_direction`; the cycle error needs
+both directions, so a run that translates a→b only has none.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import torch
 
 from vidgan.core.devices import resolve_device
-from vidgan.core.directions import DIRECTIONS, DOMAINS, Direction
+from vidgan.core.directions import DOMAINS, Direction
 from vidgan.core.progress import make_progress, warn
 from vidgan.eval.judges import BATCH, FEW_IMAGES, Progress, c2st_classifiers, holdout_accuracy, predict, two_sample_test
 from vidgan.eval.metrics import (
@@ -29,16 +30,15 @@ from vidgan.eval.metrics import (
 )
 from vidgan.eval.options import ClassifierSettings, EvalOptions
 from vidgan.eval.temporal import temporal_errors
+from vidgan.io.batches import load_frames, load_image_files, to_float, to_uint8
 from vidgan.io.images import list_images
 from vidgan.io.pairs import PAIRS, PairFiles
 from vidgan.models.classifier import BinaryClassifier
 from vidgan.render.runtimes import runtime_generator
 from vidgan.runs.checkpoints import load_latest_checkpoint
 from vidgan.runs.folder import RunFolder
-from vidgan.runs.generators import CYCLEGAN_KIND as KIND
-from vidgan.runs.generators import generator_from_checkpoint
+from vidgan.runs.kinds import ModelKind, model_kind
 from vidgan.runs.splits import load_split
-from vidgan.training.data import load_frames, load_image_files, to_float, to_uint8
 
 # A generator as the runtimes give it (vidgan.render.runtimes): the module, or its export run by an ONNX runtime.
 Generator = Callable[[torch.Tensor], torch.Tensor]
@@ -57,7 +57,7 @@ class ImageSets:
 def _image_loader(config: dict[str, Any]) -> Callable[[list[Path], Path], torch.Tensor]:
     """How the run's evaluation images are loaded: size×size squares, or for a run trained on --crop windows of
     whole frames, the centre crop×crop window of each frame at the run's working scale (the scale it trained at)."""
-    size, crop = config["size"], config["crop"]
+    size, crop = config["size"], config.get("crop")
     if crop is None:
         return lambda paths, where: load_image_files(paths, size, where)
 
@@ -69,7 +69,9 @@ def _image_loader(config: dict[str, Any]) -> Callable[[list[Path], Path], torch.
     return centre_windows
 
 
-def _image_sets(run: RunFolder, config: dict[str, Any], folders: dict[str, Path] | None, device: torch.device) -> ImageSets:
+def image_sets(run: RunFolder, config: dict[str, Any], folders: dict[str, Path] | None, device: torch.device) -> ImageSets:
+    """The run's training images and what it is evaluated on: `folders` (a, b) where given, else its held-out
+    images, else (with a warning) its training images."""
     load = _image_loader(config)
     split = load_split(run.split_path)
     if split is None:
@@ -102,7 +104,8 @@ def _later_frames(
 
 
 @torch.no_grad()
-def _translate(generator: Generator, images: torch.Tensor) -> torch.Tensor:
+def translate_images(generator: Generator, images: torch.Tensor) -> torch.Tensor:
+    """N×3×H×W uint8 images through the generator, batch by batch: N×3×H×W uint8."""
     return torch.cat([to_uint8(generator(to_float(images[i : i + BATCH]))) for i in range(0, len(images), BATCH)])
 
 
@@ -126,13 +129,14 @@ def score_direction(
     beside its baseline; `classifier` labels domain b 1 (vidgan.eval.judges.holdout_accuracy(a, b)). "c2st" is
     None when a set has fewer than 2 images. The temporal error is measured on the source images' frame pairs
     where `later` holds them ("temporal_pairs": "frames"), else on the images and slightly moved copies
-    ("motions")."""
+    ("motions"). The cycle figures are None where `generators` lacks the reverse direction."""
     source, target = images[direction.source], images[direction.target]
-    translated = _translate(generators[direction], source)
-    cycled = _translate(generators[direction.reverse], translated)
+    translated = translate_images(generators[direction], source)
+    reverse = generators.get(direction.reverse)
+    cycled = None if reverse is None else translate_images(reverse, translated)
     target_label = DOMAINS.index(direction.target)
     later_frames = (later or {}).get(direction.source)
-    translate = partial(_translate, generators[direction])
+    translate = partial(translate_images, generators[direction])
     temporal_error, input_temporal_error = temporal_errors(translate, source, later_frames)
 
     def share_judged_target(judged: torch.Tensor) -> float:
@@ -142,9 +146,9 @@ def score_direction(
         "translation_score": share_judged_target(translated),
         "real_target_score": share_judged_target(target),
         "untranslated_score": share_judged_target(source),
-        "cycle_l1": _paired(l1_per_image, cycled, source),
-        "cycle_psnr": psnr(_paired(mse_per_image, cycled, source)),
-        "identity_l1": _paired(l1_per_image, _translate(generators[direction], target), target),
+        "cycle_l1": None if cycled is None else _paired(l1_per_image, cycled, source),
+        "cycle_psnr": None if cycled is None else psnr(_paired(mse_per_image, cycled, source)),
+        "identity_l1": _paired(l1_per_image, translate_images(generators[direction], target), target),
         "colour_distance": colour_distance(translated, target),
         "untranslated_colour_distance": colour_distance(source, target),
         "ssim_grey": _paired(ssim_grey_per_image, source, translated),
@@ -155,25 +159,34 @@ def score_direction(
     }
 
 
-def evaluate_cyclegan_run(run: RunFolder, config: dict[str, Any], options: EvalOptions) -> dict[str, Any]:
-    """Score the run's newest checkpoint in both directions on its held-out images (or the folders options.a and
-    options.b); returns what eval.json holds. Runs trained with --ema are judged by their averaged generator
-    weights unless options.averaged is off; options.runtime runs them (vidgan.render.runtimes)."""
+def run_directions(kind: ModelKind, config: dict[str, Any]) -> list[Direction]:
+    """The directions a run translates: its kind's, or those of them its config records (a distilled run's)."""
+    recorded = config.get("directions")
+    return [d for d in kind.directions if recorded is None or d.name in recorded]
+
+
+def evaluate_translation_run(run: RunFolder, config: dict[str, Any], options: EvalOptions) -> dict[str, Any]:
+    """Score the run's newest checkpoint in each direction its kind translates on its held-out images (or the
+    folders options.a and options.b); returns what eval.json holds. Runs that kept a moving average of their
+    weights (--ema: a checkpoint model named *_ema) are judged by it unless options.averaged is off;
+    options.runtime runs the generators (vidgan.render.runtimes)."""
     settings = options.classifier
     device = resolve_device(options.device)
     checkpoint = load_latest_checkpoint(run.root, map_location=device)
+    kind = model_kind(checkpoint["kind"], run.root)
     generators = {}
-    for d in DIRECTIONS:
-        generator = generator_from_checkpoint(checkpoint, d, device, averaged=options.averaged)
+    for d in run_directions(kind, config):
+        generator = kind.get("load_generator")(checkpoint, d, device, options.averaged)
         generators[d] = runtime_generator(generator, run.root, d, device, options.runtime)
-    weights = "averaged" if options.averaged and "generators_ema" in checkpoint["models"] else "trained"
+    averaged = options.averaged and any(name.endswith("_ema") for name in checkpoint["models"])
+    weights = "averaged" if averaged else "trained"
     folders = None if options.a is None else {"a": options.a, "b": options.b}
-    sets = _image_sets(run, config, folders, device)
+    sets = image_sets(run, config, folders, device)
     counts = {d: len(images) for d, images in sets.evaluation.items()}
     if min(counts.values()) < FEW_IMAGES:
         warn(f"only {min(counts.values())} evaluation images in one domain: the scores below are coarse and noisy")
     with make_progress(quiet=options.quiet) as progress:
-        total = 1 + c2st_classifiers(settings) * len(DIRECTIONS)
+        total = 1 + c2st_classifiers(settings) * len(generators)
         bar = progress.add_task("eval: classifiers", total=total, info="domain classifier")
 
         def step(share: float) -> None:
@@ -183,14 +196,14 @@ def evaluate_cyclegan_run(run: RunFolder, config: dict[str, Any], options: EvalO
         if accuracy < RELIABLE_ACCURACY:
             warn(f"the domain classifier tells real a from real b only {accuracy:.0%} of the time: translation scores mean little")
         directions = {}
-        for direction in DIRECTIONS:
+        for direction in generators:
             progress.update(bar, info=f"{direction.name}: translating, C2ST")
             directions[direction.name] = score_direction(direction, generators, sets.evaluation, classifier, settings, step, sets.later)
     if min(counts.values()) < 2:
         warn("C2ST needs at least 2 evaluation images in each domain (one to train on, one to judge): not measured")
     return {
         "run": str(run.root),
-        "kind": KIND,
+        "kind": kind.name,
         "step": int(checkpoint["step"]),
         "generator_weights": weights,  # "averaged" (the run's moving average, --ema) or "trained"
         "images": {"set": sets.kind, **counts},
@@ -225,7 +238,8 @@ TABLE_ROWS = (
 
 
 def table_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
-    """(label, a→b, b→a) strings for every row of the eval table ("n/a" for figures an older eval did not record)."""
+    """(label, a→b[, b→a]) strings for every row of the eval table ("n/a" for figures an older eval did not record,
+    or a one-way run has none of)."""
     directions = results["directions"]
     return [(label, *(_shown(fmt, directions[d].get(key)) for d in directions)) for key, label, fmt in TABLE_ROWS]
 
@@ -245,7 +259,7 @@ def eval_summary(results: dict[str, Any]) -> str:
     )
 
 
-def cyclegan_table(results: dict[str, Any]) -> tuple[str, tuple[str, ...], list[tuple[str, ...]]]:
-    """The title line, column headers and rows of a CycleGAN run's eval table (terminal and HTML report)."""
+def translation_table(results: dict[str, Any]) -> tuple[str, tuple[str, ...], list[tuple[str, ...]]]:
+    """The title line, column headers and rows of a translating run's eval table (terminal and HTML report)."""
     header = ("metric", *(direction.replace("2", "→") for direction in results["directions"]))
     return eval_summary(results), header, table_rows(results)

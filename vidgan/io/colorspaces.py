@@ -52,6 +52,11 @@ class Colorspace:
     def is_display(self) -> bool:
         return self.name == "srgb"
 
+    @property
+    def is_log(self) -> bool:
+        """Film log (cineon), which a scene-linear output converts to linear."""
+        return self.name == "cineon"
+
     def to_display(self, stored: np.ndarray) -> np.ndarray:
         if self.name == "srgb":
             return stored

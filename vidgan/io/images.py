@@ -3,12 +3,14 @@ OpenImageIO (vidgan.io.imagefile); 8-bit RGB and size×size squares for training
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from vidgan.core.errors import UsageError, VidganError
+from vidgan.core.progress import warn
 from vidgan.io.imagefile import image_size, read_file, write_file
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
@@ -113,6 +115,15 @@ def over_black(pixels: np.ndarray, premultiplied: bool) -> np.ndarray:
     if premultiplied:
         return to_8bit(colour)  # premultiplied colour is already the colour over black
     return to_8bit(colour * unit_float(pixels[:, :, 3:]))
+
+
+def readable_rgb(paths: Iterable[Path], skipping: str = "skipping") -> Iterator[np.ndarray]:
+    """read_rgb of each of `paths` that can be read; the others are skipped with a warning "`skipping` <why>"."""
+    for path in paths:
+        try:
+            yield read_rgb(path)
+        except VidganError as error:
+            warn(f"{skipping} {error}")
 
 
 def write_png(path: Path, pixels: np.ndarray) -> None:

@@ -17,9 +17,10 @@ where the source's colour was (the file says which in its ExtraSamples tag), nev
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -146,43 +147,44 @@ def parse_fps(text: str) -> Fraction:
     return fps
 
 
-# The file suffix each image-sequence codec writes.
-SEQUENCE_FORMATS = {"png": ".png", "tiff": ".tif", "exr": ".exr", "dpx": ".dpx"}
-# Plates in scene-linear or film-log formats, whose PNG and TIFF outputs are display-referred.
-PLATE_SUFFIXES = (".exr", ".dpx", ".cin")
 LINEAR = Colorspace("linear")
 # The DPX transfer characteristic that declares an output's colour space (others: left undefined).
 _DPX_TRANSFERS = {"linear": "Linear", "cineon": "Printing density"}
 
 
-def sequence_sample(codec: str, plate: Plate | None) -> np.dtype:
-    """The sample type a sequence codec stores a frame in: the source's depth where the format holds it (PNG:
-    8 or 16 bits, 16 for anything deeper; TIFF and DPX: 8, 16 or 32-bit float; EXR: half, or float for a float
-    source)."""
-    stored = np.dtype(np.uint8) if plate is None else plate.stored.dtype
-    if codec == "exr":
-        return stored if stored.kind == "f" else np.dtype(np.float16)
+def _deepest(plate: Plate | None) -> np.dtype:
+    return np.dtype(np.uint8) if plate is None else plate.stored.dtype
+
+
+def png_sample(plate: Plate | None) -> np.dtype:
+    """PNG keeps 8 or 16 bits: the source's, 16 for anything deeper."""
+    return np.dtype(np.uint8) if _deepest(plate) == np.uint8 else np.dtype(np.uint16)
+
+
+def tiff_sample(plate: Plate | None) -> np.dtype:
+    """TIFF keeps 8 or 16 bits or 32-bit float: the source's (a half-float source as float)."""
+    stored = _deepest(plate)
     if stored == np.uint8:
         return stored
-    return np.dtype(np.float32) if codec in ("tiff", "dpx") and stored.kind == "f" else np.dtype(np.uint16)
+    return np.dtype(np.float32) if stored.kind == "f" else np.dtype(np.uint16)
 
 
-def output_colorspace(codec: str, clip_space: Colorspace, plate_in: bool) -> Colorspace:
-    """The space a sequence codec's values go back to: the input's, except that an EXR output of a display-referred
-    or film-log input is scene-linear (the format's convention) and a PNG/TIFF output of an EXR, DPX or Cineon input
-    (`plate_in`) is display-referred."""
-    if codec == "exr":
-        return LINEAR if clip_space.is_display or clip_space.name == "cineon" else clip_space
-    return DISPLAY if plate_in and codec in ("png", "tiff") else clip_space
+def exr_sample(plate: Plate | None) -> np.dtype:
+    """OpenEXR keeps half or float: float for a float source, else half."""
+    stored = _deepest(plate)
+    return stored if stored.kind == "f" else np.dtype(np.float16)
 
 
-def header_fields(codec: str, colorspace: Colorspace, plate: Plate | None) -> dict[str, object]:
+def source_associated(plate: Plate | None) -> bool:
+    """TIFF, DPX: alpha associated (colour premultiplied) where the source's was (a TIFF's ExtraSamples tag says)."""
+    return plate is not None and plate.premultiplied
+
+
+def dpx_header(colorspace: Colorspace, plate: Plate | None) -> dict[str, object]:
     """What a DPX output's header declares beyond what it carries from its source: the source's 10 or 12 bits
     where it was a DPX or Cineon file of those, and the transfer of `colorspace` unless the source DPX's own
     (in that space) is carried."""
     source = plate.source if plate is not None else None
-    if codec != "dpx":
-        return {}
     fields: dict[str, object] = {}
     if source is not None and source.format in ("dpx", "cineon") and plate.stored.dtype == np.uint16:
         fields["oiio:BitsPerSample"] = source.bits
@@ -192,21 +194,60 @@ def header_fields(codec: str, colorspace: Colorspace, plate: Plate | None) -> di
     return fields
 
 
-class ImageSequenceWriter:
-    """Writes frames as PREFIX<number>.png|.tif|.exr|.dpx into a folder, each file atomically so an interrupted render
-    can resume, at the depth sequence_sample picks, in `colorspace` (vidgan.io.plates.stored_pixels: untouched
-    pixels are the source's own, alpha passes through).
+def write_frame_file(
+    path: Path,
+    pixels: np.ndarray,
+    associated: bool,
+    plate: Plate | None,
+    colorspace: Colorspace,
+    header: Callable[[Colorspace, Plate | None], dict[str, object]] | None = None,
+) -> None:
+    """Write one frame's H×W×3|4 pixels, in `colorspace`, through OpenImageIO (vidgan.io.imagefile.write_file,
+    atomically, the format from the suffix): an output of the source file's format carries its header (and, for
+    OpenEXR, its other layers and parts and its windows), and any carries its ICC profile and gAMA where
+    `colorspace` is the plate's; `header(colorspace, plate)`: the fields the format declares on top."""
+    source = plate.source if plate is not None else None
+    same_space = plate is not None and plate.colorspace == colorspace
+    write_file(path, pixels, associated, source, same_space, header(colorspace, plate) if header is not None else None)
 
-    Same calling convention as VideoWriter (write_frame, close, abort); frames already written stay on abort.
-    Until close() the folder also holds INCOMPLETE.txt, so a sequence cut short never passes for a finished one.
+
+@dataclass(frozen=True)
+class ImageEncoding:
+    """How one image-sequence format stores a frame: its files' suffix, the sample type for a source (`sample`, from
+    the frame's Plate or None for 8-bit RGB), whether colour is stored premultiplied by alpha (`associated`), and
+    `write(path, pixels, associated, plate, colorspace)`, which writes one H×W×3|4 file atomically in `colorspace`
+    (raises VidganError)."""
+
+    suffix: str
+    sample: Callable[[Plate | None], np.dtype]
+    associated: Callable[[Plate | None], bool]
+    write: Callable[[Path, np.ndarray, bool, Plate | None, Colorspace], None]
+
+
+PNG = ImageEncoding(".png", png_sample, lambda plate: False, write_frame_file)
+TIFF = ImageEncoding(".tif", tiff_sample, source_associated, write_frame_file)
+EXR = ImageEncoding(".exr", exr_sample, lambda plate: True, write_frame_file)
+# DPX keeps TIFF's depths (8 or 16 bits, 32-bit float; a 10 or 12-bit source, read as 16 bits, at its own depth).
+DPX = ImageEncoding(".dpx", tiff_sample, source_associated, partial(write_frame_file, header=dpx_header))
+
+
+class ImageSequenceWriter:
+    """Writes frames as PREFIX<number>SUFFIX into a folder in one ImageEncoding (PNG, TIFF, EXR, DPX), each file
+    atomically so an interrupted render can resume, at the depth the encoding picks, in `colorspace`
+    (vidgan.io.plates.stored_pixels: untouched pixels are the source's own, alpha passes through).
+
+    A FrameWriter (vidgan.render.formats); frames already written stay on abort. Until close() the folder also
+    holds INCOMPLETE.txt, so a sequence cut short never passes for a finished one.
     """
 
-    def __init__(self, folder: Path, prefix: str, padding: int, codec: str = "png", colorspace: Colorspace = DISPLAY) -> None:
+    def __init__(
+        self, folder: Path, prefix: str, padding: int, encoding: ImageEncoding = PNG, colorspace: Colorspace = DISPLAY
+    ) -> None:
         self.path = Path(folder)
         self.prefix = prefix
         self.padding = padding
-        self.codec = codec
-        self.suffix = SEQUENCE_FORMATS[codec]
+        self.encoding = encoding
+        self.suffix = encoding.suffix
         self.colorspace = colorspace
         if self.path.exists() and not self.path.is_dir():
             raise VidganError(f"{self.path}: is a file, expected a folder for the image sequence")
@@ -243,18 +284,14 @@ class ImageSequenceWriter:
             return None  # a damaged leftover is rendered again
         return rgb if plate is None or frame.plate is None else plate.display
 
-    def write_frame(self, frame: Frame, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
+    def write_frame(self, frame: Frame, picture: np.ndarray, alpha: np.ndarray | None = None) -> None:
         """Write the rendered frame (H×W×3 uint8, or float32 display-referred straight colour for a frame with a
         plate), with `alpha` (H×W float32 in [0, 1]) as its alpha channel if given, else the source's if it has
-        one; the colour premultiplied by that alpha in OpenEXR, and in TIFF where the source's was."""
-        associated = self.codec == "exr" or (self.codec == "tiff" and frame.plate is not None and frame.plate.premultiplied)
-        sample = sequence_sample(self.codec, frame.plate)
-        pixels = stored_pixels(rgb, frame.plate, self.colorspace, sample, alpha, associated)
-        plate = frame.plate
-        source = plate.source if plate is not None else None
-        same_space = plate is not None and plate.colorspace == self.colorspace
-        fields = header_fields(self.codec, self.colorspace, plate)
-        write_file(self.frame_path(frame.index), pixels, associated, source, same_space, fields)
+        one; the colour premultiplied by that alpha where the encoding stores it so."""
+        associated = self.encoding.associated(frame.plate)
+        sample = self.encoding.sample(frame.plate)
+        pixels = stored_pixels(picture, frame.plate, self.colorspace, sample, alpha, associated)
+        self.encoding.write(self.frame_path(frame.index), pixels, associated, frame.plate, self.colorspace)
         self.frames += 1
 
     def close(self) -> None:

@@ -1,8 +1,9 @@
-"""The run folder: one place that knows its layout.
+"""The run folder: the one place that knows its layout.
 
     RUN/config.json        every option of the run, with vidgan/torch versions
     RUN/metrics.jsonl      one JSON object per logged step: {"step": …, "time": …, <loss term>: …}
     RUN/checkpoints/       step_NNNNNNN.pt (newest few) and latest.pt
+    RUN/checkpoints/onnx/  DIRECTION.RUNTIME.onnx: cached ONNX exports of the generators (vidgan.render.runtimes)
     RUN/samples/           step_NNNNNNN.png sample grids
     RUN/losses.png         smoothed loss curves from metrics.jsonl     (refreshed with each sample grid)
     RUN/progress.gif       the sample grids over training, in order    (refreshed with each sample grid)
@@ -10,6 +11,7 @@
     RUN/split.json         training / held-out / guard image names per domain (vidgan.runs.splits)
     RUN/eval.json          the latest `vidgan eval` results
     RUN/report.html        the latest `vidgan report`
+    RUN/teacher.pt         a distilled student's teacher: its generators for the distilled directions
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from vidgan.core.errors import VidganError
 from vidgan.core.fsutil import atomic_path, write_text_atomic
 from vidgan.runs.config import upgrade_config
 
+CHECKPOINTS = "checkpoints"
+ONNX_CACHE = "onnx"
+
 
 class RunFolder:
     def __init__(self, root: Path) -> None:
@@ -36,13 +41,14 @@ class RunFolder:
     config_path = property(lambda self: self.root / "config.json")
     metrics_path = property(lambda self: self.root / "metrics.jsonl")
     samples_dir = property(lambda self: self.root / "samples")
-    checkpoints_dir = property(lambda self: self.root / "checkpoints")
+    checkpoints_dir = property(lambda self: self.root / CHECKPOINTS)
     losses_plot_path = property(lambda self: self.root / "losses.png")
     progress_gif_path = property(lambda self: self.root / "progress.gif")
     histograms_dir = property(lambda self: self.root / "histograms")
     split_path = property(lambda self: self.root / "split.json")
     eval_path = property(lambda self: self.root / "eval.json")
     report_path = property(lambda self: self.root / "report.html")
+    teacher_path = property(lambda self: self.root / "teacher.pt")
 
     def histogram_path(self, step: int) -> Path:
         return self.histograms_dir / f"step_{step:07d}.png"
@@ -110,3 +116,25 @@ class RunFolder:
     def latest_sample(self) -> Path | None:
         samples = self.sample_paths()
         return samples[-1] if samples else None
+
+
+def run_of(source: Path) -> RunFolder | None:
+    """The run that `source` belongs to: `source` itself when it is a run folder, RUN for a checkpoint file in
+    RUN/checkpoints/; None where that folder holds no config.json (a checkpoint file copied elsewhere)."""
+    source = Path(source)
+    root = source if source.is_dir() else source.parent.parent if source.parent.name == CHECKPOINTS else None
+    return RunFolder(root) if root is not None and (root / "config.json").is_file() else None
+
+
+def onnx_cache_dir(source: Path) -> Path:
+    """Where ONNX exports of `source`'s generators are cached: RUN/checkpoints/onnx/ for a run folder,
+    FOLDER/onnx/ for a checkpoint file in FOLDER."""
+    source = Path(source)
+    return (RunFolder(source).checkpoints_dir if source.is_dir() else source.parent) / ONNX_CACHE
+
+
+def working_scale(source: Path, training_size: int) -> int:
+    """The short side, in pixels, the run's generator works at: the run config's `working_scale` as it records one,
+    else `training_size`. `source` is a run folder or a checkpoint file; one in RUN/checkpoints/ finds RUN's config."""
+    run = run_of(source)
+    return training_size if run is None else int(run.read_config().get("working_scale", training_size))

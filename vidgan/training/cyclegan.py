@@ -16,7 +16,8 @@ from torchvision.utils import make_grid
 from vidgan.core import distributed
 from vidgan.core.devices import autocast, fast_layout, resolve_precision
 from vidgan.core.directions import DIRECTIONS, DOMAINS, Direction
-from vidgan.core.errors import UsageError, VidganError
+from vidgan.core.errors import UsageError
+from vidgan.io.batches import to_uint8
 from vidgan.io.images import detect_image_size, list_images
 from vidgan.io.pairs import has_frame_pairs
 from vidgan.models.cyclegan import (
@@ -25,23 +26,16 @@ from vidgan.models.cyclegan import (
     build_discriminator,
     build_generator,
 )
-from vidgan.runs.generators import CYCLEGAN_KIND
+from vidgan.runs.images import load_training_images
+from vidgan.runs.plots import domain_term, domain_totals
 from vidgan.runs.splits import DomainSplit
-from vidgan.training.data import (
-    ImageBank,
-    diff_augment,
-    load_training_images,
-    short_side,
-    to_uint8,
-)
+from vidgan.training.data import ImageBank, diff_augment, short_side
 from vidgan.training.launch import check_new_run, start_training, training_split
 from vidgan.training.loop import TrainResult, ema_decay, update_average
 from vidgan.training.losses import lsgan_loss
 from vidgan.training.options import CycleGANOptions
-from vidgan.training.plots import domain_term
 from vidgan.training.temporal import FramesTerm, TemporalTerm, equivariance_term, load_frame_pairs, paired_images
 
-KIND = CYCLEGAN_KIND
 SAMPLE_COLUMNS = 8
 
 
@@ -97,7 +91,7 @@ class CycleGANTask:
     checkpointed beside them), which draws the sample grids and is what eval, translate and render load.
     """
 
-    kind = KIND
+    kind = CycleGANOptions.kind
 
     def __init__(
         self,
@@ -178,7 +172,7 @@ class CycleGANTask:
             terms: dict[str, torch.Tensor] = {}
             for d in DIRECTIONS:
                 terms.update(self._generator_terms(d, real, fake))
-            totals = self._domain_totals(terms, ("g_adv", "cycle", "identity", "temporal"))
+            totals = domain_totals(terms, ("g_adv", "cycle", "identity", "temporal"))
             loss_g = totals["g_adv"]
             for name in ("cycle", "identity", "temporal"):
                 if name in totals:
@@ -198,7 +192,7 @@ class CycleGANTask:
                 terms[domain_term("d_real", d)] = lsgan_loss(self._judge(d, real[d]), True)
             for d in DOMAINS:
                 terms[domain_term("d_fake", d)] = lsgan_loss(self._judge(d, self.pools[d](fake[d])), False)
-            totals.update(self._domain_totals(terms, ("d_real", "d_fake")))
+            totals.update(domain_totals(terms, ("d_real", "d_fake")))
             loss_d = 0.5 * (totals["d_real"] + totals["d_fake"])
         self.optimizers["discriminators"].zero_grad(set_to_none=True)
         loss_d.backward()
@@ -224,16 +218,6 @@ class CycleGANTask:
             terms[domain_term("temporal", d.target)] = self.temporal_term(d, translate, real[d.source], fake[d.target])
         return terms
 
-    @staticmethod
-    def _domain_totals(terms: dict[str, torch.Tensor], totals: tuple[str, ...]) -> dict[str, torch.Tensor]:
-        """Each of `totals` that `terms` holds per domain, summed over the domains (a + b)."""
-        summed = {}
-        for total in totals:
-            shares = [terms[domain_term(total, d)] for d in DOMAINS if domain_term(total, d) in terms]
-            if shares:
-                summed[total] = sum(shares)
-        return summed
-
     @torch.no_grad()
     def sample_grid(self) -> torch.Tensor:
         """Rows: real a, a→b, a→b→a, real b, b→a, b→a→b (same fixed images every time; averaged weights if kept)."""
@@ -245,23 +229,6 @@ class CycleGANTask:
             translated = generators[d.name](real)
             rows += [real, translated, generators[d.reverse.name](translated)]
         return make_grid(to_uint8(torch.cat(rows)), nrow=columns, padding=2)
-
-
-def resolve_domains(data: Path | None, a: Path | None, b: Path | None) -> tuple[Path, Path]:
-    """DATA/a and DATA/b, or the --a/--b folders."""
-    if data is not None and (a is not None or b is not None):
-        raise UsageError("give either DATA (a folder with a/ and b/) or --a and --b, not both")
-    if data is not None:
-        data = Path(data)
-        if not data.is_dir():
-            raise VidganError(f"{data}: no such data folder")
-        missing = [d for d in ("a", "b") if not (data / d).is_dir()]
-        if missing:
-            raise VidganError(f"{data}: data folder has no {' or '.join(m + '/' for m in missing)} subfolder (needs a/ and b/)")
-        return data / "a", data / "b"
-    if a is None or b is None:
-        raise UsageError("give a data folder (with a/ and b/) or both --a DIR and --b DIR")
-    return Path(a), Path(b)
 
 
 def train_cyclegan(options: CycleGANOptions) -> TrainResult:
@@ -298,10 +265,7 @@ def build_task(config: dict[str, Any], device: torch.device) -> CycleGANTask:
     folders = {"a": options.a_dir, "b": options.b_dir}
     splits = training_split(options, folders)
     scale = config["working_scale"] if options.crop is not None else None
-    banks = {}
-    for d, folder in folders.items():  # under torchrun, each rank trains on its own share of each domain
-        images = load_training_images(folder, None if splits is None else splits[d], options.size, working_scale=scale)
-        banks[d] = ImageBank(distributed.shard(images, folder), device, options.aug, crop=options.crop)
+    banks = training_banks(options, config, device, splits)
     return CycleGANTask(
         banks,
         GeneratorConfig(**config["generator"]),
@@ -320,6 +284,19 @@ def build_task(config: dict[str, Any], device: torch.device) -> CycleGANTask:
         ema=options.ema,
         temporal_term=_temporal_term(options, folders, splits, scale),
     )
+
+
+def training_banks(
+    options: CycleGANOptions, config: dict[str, Any], device: torch.device, splits: dict[str, DomainSplit] | None
+) -> dict[str, ImageBank]:
+    """Each domain's training images (the training share of `splits`, or all) as the run trains on them: squares of
+    its size, or with --crop whole frames at its working scale; under torchrun each rank holds its own share."""
+    scale = config["working_scale"] if options.crop is not None else None
+    banks = {}
+    for d, folder in {"a": options.a_dir, "b": options.b_dir}.items():
+        images = load_training_images(folder, None if splits is None else splits[d], options.size, working_scale=scale)
+        banks[d] = ImageBank(distributed.shard(images, folder), device, options.aug, crop=options.crop)
+    return banks
 
 
 def _uses_frame_pairs(options: CycleGANOptions) -> bool:

@@ -1,7 +1,8 @@
 """The options of every training job as frozen dataclasses: each field's default, help, range and choices here.
 
 The Python API takes one options object (`vidgan.training.launch.train(options)`, or `train_cyclegan(options)`
-and its siblings), `vidgan train MODEL` builds its flags from these fields (vidgan.cli), and a run's
+and its siblings), `vidgan train MODEL` builds its flags from these fields (vidgan.cli; each kind's record in
+vidgan.runs.kinds names its options class, and `kind` here is that record's name), and a run's
 config.json is their serialised form (`to_config`), plus the values resolved when the run started.
 No torch here, so that the CLI can list and check options without loading it.
 
@@ -30,6 +31,7 @@ from vidgan.models.arch import (
     default_downsamplings,
     stages_to_4px,
 )
+from vidgan.runs.splits import MAX_HOLDOUT
 
 CYCLEGAN_SIZES = (64, 128)
 # "basic" is the DCGAN seeds' name for resize-and-normalise only, i.e. "none".
@@ -48,7 +50,6 @@ DEFAULT_TEMPORAL_FORM = "auto"
 # term's effect on image datasets' translation quality is unmeasured.
 PAIRED_TEMPORAL_WEIGHT = 4.0
 WGAN_CRITIC_STEPS = 5  # critic updates per generator update with wgan-gp (Gulrajani et al. 2017)
-MAX_HOLDOUT = 0.5
 # The patch discriminator's depth: 4 stride-2 layers judge 78-px patches (the whole 64-px image); with 3 (38-px
 # patches) translations were easier to tell from photos on the cats with both training seeds (docs/experiments.md).
 DEFAULT_DISC_LAYERS = 4
@@ -331,6 +332,45 @@ class VAEOptions(ImageOptions):
     batch_size: int = redefault(TrainOptions, "batch_size", 32)
 
 
-# kind, as config.json and checkpoints record it → its options
-TRAIN_OPTIONS: dict[str, type[TrainOptions]] = {cls.kind: cls for cls in (CycleGANOptions, DCGANOptions, MLPGANOptions, VAEOptions)}
-MODELS = tuple(TRAIN_OPTIONS)
+DISTILL_DIRECTIONS = ("auto", "a2b", "b2a", "both")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DistillOptions(TrainOptions):
+    """A small student generator per direction of a trained run (its teacher), trained to reproduce the teacher's
+    translations: L1 to the teacher's output, its intermediate features through learned 1x1 maps, and the
+    adversarial loss against a discriminator started from the teacher run's (GAN Compression, Li et al. 2020).
+    The student trains on the teacher's training images, at its working scale, with its crops and augmentation,
+    and keeps its held-out images out."""
+
+    kind: ClassVar[str] = "distill"
+
+    teacher: Path = given("The trained run to distil.")
+    direction: str = option(
+        "auto", "Which of the teacher's directions to distil: a2b, b2a, both, or auto (every one it translates).",
+        choices=DISTILL_DIRECTIONS,
+    )
+    width: int | None = option(
+        None, "Student base width (default: a quarter of the teacher's, about 1/16 of its multiply-adds in the wide layers).",
+        bounds=AT_LEAST_1,
+    )
+    res_blocks: int = option(1, "Residual blocks at the student's bottleneck.", bounds=NOT_NEGATIVE)
+    recon_weight: float = option(10.0, "Weight of the L1 distance to the teacher's output.", bounds=NOT_NEGATIVE)
+    feature_weight: float = option(
+        1.0, "Weight of the distance between the student's features (mapped by 1x1 convolutions) and the teacher's.",
+        bounds=NOT_NEGATIVE,
+    )
+    gan_weight: float = option(1.0, "Weight of the adversarial loss against the discriminator (0: off).", bounds=NOT_NEGATIVE)
+    lr: float = option(1e-3, "Adam learning rate of the student and the discriminator.", bounds=POSITIVE)
+    ema: float = option(
+        0.999, "Moving average of the students' weights with this decay (0: off), used by render and eval.", bounds=FRACTION
+    )
+    batch_size: int = option(4, "Images of each domain per step.", bounds=AT_LEAST_1)
+    iters: int = redefault(TrainOptions, "iters", 1500)
+    sample_every: int = redefault(TrainOptions, "sample_every", 250)
+    checkpoint_every: int = redefault(TrainOptions, "checkpoint_every", 500)
+    # The student keeps the teacher's held-out images out (its split.json is the teacher's): no share of its own.
+    holdout: float = field(default=0.0, metadata={"help": "", "cli": False, "bounds": None, "choices": ()})
+    precision: str = option("auto", "auto: bf16 mixed precision on CUDA, fp32 on the CPU.", choices=PRECISIONS)
+
+
