@@ -589,7 +589,7 @@ def render(
 
 def _warp_report(output: float | None, source: float | None) -> str:
     if output is None or source is None:
-        return "not measured (needs two frames with trackable motion)"
+        return "not measured (needs two frames with trackable motion, at least 16 px on the short side)"
     ratio = f", {output / source:.2f}x the source's" if source > 0 else ""
     return f"output {output:.6f}, source {source:.6f}{ratio}"
 
