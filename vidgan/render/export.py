@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import vidgan
-from vidgan.core.directions import Direction
+from vidgan.core.directions import DIRECTION_NAMES, Direction
 from vidgan.core.errors import UsageError
 from vidgan.core.fsutil import atomic_path
 from vidgan.core.options import AT_LEAST_1, check_fields, option
 from vidgan.models.reference_archs import REFERENCE_ARCHS
-from vidgan.render.options import DEFAULT_CALIBRATION_FRAMES, PRECISIONS
+from vidgan.render.options import CALIBRATION_HELP, DEFAULT_CALIBRATION_FRAMES, PRECISIONS
 
 EXPORT_FORMATS = ("onnx", "torchscript")
 if TYPE_CHECKING:
@@ -52,14 +52,24 @@ class ExportOptions:
     """What `vidgan export` writes: `run` (a run folder of a kind that translates, or one of its checkpoint files;
     with `arch`, one of REFERENCE_ARCHS, a reference CycleGAN state dict file) → `out`."""
 
-    run: Path
-    out: Path
-    direction: str = "a2b"
-    format: str = "onnx"
-    overwrite: bool = False
-    arch: str | None = None
-    precision: str = option("fp32", choices=PRECISIONS)  # int8: ONNX with QuantizeLinear/DequantizeLinear (QDQ)
-    calibration_frames: int = option(DEFAULT_CALIBRATION_FRAMES, bounds=AT_LEAST_1)  # training frames int8 is calibrated on
+    run: Path = option(help="A cyclegan run folder (or one of its checkpoint files).")
+    out: Path = option(help="File to write: .onnx for --format onnx, .pt for torchscript.")
+    format: str = option(
+        help="onnx (Flame's Inference node, ONNX Runtime, OpenVINO) or torchscript (Nuke's CatFileCreator).",
+        choices=EXPORT_FORMATS,
+    )
+    direction: str = option("a2b", "a2b or b2a.", choices=DIRECTION_NAMES)
+    overwrite: bool = option(False, "Replace an existing --out.", flags=("--overwrite",))
+    arch: str | None = option(
+        None, "Architecture of a reference CycleGAN --run file (latest_net_G_A.pth).", choices=REFERENCE_ARCHS
+    )
+    # int8: ONNX with QuantizeLinear/DequantizeLinear (QDQ)
+    precision: str = option(
+        "fp32",
+        "fp32, or int8 (onnx only): quantised by ONNX Runtime's quantiser, calibrated on the run's training frames.",
+        choices=PRECISIONS,
+    )
+    calibration_frames: int = option(DEFAULT_CALIBRATION_FRAMES, CALIBRATION_HELP, bounds=AT_LEAST_1)
 
     def validate(self) -> None:
         """Raise UsageError (one line, exit 2) for an unknown direction, format or precision, int8 for TorchScript,

@@ -58,7 +58,7 @@ def _difference(kept: dict[str, Any], now: dict[str, Any]) -> str | None:
             continue
         if key == "weights":
             return (
-                f"the kept frames were rendered with other weights (digest {before}, now {value}: the run was trained"
+                f"the kept frames were rendered with other weights (digest {before[:16]}, now {value[:16]}: the run was trained"
                 " further or another checkpoint is given)"
             )
         if key in ("input", "source"):
