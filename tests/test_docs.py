@@ -47,8 +47,8 @@ def readme_commands() -> list[list[str]]:
     lines += re.findall(r"(?<!`)`(vidgan [^`]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
     commands = []
     for line in lines:
-        if not re.match(r"\s*vidgan |.*&&\s*vidgan ", line):
-            continue  # a file listing, another tool's command, a program's output
+        if not re.match(r"\s*vidgan |.*&&\s*vidgan ", line) or "…" in line:
+            continue  # a file listing, another tool's command, a program's output, a pattern with a gap
         words = shlex.split(line, comments=True)
         while words:
             part = words[: words.index("&&")] if "&&" in words else words
