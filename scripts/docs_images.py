@@ -5,7 +5,7 @@
 Trains the demo (`vidgan.demo`: its synthetic glove and bare-hand takes, extract, train) at a small scale (DOCS_SCALE:
 320×180 footage of 4 s, a narrower network trained for 120 steps, as the test suite's demo run is), renders its
 gloved shot with the change matte, and again with a region of interest, then writes small PNGs under docs/images/
-(each well under 200 KB). On 2 CPU cores loaded by other jobs it took about ten minutes; `--work DIR` keeps the run
+(each well under 200 KB). On 2 CPU cores loaded by other jobs it took about 25 minutes; `--work DIR` keeps the run
 and renders there, and a second call with the same DIR reuses them (only the pictures are redrawn).
 """
 
