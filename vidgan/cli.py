@@ -23,8 +23,9 @@ from vidgan.render.detail import DETAILS
 from vidgan.render.export import EXPORT_FORMATS
 from vidgan.render.options import (
     ALPHAS,
+    DEFAULT_CALIBRATION_FRAMES,
     FITS,
-    OUTPUT_CODECS,
+    PRECISIONS,
     RENDER_DIRECTIONS,
     RUNTIMES,
     RenderOptions,
@@ -71,6 +72,17 @@ RuntimeOption = Annotated[
         help="Who runs the generator: torch; onnxruntime or openvino (CPU, an ONNX export cached in the run "
         "folder, about 2x torch); auto: torch on CUDA, the fastest installed ONNX runtime on the CPU."
     ),
+]
+Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)
+PrecisionOption = Annotated[
+    Precision,
+    typer.Option(
+        help="fp32, or int8: the ONNX runtimes run the export quantised after training, calibrated on the run's "
+        "training frames and cached beside it (not --runtime torch; torch's lever is --half)."
+    ),
+]
+CalibrationOption = Annotated[
+    int, typer.Option(help="Training frames an int8 quantisation is calibrated on (evenly spaced, at the working scale).")
 ]
 
 
@@ -335,6 +347,8 @@ def translate(
     device: DeviceOption = TranslateOptions.device,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = TranslateOptions.overwrite,
     runtime: RuntimeOption = TranslateOptions.runtime,
+    precision: PrecisionOption = TranslateOptions.precision,
+    calibration_frames: CalibrationOption = TranslateOptions.calibration_frames,
     quiet: QuietOption = False,
 ) -> None:
     """Translate every image of a folder: one PNG per input, same name and size, in --out."""
@@ -342,7 +356,14 @@ def translate(
     from vidgan.render.translate import translate_folder
 
     options = TranslateOptions(
-        out, directions.Direction.parse(direction.value), overwrite=overwrite, runtime=runtime.value, device=device, quiet=quiet
+        out,
+        directions.Direction.parse(direction.value),
+        overwrite=overwrite,
+        runtime=runtime.value,
+        precision=precision.value,
+        calibration_frames=calibration_frames,
+        device=device,
+        quiet=quiet,
     )
     result = translate_folder(input, run, options)
     skipped = f" ({result.skipped} unreadable skipped)" if result.skipped else ""
@@ -364,7 +385,6 @@ def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
 
 
 RenderDirection = _choices("RenderDirection", RENDER_DIRECTIONS)
-Codec = _choices("Codec", OUTPUT_CODECS)
 Alpha = _choices("Alpha", ALPHAS)
 Fit = _choices("Fit", FITS)
 Arch = _choices("Arch", REFERENCE_ARCHS)
@@ -393,11 +413,14 @@ def render(
     ] = None,
     out_dir: Annotated[Path | None, typer.Option(help="Folder for the outputs of several inputs (STEM_<direction>).")] = None,
     codec: Annotated[
-        Codec | None,
+        str | None,
         typer.Option(
+            # A plain name, checked by RenderOptions against the format table, which a plug-in may have added to.
+            metavar="CODEC",
             help="h264 (.mp4), prores (422 HQ 10-bit, .mov), prores4444 (10-bit with alpha, .mov), ffv1 (lossless, .mkv); "
             "image sequences in a folder: png (8 or 16-bit), tiff (8, 16 or 32-bit float), exr (half or float, linear). "
-            "Default: from --out, else h264 for videos and a sequence's own format (exr, tiff, else png) for sequences."
+            "Default: from --out, else h264 for videos and a sequence's own format (exr, tiff, else png) for sequences. "
+            "Formats registered with vidgan.render.formats.register_format are named here too."
         ),
     ] = None,
     crf: Annotated[int, typer.Option(help="H.264 quality: 0 lossless … 51 worst.")] = _RENDER.crf,
@@ -489,6 +512,8 @@ def render(
         bool, typer.Option("--half", help="Half-precision inference (bf16, or fp16 where unsupported); CUDA only.")
     ] = _RENDER.half,
     runtime: RuntimeOption = _RENDER.runtime,
+    precision: PrecisionOption = _RENDER.precision,
+    calibration_frames: CalibrationOption = _RENDER.calibration_frames,
     device: DeviceOption = _RENDER.device,
     quiet: QuietOption = False,
 ) -> None:
@@ -503,7 +528,7 @@ def render(
         out_dir=out_dir,
         directions=render_directions(direction.value),
         arch=arch.value if arch else None,
-        codec=codec.value if codec else None,
+        codec=codec,
         crf=crf,
         fit=fit.value,
         scale=scale,
@@ -526,6 +551,8 @@ def render(
         batch_size=batch_size,
         half=half,
         runtime=runtime.value,
+        precision=precision.value,
+        calibration_frames=calibration_frames,
         device=device,
         quiet=quiet,
     )
@@ -611,15 +638,30 @@ def export_model(
     direction: Annotated[Direction, typer.Option(help="a2b or b2a.")] = Direction.a2b,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
     arch: Annotated[Arch | None, typer.Option(help="Architecture of a reference CycleGAN --run file (latest_net_G_A.pth).")] = None,
+    precision: Annotated[
+        Precision,
+        typer.Option(help="fp32, or int8 (onnx only): quantised by ONNX Runtime's quantiser, calibrated on the run's training frames."),
+    ] = Precision.fp32,
+    calibration_frames: CalibrationOption = DEFAULT_CALIBRATION_FRAMES,
 ) -> None:
     """Write one direction's generator as a self-contained file for compositing applications: float RGB in [0, 1]
     in and out, any height and width, the working scale and direction in its metadata."""
     from vidgan.render.export import ExportOptions, export_generator
 
-    options = ExportOptions(run=run, out=out, direction=direction.value, format=format.value, overwrite=overwrite, arch=_value(arch))
+    options = ExportOptions(
+        run=run,
+        out=out,
+        direction=direction.value,
+        format=format.value,
+        overwrite=overwrite,
+        arch=_value(arch),
+        precision=precision.value,
+        calibration_frames=calibration_frames,
+    )
     result = export_generator(options)
     scale = result.metadata["working_scale"]
-    console.print(f"wrote {result.out} ({options.format}, {result.metadata['direction']}, working scale {scale} px)")
+    int8 = " int8" if options.precision == "int8" else ""
+    console.print(f"wrote {result.out} ({options.format}{int8}, {result.metadata['direction']}, working scale {scale} px)")
 
 
 def _model_source(run: Path | None, checkpoint: Path | None) -> Path:

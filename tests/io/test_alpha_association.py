@@ -14,7 +14,7 @@ from vidgan.io.colorspaces import srgb_decode
 from vidgan.io.exr import read_exr, write_exr
 from vidgan.io.images import read_image, read_rgb
 from vidgan.io.plates import stored_pixels
-from vidgan.io.sequences import LINEAR, ImageSequenceWriter, iter_sequence_frames, open_image_sequence
+from vidgan.io.sequences import EXR, LINEAR, TIFF, ImageSequenceWriter, iter_sequence_frames, open_image_sequence
 from vidgan.io.tiff import ASSOCIATED, encode_tiff, extra_samples
 
 STRAIGHT = np.float32([0.8, 0.4, 0.2])  # display-referred straight colour: 204, 102, 51 at 8 bits
@@ -103,13 +103,13 @@ def test_sequence_outputs_declare_and_keep_the_association(tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "t_1.tif").write_bytes(_tiff_rgba(source, 1))
     frame = _frame(tmp_path / "in")
-    tiff = ImageSequenceWriter(tmp_path / "tiff", "t_", 1, "tiff")
+    tiff = ImageSequenceWriter(tmp_path / "tiff", "t_", 1, TIFF)
     tiff.write_frame(frame, frame.plate.display)
     written = tmp_path / "tiff" / "t_1.tif"
     assert extra_samples(written) == 1 and np.array_equal(read_image(written), source)  # associated in, associated out
 
     # --alpha matte into OpenEXR, whose RGBA is always associated: the colour premultiplied by the matte.
-    exr = ImageSequenceWriter(tmp_path / "exr", "t_", 1, "exr", LINEAR)
+    exr = ImageSequenceWriter(tmp_path / "exr", "t_", 1, EXR, LINEAR)
     matte = RAMP[::-1].copy()  # 1 at the top, 0 at the bottom
     exr.write_frame(frame, frame.plate.display, matte)
     keyed = read_exr(tmp_path / "exr" / "t_1.exr").astype(np.float32)

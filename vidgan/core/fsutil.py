@@ -32,20 +32,28 @@ def temp_path_for(path: Path) -> Path:
     return Path(name)
 
 
+def through_links(path: Path) -> Path:
+    """The file a write to `path` replaces: where `path` is a symbolic link (shot_latest.mp4 -> shot_v003.mp4), its
+    final target, so that the target is replaced and the link stays, as editors save through links; else `path`."""
+    path = Path(path)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
 
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path to write; on success it replaces `path`, on error it is removed.
+    """Yield a temporary path to write; on success it replaces `path` (through a symbolic link: its target,
+    through_links), on error it is removed.
 
     OSErrors (disk full, permissions) become a one-line VidganError naming `path`.
     """
     path = Path(path)
     temp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = temp_path_for(path)
+        target = through_links(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = temp_path_for(target)
         yield temp
-        os.replace(temp, path)
+        os.replace(temp, target)
     except OSError as error:
         if temp is not None:
             temp.unlink(missing_ok=True)

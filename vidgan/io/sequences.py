@@ -14,7 +14,7 @@ where the source's colour was (the file says which in its ExtraSamples tag), nev
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -140,45 +140,93 @@ def parse_fps(text: str) -> Fraction:
     return fps
 
 
-# The file suffix each image-sequence codec writes.
-SEQUENCE_FORMATS = {"png": ".png", "tiff": ".tif", "exr": ".exr"}
 LINEAR = Colorspace("linear")
 
 
-def sequence_sample(codec: str, plate: Plate | None) -> np.dtype:
-    """The sample type a sequence codec stores a frame in: the source's depth where the format holds it (PNG:
-    8 or 16 bits, 16 for anything deeper; TIFF: 8, 16 or 32-bit float; EXR: half, or float for a float source)."""
-    stored = np.dtype(np.uint8) if plate is None else plate.stored.dtype
-    if codec == "exr":
-        return stored if stored.kind == "f" else np.dtype(np.float16)
+def _deepest(plate: Plate | None) -> np.dtype:
+    return np.dtype(np.uint8) if plate is None else plate.stored.dtype
+
+
+def png_sample(plate: Plate | None) -> np.dtype:
+    """PNG keeps 8 or 16 bits: the source's, 16 for anything deeper."""
+    return np.dtype(np.uint8) if _deepest(plate) == np.uint8 else np.dtype(np.uint16)
+
+
+def tiff_sample(plate: Plate | None) -> np.dtype:
+    """TIFF keeps 8 or 16 bits or 32-bit float: the source's (a half-float source as float)."""
+    stored = _deepest(plate)
     if stored == np.uint8:
         return stored
-    return np.dtype(np.float32) if codec == "tiff" and stored.kind == "f" else np.dtype(np.uint16)
+    return np.dtype(np.float32) if stored.kind == "f" else np.dtype(np.uint16)
 
 
-def output_colorspace(codec: str, clip_space: Colorspace, exr_in: bool) -> Colorspace:
-    """The space a sequence codec's values go back to: the input's, except that an EXR output of a display-referred
-    input is scene-linear (the format's convention) and a PNG/TIFF output of an EXR input is display-referred."""
-    if codec == "exr":
-        return LINEAR if clip_space.is_display else clip_space
-    return DISPLAY if exr_in else clip_space
+def exr_sample(plate: Plate | None) -> np.dtype:
+    """OpenEXR keeps half or float: float for a float source, else half."""
+    stored = _deepest(plate)
+    return stored if stored.kind == "f" else np.dtype(np.float16)
+
+
+def source_associated(plate: Plate | None) -> bool:
+    """TIFF: alpha associated (colour premultiplied) where the source's was, as its ExtraSamples tag declares."""
+    return plate is not None and plate.premultiplied
+
+
+def write_png(path: Path, pixels: np.ndarray, associated: bool = False) -> None:
+    """Write H×W×3 or H×W×4 RGB(A) uint8 or uint16 pixels as a PNG (OpenCV), atomically; PNG alpha is never
+    associated."""
+    order = cv2.COLOR_RGB2BGR if pixels.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
+    done, encoded = cv2.imencode(".png", cv2.cvtColor(pixels, order))
+    if not done:
+        raise VidganError(f"{path}: the PNG encoder failed")
+    with atomic_path(path) as temp:
+        temp.write_bytes(encoded.tobytes())
+
+
+def write_tiff(path: Path, pixels: np.ndarray, associated: bool) -> None:
+    """Write H×W×3 or H×W×4 RGB(A) pixels as a TIFF (vidgan.io.tiff, alpha declared `associated` or not), atomically."""
+    with atomic_path(path) as temp:
+        temp.write_bytes(encode_tiff(pixels, associated))
+
+
+def write_exr_frame(path: Path, pixels: np.ndarray, associated: bool = True) -> None:
+    """Write H×W×3 or H×W×4 half or float pixels as OpenEXR (vidgan.io.exr), whose alpha is associated by convention."""
+    write_exr(path, pixels)
+
+
+@dataclass(frozen=True)
+class ImageEncoding:
+    """How one image-sequence format stores a frame: its files' suffix, the sample type for a source (`sample`, from
+    the frame's Plate or None for 8-bit RGB), whether colour is stored premultiplied by alpha (`associated`), and
+    `write(path, pixels, associated)`, which writes one H×W×3|4 file atomically (raises VidganError)."""
+
+    suffix: str
+    sample: Callable[[Plate | None], np.dtype]
+    associated: Callable[[Plate | None], bool]
+    write: Callable[[Path, np.ndarray, bool], None]
+
+
+PNG = ImageEncoding(".png", png_sample, lambda plate: False, write_png)
+TIFF = ImageEncoding(".tif", tiff_sample, source_associated, write_tiff)
+EXR = ImageEncoding(".exr", exr_sample, lambda plate: True, write_exr_frame)
 
 
 class ImageSequenceWriter:
-    """Writes frames as PREFIX<number>.png|.tif|.exr into a folder, each file atomically so an interrupted render
-    can resume, at the depth sequence_sample picks, in `colorspace` (vidgan.io.plates.stored_pixels: untouched
-    pixels are the source's own, alpha passes through).
+    """Writes frames as PREFIX<number>SUFFIX into a folder in one ImageEncoding (PNG, TIFF, EXR), each file
+    atomically so an interrupted render can resume, at the depth the encoding picks, in `colorspace`
+    (vidgan.io.plates.stored_pixels: untouched pixels are the source's own, alpha passes through).
 
-    Same calling convention as VideoWriter (write_frame, close, abort); frames already written stay on abort.
-    Until close() the folder also holds INCOMPLETE.txt, so a sequence cut short never passes for a finished one.
+    A FrameWriter (vidgan.render.formats); frames already written stay on abort. Until close() the folder also
+    holds INCOMPLETE.txt, so a sequence cut short never passes for a finished one.
     """
 
-    def __init__(self, folder: Path, prefix: str, padding: int, codec: str = "png", colorspace: Colorspace = DISPLAY) -> None:
+    def __init__(
+        self, folder: Path, prefix: str, padding: int, encoding: ImageEncoding = PNG, colorspace: Colorspace = DISPLAY
+    ) -> None:
         self.path = Path(folder)
         self.prefix = prefix
         self.padding = padding
-        self.codec = codec
-        self.suffix = SEQUENCE_FORMATS[codec]
+        self.encoding = encoding
+        self.suffix = encoding.suffix
         self.colorspace = colorspace
         if self.path.exists() and not self.path.is_dir():
             raise VidganError(f"{self.path}: is a file, expected a folder for the image sequence")
@@ -214,31 +262,15 @@ class ImageSequenceWriter:
             return None  # a damaged leftover is rendered again
         return rgb if plate is None or frame.plate is None else plate.display
 
-    def write_frame(self, frame: Frame, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
+    def write_frame(self, frame: Frame, picture: np.ndarray, alpha: np.ndarray | None = None) -> None:
         """Write the rendered frame (H×W×3 uint8, or float32 display-referred straight colour for a frame with a
         plate), with `alpha` (H×W float32 in [0, 1]) as its alpha channel if given, else the source's if it has
-        one; the colour premultiplied by that alpha in OpenEXR, and in TIFF where the source's was."""
-        associated = self.codec == "exr" or (self.codec == "tiff" and frame.plate is not None and frame.plate.premultiplied)
-        sample = sequence_sample(self.codec, frame.plate)
-        pixels = stored_pixels(rgb, frame.plate, self.colorspace, sample, alpha, associated)
-        path = self.frame_path(frame.index)
-        if self.codec == "exr":
-            write_exr(path, pixels)
-        else:
-            with atomic_path(path) as temp:
-                temp.write_bytes(self._encoded(pixels, associated))
+        one; the colour premultiplied by that alpha where the encoding stores it so."""
+        associated = self.encoding.associated(frame.plate)
+        sample = self.encoding.sample(frame.plate)
+        pixels = stored_pixels(picture, frame.plate, self.colorspace, sample, alpha, associated)
+        self.encoding.write(self.frame_path(frame.index), pixels, associated)
         self.frames += 1
-
-    def _encoded(self, pixels: np.ndarray, associated: bool) -> bytes:
-        """A PNG (OpenCV) or TIFF (vidgan.io.tiff, its alpha declared `associated` or not) file of H×W×3 or H×W×4
-        RGB(A) pixels. OSError when the encoder fails."""
-        if self.codec == "tiff":
-            return encode_tiff(pixels, associated)
-        order = cv2.COLOR_RGB2BGR if pixels.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
-        done, encoded = cv2.imencode(self.suffix, cv2.cvtColor(pixels, order))
-        if not done:
-            raise OSError(f"the {self.suffix[1:].upper()} encoder failed")
-        return encoded.tobytes()
 
     def close(self) -> None:
         if not self.written():

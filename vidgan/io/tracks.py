@@ -118,8 +118,23 @@ def _codec_name(stream: av.stream.Stream) -> str | None:
 
 
 def _label(kind: str, number: int, stream: av.stream.Stream) -> str:
-    details = [_codec_name(stream) or "unknown codec", *filter(None, [stream.metadata.get("language")])]
+    language = stream.metadata.get("language")
+    # "und" (ISO 639-2 undetermined, which muxers write for a track without one) tells a user nothing.
+    details = [_codec_name(stream) or "unknown codec", *([language] if language and language != "und" else [])]
     return f"{kind} track {number} ({', '.join(details)})"
+
+
+def _source_tracks(container: av.container.InputContainer) -> Iterator[tuple[str, av.stream.Stream, str]]:
+    """(kind, stream, label) of each audio, then each subtitle track of an open container."""
+    for kind, streams in (("audio", container.streams.audio), ("subtitle", container.streams.subtitles)):
+        for number, stream in enumerate(streams, 1):
+            yield kind, stream, _label(kind, number, stream)
+
+
+def track_labels(path: Path) -> list[str]:
+    """The audio and subtitle tracks of a media file, named as warnings name them ("audio track 1 (aac, eng)")."""
+    with av.open(str(path)) as container:
+        return [label for _, _, label in _source_tracks(container)]
 
 
 def _ordered(layout: AudioLayout) -> AudioLayout:
@@ -203,9 +218,8 @@ class SourceTracks:
         self._tracks: dict[int, _Track] = {}
         self._converted: list[tuple[str, str]] = []  # (track, encoder)
         self._left_out: list[str] = []
-        for kind, streams in (("audio", source.streams.audio), ("subtitle", source.streams.subtitles)):
-            for number, stream in enumerate(streams, 1):
-                self._carry(kind, stream, _label(kind, number, stream))
+        for kind, stream, label in _source_tracks(source):
+            self._carry(kind, stream, label)
         self._pending: av.Packet | None = None
         self._packets: Iterator[av.Packet] | None = (
             source.demux(*(t.source for t in self._tracks.values())) if self._tracks else None

@@ -16,7 +16,7 @@ import numpy as np
 from av.codec.codec import UnknownCodecError
 
 from vidgan.core.errors import UsageError, VidganError
-from vidgan.core.fsutil import temp_path_for
+from vidgan.core.fsutil import temp_path_for, through_links
 from vidgan.core.progress import warn
 from vidgan.io.colour import ColourTags, decode_rgb, encode_frame, source_tags, tag_encoder
 from vidgan.io.fields import Deinterlacer, is_interlaced
@@ -483,14 +483,16 @@ class VideoWriter:
         self._done = False
         self._tracks: SourceTracks | None = None
 
+        # Through a symbolic link (shot_latest.mp4 -> shot_v003.mp4) the target is replaced and the link stays.
+        self._target = through_links(self.path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise VidganError(f"{self.path}: cannot create its folder ({ffmpeg_reason(exc)})") from exc
         if codec not in VIDEO_CODECS:
             raise VidganError(f"{self.path}: unknown video codec {codec!r} (choose from {', '.join(VIDEO_CODECS)})")
         self.codec = VIDEO_CODECS[codec]
-        self._temp = temp_path_for(self.path)
+        self._temp = temp_path_for(self._target)
         self.tags = tags or PictureTags()
         video = {"codec": VIDEO_CODECS[codec], "width": width, "height": height, "fps": self.fps,
                  "time_base": self.time_base, "crf": crf, "pix_fmt": pix_fmt, "tags": self.tags}
@@ -577,19 +579,28 @@ class VideoWriter:
         if self._tracks is not None:
             self._tracks.mux_until(float(pts * self.time_base))
 
-    def write_frame(self, frame: Frame, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
-        """Encode `rgb` (H×W×3 uint8, or float32 display-referred for a frame with a Plate) at the timestamp of the
-        source `frame` (ImageSequenceWriter has the same method): at 16 bits where the codec holds more than 8 (the
+    def write_frame(self, frame: Frame, picture: np.ndarray, alpha: np.ndarray | None = None) -> None:
+        """Encode `picture` (H×W×3 uint8, or float32 display-referred for a frame with a Plate) at the timestamp of
+        the source `frame` (a FrameWriter, vidgan.render.formats): at 16 bits where the codec holds more than 8 (the
         untouched pixels of a 10-bit source keep their 10 bits), with `alpha` (H×W float32 in [0, 1]) or else
         the frame's own where the codec stores alpha."""
-        sample = np.uint16 if self.codec.bits > 8 and (rgb.dtype != np.uint8 or frame.plate is not None) else np.uint8
-        pixels = at_depth(rgb, sample)
+        deep = self.codec.bits > 8 and (picture.dtype != np.uint8 or frame.plate is not None)
+        sample = np.uint16 if deep else np.uint8
+        pixels = at_depth(picture, sample)
         if self.codec.alpha:
             if alpha is None and frame.plate is not None and frame.plate.alpha is not None:
                 alpha = frame.plate.alpha
-            opaque = np.ones(rgb.shape[:2], np.float32)
+            opaque = np.ones(picture.shape[:2], np.float32)
             pixels = np.dstack([pixels, at_depth(opaque if alpha is None else alpha, sample)])
         self.write(pixels, frame.pts)
+
+    def existing(self, frame: Frame) -> None:
+        """A video keeps no frames of an earlier render: it is written whole or not at all."""
+        return None
+
+    def written(self) -> list[Path]:
+        """The finished file, once closed (until then nothing is under the final name)."""
+        return [self.path] if self._done and self.path.exists() else []
 
     def close(self) -> None:
         """Flush the encoder, copy the rest of the tracks, and move the finished file to its final name."""
@@ -605,7 +616,7 @@ class VideoWriter:
                 self._tracks.mux_until(None)
                 self._tracks.close()
             self._out.close()
-            os.replace(self._temp, self.path)
+            os.replace(self._temp, self._target)
         except (av.error.FFmpegError, OSError) as exc:
             self.abort()
             raise VidganError(f"{self.path}: could not finish writing ({ffmpeg_reason(exc)})") from exc

@@ -63,12 +63,20 @@ class SelfAttention(nn.Module):
         self.value = nn.Conv2d(channels, channels, 1)
         self.gamma = nn.Parameter(torch.zeros(1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries and keys (N × HW × C/8) and values (N × HW × C) of x's positions."""
+        query, key = self.query_key(x).flatten(2).transpose(1, 2).split(self.key_channels, dim=2)
+        return query, key, self.value(x).flatten(2).transpose(1, 2)
+
+    def mix(self, x: torch.Tensor, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        """x + gamma · the attention of x's queries over the given keys and values, which may come from a larger
+        map than x (tiles attend to the whole frame's keys in any order of positions)."""
         n, c, h, w = x.shape
-        query, key = self.query_key(x).flatten(2).transpose(1, 2).split(self.key_channels, dim=2)  # N × HW × C/8
-        value = self.value(x).flatten(2).transpose(1, 2)  # N × HW × C
-        mixed = F.scaled_dot_product_attention(query, key, value)  # N × HW × C
+        mixed = F.scaled_dot_product_attention(query, key, value)  # N × hw × C
         return x + self.gamma * mixed.transpose(1, 2).reshape(n, c, h, w)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mix(x, *self.project(x))
 
 
 def bottleneck_blocks(config: GeneratorConfig, channels: int) -> list[nn.Module]:

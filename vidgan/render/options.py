@@ -12,13 +12,11 @@ from pathlib import Path
 from vidgan.core.directions import A2B, DIRECTION_NAMES, DIRECTIONS, Direction
 from vidgan.core.errors import UsageError
 from vidgan.core.options import AT_LEAST_1, NOT_NEGATIVE, UNIT, Bounds, check_fields, option
-from vidgan.io.sequences import SEQUENCE_FORMATS
-from vidgan.io.video import VIDEO_CODECS
 from vidgan.models.reference_archs import REFERENCE_ARCHS
 from vidgan.render.boxes import Box
 from vidgan.render.detail import check_detail
+from vidgan.render.formats import output_format
 
-OUTPUT_CODECS = (*VIDEO_CODECS, *SEQUENCE_FORMATS)
 # How a frame meets the generator (vidgan.render.framing.Fit): short side to the training size, squashed to the
 # square, the centre square only, or the full resolution.
 FITS = ("short-side", "stretch", "crop", "native")
@@ -27,6 +25,13 @@ BOTH = "both"
 # installed. The default for render, translate and eval is torch: see DEFAULT_RUNTIME.
 RUNTIMES = ("auto", "torch", "onnxruntime", "openvino")
 DEFAULT_RUNTIME = "torch"
+# The arithmetic of the ONNX runtimes: float32, or int8 after post-training quantisation (vidgan.render.quantise),
+# which the ONNX runtimes alone run; torch's lever is --half (CUDA).
+PRECISIONS = ("fp32", "int8")
+INT8_RUNTIMES = ("onnxruntime", "openvino")
+# Training frames an int8 quantisation is calibrated on: a few dozen, as ONNX Runtime's calibrator holds every
+# intermediate tensor of every frame in memory.
+DEFAULT_CALIBRATION_FRAMES = 32
 RENDER_DIRECTIONS = (*DIRECTION_NAMES, BOTH)  # what `render --direction` takes
 # What the alpha channel of an output that holds one carries: the source's own (opaque where it has none), or the
 # change matte (vidgan.render.detail), for keying the translation over the plate in a compositing application.
@@ -47,6 +52,15 @@ def parse_segments(text: str) -> int | None:
     return int(text)
 
 
+def check_precision(precision: str, runtime: str) -> None:
+    """UsageError (one line) for --precision int8 with --runtime torch: int8 runs on INT8_RUNTIMES (or auto)."""
+    if precision == "int8" and runtime == "torch":
+        raise UsageError(
+            f"--precision int8 runs on the ONNX runtimes: give --runtime {' or '.join(INT8_RUNTIMES)} (or auto); "
+            "torch's lever is --half (CUDA)"
+        )
+
+
 def _check_direction(direction: object) -> None:
     if not isinstance(direction, Direction):
         raise UsageError(f"--direction must be {' or '.join(DIRECTION_NAMES)}, got {direction!r}")
@@ -64,7 +78,9 @@ class RenderOptions:
     out_dir: Path | None = None  # folder for the outputs of several inputs; default: beside each input
     directions: tuple[Direction, ...] = (A2B,)  # one output per direction
     arch: str | None = None  # one of REFERENCE_ARCHS: the model source is a reference CycleGAN state dict
-    codec: str | None = None  # one of OUTPUT_CODECS; default: from out's suffix, else h264 (sequences: their own format)
+    # A name in vidgan.render.formats' table (registered formats too); default: from out's suffix, else h264
+    # (sequences: their own format).
+    codec: str | None = None
     crf: int = option(18, bounds=Bounds(0, 51))  # H.264 quality: 0 lossless … 51 worst
     fit: str = "short-side"  # one of FITS
     scale: int | None = None  # working scale in px (the side the fit scales to); default the run's (else its training size)
@@ -89,6 +105,8 @@ class RenderOptions:
     batch_size: int | None = option(None, bounds=AT_LEAST_1)  # frames per batch; default vidgan.render.translator.default_batch_size
     half: bool = False  # half-precision inference (CUDA only)
     runtime: str = DEFAULT_RUNTIME  # one of RUNTIMES
+    precision: str = option("fp32", choices=PRECISIONS)  # int8: the ONNX runtimes run a quantised export
+    calibration_frames: int = option(DEFAULT_CALIBRATION_FRAMES, bounds=AT_LEAST_1)  # training frames int8 is calibrated on
     device: str = "auto"
     quiet: bool = False
 
@@ -109,8 +127,8 @@ class RenderOptions:
                 raise UsageError(f"--arch must be one of {', '.join(REFERENCE_ARCHS)}, got {self.arch!r}")
             if len(self.directions) > 1:
                 raise UsageError("--arch: a reference checkpoint holds one generator; --direction both needs a vidgan run")
-        if self.codec is not None and self.codec not in OUTPUT_CODECS:
-            raise UsageError(f"--codec must be one of {', '.join(OUTPUT_CODECS)}, got {self.codec!r}")
+        if self.codec is not None:
+            output_format(self.codec)  # UsageError naming the formats in the table
         if self.fit not in FITS:
             raise UsageError(f"--fit must be one of {', '.join(FITS)}, got {self.fit!r}")
         if self.alpha not in ALPHAS:
@@ -132,6 +150,9 @@ class RenderOptions:
             raise UsageError(f"--tile must be 0 (no tiles) or a positive multiple of the generator's stride, got {self.tile}")
         if self.runtime not in RUNTIMES:
             raise UsageError(f"--runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
+        check_precision(self.precision, self.runtime)
+        if self.precision == "int8" and (self.half or (self.tile or 0) > 0):
+            raise UsageError(f"--precision int8 runs the whole frame on an ONNX runtime: leave out {'--half' if self.half else '--tile'}")
 
     def _validate_region(self) -> None:
         if self.roi is not None and self.roi_track is not None:
@@ -153,6 +174,8 @@ class TranslateOptions:
     direction: Direction = A2B
     overwrite: bool = False  # replace existing output files
     runtime: str = option(DEFAULT_RUNTIME, choices=RUNTIMES)  # who runs the generator (vidgan.render.runtimes)
+    precision: str = option("fp32", choices=PRECISIONS)  # int8: the ONNX runtimes run a quantised export
+    calibration_frames: int = option(DEFAULT_CALIBRATION_FRAMES, bounds=AT_LEAST_1)  # training frames int8 is calibrated on
     device: str = "auto"
     quiet: bool = False
 
@@ -160,6 +183,8 @@ class TranslateOptions:
         object.__setattr__(self, "out", Path(self.out))
 
     def validate(self) -> None:
-        """Raises UsageError for a direction that is not a Direction (a2b or b2a), or a runtime not in RUNTIMES."""
+        """Raises UsageError for a direction that is not a Direction (a2b or b2a), a runtime or precision not among
+        the choices, a calibration count below 1, or int8 with --runtime torch."""
         _check_direction(self.direction)
         check_fields(self)
+        check_precision(self.precision, self.runtime)

@@ -1,35 +1,39 @@
-"""Planning the outputs of `vidgan render`: per input clip its codec and target paths, checked before any work.
+"""Planning the outputs of `vidgan render`: per input clip its output format and target paths, checked before any
+work, and opening their writers.
 
-Outputs are named from --out (one input), --out-dir, or the input's own folder, as STEM_DIRECTION with the
-codec's suffix (a folder for image sequences); with --matte, each output's change matte goes beside it into the
-folder OUTPUT_matte/ (OUTPUT without its suffix) as 16-bit grey PNGs named like the output's frames would be as a
-PNG sequence: compositing applications load such sequences directly, 16 bits keep a soft matte free of banding,
-and the frame numbers match the source's. Nothing is written over an input, nor over an earlier output
-without --overwrite (or --resume, which continues an image sequence).
+Formats come from one table (vidgan.render.formats). Outputs are named from --out (one input), --out-dir, or the
+input's own folder, as STEM_DIRECTION by the format's default-name rule (a suffix, or a folder for image
+sequences); with --matte, each output's change matte goes beside it into the folder OUTPUT_matte/ (OUTPUT without
+its suffix, vidgan.render.formats.MATTE), its frames named like the output's would be as a PNG sequence, so that
+the frame numbers match the source's. Nothing is written over an input, nor over an earlier output without
+--overwrite (or --resume, which continues an image sequence).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 from vidgan.core.directions import Direction
 from vidgan.core.errors import UsageError
 from vidgan.io.plates import DISPLAY
-from vidgan.io.sequences import SEQUENCE_FORMATS, Clip, ImageSequenceWriter, open_clip, output_colorspace
-from vidgan.io.video import VIDEO_CODECS, Frame, VideoWriter
-from vidgan.render.detail import write_matte
+from vidgan.io.sequences import Clip, open_clip
+from vidgan.io.tracks import track_labels
+from vidgan.render.formats import (
+    DEFAULT_SEQUENCE,
+    DEFAULT_VIDEO,
+    MATTE,
+    SCENE_LINEAR,
+    FrameWriter,
+    OutputFormat,
+    WriterSpec,
+    format_names,
+    implied_format,
+    output_format,
+    video_suffixes,
+)
 from vidgan.render.options import RenderOptions
-
-_CODEC_OF_SUFFIX = {".mp4": "h264", ".mov": "prores", ".mkv": "ffv1", "": "png"}
-_SUFFIX_OF_CODEC = {codec: suffix for suffix, codec in _CODEC_OF_SUFFIX.items()} | {codec: "" for codec in SEQUENCE_FORMATS}
-# An image sequence renders to its own format by default: OpenEXR to OpenEXR, TIFF to TIFF, the rest to PNG.
-_SEQUENCE_CODEC_OF_SUFFIX = {".exr": "exr", ".tif": "tiff", ".tiff": "tiff"}
-
-Writer = VideoWriter | ImageSequenceWriter
 
 
 @dataclass(frozen=True)
@@ -43,41 +47,72 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Output:
+    """One file or folder a clip's render writes: an output, its side-by-side or its matte folder."""
+
+    path: Path
+    format: OutputFormat
+    width: int  # of its frames, pixels
+
+
+@dataclass(frozen=True)
 class ClipPlan:
-    """One input clip, the codec of its outputs and a target per direction."""
+    """One input clip, the format of its outputs and a target per direction."""
 
     clip: Clip
-    codec: str
+    format: OutputFormat
     targets: tuple[Target, ...]
 
     @property
     def is_sequence(self) -> bool:
         """Whether the outputs are image sequences (folders of frames) rather than video files."""
-        return self.codec in SEQUENCE_FORMATS
+        return self.format.sequence
 
     @property
     def deep(self) -> bool:
         """Whether the outputs hold more than 8 bits per sample (so a deep video source is decoded at 16 bits)."""
-        return self.is_sequence or VIDEO_CODECS[self.codec].bits > 8
+        return self.format.deep
+
+    def outputs(self, target: Target) -> Iterator[tuple[str, Output]]:
+        """The target's output, side-by-side and matte folder (those asked for), each as (role, Output) with role
+        "output", "compare" or "matte"."""
+        width = self.clip.width
+        yield "output", Output(target.path, self.format, width)
+        if target.compare is not None:
+            yield "compare", Output(target.compare, self.format, 2 * width)
+        if target.matte is not None:
+            yield "matte", Output(target.matte, MATTE, width)
 
 
-def _sequence_codec(clip: Clip) -> str:
-    return "png" if clip.sequence is None else _SEQUENCE_CODEC_OF_SUFFIX.get(clip.sequence.suffix, "png")
+def _own_format(clip: Clip) -> OutputFormat | None:
+    """The format an image-sequence input's frames are in, where the table has it (OpenEXR for .exr)."""
+    return None if clip.sequence is None else implied_format(clip.sequence.suffix, sequence=True)
 
 
-def _codec_for(out: Path | None, codec: str | None, clip: Clip) -> str:
-    """--codec if given (checked against --out's suffix), else what --out's suffix or the input's kind implies."""
+def _format_for(out: Path | None, codec: str | None, clip: Clip) -> OutputFormat:
+    """--codec if given (checked against --out's suffix), else what --out's suffix or the input's kind implies: a
+    video renders to DEFAULT_VIDEO, an image sequence to its own format (else DEFAULT_SEQUENCE)."""
+    sequence = None
+    if clip.sequence is not None:
+        sequence = _own_format(clip) or output_format(DEFAULT_SEQUENCE)
     if out is None:
-        return codec or (_sequence_codec(clip) if clip.sequence is not None else "h264")
+        return output_format(codec) if codec else sequence or output_format(DEFAULT_VIDEO)
     suffix = "" if out.is_dir() else out.suffix.lower()
-    if suffix not in _CODEC_OF_SUFFIX:
-        raise UsageError(f"{out}: output must be a .mp4, .mov or .mkv file, or a folder for an image sequence")
-    codec = codec or (_sequence_codec(clip) if suffix == "" else _CODEC_OF_SUFFIX[suffix])
-    allowed = ("",) if codec in SEQUENCE_FORMATS else VIDEO_CODECS[codec].suffixes
-    if suffix not in allowed:
-        where = "a folder (no suffix)" if codec in SEQUENCE_FORMATS else " or ".join(allowed)
-        raise UsageError(f"{out}: --codec {codec} needs {where}")
-    return codec
+    if suffix and suffix not in video_suffixes():
+        named = ", ".join(video_suffixes())
+        raise UsageError(f"{out}: output must be a video file ({named}) or a folder for an image sequence")
+    if codec:
+        fmt = output_format(codec)
+    elif suffix:
+        fmt = implied_format(suffix, sequence=False)
+        if fmt is None:
+            raise UsageError(f"{out}: give --codec for a {suffix} output")
+    else:
+        fmt = sequence or output_format(DEFAULT_SEQUENCE)
+    if suffix not in fmt.out_suffixes:
+        where = "a folder (no suffix)" if fmt.sequence else " or ".join(fmt.suffixes)
+        raise UsageError(f"{out}: --codec {fmt.name} needs {where}")
+    return fmt
 
 
 def _with_suffix_name(path: Path, extra: str) -> Path:
@@ -85,7 +120,7 @@ def _with_suffix_name(path: Path, extra: str) -> Path:
     return path.with_name(f"{path.stem}{extra}{path.suffix}")
 
 
-def _targets(clip: Clip, codec: str, options: RenderOptions) -> tuple[Target, ...]:
+def _targets(clip: Clip, fmt: OutputFormat, options: RenderOptions) -> tuple[Target, ...]:
     """--out (one direction: as given; both: _a2b/_b2a added), else OUT_DIR or the input's folder / STEM_DIRECTION."""
     targets = []
     for direction in options.directions:
@@ -94,21 +129,21 @@ def _targets(clip: Clip, codec: str, options: RenderOptions) -> tuple[Target, ..
             path = options.out if one else _with_suffix_name(options.out, f"_{direction.name}")
         else:
             folder = options.out_dir if options.out_dir is not None else clip.path.parent
-            path = folder / f"{clip.stem}_{direction.name}{_SUFFIX_OF_CODEC[codec]}"
+            path = folder / fmt.output_name(f"{clip.stem}_{direction.name}")
         compare = _with_suffix_name(path, "_compare") if options.compare else None
         matte = path.with_name(f"{path.stem}_matte") if options.matte else None
         targets.append(Target(direction, path, compare, matte))
     return tuple(targets)
 
 
-def _check_target(path: Path, codec: str, inputs: list[Clip], options: RenderOptions) -> None:
+def _check_target(path: Path, fmt: OutputFormat, inputs: list[Clip], options: RenderOptions) -> None:
     """Refuse to write over an input, or over an existing output without --overwrite (or --resume, for sequences)."""
     resolved = path.resolve()
     for clip in inputs:
         source = clip.path.parent if clip.sequence is not None and not clip.path.is_dir() else clip.path
         if resolved == source.resolve() or (path.exists() and path.samefile(source)):  # also through a hard link
             raise UsageError(f"{path}: the output would overwrite the input {clip.path}")
-    if codec in SEQUENCE_FORMATS:
+    if fmt.sequence:
         if path.exists() and not path.is_dir():
             raise UsageError(f"{path}: is a file, the image sequence needs a folder here")
         if path.is_dir() and any(path.iterdir()) and not (options.overwrite or options.resume):
@@ -140,72 +175,76 @@ def plan_outputs(paths: Sequence[Path], options: RenderOptions) -> list[ClipPlan
     _check_roi(options, clips)
     plans = []
     for clip in clips:
-        codec = _codec_for(options.out, options.codec, clip)
-        if options.alpha == "matte" and codec not in SEQUENCE_FORMATS and not VIDEO_CODECS[codec].alpha:
-            raise UsageError(f"--alpha matte needs an output with an alpha channel: prores4444 or an image sequence, not {codec}")
-        plans.append(ClipPlan(clip, codec, _targets(clip, codec, options)))
+        fmt = _format_for(options.out, options.codec, clip)
+        if options.alpha == "matte" and not fmt.alpha:
+            with_alpha = ", ".join(name for name in format_names() if output_format(name).alpha)
+            raise UsageError(f"--alpha matte needs an output with an alpha channel ({with_alpha}), not {fmt.name}")
+        plans.append(ClipPlan(clip, fmt, _targets(clip, fmt, options)))
     seen: dict[Path, Path] = {}
     for plan in plans:
         for target in plan.targets:
-            for path, codec in ((target.path, plan.codec), (target.compare, plan.codec), (target.matte, "png")):
-                if path is None:
-                    continue
-                if path.resolve() in seen:
-                    raise UsageError(f"{path}: {seen[path.resolve()]} and {plan.clip.path} would both write here")
-                seen[path.resolve()] = plan.clip.path
-                _check_target(path, codec, clips, options)
+            for _, output in plan.outputs(target):
+                resolved = output.path.resolve()
+                if resolved in seen:
+                    raise UsageError(f"{output.path}: {seen[resolved]} and {plan.clip.path} would both write here")
+                seen[resolved] = plan.clip.path
+                _check_target(output.path, output.format, clips, options)
     return plans
 
 
-class MatteSequenceWriter(ImageSequenceWriter):
-    """Writes H×W float32 change mattes in [0, 1] as 16-bit grey PNGs (vidgan.render.detail.write_matte)."""
-
-    def write_frame(self, frame: Frame, matte: np.ndarray) -> None:
-        write_matte(self.frame_path(frame.index), matte)
-        self.frames += 1
-
-
-def _sequence_writer(
-    path: Path, plan: ClipPlan, options: RenderOptions, kind: type[ImageSequenceWriter], codec: str = "png"
-) -> ImageSequenceWriter:
-    """An image sequence named like the source's frames (shot.1001.exr → shot.1001.exr), else STEM_NNNNNN."""
+def writer_spec(plan: ClipPlan, options: RenderOptions, width: int) -> WriterSpec:
+    """What the writers of the planned clip's outputs are told, for frames `width` pixels wide."""
     clip = plan.clip
-    if clip.sequence is not None:
-        space = output_colorspace(codec, clip.sequence.colorspace, clip.sequence.suffix == ".exr")
-        writer = kind(path, clip.sequence.prefix, clip.sequence.padding, codec, space)
+    if clip.sequence is not None:  # named like the source's frames (shot.1001.exr → shot.1001.exr)
+        prefix, padding, space = clip.sequence.prefix, clip.sequence.padding, clip.sequence.colorspace
     else:
-        writer = kind(path, f"{clip.stem}_", 6, codec, output_colorspace(codec, DISPLAY, False))
-    if not options.resume:
-        for stale in writer.written():  # --overwrite: no frames of an older render left behind
-            stale.unlink()
-    return writer
-
-
-def open_matte_writer(path: Path, plan: ClipPlan, options: RenderOptions) -> MatteSequenceWriter:
-    """The writer of one output's change mattes, its frames named as the output's would be as PNGs."""
-    return _sequence_writer(path, plan, options, MatteSequenceWriter)
-
-
-def open_writer(path: Path, plan: ClipPlan, width: int, options: RenderOptions) -> Writer:
-    """A writer for one output of the planned clip, `width` pixels wide (twice the clip's for a side-by-side)."""
-    clip = plan.clip
-    if plan.is_sequence:
-        return _sequence_writer(path, plan, options, ImageSequenceWriter, plan.codec)
-    return VideoWriter(
-        path,
+        prefix, padding, space = f"{clip.stem}_", 6, DISPLAY
+    own = _own_format(clip)
+    return WriterSpec(
         width=width,
         height=clip.height,
         fps=clip.fps,
         time_base=clip.time_base,
-        codec=plan.codec,
+        tags=clip.tags,  # colour, sample aspect ratio and timecode of the source, declared by a video output
+        prefix=prefix,
+        padding=padding,
+        colorspace=space,
+        linear_source=own is not None and own.colour == SCENE_LINEAR,
         crf=options.crf,
-        # Every video source: the writer carries whatever audio and subtitle tracks it has (none is fine).
-        audio_from=clip.path if options.audio and clip.sequence is None else None,
-        tags=clip.tags,  # colour, sample aspect ratio and timecode of the source, declared by the output
+        # Every video source: a format that holds tracks carries whatever audio and subtitles it has (none is fine).
+        tracks_from=clip.path if options.audio and clip.sequence is None else None,
+        keep=options.resume,
     )
 
 
-def what_was_kept(plan: ClipPlan, writers: list[Writer]) -> str:
+def open_writer(output: Output, plan: ClipPlan, options: RenderOptions) -> FrameWriter:
+    """The writer of one output of the planned clip, in its format."""
+    return output.format.open(output.path, writer_spec(plan, options, output.width))
+
+
+def dropped_tracks(plan: ClipPlan, options: RenderOptions) -> str | None:
+    """The warning for a video source's audio and subtitle tracks that the outputs' format cannot hold, or None."""
+    clip = plan.clip
+    if plan.format.tracks or not options.audio or clip.sequence is not None:
+        return None
+    labels = track_labels(clip.path)
+    if not labels:
+        return None
+    outputs = ", ".join(f"{t.path}/" if plan.is_sequence else str(t.path) for t in plan.targets)
+    kind = "image-sequence" if plan.is_sequence else plan.format.name
+    kind = f"{kind} outputs hold" if len(plan.targets) > 1 else f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} output holds"
+    held = " or ".join(dict.fromkeys("subtitles" if label.startswith("subtitle") else "audio" for label in labels))
+    tracks = _listed(labels)
+    verb = "is" if len(labels) == 1 else "are"
+    return f"{outputs}: {kind} no {held}; {clip.path}'s {tracks} {verb} not carried"
+
+
+def _listed(items: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def what_was_kept(plan: ClipPlan, writers: list[FrameWriter]) -> str:
     """What an interrupted render of one clip leaves behind, for the error message."""
     if plan.is_sequence and writers:
         folders = ", ".join(f"{w.path} ({len(w.written())} frames)" for w in writers)

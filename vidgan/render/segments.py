@@ -25,15 +25,17 @@ from pathlib import Path
 
 import av
 import av.error
+import numpy as np
 
 from vidgan.core.errors import VidganError
-from vidgan.core.fsutil import temp_path_for
+from vidgan.core.fsutil import temp_path_for, through_links
 from vidgan.core.progress import warn
 from vidgan.io.sequences import INCOMPLETE_MARKER, Clip, iter_sequence_frames
 from vidgan.io.tracks import SourceTracks, ffmpeg_reason
 from vidgan.io.video import Frame, PictureTags, iter_frames
+from vidgan.render.formats import FrameWriter
 from vidgan.render.options import RenderOptions
-from vidgan.render.outputs import ClipPlan, Writer, open_matte_writer, open_writer
+from vidgan.render.outputs import ClipPlan, Output, open_writer
 
 # Warm-up frames with temporal smoothing at most: towards strength 1 the smoother remembers for ever.
 MAX_WARM_UP = 64
@@ -190,57 +192,59 @@ def part_path(path: Path, segment: Segment) -> Path:
     return path.with_name(f".{path.stem}.part{segment.number + 1}of{segment.count}{path.suffix}")
 
 
-class _SharedSequence:
-    """One segment's writer of an image sequence that several segments write: its frames go straight into the
-    folder, and close() leaves INCOMPLETE.txt there (join removes it once every segment is done)."""
+class SharedSequenceWriter:
+    """The FrameWriter of one segment into an image sequence that several segments write: its frames go straight
+    into the folder through the sequence's own writer, and close() leaves the folder unfinished (INCOMPLETE.txt
+    stays; join removes it once every segment is done)."""
 
-    def __init__(self, writer: Writer) -> None:
+    def __init__(self, writer: FrameWriter) -> None:
         self._writer = writer
+        self.path = writer.path
 
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._writer, name)
+    def existing(self, frame: Frame) -> np.ndarray | None:
+        return self._writer.existing(frame)
+
+    def write_frame(self, frame: Frame, picture: np.ndarray, alpha: np.ndarray | None = None) -> None:
+        self._writer.write_frame(frame, picture, alpha)
+
+    def written(self) -> list[Path]:
+        return self._writer.written()
 
     def close(self) -> None:
         """Nothing to finish: every frame is already a complete file."""
 
-
-def part_writers(segment: Segment) -> tuple[Callable[..., Writer], Callable[..., Writer]]:
-    """open_writer and open_matte_writer for one segment: a video goes to its hidden part, without tracks (the
-    join adds them once); an image sequence to the shared folder as it is (prepare() cleared older frames once,
-    and other segments are writing into it)."""
-
-    def output(path: Path, plan: ClipPlan, width: int, options: RenderOptions) -> Writer:
-        if plan.is_sequence:
-            return _SharedSequence(open_writer(path, plan, width, replace(options, resume=True)))
-        return open_writer(part_path(path, segment), plan, width, replace(options, audio=False))
-
-    def matte(path: Path, plan: ClipPlan, options: RenderOptions) -> Writer:
-        return _SharedSequence(open_matte_writer(path, plan, replace(options, resume=True)))
-
-    return output, matte
+    def abort(self) -> None:
+        self._writer.abort()
 
 
-def _outputs(plan: ClipPlan) -> Iterator[tuple[Path, bool]]:
-    """Each output of the plan (outputs, side-by-sides, matte folders) and whether it is an image sequence."""
+def part_writer(segment: Segment) -> Callable[[Output, ClipPlan, RenderOptions], FrameWriter]:
+    """open_writer for one segment: a video goes to its hidden part, without tracks (the join adds them once); an
+    image sequence to the shared folder as it is (prepare() cleared older frames once, and other segments are
+    writing into it)."""
+
+    def open_part(output: Output, plan: ClipPlan, options: RenderOptions) -> FrameWriter:
+        if output.format.sequence:
+            return SharedSequenceWriter(open_writer(output, plan, replace(options, resume=True)))
+        return open_writer(replace(output, path=part_path(output.path, segment)), plan, replace(options, audio=False))
+
+    return open_part
+
+
+def _outputs(plan: ClipPlan) -> Iterator[Output]:
+    """Each output of the plan: outputs, side-by-sides and matte folders."""
     for target in plan.targets:
-        for path, sequence in ((target.path, plan.is_sequence), (target.compare, plan.is_sequence), (target.matte, True)):
-            if path is not None:
-                yield path, sequence
+        for _, output in plan.outputs(target):
+            yield output
 
 
 def prepare(plan: ClipPlan, options: RenderOptions) -> None:
     """Before any segment is rendered (rank 0): sequence folders get their INCOMPLETE.txt and lose the frames of an
     older render (unless resumed); hidden parts of an older, failed segmented render go."""
-    width = plan.clip.width
-    for target in plan.targets:
-        if plan.is_sequence:
-            open_writer(target.path, plan, width, options)
-            if target.compare is not None:
-                open_writer(target.compare, plan, 2 * width, options)
-        if target.matte is not None:
-            open_matte_writer(target.matte, plan, options)
-    for path, sequence in _outputs(plan):
-        if not sequence:
+    for output in _outputs(plan):
+        if output.format.sequence:
+            open_writer(output, plan, options)
+        else:
+            path = output.path
             for stale in path.parent.glob(f".{path.stem}.part*of*{path.suffix}"):
                 stale.unlink(missing_ok=True)
 
@@ -248,12 +252,13 @@ def prepare(plan: ClipPlan, options: RenderOptions) -> None:
 def join(plan: ClipPlan, segments: list[Segment], audio: bool) -> None:
     """Rank 0, once every segment is rendered: join each video output's parts into the output (with the source's
     audio and subtitle tracks when `audio`), and mark each sequence folder complete. Raises VidganError."""
-    for path, sequence in _outputs(plan):
-        if sequence:
+    for output in _outputs(plan):
+        path = output.path
+        if output.format.sequence:
             (path / INCOMPLETE_MARKER).unlink(missing_ok=True)
             continue
         parts = [part_path(path, segment) for segment in segments]
-        # Like open_writer: every video output of a video source carries its tracks, side-by-sides too.
+        # Like writer_spec: every video output of a video source carries its tracks, side-by-sides too.
         tracks_from = plan.clip.path if audio and plan.clip.sequence is None else None
         planned = [segment.stamps[segment.first - segment.start :] for segment in segments]
         join_video(path, _Parts(parts, plan.clip.fps, planned, plan.clip.time_base), tracks_from, plan.clip.tags)
@@ -331,7 +336,8 @@ def join_video(path: Path, parts: _Parts, tracks_from: Path | None, tags: Pictur
     `tracks_from`, declaring the sample aspect ratio and start timecode of `tags` as VideoWriter does (the colour
     tags come with the packets' stream). Written to a hidden name and renamed into place when complete. Tracks
     that cannot go into the output are left out with a warning, as VideoWriter does. Raises VidganError."""
-    temp = temp_path_for(path)
+    target = through_links(path)  # the link stays, its target is replaced (as VideoWriter does)
+    temp = temp_path_for(target)
     try:
         try:
             _remux(temp, path, parts, tracks_from, tags)
@@ -341,7 +347,7 @@ def join_video(path: Path, parts: _Parts, tracks_from: Path | None, tags: Pictur
             warn(f"{path}: the audio and subtitle tracks of {tracks_from} cannot be written into it"
                  f" ({ffmpeg_reason(exc)}); writing the video without them")
             _remux(temp, path, parts, None, tags)
-        os.replace(temp, path)
+        os.replace(temp, target)
     except (av.error.FFmpegError, OSError) as exc:
         raise VidganError(f"{path}: could not join its segments ({ffmpeg_reason(exc)})") from exc
     finally:

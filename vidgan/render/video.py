@@ -30,20 +30,13 @@ from vidgan.core.errors import Interrupted, StopRequest, interrupts_deferred
 from vidgan.core.progress import make_progress, warn
 from vidgan.io.images import to_8bit
 from vidgan.io.video import Frame
+from vidgan.render.formats import FrameWriter
 from vidgan.render.options import RenderOptions
-from vidgan.render.outputs import (
-    ClipPlan,
-    MatteSequenceWriter,
-    Writer,
-    open_matte_writer,
-    open_writer,
-    plan_outputs,
-    what_was_kept,
-)
+from vidgan.render.outputs import ClipPlan, dropped_tracks, open_writer, plan_outputs, what_was_kept
 from vidgan.render.segments import (
     Segment,
     join,
-    part_writers,
+    part_writer,
     plan_segments,
     prepare,
     segment_frames,
@@ -139,9 +132,9 @@ class ClipRenderer:
         self.translators = translators
         self.options = options
         self.batch_size = batch_size
-        self.writers: dict[Direction, Writer] = {}
-        self.compares: dict[Direction, Writer] = {}
-        self.mattes: dict[Direction, MatteSequenceWriter] = {}
+        self.writers: dict[Direction, FrameWriter] = {}
+        self.compares: dict[Direction, FrameWriter] = {}
+        self.mattes: dict[Direction, FrameWriter] = {}
         self.tracker = MotionTracker()
         self.source_meter = WarpErrorMeter()
         self.meters = {t.direction: WarpErrorMeter() for t in plan.targets}
@@ -154,8 +147,8 @@ class ClipRenderer:
         """Render every frame, calling `advance(frames, fps)` after each batch. Ctrl-C or SIGTERM (`stop`) is taken
         between batches, where no queue between the threads is half-updated, and raises Interrupted."""
         clip = self.plan.clip
-        if self.plan.is_sequence and self.options.audio and clip.has_audio and self.segment.number == 0:
-            warn(f"{clip.path}: an image sequence holds no audio; its audio is not written")
+        if self.segment.number == 0 and (dropped := dropped_tracks(self.plan, self.options)) is not None:
+            warn(dropped)
         started = time.perf_counter()
         encoder = BackgroundWriter(self._finish, maxsize=2 * self.batch_size)
         try:
@@ -183,18 +176,13 @@ class ClipRenderer:
         return self._result()
 
     def _open_writers(self) -> None:
-        width = self.plan.clip.width
-        output, matte = (open_writer, open_matte_writer)
-        if self.segment.count > 1:
-            output, matte = part_writers(self.segment)
+        opened = open_writer if self.segment.count == 1 else part_writer(self.segment)
+        roles = {"output": self.writers, "compare": self.compares, "matte": self.mattes}
         for target in self.plan.targets:
-            self.writers[target.direction] = output(target.path, self.plan, width, self.options)
-            if target.compare is not None:
-                self.compares[target.direction] = output(target.compare, self.plan, 2 * width, self.options)
-            if target.matte is not None:
-                self.mattes[target.direction] = matte(target.matte, self.plan, self.options)
+            for role, output in self.plan.outputs(target):
+                roles[role][target.direction] = opened(output, self.plan, self.options)
 
-    def _all_writers(self) -> list[Writer]:
+    def _all_writers(self) -> list[FrameWriter]:
         return [*self.writers.values(), *self.compares.values(), *self.mattes.values()]
 
     def _translate(self, batch: list[Frame]) -> list[_Translated]:

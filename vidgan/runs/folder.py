@@ -129,3 +129,10 @@ def onnx_cache_dir(source: Path) -> Path:
     FOLDER/onnx/ for a checkpoint file in FOLDER."""
     source = Path(source)
     return (RunFolder(source).checkpoints_dir if source.is_dir() else source.parent) / ONNX_CACHE
+
+
+def working_scale(source: Path, training_size: int) -> int:
+    """The short side, in pixels, the run's generator works at: the run config's `working_scale` as it records one,
+    else `training_size`. `source` is a run folder or a checkpoint file; one in RUN/checkpoints/ finds RUN's config."""
+    run = run_of(source)
+    return training_size if run is None else int(run.read_config().get("working_scale", training_size))
