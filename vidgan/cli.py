@@ -18,6 +18,7 @@ from vidgan.core.errors import UsageError, VidganError, sigterm_as_interrupt
 from vidgan.core.options import one_of
 from vidgan.core.progress import console
 from vidgan.eval.options import SAMPLES, ClassifierSettings, EvalOptions
+from vidgan.io.ranges import parse_frames
 from vidgan.models.reference_archs import REFERENCE_ARCHS
 from vidgan.render.detail import DETAILS
 from vidgan.render.export import EXPORT_FORMATS
@@ -28,6 +29,7 @@ from vidgan.render.options import (
     RUNTIMES,
     RenderOptions,
     TranslateOptions,
+    parse_segment,
     parse_segments,
     render_directions,
 )
@@ -102,6 +104,13 @@ def extract(
     ] = None,
     start: Annotated[float | None, typer.Option(help="Start time in seconds.")] = None,
     end: Annotated[float | None, typer.Option(help="End time in seconds.")] = None,
+    frames: Annotated[
+        str | None,
+        typer.Option(
+            help="Only frames A-B, both included (a video's counted from 0, an image sequence's by file number).",
+            metavar="A-B",
+        ),
+    ] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace the frames of an earlier extraction into OUT.")
     ] = False,
@@ -111,6 +120,7 @@ def extract(
     from vidgan.io.extract import extract_frames
 
     options = dict(every=every, pair_gap=pair_gap, size=size, crop=_value(crop), scale=scale, start=start, end=end, overwrite=overwrite)
+    options["frames"] = parse_frames(frames) if frames is not None else None
     result = extract_frames({"a": a, "b": b}, out, **options, quiet=quiet)
     paired = {domain: f" ({n} with pairs)" if pair_gap else "" for domain, n in result.pairs.items()}
     counts = ", ".join(f"{n} in {domain}/{paired[domain]}" for domain, n in result.counts.items())
@@ -485,6 +495,25 @@ def render(
             metavar="auto|N",
         ),
     ] = "auto",
+    frames: Annotated[
+        str | None,
+        typer.Option(
+            help="Render only frames A-B, both included: a video's counted from 0 in presentation order, an image "
+            "sequence's by its file numbers. The output keeps their numbers and timestamps, the audio cut to them.",
+            metavar="A-B",
+        ),
+    ] = None,
+    start: Annotated[float | None, typer.Option(help="Render only the frames from this time on (seconds).")] = None,
+    end: Annotated[float | None, typer.Option(help="Render only the frames before this time (seconds).")] = None,
+    segment: Annotated[
+        str | None,
+        typer.Option(
+            help="Render only part K of N of the clip (as --segments N cuts it) into the folder --parts, as a render "
+            "farm's task; `vidgan join PARTS` then writes the output. A part already rendered is skipped.",
+            metavar="K/N",
+        ),
+    ] = None,
+    parts: Annotated[Path | None, typer.Option(help="Folder of the parts of --segment K/N (shared by every task).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Frames per batch (default 4 on CPU, 16 on CUDA).")] = None,
     half: Annotated[
         bool, typer.Option("--half", help="Half-precision inference (bf16, or fp16 where unsupported); CUDA only.")
@@ -524,6 +553,11 @@ def render(
         overwrite=overwrite,
         resume=resume,
         segments=parse_segments(segments),
+        frames=parse_frames(frames) if frames is not None else None,
+        start=start,
+        end=end,
+        segment=parse_segment(segment) if segment is not None else None,
+        parts=parts,
         batch_size=batch_size,
         half=half,
         runtime=runtime.value,
@@ -533,6 +567,8 @@ def render(
     result = render_video(inputs, _model_source(run, checkpoint), options)
     if not is_main_process():  # under torchrun, rank 0 reports every rank's clips
         return
+    for note in result.notes:
+        console.print(note)
     for clip in result.clips:
         for d, path in clip.outputs.items():
             kept = f", {clip.resumed} kept from before" if clip.resumed else ""
@@ -543,7 +579,89 @@ def render(
                 console.print(f"change matte: {clip.mattes[d]}")
             if warp_error_every:
                 console.print(f"  warp error (flicker): {_warp_report(clip.warp_errors[d], clip.source_warp_error)}")
-    console.print(f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps)")
+    if result.clips:
+        console.print(f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps)")
+
+
+@app.command()
+def join(
+    parts: Annotated[Path, typer.Argument(help="The --parts folder of `vidgan render --segment K/N`.")],
+    out: Annotated[
+        Path | None, typer.Option(help="The output (default: the one the render planned); its outputs are named after it.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
+) -> None:
+    """Join the parts of a shot rendered with `render --segment K/N --parts DIR` into the one-pass output."""
+    from vidgan.render.farm import JoinOptions, join_parts
+
+    result = join_parts(JoinOptions(parts, out, overwrite))
+    for path in result.outputs:
+        console.print(f"wrote {path} ({result.frames} frames)")
+
+
+farm_app = typer.Typer(
+    help="Render a shot on a render farm: `vidgan farm openjd BUNDLE --tasks N -- RENDER-ARGS…` writes an Open Job "
+    "Description job bundle of N `vidgan render --segment K/N` tasks and a `vidgan join` (docs/farm.md).",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+app.add_typer(farm_app, name="farm")
+
+
+def _render_paths(args: list[str]) -> tuple[dict[str, Path], tuple[str, ...]]:
+    """The arguments of a `vidgan render` command line (checked by its parser) split into its path options, by name
+    (vidgan.render.openjd.RENDER_PATHS), and the rest as given."""
+    from vidgan.render.openjd import RENDER_PATHS
+
+    command = typer.main.get_command(app).commands["render"]
+    command.make_context("render", list(args))  # refuses what render would refuse
+    options = {name: param for param in command.params for name in (*param.opts, *param.secondary_opts)}
+    paths: dict[str, Path] = {}
+    rest: list[str] = []
+    words = iter(args)
+    for word in words:
+        name, equals, value = word.partition("=")
+        param = options.get(name if word.startswith("--") else word)
+        if param is None:  # an input
+            if word.startswith("-"):
+                rest.append(word)
+            elif "inputs" in paths:
+                raise UsageError("farm openjd: a job renders one input; give one bundle per shot")
+            else:
+                paths["inputs"] = Path(word)
+            continue
+        if param.is_flag:
+            rest.append(word)
+            continue
+        value = value if equals else next(words)
+        if param.name in ("segment", "segments", "parts", "out_dir"):
+            raise UsageError(f"farm openjd: the job sets {name} itself (--tasks N); leave it out of the render's arguments")
+        if param.name in RENDER_PATHS:
+            paths[param.name] = Path(value)
+        else:
+            rest += [name, value]
+    return paths, tuple(rest)
+
+
+@farm_app.command("openjd")
+def farm_openjd(
+    bundle: Annotated[Path, typer.Argument(help="Folder for the job bundle: template.yaml and parameter_values.yaml.")],
+    render_args: Annotated[
+        list[str],
+        typer.Argument(help="After --: the arguments of `vidgan render` for the shot, --out included.", metavar="-- RENDER-ARGS…"),
+    ],
+    tasks: Annotated[int, typer.Option(help="Render tasks: the shot's segments, rendered in parallel.")] = 4,
+    parts: Annotated[Path | None, typer.Option(help="Folder for the parts (default: OUT.parts beside the output).")] = None,
+    command: Annotated[str, typer.Option(help="How the workers run vidgan (a job parameter: Vidgan).")] = "vidgan",
+) -> None:
+    """Write an Open Job Description job bundle (Deadline Cloud: `deadline bundle submit BUNDLE`; locally: `openjd run
+    BUNDLE/template.yaml -p NAME=VALUE…`) rendering one shot as N segment tasks and a join."""
+    from vidgan.render.openjd import OpenJDOptions, write_openjd_bundle
+
+    paths, rest = _render_paths(render_args)
+    result = write_openjd_bundle(OpenJDOptions(bundle, paths, rest, tasks=tasks, parts=parts, command=command))
+    console.print(f"wrote {result.template} and {result.parameter_values}")
 
 
 def _warp_report(output: float | None, source: float | None) -> str:

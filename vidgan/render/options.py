@@ -11,7 +11,8 @@ from pathlib import Path
 
 from vidgan.core.directions import A2B, DIRECTION_NAMES, DIRECTIONS, Direction
 from vidgan.core.errors import UsageError
-from vidgan.core.options import AT_LEAST_1, NOT_NEGATIVE, UNIT, Bounds, check_fields, option
+from vidgan.core.options import AT_LEAST_1, NOT_NEGATIVE, POSITIVE, UNIT, Bounds, check_fields, option
+from vidgan.io.ranges import FrameRange
 from vidgan.models.reference_archs import REFERENCE_ARCHS
 from vidgan.render.boxes import Box
 from vidgan.render.detail import check_detail
@@ -43,6 +44,14 @@ def parse_segments(text: str) -> int | None:
     if not text.isdigit() or int(text) < 1:
         raise UsageError(f"--segments must be auto or a whole number of segments, 1 or more, got {text!r}")
     return int(text)
+
+
+def parse_segment(text: str) -> tuple[int, int]:
+    """`render --segment K/N`: part K (1 … N) of N."""
+    number, _, count = text.partition("/")
+    if not (number.isdigit() and count.isdigit() and 1 <= int(number) <= int(count)):
+        raise UsageError(f"--segment must be K/N, part K of N with 1 <= K <= N (as 2/8), got {text!r}")
+    return int(number), int(count)
 
 
 def _check_direction(direction: object) -> None:
@@ -86,6 +95,14 @@ class RenderOptions:
     # Time segments per clip, rendered by separate processes and joined (vidgan.render.segments); None: auto, one
     # per torchrun process when there are fewer inputs than processes, else whole clips.
     segments: int | None = option(None, bounds=AT_LEAST_1)
+    # Only frames A-B (vidgan.io.ranges: a video's from 0, a sequence's by file number; both included) …
+    frames: FrameRange | None = None
+    start: float | None = option(None, bounds=NOT_NEGATIVE)  # … or from this time (seconds) …
+    end: float | None = option(None, bounds=POSITIVE)  # … to before this one
+    # Render only part K of N (1-based) of the one input's segments, into the folder `parts`, as a task of a render
+    # farm (vidgan.render.farm); `vidgan join` then makes the output.
+    segment: tuple[int, int] | None = None
+    parts: Path | None = None
     batch_size: int | None = option(None, bounds=AT_LEAST_1)  # frames per batch; default vidgan.render.translator.default_batch_size
     half: bool = False  # half-precision inference (CUDA only)
     runtime: str = DEFAULT_RUNTIME  # one of RUNTIMES
@@ -93,7 +110,7 @@ class RenderOptions:
     quiet: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("out", "out_dir", "roi_track"):
+        for name in ("out", "out_dir", "roi_track", "parts"):
             object.__setattr__(self, name, _as_path(getattr(self, name)))
 
     def validate(self) -> None:
@@ -121,6 +138,19 @@ class RenderOptions:
             raise UsageError(f"--fps must be positive, got {self.fps}")
         if self.overwrite and self.resume:
             raise UsageError("give --overwrite or --resume, not both")
+        self._validate_range()
+
+    def _validate_range(self) -> None:
+        if self.frames is not None and (self.start is not None or self.end is not None):
+            raise UsageError("give --frames or --start/--end, not both")
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            raise UsageError(f"--start ({self.start:g}) must be before --end ({self.end:g})")
+        if (self.segment is None) != (self.parts is None):
+            raise UsageError("--segment K/N and --parts DIR go together: part K of N is rendered into DIR")
+        if self.segment is not None and self.segments not in (None, self.segment[1]):
+            raise UsageError(f"--segment {self.segment[0]}/{self.segment[1]} cuts the clip into {self.segment[1]}; leave out --segments")
+        if self.segment is not None and self.resume:
+            raise UsageError("--segment: a part is rendered whole or again; leave out --resume")
 
     def _validate_scale(self) -> None:
         check_detail(self.detail)
