@@ -7,9 +7,12 @@ identity generator and a recolouring one at a 128-px working scale; vidgan's def
 Render level: the demo's run (vidgan.demo.train_demo_run, trained into --demo unless it holds one) renders the
 demo's gloved shot made at 1280×720 with each --detail (FFV1, lossless): PSNR of the table-top the glove never
 covers, the demo test's colour criterion on the hand, the knit left in the hand; render time of the two modes
-(default H.264 output, interleaved rounds); tiled vs untiled renders; and docs/images/detail_crop.png, a 100% crop
-(source | --detail model | --detail source).
-    PYTHONPATH=. python bench/detail.py [--rounds 5] [--demo DIR] [--frames 48]
+(default H.264 output, interleaved rounds); and docs/images/detail_crop.png, a 100% crop (source | --detail model |
+--detail source). Tiles: for the demo's run, a run of `vidgan train`'s defaults on the cats (a few steps) and a tiny
+2-step run (an 8-channel U-Net with one residual block trained on 64-px crops of the demo's takes extracted at
+96 px), the render time with --tile over the untiled one (torch both, FFV1, interleaved rounds) and the worst
+frame's PSNR between them, on the demo's shot.
+    PYTHONPATH=. python bench/detail.py [--rounds 5] [--demo DIR] [--frames 48] [--tiles-only]
 The last line is the headline.
 """
 
@@ -28,6 +31,7 @@ from benchlib import machine
 
 from vidgan.demo import GLOVE, SKIN, TAKES, DemoScale, hand_mask, train_demo_run, write_take
 from vidgan.io.batches import to_float, to_uint8
+from vidgan.io.extract import extract_frames
 from vidgan.io.video import iter_frames
 from vidgan.models.cyclegan import GeneratorConfig, build_generator
 from vidgan.render.detail import SourceDetail
@@ -36,12 +40,15 @@ from vidgan.render.options import RenderOptions
 from vidgan.render.tiles import TiledGenerator
 from vidgan.render.video import render_video
 from vidgan.runs.checkpoints import step_checkpoints
+from vidgan.training.cyclegan import train_cyclegan
+from vidgan.training.options import CycleGANOptions
 
 WORKING = 128  # px, the working scale's short side
 SHOT = (1280, 720)  # the demo's shot is made at this size for the render-level rows
-# Tile sides for the render-level tiled rows: the networks' training size (the run's --crop), and half of it, where
-# the overlap (a quarter of the tile) is 8 working pixels.
+# Tile sides for the render-level tiled rows: the networks' training size (the runs' --crop), and half of it.
 TILES = (64, 32)
+TILE_FRAMES = 24  # frames of the shot the tiled rows render
+CATS = Path(__file__).resolve().parents[2] / "shared" / "data" / "cats"
 CROP = 256  # px, the side of each panel of docs/images/detail_crop.png
 CROP_IMAGE = Path(__file__).resolve().parents[1] / "docs" / "images" / "detail_crop.png"
 Row = tuple[str, str, str]
@@ -157,7 +164,7 @@ def fitted_unet() -> torch.nn.Module:
     return generator.eval().requires_grad_(False)
 
 
-def best_seconds(runs: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+def best_seconds(runs: dict[object, Callable[[], object]], rounds: int) -> dict[object, float]:
     """Interleaved rounds, each variant's fastest time in seconds."""
     best = dict.fromkeys(runs, float("inf"))
     for _ in range(rounds):
@@ -206,6 +213,30 @@ def demo_run(folder: Path) -> Path:
     if not (run.is_dir() and step_checkpoints(run)):
         train_demo_run(folder, DemoScale(), device="cpu", quiet=True)
     return run
+
+
+def _trained(options: CycleGANOptions) -> Path:
+    """options.out, trained with `options` unless it holds a checkpoint already."""
+    if not (options.out.is_dir() and step_checkpoints(options.out)):
+        train_cyclegan(options)
+    return options.out
+
+
+def cats_run(folder: Path, cats: Path, steps: int) -> Path:
+    """FOLDER/cats: `vidgan train`'s defaults on the cats (russian_blue → grumpy), `steps` steps."""
+    return _trained(CycleGANOptions(a_dir=cats / "russian_blue", b_dir=cats / "grumpy", out=folder / "cats", iters=steps,
+                                    checkpoint_every=steps, sample_every=steps, device="cpu", quiet=True))
+
+
+def tiny_run(folder: Path) -> Path:
+    """FOLDER/tiny: 2 steps of an 8-channel U-Net with one residual block on 64-px crops of the demo's takes
+    (FOLDER/clips, made by demo_run) extracted at a 96-px working scale."""
+    data = folder / "tiny_data"
+    if not data.is_dir():
+        clips = {"a": [folder / "clips" / "glove.mp4"], "b": [folder / "clips" / "hand.mp4"]}
+        extract_frames(clips, data, every=8, scale=96, quiet=True)
+    return _trained(CycleGANOptions(a_dir=data / "a", b_dir=data / "b", out=folder / "tiny", crop=64, gen="unet", channels=8,
+                                    res_blocks=1, batch_size=1, iters=2, checkpoint_every=2, sample_every=2, device="cpu", quiet=True))
 
 
 def render(shot: Path, run: Path, out: Path, **changes: object) -> list[np.ndarray]:
@@ -290,10 +321,9 @@ def write_crop(sources: list[np.ndarray], outputs: dict[str, list[np.ndarray]], 
     cv2.imwrite(str(CROP_IMAGE), cv2.cvtColor(np.hstack(panels[:-1]), cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
-def render_cost_and_tile_rows(shot: Path, run: Path, folder: Path, rounds: int) -> tuple[list[Row], float, dict[int, float]]:
-    """Render time --detail source / --detail model (default H.264 output, interleaved rounds, best of each), and
-    tiled (TILES, at the run's 128×72 working frames) vs untiled renders of a short shot. Returns the rows, the time
-    ratio and the worst frame's tiled-vs-untiled PSNR by tile size."""
+def render_cost_rows(shot: Path, run: Path, folder: Path, rounds: int) -> tuple[list[Row], float]:
+    """Render time --detail source / --detail model (default H.264 output, interleaved rounds, best of each).
+    Returns the rows and the time ratio."""
     times = best_seconds(
         {mode: lambda m=mode: render(shot, run, folder / f"timed_{m}.mp4", detail=m) for mode in ("model", "source")},
         rounds,
@@ -303,14 +333,28 @@ def render_cost_and_tile_rows(shot: Path, run: Path, folder: Path, rounds: int) 
         ("demo 720p render time: --detail model", f"{times['model']:.2f} s", "-"),
         ("demo 720p render time: --detail source", f"{times['source']:.2f} s", f"{ratio:.2f}x model"),
     ]
-    short = write_take(folder / "short.mp4", "shot", *SHOT, frames=8)
-    untiled = render(short, run, folder / "untiled.mkv", tile=0, codec="ffv1")
-    worst = {}
-    for tile in TILES:
-        tiled = render(short, run, folder / f"tiled_{tile}.mkv", tile=tile, codec="ffv1")
-        worst[tile] = min(psnr(a, b) for a, b in zip(tiled, untiled))
-        rows.append((f"demo 720p render, tiles of {tile} vs untiled, worst of {len(tiled)} frames", f"{worst[tile]:.1f}", "-"))
-    return rows, ratio, worst
+    return rows, ratio
+
+
+def tile_rows(runs: dict[str, Path], folder: Path, rounds: int) -> tuple[list[Row], dict[str, tuple[float, float]]]:
+    """Per run, renders of TILE_FRAMES frames of the demo's 1280×720 shot untiled and with each of TILES (torch,
+    FFV1, the default --detail source, interleaved rounds, best of each): the worst frame's PSNR tiled vs untiled
+    and the time ratio. Returns the rows and {run: (PSNR, time ratio)} with tiles of TILES[0]."""
+    shot = write_take(folder / "tiles.mp4", "shot", *SHOT, frames=TILE_FRAMES)
+    rows, figures = [], {}
+    for name, run in runs.items():
+        outputs: dict[int, list[np.ndarray]] = {}
+
+        def variant(tile: int, name: str = name, run: Path = run, outputs: dict = outputs) -> Callable[[], None]:
+            return lambda: outputs.__setitem__(tile, render(shot, run, folder / f"{name}_{tile}.mkv", tile=tile, codec="ffv1"))
+
+        times = best_seconds({tile: variant(tile) for tile in (0, *TILES)}, rounds)
+        rows.append((f"{name}: untiled 720p render, {TILE_FRAMES} frames", f"{times[0]:.2f} s", "-"))
+        for tile in TILES:
+            worst = min(psnr(a, b) for a, b in zip(outputs[tile], outputs[0]))
+            rows.append((f"{name}: tiles of {tile} vs untiled, worst frame", f"{worst:.1f}", f"{times[tile] / times[0]:.2f}x time"))
+            figures.setdefault(name, (worst, times[tile] / times[0]))
+    return rows, figures
 
 
 def main() -> None:
@@ -319,19 +363,32 @@ def main() -> None:
     parser.add_argument("--render-rounds", type=int, default=3, help="interleaved rounds of the timed renders")
     parser.add_argument("--frames", type=int, default=48, help="frames of the demo's 1280x720 shot")
     parser.add_argument("--demo", type=Path, default=Path(tempfile.gettempdir()) / "vidgan-bench-detail-demo",
-                        help="folder of the demo's run (trained there unless it holds one)")
+                        help="folder of the demo's run and the tile rows' runs (trained there unless it holds them)")
+    parser.add_argument("--cats", type=Path, default=CATS, help="the cats data (russian_blue/, grumpy/)")
+    parser.add_argument("--cats-steps", type=int, default=50, help="training steps of the tile rows' cats run")
+    parser.add_argument("--tiles-only", action="store_true", help="only the tile rows")
     args = parser.parse_args()
+    run = demo_run(args.demo)
+    runs = {"demo run": run, "cats run": cats_run(args.demo, args.cats, args.cats_steps), "tiny 2-step run": tiny_run(args.demo)}
+    if args.tiles_only:
+        with tempfile.TemporaryDirectory() as folder:
+            tiles, figures = tile_rows(runs, Path(folder), args.render_rounds)
+        print(f"Tiles: {machine()}")
+        for what, first, second in tiles:
+            print(f"{what:<50}  {first:>10}  {second:>12}")
+        print("headline: " + "; ".join(f"{name} {p:.1f} dB, {r:.2f}x time" for name, (p, r) in figures.items()))
+        return
     source = synthetic_frame(1920, 1080)
     generator = default_generator()
     quality = quality_rows(source)
     tiled = tiled_rows(source, generator, fitted_unet())
     costs, extra = cost_rows(generator, args.rounds)
-    run = demo_run(args.demo)
     with tempfile.TemporaryDirectory() as folder:
         shot = write_take(Path(folder) / "shot.mp4", "shot", *SHOT, frames=args.frames)
         demo, background, translated = render_quality_rows(shot, run, Path(folder))
-        timing, ratio, tile_psnr = render_cost_and_tile_rows(shot, run, Path(folder), args.render_rounds)
-    rows = quality + tiled + costs + demo + timing
+        timing, ratio = render_cost_rows(shot, run, Path(folder), args.render_rounds)
+        tiles, figures = tile_rows(runs, Path(folder), args.render_rounds)
+    rows = quality + tiled + costs + demo + timing + tiles
     print(f"Full-resolution detail and tiles, 1920x1080 synthetic plate at a working scale of {WORKING} px; the demo's"
           f" run on its shot at {SHOT[0]}x{SHOT[1]}, {args.frames} frames\n{machine()}")
     width = max(len(row[0]) for row in rows)
@@ -344,8 +401,8 @@ def main() -> None:
         f"(--detail model {model_psnr} dB, {model_detail}); tiled vs untiled {tiled[1][1]} dB (trained U-Net); "
         f"the detail step adds {extra:.1%} of the generator's time at 720p; demo at 720p: background "
         f"{background['source']:.1f} dB with --detail source (--detail model {background['model']:.1f}), hand "
-        f"{'translated' if translated else 'NOT translated'}, render time {ratio:.2f}x --detail model's, tiled vs "
-        f"untiled render {tile_psnr[64]:.1f} dB (tiles of 64; of 32: {tile_psnr[32]:.1f} dB)"
+        f"{'translated' if translated else 'NOT translated'}, render time {ratio:.2f}x --detail model's; tiles of "
+        f"{TILES[0]} vs untiled render: " + ", ".join(f"{name} {p:.1f} dB, {r:.2f}x time" for name, (p, r) in figures.items())
     )
 
 

@@ -41,6 +41,8 @@ CASES = {
         },
     ),
     ("eval",): Case(("eval", "--run", "gone"), "gone"),
+    ("translate",): Case(("translate", "gone", "--run", "gone", "--out", "out"), "gone"),
+    ("export",): Case(("export", "--run", "gone", "--out", "out/g.onnx", "--format", "onnx"), "gone"),
     ("train", "resume"): Case(("train", "--out", "gone", "--resume"), "gone"),
 }
 

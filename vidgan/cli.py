@@ -24,7 +24,9 @@ from vidgan.render.detail import DETAILS
 from vidgan.render.export import EXPORT_FORMATS
 from vidgan.render.options import (
     ALPHAS,
+    DEFAULT_CALIBRATION_FRAMES,
     FITS,
+    PRECISIONS,
     RENDER_DIRECTIONS,
     RUNTIMES,
     RenderOptions,
@@ -33,7 +35,7 @@ from vidgan.render.options import (
     parse_segments,
     render_directions,
 )
-from vidgan.runs.kinds import DEFAULT_KIND, MODEL_KINDS, TWO_DOMAINS, ModelKind, kind_names
+from vidgan.runs.kinds import DEFAULT_KIND, MODEL_KINDS, TEACHER_RUN, TWO_DOMAINS, ModelKind, kind_names
 from vidgan.training.options import TrainOptions
 
 if TYPE_CHECKING:
@@ -72,6 +74,17 @@ RuntimeOption = Annotated[
         help="Who runs the generator: torch; onnxruntime or openvino (CPU, an ONNX export cached in the run "
         "folder, about 2x torch); auto: torch on CUDA, the fastest installed ONNX runtime on the CPU."
     ),
+]
+Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)
+PrecisionOption = Annotated[
+    Precision,
+    typer.Option(
+        help="fp32, or int8: the ONNX runtimes run the export quantised after training, calibrated on the run's "
+        "training frames and cached beside it (not --runtime torch; torch's lever is --half)."
+    ),
+]
+CalibrationOption = Annotated[
+    int, typer.Option(help="Training frames an int8 quantisation is calibrated on (evenly spaced, at the working scale).")
 ]
 
 
@@ -223,6 +236,9 @@ def _input_parameters(kind: ModelKind) -> list[inspect.Parameter]:
     def parameter(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
         return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
+    if kind.data == TEACHER_RUN:
+        run = typer.Argument(metavar="RUN", help="The trained run to learn from.", show_default=False)
+        return [parameter("teacher", Annotated[Path, run])]
     if kind.data != TWO_DOMAINS:
         return [parameter("data", Annotated[Path, typer.Argument(metavar="DATA", help="Image folder to train on.", show_default=False)])]
     folder = Annotated[Path | None, typer.Argument(metavar="[DATA]", help="A folder with a/ and b/ (from vidgan extract).")]
@@ -269,6 +285,8 @@ def _add_train_command(kind: ModelKind) -> None:
         [*_input_parameters(kind), *(_field_parameter(f, hints[f.name]) for f in flags)]
     )
     train_app.command(kind.name, cls=TrainCommand, help=options_type.__doc__)(command)
+    if kind.data == TEACHER_RUN:  # `vidgan distill RUN …`, the name users know, beside `vidgan train distill RUN …`
+        app.command(kind.name, cls=TrainCommand, help=options_type.__doc__)(command)
 
 
 _TRAIN_COMMANDS: dict[str, ModelKind] = {}  # the kind each `vidgan train KIND` command was built for
@@ -344,6 +362,8 @@ def translate(
     device: DeviceOption = TranslateOptions.device,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = TranslateOptions.overwrite,
     runtime: RuntimeOption = TranslateOptions.runtime,
+    precision: PrecisionOption = TranslateOptions.precision,
+    calibration_frames: CalibrationOption = TranslateOptions.calibration_frames,
     quiet: QuietOption = False,
 ) -> None:
     """Translate every image of a folder: one PNG per input, same name and size, in --out."""
@@ -351,7 +371,14 @@ def translate(
     from vidgan.render.translate import translate_folder
 
     options = TranslateOptions(
-        out, directions.Direction.parse(direction.value), overwrite=overwrite, runtime=runtime.value, device=device, quiet=quiet
+        out,
+        directions.Direction.parse(direction.value),
+        overwrite=overwrite,
+        runtime=runtime.value,
+        precision=precision.value,
+        calibration_frames=calibration_frames,
+        device=device,
+        quiet=quiet,
     )
     result = translate_folder(input, run, options)
     skipped = f" ({result.skipped} unreadable skipped)" if result.skipped else ""
@@ -519,6 +546,8 @@ def render(
         bool, typer.Option("--half", help="Half-precision inference (bf16, or fp16 where unsupported); CUDA only.")
     ] = _RENDER.half,
     runtime: RuntimeOption = _RENDER.runtime,
+    precision: PrecisionOption = _RENDER.precision,
+    calibration_frames: CalibrationOption = _RENDER.calibration_frames,
     device: DeviceOption = _RENDER.device,
     quiet: QuietOption = False,
 ) -> None:
@@ -561,6 +590,8 @@ def render(
         batch_size=batch_size,
         half=half,
         runtime=runtime.value,
+        precision=precision.value,
+        calibration_frames=calibration_frames,
         device=device,
         quiet=quiet,
     )
@@ -730,15 +761,30 @@ def export_model(
     direction: Annotated[Direction, typer.Option(help="a2b or b2a.")] = Direction.a2b,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
     arch: Annotated[Arch | None, typer.Option(help="Architecture of a reference CycleGAN --run file (latest_net_G_A.pth).")] = None,
+    precision: Annotated[
+        Precision,
+        typer.Option(help="fp32, or int8 (onnx only): quantised by ONNX Runtime's quantiser, calibrated on the run's training frames."),
+    ] = Precision.fp32,
+    calibration_frames: CalibrationOption = DEFAULT_CALIBRATION_FRAMES,
 ) -> None:
     """Write one direction's generator as a self-contained file for compositing applications: float RGB in [0, 1]
     in and out, any height and width, the working scale and direction in its metadata."""
     from vidgan.render.export import ExportOptions, export_generator
 
-    options = ExportOptions(run=run, out=out, direction=direction.value, format=format.value, overwrite=overwrite, arch=_value(arch))
+    options = ExportOptions(
+        run=run,
+        out=out,
+        direction=direction.value,
+        format=format.value,
+        overwrite=overwrite,
+        arch=_value(arch),
+        precision=precision.value,
+        calibration_frames=calibration_frames,
+    )
     result = export_generator(options)
     scale = result.metadata["working_scale"]
-    console.print(f"wrote {result.out} ({options.format}, {result.metadata['direction']}, working scale {scale} px)")
+    int8 = " int8" if options.precision == "int8" else ""
+    console.print(f"wrote {result.out} ({options.format}{int8}, {result.metadata['direction']}, working scale {scale} px)")
 
 
 def _model_source(run: Path | None, checkpoint: Path | None) -> Path:

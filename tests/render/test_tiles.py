@@ -1,16 +1,14 @@
-"""--tile N: tiled inference with whole-frame instance-norm statistics (vidgan.render.tiles)."""
+"""--tile N: the generator streamed stage by stage over tiles (vidgan.render.tiles) gives its untiled output."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
-from conftest import SHARED_DATA
-from PIL import Image
+from torch import nn
 
 from vidgan.core.errors import UsageError, VidganError
-from vidgan.io.batches import to_float, to_uint8
 from vidgan.models.cyclegan import GeneratorConfig, build_generator
+from vidgan.models.reference import ReferenceConfig, ReferenceResnetGenerator, ReferenceUnetGenerator
 from vidgan.render import tiles
 from vidgan.render.tiles import (
     ACTIVATION_HEADROOM,
@@ -18,48 +16,154 @@ from vidgan.render.tiles import (
     activation_bytes_per_pixel,
     auto_tile,
     check_tile,
-    fixed_statistics,
-    instance_norms,
-    spans,
-    whole_frame_statistics,
+    receptive_field,
 )
 
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR in dB of two generator outputs in [-1, 1], as the 8-bit images they become."""
-    mse = (to_uint8(a).float() - to_uint8(b).float()).square().mean().item()
-    return 10 * np.log10(255**2 / max(mse, 1e-10))
-
-
-def cats(names: range) -> torch.Tensor:
-    folder = SHARED_DATA / "cats" / "grumpy"
-    images = [np.asarray(Image.open(folder / f"{i}.png").convert("RGB")) for i in names]
-    return to_float(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2))
-
-
-@pytest.fixture(scope="module")
-def frame() -> torch.Tensor:
-    """A 1×3×128×192 working-scale frame: six cat photos the generator was not fitted on."""
-    six = cats(range(100, 106))
-    return torch.cat([torch.cat(list(six[:3]), dim=2), torch.cat(list(six[3:]), dim=2)], dim=1)[None]
+# Every generator family vidgan builds or loads, 8 channels wide.
+FAMILIES = {
+    "unet": lambda: build_generator(GeneratorConfig.for_size(64, channels=8, res_blocks=1, kind="unet")),
+    "unet, full-res skip, transposed": lambda: build_generator(
+        GeneratorConfig.for_size(64, channels=8, res_blocks=1, kind="unet", full_res_skip=True, upsample="transpose")
+    ),
+    "unet 128, attention": lambda: build_generator(
+        GeneratorConfig.for_size(128, channels=8, res_blocks=2, kind="unet", full_res_skip=True, attention=True)
+    ),
+    "resnet": lambda: build_generator(GeneratorConfig.for_size(64, channels=8, res_blocks=2)),
+    "resnet, transposed": lambda: build_generator(GeneratorConfig.for_size(64, channels=8, res_blocks=2, upsample="transpose")),
+    "reference resnet_6blocks": lambda: ReferenceResnetGenerator(ReferenceConfig("resnet_6blocks", channels=8)),
+    "reference unet_128": lambda: ReferenceUnetGenerator(ReferenceConfig("unet_128", channels=8)),
+}
 
 
-@pytest.fixture(scope="module")
-def trained_unet() -> torch.nn.Module:
-    """vidgan's default kind of generator (a U-Net with a full-resolution skip), fitted for 40 steps to a colour
-    grade of 64-px cat photos: trained weights, in seconds."""
-    torch.manual_seed(0)
-    generator = build_generator(GeneratorConfig.for_size(64, channels=8, res_blocks=1, kind="unet", full_res_skip=True))
-    images = cats(range(64))
-    optimiser = torch.optim.Adam(generator.parameters(), 2e-3)
-    for _ in range(40):
-        batch = images[torch.randint(0, len(images), (4,))]
-        target = (torch.stack([batch[:, 2], batch[:, 0], batch[:, 1]], dim=1) * 0.8 + 0.1).clamp(-1, 1)
-        loss = (generator(batch) - target).abs().mean()
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
+def randomised(generator: nn.Module, seed: int = 0) -> nn.Module:
+    """The generator in eval mode with random norm scales and shifts, and attention mixed in (gamma starts at 0)."""
+    torch.manual_seed(seed)
+    for module in generator.modules():
+        if isinstance(module, nn.InstanceNorm2d) and module.affine:
+            nn.init.normal_(module.weight, 1, 0.3)
+            nn.init.normal_(module.bias, 0, 0.3)
+        if hasattr(module, "gamma"):
+            module.gamma.data.fill_(0.8)
     return generator.eval().requires_grad_(False)
+
+
+def frames(n: int, height: int, width: int, seed: int = 1) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    smooth = torch.rand(n, 3, height // 4 + 1, width // 4 + 1, generator=generator)
+    image = nn.functional.interpolate(smooth, scale_factor=4, mode="bilinear")[:, :, :height, :width]
+    return (image + 0.1 * torch.randn(n, 3, height, width, generator=generator)).clamp(0, 1) * 2 - 1
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_tiled_equals_untiled_for_every_generator_family(family):
+    generator = randomised(FAMILIES[family]())
+    stride = generator.stride
+    # Tiles of one stride (smaller than every family's receptive field) on a frame that is no multiple of them.
+    tile = max(16, stride)
+    height, width = (2 * stride, 3 * stride) if stride > 16 else (56, 88)
+    x = frames(2, height, width)
+    with torch.inference_mode():
+        untiled = generator(x)
+        tiled = TiledGenerator(generator, tile)(x)
+    assert receptive_field(generator) is None or max(receptive_field(generator)) > tile
+    assert tiled.shape == untiled.shape
+    assert (tiled - untiled).abs().max() < 1e-5  # float rounding: outputs lie in [-1, 1]
+
+
+def test_frame_edges_of_sides_no_multiple_of_the_stride():
+    """A ResNet takes any side: 50×70 with stride 4 comes out 52×72; tiles give the same, edges included."""
+    generator = randomised(FAMILIES["resnet, transposed"]())
+    x = frames(1, 50, 70)
+    with torch.inference_mode():
+        untiled = generator(x)
+        tiled = TiledGenerator(generator, 16)(x)
+    assert tiled.shape == untiled.shape == (1, 3, 52, 72)
+    assert (tiled - untiled).abs().max() < 1e-5
+
+
+def linear_with_fixed_norms(generator: nn.Module) -> nn.Module:
+    """The generator in float64 with its activations dropped and every instance norm using fixed statistics: an
+    affine map of the input whose dependencies are the layers' windows alone."""
+    for module in list(generator.modules()):
+        for name, child in module.named_children():
+            if isinstance(child, (nn.ReLU, nn.LeakyReLU, nn.Tanh)):
+                setattr(module, name, nn.Identity())
+            if isinstance(child, nn.InstanceNorm2d):
+                child.track_running_stats = True
+                child.running_mean, child.running_var = torch.zeros(child.num_features), torch.ones(child.num_features)
+    return randomised(generator).double()
+
+
+def probed_reach(generator: nn.Module, side: int) -> tuple[int, int]:
+    """(before, after): how far outputs change before and after one perturbed input pixel, the most over the
+    pixel's phases of the stride, in a side×side frame."""
+    before = after = 0
+    base = torch.zeros(1, 3, side, side, dtype=torch.float64)
+    with torch.inference_mode():
+        plain = generator(base)
+        for phase in range(generator.stride):
+            p = side // 2 + phase
+            moved = base.clone()
+            moved[:, :, p, p] = 1.0
+            rows = torch.nonzero((generator(moved) - plain).abs().amax(dim=(0, 1, 3)) > 0).flatten()
+            # Outputs after the pixel see it before them, and the other way round.
+            before, after = max(before, int(rows.max()) - p), max(after, p - int(rows.min()))
+    return before, after
+
+
+@pytest.mark.parametrize("family", ["unet, full-res skip, transposed", "resnet", "reference resnet_6blocks"])
+def test_receptive_field_from_the_layers_is_the_probed_one(family):
+    generator = linear_with_fixed_norms(FAMILIES[family]())
+    derived = receptive_field(generator)
+    side = (2 * max(derived) + 4 * generator.stride) // generator.stride * generator.stride
+    assert derived == probed_reach(generator, side)
+
+
+def test_attention_makes_the_receptive_field_the_whole_frame():
+    assert receptive_field(FAMILIES["unet 128, attention"]()) is None
+
+
+def test_tiles_hold_a_tile_of_activations_at_a_time():
+    """On a frame 8 tiles wide, no layer computes more than a tile's share of its output (with its margin)."""
+    generator = randomised(FAMILIES["unet, full-res skip, transposed"]())
+    x = frames(1, 32, 256)
+    largest = 0
+
+    def track(out: torch.Tensor) -> torch.Tensor:
+        nonlocal largest
+        largest = max(largest, out[0].numel())
+        return out
+
+    tiled_generator = TiledGenerator(generator, 32)
+    for layer in tiled_generator._graph[1]:  # each traced layer's computation
+        layer.rule.run = lambda *args, _run=layer.rule.run: track(_run(*args))
+    with torch.inference_mode():
+        assert (tiled_generator(x) - generator(x)).abs().max() < 1e-5
+    # The densest stage, the decoder's last (16 channels with the full-res skip), in 32-px tiles with the output
+    # convolution's 1-px margin; untiled, that concatenation holds 16 × 32 × 256.
+    assert largest == 16 * 32 * (32 + 2)
+
+
+def test_a_frame_no_larger_than_the_tile_runs_untiled():
+    generator = randomised(FAMILIES["unet"]())
+    x = frames(1, 64, 96)
+    with torch.inference_mode():
+        assert torch.equal(TiledGenerator(generator, 96)(x), generator(x))
+
+
+def test_layers_tiles_do_not_know_are_named():
+    class Blurry(nn.Module):
+        stride = 1
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(nn.Conv2d(3, 3, 3, padding=1), nn.GELU())
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.net(x)
+
+    with pytest.raises(VidganError, match="cannot tile Blurry: net.1: a GELU layer, which tiles do not know"):
+        TiledGenerator(Blurry(), 16)
 
 
 def test_tile_sizes_are_checked():
@@ -67,84 +171,8 @@ def test_tile_sizes_are_checked():
     for bad in (7, -1, -8):
         with pytest.raises(UsageError, match="--tile must be 0 .* multiple of the generator's stride 4"):
             check_tile(bad, 4)
-    generator = build_generator(GeneratorConfig.for_size(64, channels=4, res_blocks=1))
     with pytest.raises(UsageError, match="--tile 0 means no tiles"):
-        TiledGenerator(generator, 0)
-    with pytest.raises(UsageError, match="overlap"):
-        TiledGenerator(generator, 32, overlap=32)
-
-
-@pytest.mark.parametrize("length, tile, overlap", [(192, 64, 16), (200, 96, 24), (128, 64, 32), (64, 96, 24)])
-def test_spans_cover_the_side_with_weights_that_sum_to_one(length, tile, overlap):
-    parts = spans(length, tile, overlap, stride=4)
-    total = torch.zeros(length)
-    for part in parts:
-        assert part.start % 4 == 0 and part.stop - part.start == min(tile, length)
-        total[part.start : part.stop] += part.weights
-    assert torch.allclose(total, torch.ones(length), atol=1e-6)
-    assert [p.core_start for p in parts][0] == 0 and parts[-1].core_stop == length
-    assert all(a.core_stop == b.core_start and a.start <= b.core_start < a.stop for a, b in zip(parts, parts[1:]))
-    assert all(part.core_start % 4 == 0 for part in parts)
-    if len(parts) > 1:  # the pixels next to a tile's inner edge carry no weight
-        assert parts[0].weights[-1] == 0 and parts[1].weights[0] == 0
-
-
-def test_fixed_statistics_equal_to_the_frames_own_reproduce_the_untiled_output(frame):
-    torch.manual_seed(1)
-    generator = build_generator(GeneratorConfig.for_size(64, channels=4, res_blocks=1)).eval()
-    norms = instance_norms(generator)
-    own = []
-    def record(_module, inputs):
-        own.append((inputs[0].mean((0, 2, 3)), inputs[0].var((0, 2, 3), unbiased=False)))
-
-    hooks = [n.register_forward_pre_hook(record) for n in norms]
-    with torch.inference_mode():
-        plain = generator(frame)
-        for hook in hooks:
-            hook.remove()
-        with fixed_statistics(norms, own):
-            fixed = generator(frame)
-    assert (fixed - plain).abs().max() < 1e-4
-    assert all(n.running_mean is None and not n.track_running_stats for n in norms)  # restored
-
-
-def test_statistics_from_tiles_are_the_whole_frames(frame):
-    torch.manual_seed(2)
-    generator = build_generator(GeneratorConfig.for_size(64, channels=4, res_blocks=1)).eval()
-    seen = []
-    hooks = [n.register_forward_pre_hook(lambda m, i: seen.append(i[0].double())) for n in instance_norms(generator)]
-    with torch.inference_mode():
-        generator(frame)
-        for hook in hooks:
-            hook.remove()
-        grid = [(r, c) for r in spans(128, 64, 32, 4) for c in spans(192, 64, 32, 4)]
-        norms, statistics = whole_frame_statistics(generator, frame, grid, batch=4)
-    assert len(norms) == len(seen) == 7  # stem, 2 down, 1 block (2), 2 up
-    errors = []
-    for features, (mean, variance) in zip(seen, statistics):
-        true_mean, true_variance = features.mean((0, 2, 3)), features.var((0, 2, 3), unbiased=False)
-        errors.append(max(((mean - true_mean).abs() / true_variance.sqrt()).max(), (variance / true_variance - 1).abs().max()))
-    # The cores lie 16 px inside the tiles: the stem's, the encoder's and the residual block's inputs there are
-    # exactly the untiled ones; the decoder's see a little of the tiles' padding (random weights reach far).
-    assert max(errors[:5]) < 1e-5
-    assert max(errors) < 0.01
-
-
-def test_tiled_equals_untiled_within_45_db_on_a_trained_generator(frame, trained_unet, monkeypatch):
-    with torch.inference_mode():
-        untiled = trained_unet(frame)
-        tiled = TiledGenerator(trained_unet, 64)(frame)  # 6 tiles, 16 px overlap
-        # Each tile normalised with its own statistics instead of the frame's:
-        monkeypatch.setattr(tiles, "whole_frame_statistics", lambda *args: ([], []))
-        per_tile = TiledGenerator(trained_unet, 64)(frame)
-    assert tiled.shape == untiled.shape
-    assert psnr(tiled, untiled) >= 45
-    assert psnr(per_tile, untiled) < 40
-
-
-def test_a_frame_no_larger_than_the_tile_runs_untiled(frame, trained_unet):
-    with torch.inference_mode():
-        assert torch.equal(TiledGenerator(trained_unet, 192)(frame), trained_unet(frame))
+        TiledGenerator(FAMILIES["resnet"](), 0)
 
 
 def test_activation_estimate_is_the_largest_layer_with_headroom():
@@ -159,7 +187,7 @@ def test_auto_tile_only_tiles_what_does_not_fit(monkeypatch):
     cpu = torch.device("cpu")
     monkeypatch.setattr(tiles, "free_memory", lambda device: 2 * 4 * 512 * 512 * per_pixel)
     assert auto_tile(generator, 512, 512, 4, cpu) == 0
-    tile = auto_tile(generator, 1024, 2048, 4, cpu, tiles=4)
+    tile = auto_tile(generator, 1024, 2048, 4, cpu)
     assert tile % generator.stride == 0 and 4 * tile**2 * per_pixel <= 4 * 512 * 512 * per_pixel
     assert tile > 512 - generator.stride
     monkeypatch.setattr(tiles, "free_memory", lambda device: 1000)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from vidgan.core.errors import VidganError
 from vidgan.core.progress import warn
-from vidgan.io.images import list_images, load_image, read_rgb, resize_image, square_scale
+from vidgan.io.images import list_images, load_image, readable_rgb, resize_image, square_scale
 
 
 def load_image_folder(folder: Path, size: int, channels: int = 3) -> torch.Tensor:
@@ -39,15 +39,7 @@ def load_frames(paths: list[Path], scale: int, where: Path | str) -> torch.Tenso
     """The readable images among `paths` whole (aspect kept), each scaled so its short side is `scale` px, as one
     N×3×H×W uint8 tensor in the first image's shape; images of another shape are trimmed to their centre
     (with a warning). Unreadable files are skipped with a warning; `where` names them in errors."""
-    frames = []
-    for path in paths:
-        try:
-            rgb = read_rgb(path)
-        except VidganError as error:
-            warn(f"skipping {error}")
-            continue
-        height, width = rgb.shape[:2]
-        frames.append(resize_image(rgb, square_scale(width, height, scale)))
+    frames = [resize_image(rgb, square_scale(rgb.shape[1], rgb.shape[0], scale)) for rgb in readable_rgb(paths)]
     if not frames:
         raise VidganError(f"{where}: none of the images could be read")
     height, width = frames[0].shape[:2]

@@ -3,6 +3,7 @@ and size×size squares for training (no torch here)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import cv2
@@ -11,6 +12,7 @@ from PIL import Image, UnidentifiedImageError
 
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.core.fsutil import atomic_path
+from vidgan.core.progress import warn
 from vidgan.io.exr import read_exr
 from vidgan.io.tiff import ASSOCIATED, UNASSOCIATED, extra_samples
 
@@ -185,6 +187,15 @@ def read_rgb(path: Path) -> np.ndarray:
     if premultiplied:
         return to_8bit(colour)  # premultiplied colour is already the colour over black
     return to_8bit(colour * unit_float(pixels[:, :, 3:]))
+
+
+def readable_rgb(paths: Iterable[Path], skipping: str = "skipping") -> Iterator[np.ndarray]:
+    """read_rgb of each of `paths` that can be read; the others are skipped with a warning "`skipping` <why>"."""
+    for path in paths:
+        try:
+            yield read_rgb(path)
+        except VidganError as error:
+            warn(f"{skipping} {error}")
 
 
 def write_png(path: Path, pixels: np.ndarray) -> None:

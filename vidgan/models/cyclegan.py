@@ -63,12 +63,20 @@ class SelfAttention(nn.Module):
         self.value = nn.Conv2d(channels, channels, 1)
         self.gamma = nn.Parameter(torch.zeros(1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def project(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries and keys (N × HW × C/8) and values (N × HW × C) of x's positions."""
+        query, key = self.query_key(x).flatten(2).transpose(1, 2).split(self.key_channels, dim=2)
+        return query, key, self.value(x).flatten(2).transpose(1, 2)
+
+    def mix(self, x: torch.Tensor, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        """x + gamma · the attention of x's queries over the given keys and values, which may come from a larger
+        map than x (tiles attend to the whole frame's keys in any order of positions)."""
         n, c, h, w = x.shape
-        query, key = self.query_key(x).flatten(2).transpose(1, 2).split(self.key_channels, dim=2)  # N × HW × C/8
-        value = self.value(x).flatten(2).transpose(1, 2)  # N × HW × C
-        mixed = F.scaled_dot_product_attention(query, key, value)  # N × HW × C
+        mixed = F.scaled_dot_product_attention(query, key, value)  # N × hw × C
         return x + self.gamma * mixed.transpose(1, 2).reshape(n, c, h, w)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mix(x, *self.project(x))
 
 
 def bottleneck_blocks(config: GeneratorConfig, channels: int) -> list[nn.Module]:
@@ -150,6 +158,21 @@ class UnetGenerator(nn.Module):
         if full is not None:
             x = torch.cat([x, full], dim=1)  # (C + C) × 64 × 64
         return self.out(x)  # 3 × 64 × 64
+
+
+def feature_taps(generator: nn.Module) -> list[str]:
+    """The names of the submodules whose outputs are the generator's intermediate features, bottleneck first, then
+    each decoder stage (for distillation, vidgan.training.distill): U-Net: `bottleneck` and each `up.i`; ResNet: its
+    last bottleneck block and each decoder stage's activation. Two generators of one family and depth give lists of
+    equal length whose features match in resolution; a bottleneck without blocks is left out."""
+    if isinstance(generator, UnetGenerator):
+        names = [f"up.{i}" for i in range(len(generator.up))]
+        return ["bottleneck", *names] if len(generator.bottleneck) else names
+    layers = list(generator.net)
+    blocks = [i for i, layer in enumerate(layers) if isinstance(layer, (ResidualBlock, SelfAttention))]
+    start = blocks[-1] if blocks else next(i for i, layer in enumerate(layers) if isinstance(layer, (nn.Upsample, nn.ConvTranspose2d)))
+    decoder = [i for i, layer in enumerate(layers) if i > start and isinstance(layer, nn.ReLU)]
+    return [f"net.{i}" for i in blocks[-1:] + decoder]
 
 
 def build_generator(config: GeneratorConfig) -> nn.Module:

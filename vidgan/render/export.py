@@ -10,7 +10,11 @@ to the next multiples of the generator's stride, translated, cropped back and ma
 side is the working scale recorded in the metadata (the run's training size unless the run records `working_scale`).
 
 Metadata (ONNX: metadata_props; TorchScript: the extra file vidgan.json and the module's `metadata` attribute):
-vidgan_version, direction, working_scale, stride, value_range, layout.
+vidgan_version, direction, working_scale, stride, value_range, layout, precision (fp32 or int8), and for int8
+calibration (JSON: frames count, scale and pixel digest, method, quantiser version).
+
+`--precision int8` (ONNX only) writes the graph quantised by ONNX Runtime's quantiser (vidgan.render.quantise):
+QuantizeLinear/DequantizeLinear pairs around int8 convolutions, calibrated on the run's training frames.
 
 This module imports no torch at load time, so `import vidgan.cli` stays light; the export itself loads it.
 """
@@ -26,13 +30,21 @@ import vidgan
 from vidgan.core.directions import Direction
 from vidgan.core.errors import UsageError
 from vidgan.core.fsutil import atomic_path
+from vidgan.core.options import AT_LEAST_1, check_fields, option
 from vidgan.models.reference_archs import REFERENCE_ARCHS
+from vidgan.render.options import DEFAULT_CALIBRATION_FRAMES, PRECISIONS
 
 EXPORT_FORMATS = ("onnx", "torchscript")
 if TYPE_CHECKING:
+    import numpy as np
     from torch import nn
 
+    from vidgan.render.quantise import CalibrationFrames
+
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
+# Whose int8 quantiser writes `--precision int8` exports: ONNX Runtime's QDQ graphs need no package beyond the
+# default install and are read by ONNX Runtime and OpenVINO alike.
+EXPORT_QUANTISER = "onnxruntime"
 
 
 @dataclass(frozen=True)
@@ -46,15 +58,21 @@ class ExportOptions:
     format: str = "onnx"
     overwrite: bool = False
     arch: str | None = None
+    precision: str = option("fp32", choices=PRECISIONS)  # int8: ONNX with QuantizeLinear/DequantizeLinear (QDQ)
+    calibration_frames: int = option(DEFAULT_CALIBRATION_FRAMES, bounds=AT_LEAST_1)  # training frames int8 is calibrated on
 
     def validate(self) -> None:
-        """Raise UsageError (one line, exit 2) for an unknown direction or format, an --out whose suffix is not the
-        format's, or an --out that exists without --overwrite (or is a folder)."""
+        """Raise UsageError (one line, exit 2) for an unknown direction, format or precision, int8 for TorchScript,
+        a calibration count below 1, an --out whose suffix is not the format's, or an --out that exists without
+        --overwrite (or is a folder)."""
         Direction.parse(self.direction)
         if self.arch is not None and self.arch not in REFERENCE_ARCHS:
             raise UsageError(f"--arch must be one of {', '.join(REFERENCE_ARCHS)}, got {self.arch!r}")
         if self.format not in EXPORT_FORMATS:
             raise UsageError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {self.format!r}")
+        check_fields(self)
+        if self.precision == "int8" and self.format != "onnx":
+            raise UsageError("--precision int8 writes ONNX with quantised operations: give --format onnx")
         suffix = SUFFIXES[self.format]
         if Path(self.out).suffix.lower() != suffix:
             raise UsageError(f"--out must end in {suffix} for --format {self.format}, got {str(self.out)!r}")
@@ -62,6 +80,14 @@ class ExportOptions:
             raise UsageError(f"--out {self.out} is a folder; give a file name ending in {suffix}")
         if Path(self.out).exists() and not self.overwrite:
             raise UsageError(f"--out {self.out} exists; give --overwrite to replace it")
+
+
+@dataclass(frozen=True)
+class Int8Inputs:
+    """The frames an int8 export is calibrated on, and the same as its graph's inputs."""
+
+    frames: CalibrationFrames
+    inputs: list[np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -74,37 +100,58 @@ def export_generator(options: ExportOptions) -> ExportResult:
     """Write `options.run`'s generator for `options.direction` to `options.out` in `options.format` (see the module
     docstring for what the file takes, returns and records). Raises UsageError for bad options and VidganError for a
     run that cannot be loaded or a generator that cannot be exported."""
+    from vidgan.runs.folder import working_scale
     from vidgan.runs.generators import load_generator
 
     options.validate()
     direction = Direction.parse(options.direction)
     generator = load_generator(options.run, direction, "cpu", arch=options.arch)
     size = generator.config.size  # a reference state dict records no working scale
+    scale = size if options.arch else working_scale(Path(options.run), size)
     metadata = {
         "vidgan_version": vidgan.__version__,
         "direction": direction.name,
-        "working_scale": str(size if options.arch else working_scale(Path(options.run), size)),
+        "working_scale": str(scale),
         "stride": str(generator.stride),
         "value_range": "float RGB in [0, 1] (sRGB-encoded), in and out",
         "layout": "N x 3 x H x W, any H and W",
+        "precision": options.precision,
     }
-    save = save_onnx if options.format == "onnx" else save_torchscript
-    save(generator, metadata, Path(options.out))
+    if options.format == "torchscript":
+        save_torchscript(generator, metadata, Path(options.out))
+    else:
+        save_onnx(generator, metadata, Path(options.out), _int8_inputs(options, direction, scale, generator))
     return ExportResult(Path(options.out), metadata)
 
 
-def save_onnx(generator: nn.Module, metadata: dict[str, str], out: Path) -> None:
+def _int8_inputs(options: ExportOptions, direction: Direction, scale: int, generator: nn.Module) -> Int8Inputs | None:
+    """For --precision int8: the run's calibration frames as the exported graph takes them (float RGB in [0, 1])."""
+    if options.precision != "int8":
+        return None
+    from vidgan.render.quantise import as_inputs, calibration_frames
+
+    frames = calibration_frames(Path(options.run), direction, scale, generator.stride, options.calibration_frames)
+    return Int8Inputs(frames, as_inputs(frames, 0.0))
+
+
+def save_onnx(generator: nn.Module, metadata: dict[str, str], out: Path, int8: Int8Inputs | None = None) -> None:
     """FloatRGBGenerator as ONNX (dynamic batch, height and width), written atomically to `out` with `metadata` in its
-    metadata_props."""
+    metadata_props; with `int8`, quantised by ONNX Runtime's quantiser (QDQ, which ONNX Runtime, OpenVINO and other
+    hosts read) on its inputs, and the calibration recorded in the metadata as `calibration`."""
     import torch
 
+    from vidgan.render.quantise import calibration_record, quantise, with_metadata
     from vidgan.render.runtimes import FloatRGBGenerator, export_program, serialise
 
     # A size that is not a multiple of the stride, so the traced padding stays general.
     example = torch.zeros(2, 3, 4 * generator.stride + 1, 4 * generator.stride + 3)
     Dim = torch.export.Dim
     dims = {0: Dim("batch"), 2: Dim("height"), 3: Dim("width")}
+    if int8 is not None:
+        metadata["calibration"] = calibration_record(int8.frames, EXPORT_QUANTISER)
     model = serialise(export_program(FloatRGBGenerator(generator, generator.stride), example, dims), metadata)
+    if int8 is not None:
+        model = with_metadata(quantise(model, EXPORT_QUANTISER, int8.inputs), metadata)
     with atomic_path(out) as temp:
         temp.write_bytes(model)
 
@@ -126,11 +173,3 @@ def save_torchscript(generator: nn.Module, metadata: dict[str, str], out: Path) 
         wrapper.metadata = dict(metadata)
         torch.jit.save(torch.jit.script(wrapper), str(temp), _extra_files={"vidgan.json": json.dumps(metadata, indent=2)})
 
-
-def working_scale(source: Path, training_size: int) -> int | str:
-    """The short side, in pixels, the run's generator works at: the run config's `working_scale` as it records one,
-    else `training_size`. `source` is a run folder or a checkpoint file; one in RUN/checkpoints/ finds RUN's config."""
-    from vidgan.runs.folder import run_of
-
-    run = run_of(source)
-    return training_size if run is None else run.read_config().get("working_scale", training_size)

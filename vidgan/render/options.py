@@ -26,6 +26,13 @@ BOTH = "both"
 # installed. The default for render, translate and eval is torch: see DEFAULT_RUNTIME.
 RUNTIMES = ("auto", "torch", "onnxruntime", "openvino")
 DEFAULT_RUNTIME = "torch"
+# The arithmetic of the ONNX runtimes: float32, or int8 after post-training quantisation (vidgan.render.quantise),
+# which the ONNX runtimes alone run; torch's lever is --half (CUDA).
+PRECISIONS = ("fp32", "int8")
+INT8_RUNTIMES = ("onnxruntime", "openvino")
+# Training frames an int8 quantisation is calibrated on: a few dozen, as ONNX Runtime's calibrator holds every
+# intermediate tensor of every frame in memory.
+DEFAULT_CALIBRATION_FRAMES = 32
 RENDER_DIRECTIONS = (*DIRECTION_NAMES, BOTH)  # what `render --direction` takes
 # What the alpha channel of an output that holds one carries: the source's own (opaque where it has none), or the
 # change matte (vidgan.render.detail), for keying the translation over the plate in a compositing application.
@@ -52,6 +59,15 @@ def parse_segment(text: str) -> tuple[int, int]:
     if not (number.isdigit() and count.isdigit() and 1 <= int(number) <= int(count)):
         raise UsageError(f"--segment must be K/N, part K of N with 1 <= K <= N (as 2/8), got {text!r}")
     return int(number), int(count)
+
+
+def check_precision(precision: str, runtime: str) -> None:
+    """UsageError (one line) for --precision int8 with --runtime torch: int8 runs on INT8_RUNTIMES (or auto)."""
+    if precision == "int8" and runtime == "torch":
+        raise UsageError(
+            f"--precision int8 runs on the ONNX runtimes: give --runtime {' or '.join(INT8_RUNTIMES)} (or auto); "
+            "torch's lever is --half (CUDA)"
+        )
 
 
 def _check_direction(direction: object) -> None:
@@ -106,6 +122,8 @@ class RenderOptions:
     batch_size: int | None = option(None, bounds=AT_LEAST_1)  # frames per batch; default vidgan.render.translator.default_batch_size
     half: bool = False  # half-precision inference (CUDA only)
     runtime: str = DEFAULT_RUNTIME  # one of RUNTIMES
+    precision: str = option("fp32", choices=PRECISIONS)  # int8: the ONNX runtimes run a quantised export
+    calibration_frames: int = option(DEFAULT_CALIBRATION_FRAMES, bounds=AT_LEAST_1)  # training frames int8 is calibrated on
     device: str = "auto"
     quiet: bool = False
 
@@ -162,6 +180,9 @@ class RenderOptions:
             raise UsageError(f"--tile must be 0 (no tiles) or a positive multiple of the generator's stride, got {self.tile}")
         if self.runtime not in RUNTIMES:
             raise UsageError(f"--runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
+        check_precision(self.precision, self.runtime)
+        if self.precision == "int8" and (self.half or (self.tile or 0) > 0):
+            raise UsageError(f"--precision int8 runs the whole frame on an ONNX runtime: leave out {'--half' if self.half else '--tile'}")
 
     def _validate_region(self) -> None:
         if self.roi is not None and self.roi_track is not None:
@@ -183,6 +204,8 @@ class TranslateOptions:
     direction: Direction = A2B
     overwrite: bool = False  # replace existing output files
     runtime: str = option(DEFAULT_RUNTIME, choices=RUNTIMES)  # who runs the generator (vidgan.render.runtimes)
+    precision: str = option("fp32", choices=PRECISIONS)  # int8: the ONNX runtimes run a quantised export
+    calibration_frames: int = option(DEFAULT_CALIBRATION_FRAMES, bounds=AT_LEAST_1)  # training frames int8 is calibrated on
     device: str = "auto"
     quiet: bool = False
 
@@ -190,6 +213,8 @@ class TranslateOptions:
         object.__setattr__(self, "out", Path(self.out))
 
     def validate(self) -> None:
-        """Raises UsageError for a direction that is not a Direction (a2b or b2a), or a runtime not in RUNTIMES."""
+        """Raises UsageError for a direction that is not a Direction (a2b or b2a), a runtime or precision not among
+        the choices, a calibration count below 1, or int8 with --runtime torch."""
         _check_direction(self.direction)
         check_fields(self)
+        check_precision(self.precision, self.runtime)

@@ -3,7 +3,8 @@
 torch runs the generator module itself. onnxruntime and openvino run it exported to ONNX, on the CPU: both run
 vidgan's default 128-px U-Net about twice as fast as torch eager there (bench/runtimes.py), with the same 8-bit
 pixels to within 1.
-The export is made once per checkpoint and cached in the run folder (`cached_onnx`).
+The export is made once per checkpoint and cached in the run folder (`cached_onnx`); with `--precision int8`,
+quantised by the runtime's quantiser (vidgan.render.quantise) and cached beside it.
 
 The ONNX graphs come from torch.onnx.export's dynamo exporter (torch.export, then onnxscript's translations):
 the TorchScript-based exporter is deprecated since torch 2.9, warns on every use, and will go.
@@ -31,8 +32,9 @@ from vidgan.core.directions import Direction
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.core.fsutil import atomic_path
 from vidgan.core.progress import warn
-from vidgan.render.options import RUNTIMES
-from vidgan.runs.folder import onnx_cache_dir
+from vidgan.render.options import INT8_RUNTIMES, RUNTIMES, check_precision
+from vidgan.render.quantise import QUANTISERS, Calibration, as_inputs, calibration_frames, calibration_record, quantise, with_metadata
+from vidgan.runs.folder import onnx_cache_dir, working_scale
 
 # What `auto` takes on the CPU: the first of these installed, fastest first as bench/runtimes.py measures them
 # (OpenVINO 2.15x torch eager, ONNX Runtime 1.94x on the default 128-px generator, on 2 shared Zen 3 cores).
@@ -63,40 +65,58 @@ def installed_runtimes() -> list[str]:
     return ["torch", *(name for name, package in _PACKAGES.items() if onnx_ready and installed(package))]
 
 
-def resolve_runtime(name: str, device: torch.device) -> str:
+def resolve_runtime(name: str, device: torch.device, int8: bool = False) -> str:
     """The runtime to use: `name` checked, or for auto torch on CUDA and on the CPU the first of CPU_PREFERENCE
-    installed (torch where none is). Raises UsageError (one line) for an unknown name, a runtime that is not
-    installed, or an ONNX runtime with a CUDA device (they run on the CPU here)."""
+    installed (torch where none is); with `int8`, the first whose quantiser is installed too. Raises UsageError (one
+    line) for an unknown name, a runtime that is not installed, an ONNX runtime with a CUDA device (they run on the
+    CPU here), and for int8 with torch, with a CUDA device, or without the runtime's quantiser package."""
     if name not in RUNTIMES:
         raise UsageError(f"--runtime must be one of {', '.join(RUNTIMES)}, got {name!r}")
+    if int8:
+        check_precision("int8", name)
+        if device.type != "cpu":
+            raise UsageError(f"--precision int8 runs on the CPU; with --device {device.type} use --precision fp32 (and --half)")
     if name == "auto":
         if device.type != "cpu" or not installed(EXPORTER):
             return "torch"
-        return next((runtime for runtime in CPU_PREFERENCE if installed(_PACKAGES[runtime])), "torch")
+        ready = [runtime for runtime in CPU_PREFERENCE if installed(_PACKAGES[runtime])]
+        if int8:
+            ready = [runtime for runtime in ready if installed(QUANTISERS[runtime].package)]
+            if not ready:
+                raise UsageError(f"--precision int8 needs {' or '.join(INT8_RUNTIMES)} installed, with the onnxscript exporter")
+        return next(iter(ready), "torch")
     if name == "torch":
         return name
     if device.type != "cpu":
         raise UsageError(f"--runtime {name} runs on the CPU; with --device {device.type} use --runtime torch or auto")
-    for package in (_PACKAGES[name], EXPORTER):
+    needed = (_PACKAGES[name], EXPORTER, *([QUANTISERS[name].package] if int8 else []))
+    for package in needed:
         if not installed(package):
-            raise UsageError(f"--runtime {name} needs the {package} package, which is not installed (pip install {package})")
+            what = f"--runtime {name}{' --precision int8' if int8 else ''}"
+            raise UsageError(f"{what} needs the {package} package, which is not installed (pip install {package})")
     return name
 
 
 def runtime_generator(
-    generator: nn.Module, source: Path, direction: Direction | str, device: torch.device, runtime: str = "auto"
+    generator: nn.Module,
+    source: Path,
+    direction: Direction | str,
+    device: torch.device,
+    runtime: str = "auto",
+    int8: Calibration | None = None,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """`generator` (from vidgan.runs.generators.load_generator(source, direction)) run by `runtime` on `device`.
+    """`generator` (from vidgan.runs.generators.load_generator(source, direction)) run by `runtime` on `device`, in
+    float32, or with `int8` quantised to int8 calibrated on the run's training frames (vidgan.render.quantise).
 
     The result has the module's contract, N×3×h×w float32 in [-1, 1] → the same shape and range (h and w multiples
     of its `stride`), and its `config` and `stride`: torch returns the module itself, the others an
     `ExportedGenerator` over the cached ONNX export. Raises UsageError as resolve_runtime does.
     """
-    chosen = resolve_runtime(runtime, device)
+    chosen = resolve_runtime(runtime, device, int8 is not None)
     if chosen == "torch":
         return generator
-    model = cached_onnx(generator, source, Direction.parse(direction), chosen)
-    return ExportedGenerator(_open_onnx(model, chosen), chosen, generator)
+    model = cached_onnx(generator, source, Direction.parse(direction), chosen, int8)
+    return ExportedGenerator(open_onnx(model, chosen), chosen, generator)
 
 
 class ExportedGenerator:
@@ -114,7 +134,7 @@ class ExportedGenerator:
         return torch.from_numpy(self.run(array)).to(images.device)
 
 
-def _open_onnx(model: bytes, runtime: str) -> Callable[[np.ndarray], np.ndarray]:
+def open_onnx(model: bytes, runtime: str) -> Callable[[np.ndarray], np.ndarray]:
     """A function running the serialised ONNX `model` with `runtime` on the CPU: one float32 array in, one out.
 
     Both runtimes get torch's intra-op thread count (the machine's physical cores unless the user set it), and
@@ -137,10 +157,11 @@ def _open_onnx(model: bytes, runtime: str) -> Callable[[np.ndarray], np.ndarray]
     return lambda images: compiled(images)[0]
 
 
-def onnx_cache_path(source: Path, direction: Direction, runtime: str) -> Path:
+def onnx_cache_path(source: Path, direction: Direction, runtime: str, precision: str = "fp32") -> Path:
     """Where the export of `source`'s `direction` generator for `runtime` is cached: beside the checkpoints,
-    RUN/checkpoints/onnx/a2b.onnxruntime.onnx for a run folder, FOLDER/onnx/… for a checkpoint file in FOLDER."""
-    return onnx_cache_dir(source) / f"{direction.name}.{runtime}.onnx"
+    RUN/checkpoints/onnx/a2b.onnxruntime.onnx for a run folder (a2b.onnxruntime.int8.onnx quantised), FOLDER/onnx/…
+    for a checkpoint file in FOLDER."""
+    return onnx_cache_dir(source) / f"{direction.name}.{runtime}{'' if precision == 'fp32' else '.' + precision}.onnx"
 
 
 def cache_key(generator: nn.Module, runtime: str) -> dict[str, str]:
@@ -167,19 +188,46 @@ def weights_digest(module: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def cached_onnx(generator: nn.Module, source: Path, direction: Direction, runtime: str) -> bytes:
-    """`generator`'s ONNX export for `runtime`, serialised: read from onnx_cache_path where the file there records the
-    current cache_key, else exported and written there. The file is read once and its key checked in what was read,
-    so a render never runs an export that another process replaced in between. Where the run folder cannot be
-    written (a read-only share), the export is used uncached, with a warning."""
-    path = onnx_cache_path(source, direction, runtime)
-    key = json.dumps(cache_key(generator, runtime), sort_keys=True)
+def cached_onnx(generator: nn.Module, source: Path, direction: Direction, runtime: str, int8: Calibration | None = None) -> bytes:
+    """`generator`'s ONNX export for `runtime`, serialised: the float32 export, or with `int8` that export quantised by
+    the runtime's quantiser on `int8.frames` of the run's training frames at its working scale. Each is cached at
+    onnx_cache_path under its key (cache_key; for int8 also the precision and the calibration: the frames' count,
+    scale and pixel digest, the method and the quantiser's version), so a change of any of them rebuilds it."""
+    frames = None
+    if int8 is not None:  # first, so that a source without training frames is refused before any export
+        scale = working_scale(Path(source), generator.config.size)
+        frames = calibration_frames(Path(source), direction, scale, generator.stride, int8.frames)
+    fp32 = _cached(
+        onnx_cache_path(source, direction, runtime),
+        cache_key(generator, runtime),
+        lambda metadata: serialise(export_program(generator, _example(generator), stride_dims(generator.stride)), metadata),
+    )
+    if int8 is None or frames is None:
+        return fp32
+    key = {**cache_key(generator, runtime), "precision": "int8", "calibration": calibration_record(frames, runtime)}
+    inputs = as_inputs(frames, -1.0)
+    return _cached(
+        onnx_cache_path(source, direction, runtime, "int8"),
+        key,
+        lambda metadata: with_metadata(quantise(fp32, runtime, inputs, int8.quiet), metadata),
+    )
+
+
+def _example(generator: nn.Module) -> torch.Tensor:
+    return torch.zeros(2, 3, 4 * generator.stride, 4 * generator.stride)
+
+
+def _cached(path: Path, key: dict[str, str], build: Callable[[dict[str, str]], bytes]) -> bytes:
+    """The serialised ONNX model at `path` where it records `key`, else build(metadata recording it) written there.
+    The file is read once and its key checked in what was read, so a render never runs a model that another process
+    replaced in between. Where the folder cannot be written (a read-only share), the model is used uncached, with a
+    warning."""
+    text = json.dumps(key, sort_keys=True)
     with contextlib.suppress(OSError):
         model = path.read_bytes()
-        if stored_metadata(model).get(_KEY_PROP) == key:
+        if stored_metadata(model).get(_KEY_PROP) == text:
             return model
-    example = torch.zeros(2, 3, 4 * generator.stride, 4 * generator.stride)
-    model = serialise(export_program(generator, example, stride_dims(generator.stride)), {_KEY_PROP: key})
+    model = build({_KEY_PROP: text})
     try:
         with atomic_path(path) as temp:
             temp.write_bytes(model)

@@ -15,6 +15,7 @@ from vidgan.io.images import list_images, read_rgb
 from vidgan.io.video import Frame
 from vidgan.render.framing import Fit, WholeFrame
 from vidgan.render.options import TranslateOptions
+from vidgan.render.quantise import Calibration
 from vidgan.render.runtimes import runtime_generator
 from vidgan.render.translator import FrameTranslator, default_batch_size
 from vidgan.runs.generators import load_generator
@@ -47,7 +48,8 @@ def translate_folder(input_dir: str | Path, source: str | Path, options: Transla
         raise VidganError(f"{existing[0]}: already exists ({len(existing)} of the outputs do; use --overwrite)")
     torch_device = resolve_device(options.device)
     generator = load_generator(Path(source), options.direction, torch_device)
-    generator = runtime_generator(generator, Path(source), options.direction, torch_device, options.runtime)
+    int8 = Calibration.asked(options)
+    generator = runtime_generator(generator, Path(source), options.direction, torch_device, options.runtime, int8)
     # Short side to the training size, aspect ratio kept, and back to the input's size: like `render --fit short-side`.
     translate = FrameTranslator(generator, WholeFrame(Fit("short-side", generator.config.size, generator.stride)), torch_device)
     batch_size = default_batch_size(torch_device)

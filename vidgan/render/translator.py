@@ -24,11 +24,12 @@ from vidgan.io.batches import to_float, to_uint8
 from vidgan.io.video import Frame
 from vidgan.render.boxes import read_box_track
 from vidgan.render.detail import SourceDetail
-from vidgan.render.export import working_scale
 from vidgan.render.framing import Fit, Region, WholeFrame
 from vidgan.render.options import RenderOptions
+from vidgan.render.quantise import Calibration
 from vidgan.render.runtimes import resolve_runtime, runtime_generator
 from vidgan.render.tiles import TiledGenerator, auto_tile, check_tile
+from vidgan.runs.folder import working_scale
 from vidgan.runs.generators import load_generator
 
 # One translated frame: H×W×3 uint8 RGB, and its H×W float32 change matte in [0, 1] (None when not asked for).
@@ -129,15 +130,15 @@ def render_scale(source: Path, options: RenderOptions, generator: nn.Module) -> 
         return options.scale
     if options.arch is not None:
         return generator.config.size
-    recorded = working_scale(source, generator.config.size)
-    return recorded if isinstance(recorded, int) else generator.config.size
+    return working_scale(source, generator.config.size)
 
 
 def _runtime(options: RenderOptions, device: torch.device) -> str:
     """The runtime that runs the generators: resolve_runtime's choice, except that tiles and --half need torch (the
     exported graph cannot be tiled, as tiles reach into its instance norms, nor run in half precision): `auto` then
-    takes torch and says so, a named ONNX runtime is a UsageError."""
-    runtime = resolve_runtime(options.runtime, device)
+    takes torch and says so, a named ONNX runtime is a UsageError. --precision int8 takes an ONNX runtime that can run
+    it (RenderOptions.validate refuses it with tiles or --half)."""
+    runtime = resolve_runtime(options.runtime, device, options.precision == "int8")
     if runtime == "torch" or not (options.half or (options.tile or 0) > 0):
         return runtime
     if options.runtime != "auto":
@@ -164,7 +165,8 @@ def load_translators(
     runtime = _runtime(options, device)
     if runtime != "torch":
         tile = 0
-        generators = {d: runtime_generator(g, source, d, device, runtime) for d, g in generators.items()}
+        int8 = Calibration.asked(options)
+        generators = {d: runtime_generator(g, source, d, device, runtime, int8) for d, g in generators.items()}
     scale = render_scale(source, options, first)
     if options.fit != "native" and scale < first.stride:
         raise UsageError(f"--scale {scale} is below the generator's stride ({first.stride} px)")

@@ -11,6 +11,7 @@
     RUN/split.json         training / held-out / guard image names per domain (vidgan.runs.splits)
     RUN/eval.json          the latest `vidgan eval` results
     RUN/report.html        the latest `vidgan report`
+    RUN/teacher.pt         a distilled student's teacher: its generators for the distilled directions
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class RunFolder:
     split_path = property(lambda self: self.root / "split.json")
     eval_path = property(lambda self: self.root / "eval.json")
     report_path = property(lambda self: self.root / "report.html")
+    teacher_path = property(lambda self: self.root / "teacher.pt")
 
     def histogram_path(self, step: int) -> Path:
         return self.histograms_dir / f"step_{step:07d}.png"
@@ -129,3 +131,10 @@ def onnx_cache_dir(source: Path) -> Path:
     FOLDER/onnx/ for a checkpoint file in FOLDER."""
     source = Path(source)
     return (RunFolder(source).checkpoints_dir if source.is_dir() else source.parent) / ONNX_CACHE
+
+
+def working_scale(source: Path, training_size: int) -> int:
+    """The short side, in pixels, the run's generator works at: the run config's `working_scale` as it records one,
+    else `training_size`. `source` is a run folder or a checkpoint file; one in RUN/checkpoints/ finds RUN's config."""
+    run = run_of(source)
+    return training_size if run is None else int(run.read_config().get("working_scale", training_size))

@@ -3,6 +3,7 @@ model kind that translates, or reference CycleGAN weights) and the samplers of i
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import torch
 from torch import nn
 
 from vidgan.core.directions import Direction
-from vidgan.core.errors import VidganError
+from vidgan.core.errors import UsageError, VidganError
 from vidgan.models.cyclegan import DCDiscriminator, DiscriminatorConfig, GeneratorConfig, build_generator
 from vidgan.models.dcgan import DCGenerator, DCGeneratorConfig
 from vidgan.models.mlp_gan import MLPConfig, MLPDiscriminator, MLPGenerator
@@ -23,6 +24,7 @@ from vidgan.runs.checkpoints import (
     load_latest_checkpoint,
     load_state_dict_file,
 )
+from vidgan.runs.folder import RunFolder
 from vidgan.runs.kinds import model_kind
 
 
@@ -46,6 +48,41 @@ def load_generator(
     kind.check_direction(direction, source)
     with checkpoint_contents(source):
         return check_generator(kind.get("load_generator")(checkpoint, direction, device, True), source)
+
+
+def student_from_checkpoint(
+    checkpoint: dict[str, Any], direction: Direction | str, device: torch.device | str = "cpu", averaged: bool = True
+) -> Generator:
+    """One direction's student from a distilled run's checkpoint (vidgan.training.distill), which holds its students
+    as a CycleGAN's holds its generators; UsageError for a direction the student was not distilled for."""
+    direction = Direction.parse(direction)
+    held = sorted({key.split(".", 1)[0] for key in checkpoint["models"]["generators"]})
+    if direction.name not in held:
+        raise UsageError(f"--direction: this distilled run translates {' and '.join(held)} only, not {direction.name}")
+    return generator_from_checkpoint(checkpoint, direction, device, averaged)
+
+
+def weights_digest(modules: dict[str, nn.Module]) -> str:
+    """A SHA-256 of the modules' weights (names, shapes, values): the same weights give the same digest."""
+    digest = hashlib.sha256()
+    for name, module in sorted(modules.items()):
+        for key, tensor in sorted(module.state_dict().items()):
+            digest.update(f"{name}.{key}{tuple(tensor.shape)}".encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def load_teachers(run: RunFolder, config: dict[str, Any], device: torch.device | str = "cpu") -> dict[str, Generator]:
+    """The teachers a distilled run keeps in RUN/teacher.pt (by direction name), checked against the digest its
+    config records; VidganError when the file is missing or holds other weights."""
+    if not run.teacher_path.is_file():
+        raise VidganError(f"{run.teacher_path}: missing, so the student's teacher is unknown")
+    checkpoint = load_checkpoint(run.teacher_path)
+    with checkpoint_contents(run.teacher_path):
+        teachers = {name: generator_from_checkpoint(checkpoint, name, averaged=False) for name in config["directions"]}
+    if weights_digest(teachers) != config["teacher_digest"]:
+        raise VidganError(f"{run.teacher_path}: the teacher's weights differ from those the student was distilled from")
+    return {name: teacher.to(device) for name, teacher in teachers.items()}
 
 
 def generator_from_checkpoint(
