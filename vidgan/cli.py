@@ -646,7 +646,8 @@ def _render_paths(args: list[str]) -> tuple[dict[str, Path], tuple[str, ...]]:
     from vidgan.render.openjd import RENDER_PATHS
 
     command = typer.main.get_command(app).commands["render"]
-    command.make_context("render", list(args))  # refuses what render would refuse
+    if args:  # (none: OpenJDOptions.validate names what is missing)
+        command.make_context("render", list(args))  # refuses what render would refuse
     options = {name: param for param in command.params for name in (*param.opts, *param.secondary_opts)}
     paths: dict[str, Path] = {}
     rest: list[str] = []
@@ -679,9 +680,9 @@ def _render_paths(args: list[str]) -> tuple[dict[str, Path], tuple[str, ...]]:
 def farm_openjd(
     bundle: Annotated[Path, typer.Argument(help="Folder for the job bundle: template.yaml and parameter_values.yaml.")],
     render_args: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(help="After --: the arguments of `vidgan render` for the shot, --out included.", metavar="-- RENDER-ARGS…"),
-    ],
+    ] = None,
     tasks: Annotated[int, typer.Option(help="Render tasks: the shot's segments, rendered in parallel.")] = 4,
     parts: Annotated[Path | None, typer.Option(help="Folder for the parts (default: OUT.parts beside the output).")] = None,
     command: Annotated[str, typer.Option(help="How the workers run vidgan (a job parameter: Vidgan).")] = "vidgan",
@@ -690,7 +691,7 @@ def farm_openjd(
     BUNDLE/template.yaml -p NAME=VALUE…`) rendering one shot as N segment tasks and a join."""
     from vidgan.render.openjd import OpenJDOptions, write_openjd_bundle
 
-    paths, rest = _render_paths(render_args)
+    paths, rest = _render_paths(render_args or [])
     result = write_openjd_bundle(OpenJDOptions(bundle, paths, rest, tasks=tasks, parts=parts, command=command))
     console.print(f"wrote {result.template} and {result.parameter_values}")
 

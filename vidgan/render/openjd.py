@@ -61,7 +61,8 @@ class OpenJDOptions:
     name: str = ""  # the job's name; default "vidgan render INPUT"
 
     def validate(self) -> None:
-        """UsageError naming what is missing: the input, the model (--run or --checkpoint) and --out."""
+        """UsageError naming --tasks out of bounds, or what the render lacks: its input, its model (--run or
+        --checkpoint) or --out."""
         check_fields(self)
         if "inputs" not in self.paths:
             raise UsageError("farm openjd: give the render's one input (a video or an image sequence)")
