@@ -98,6 +98,8 @@ def claim(folder: Path, record: dict) -> None:
             os.link(temp, path)
         except FileExistsError:
             pass  # another part was first
+        except OSError:  # a file system without hard links: replaced whole; a different plan is caught below
+            os.replace(temp, path)
         finally:
             temp.unlink(missing_ok=True)
     recorded = read_plan(folder)
