@@ -117,18 +117,17 @@ def render_part(run_cli, source: Path, run: Path, out: str, part: str, *more: ob
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "codec"), [("out.mkv", "ffv1"), ("frames", "png")])
-def test_parts_rendered_in_reverse_by_separate_processes_join_into_the_one_pass(run_cli, shot, tiny_run, tmp_path, name, codec):
-    for part in ("3/3", "2/3", "1/3"):
-        result = render_part(run_cli, shot, tiny_run, name, part, "--codec", codec, "--batch-size", "4", isolated=True)
+def test_parts_rendered_in_reverse_by_separate_processes_join_into_the_one_pass(run_cli, shot, tiny_run, tmp_path):
+    # Image sequences are joined by name: test_an_openjd_bundle_run_by_openjd_gives_the_one_pass_output covers them.
+    for part in ("2/2", "1/2"):
+        result = render_part(run_cli, shot, tiny_run, "out.mkv", part, "--batch-size", "4", "--frames", "2-21", isolated=True)
         assert result.code == 0, result.stderr
-    assert not (tmp_path / name).exists()  # parts write into their folder only
+    assert not (tmp_path / "out.mkv").exists()  # parts write into their folder only
     result = run_cli("join", "parts")
     assert result.code == 0, result.stderr
-    assert run_cli("render", shot, "--run", tiny_run, "--out", f"one{'.mkv' if codec == 'ffv1' else ''}", "--codec", codec, "-q").code == 0
-    assert_same(tmp_path / name, tmp_path / f"one{'.mkv' if codec == 'ffv1' else ''}")
-    if codec == "ffv1":
-        assert audio_span(tmp_path / name) == audio_span(tmp_path / "one.mkv")
+    assert run_cli("render", shot, "--run", tiny_run, "--out", "one.mkv", "--frames", "2-21", "-q").code == 0
+    assert_same(tmp_path / "out.mkv", tmp_path / "one.mkv")
+    assert audio_span(tmp_path / "out.mkv") == audio_span(tmp_path / "one.mkv")  # the range's stretch of audio
 
 
 def test_a_join_refuses_a_missing_or_doubled_part_and_a_rerun_skips_a_finished_one(run_cli, plates, tiny_run, tmp_path):
