@@ -631,16 +631,22 @@ ExportFormat = Enum("ExportFormat", {name: name for name in EXPORT_FORMATS}, typ
 @app.command("export")
 def export_model(
     run: Annotated[Path, typer.Option(help="A cyclegan run folder (or one of its checkpoint files).")],
-    out: Annotated[Path, typer.Option(help="File to write: .onnx for --format onnx, .pt for torchscript.")],
+    out: Annotated[Path, typer.Option(help="File to write: .onnx for --format onnx and flame, .pt for torchscript and nuke.")],
     format: Annotated[
-        ExportFormat, typer.Option(help="onnx (Flame's Inference node, ONNX Runtime, OpenVINO) or torchscript (Nuke's CatFileCreator).")
+        ExportFormat,
+        typer.Option(
+            help="onnx (ONNX Runtime, OpenVINO), torchscript, nuke (TorchScript for Nuke's CatFileCreator, its knob "
+            "settings in OUT's NAME.catfilecreator.json) or flame (ONNX with the NAME.json sidecar of Flame's Inference node)."
+        ),
     ],
     direction: Annotated[Direction, typer.Option(help="a2b or b2a.")] = Direction.a2b,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
     arch: Annotated[Arch | None, typer.Option(help="Architecture of a reference CycleGAN --run file (latest_net_G_A.pth).")] = None,
     precision: Annotated[
         Precision,
-        typer.Option(help="fp32, or int8 (onnx only): quantised by ONNX Runtime's quantiser, calibrated on the run's training frames."),
+        typer.Option(
+            help="fp32, or int8 (onnx and flame): quantised by ONNX Runtime's quantiser, calibrated on the run's training frames."
+        ),
     ] = Precision.fp32,
     calibration_frames: CalibrationOption = DEFAULT_CALIBRATION_FRAMES,
 ) -> None:
@@ -661,7 +667,8 @@ def export_model(
     result = export_generator(options)
     scale = result.metadata["working_scale"]
     int8 = " int8" if options.precision == "int8" else ""
-    console.print(f"wrote {result.out} ({options.format}{int8}, {result.metadata['direction']}, working scale {scale} px)")
+    beside = f" and {result.sidecar}" if result.sidecar else ""
+    console.print(f"wrote {result.out}{beside} ({options.format}{int8}, {result.metadata['direction']}, working scale {scale} px)")
 
 
 def _model_source(run: Path | None, checkpoint: Path | None) -> Path:
