@@ -33,7 +33,7 @@ from vidgan.render.options import (
     parse_segments,
     render_directions,
 )
-from vidgan.runs.kinds import DEFAULT_KIND, MODEL_KINDS, TWO_DOMAINS, ModelKind, kind_names
+from vidgan.runs.kinds import DEFAULT_KIND, MODEL_KINDS, TEACHER_RUN, TWO_DOMAINS, ModelKind, kind_names
 from vidgan.training.options import TrainOptions
 
 if TYPE_CHECKING:
@@ -226,6 +226,9 @@ def _input_parameters(kind: ModelKind) -> list[inspect.Parameter]:
     def parameter(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
         return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
+    if kind.data == TEACHER_RUN:
+        run = typer.Argument(metavar="RUN", help="The trained run to learn from.", show_default=False)
+        return [parameter("teacher", Annotated[Path, run])]
     if kind.data != TWO_DOMAINS:
         return [parameter("data", Annotated[Path, typer.Argument(metavar="DATA", help="Image folder to train on.", show_default=False)])]
     folder = Annotated[Path | None, typer.Argument(metavar="[DATA]", help="A folder with a/ and b/ (from vidgan extract).")]
@@ -272,6 +275,8 @@ def _add_train_command(kind: ModelKind) -> None:
         [*_input_parameters(kind), *(_field_parameter(f, hints[f.name]) for f in flags)]
     )
     train_app.command(kind.name, cls=TrainCommand, help=options_type.__doc__)(command)
+    if kind.data == TEACHER_RUN:  # `vidgan distill RUN …`, the name users know, beside `vidgan train distill RUN …`
+        app.command(kind.name, cls=TrainCommand, help=options_type.__doc__)(command)
 
 
 _TRAIN_COMMANDS: dict[str, ModelKind] = {}  # the kind each `vidgan train KIND` command was built for
@@ -574,7 +579,7 @@ def render(
 
 def _warp_report(output: float | None, source: float | None) -> str:
     if output is None or source is None:
-        return "not measured (needs two frames with trackable motion)"
+        return "not measured (needs two frames with trackable motion, at least 16 px on the short side)"
     ratio = f", {output / source:.2f}x the source's" if source > 0 else ""
     return f"output {output:.6f}, source {source:.6f}{ratio}"
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.core.fsutil import atomic_path, write_text_atomic
+from vidgan.core.progress import warn
 from vidgan.io.colorspaces import Colorspace, resolve_colorspace
 from vidgan.io.colour import IMAGE_TAGS
 from vidgan.io.exr import write_exr
@@ -101,13 +102,50 @@ def _match_pattern(path: Path, pattern: re.Match) -> tuple[list[tuple[int, Path]
 
 
 def _number_folder(images: list[Path]) -> tuple[list[tuple[int, Path]], str, int]:
-    """Frame numbers from the trailing digits of the names; positions when names are not all numbered."""
-    matches = [_TRAILING_NUMBER.fullmatch(p.stem) for p in images]
-    numbers = [int(m["number"]) for m in matches if m]
-    if len(numbers) == len(images) and len(set(numbers)) == len(numbers):
-        first = matches[0]
-        return sorted(zip(numbers, images)), first["prefix"], len(first["number"])
-    return list(enumerate(images)), "", 6
+    """A folder's one numbered sequence: its files by the number at the end of their names, with their prefix
+    and padding (the shortest number's digits: shot_98 … shot_101 keep their unpadded names). Files without a
+    number are left out with a warning naming them; a folder of no numbered files is one sequence in name order.
+    VidganError naming the sequences when the folder holds several (passes such as beauty.1001 and matte.1001,
+    or one prefix in two formats) or two files of one number."""
+    folder = images[0].parent
+    groups: dict[tuple[str, str], list[tuple[int, str, Path]]] = {}
+    strays = []
+    for path in images:
+        match = _TRAILING_NUMBER.fullmatch(path.stem)
+        if match is None:
+            strays.append(path)
+        else:
+            groups.setdefault((match["prefix"], path.suffix.lower()), []).append((int(match["number"]), match["number"], path))
+    if not groups:
+        return list(enumerate(images)), "", 6
+    if len(groups) > 1:
+        found = "; ".join(_described(prefix, suffix, files) for (prefix, suffix), files in sorted(groups.items()))
+        (prefix, _), files = max(groups.items(), key=lambda item: len(item[1]))
+        pattern = f"{prefix}%0{_padding(files)}d{files[0][2].suffix}"
+        raise VidganError(
+            f"{folder}: holds {len(groups)} image sequences ({found}); render one by its pattern, e.g. {folder / pattern}"
+        )
+    (prefix, suffix), files = next(iter(groups.items()))
+    numbers = [number for number, _, _ in files]
+    if len(set(numbers)) < len(numbers):
+        twice = sorted({number for number in numbers if numbers.count(number) > 1})
+        names = ", ".join(path.name for number, _, path in sorted(files) if number == twice[0])
+        raise VidganError(f"{folder}: frame {twice[0]} is there twice ({names}); keep one")
+    if strays:
+        warn(f"{folder}: {', '.join(p.name for p in strays)} not numbered like the sequence {_described(prefix, suffix, files)}; left out")
+    return sorted((number, path) for number, _, path in files), prefix, _padding(files)
+
+
+def _padding(files: list[tuple[int, str, Path]]) -> int:
+    """The digits of the shortest frame number as written: numbers longer than that are unpadded beyond it."""
+    return min(len(digits) for _, digits, _ in files)
+
+
+def _described(prefix: str, suffix: str, files: list[tuple[int, str, Path]]) -> str:
+    """'beauty.1001-1004.exr (4 files)': a sequence's name, its first and last numbers, and how many files."""
+    numbers = [number for number, _, _ in files]
+    padding = _padding(files)
+    return f"{prefix}{min(numbers):0{padding}d}-{max(numbers):0{padding}d}{suffix} ({len(files)} files)"
 
 
 def iter_sequence_frames(sequence: ImageSequence, fps: Fraction) -> Iterator[Frame]:
@@ -297,8 +335,8 @@ class Clip:
     tags: PictureTags = field(default_factory=PictureTags)  # what video outputs declare (colour, aspect, timecode)
 
     def frames(self, deep: bool = False) -> Iterator[Frame]:
-        """The clip's frames; `deep`: with a Plate of 16-bit RGB for video deeper than 8 bits (sequences always
-        carry what their files hold)."""
+        """The clip's frames; `deep`: with a Plate of 16-bit RGB for video deeper than 8 bits, and of RGBA for
+        video with alpha (sequences always carry what their files hold)."""
         if self.sequence is not None:
             return iter_sequence_frames(self.sequence, self.fps)
         return iter_frames(self.path, deep=deep)

@@ -222,8 +222,12 @@ def open_writer(output: Output, plan: ClipPlan, options: RenderOptions) -> Frame
     return output.format.open(output.path, writer_spec(plan, options, output.width))
 
 
+# What a format without tracks holds none of, by the kind of track a label names (vidgan.io.tracks).
+_HELD = {"audio": "audio", "subtitle": "subtitles", "data": "data tracks"}
+
+
 def dropped_tracks(plan: ClipPlan, options: RenderOptions) -> str | None:
-    """The warning for a video source's audio and subtitle tracks that the outputs' format cannot hold, or None."""
+    """The warning for a video source's audio, subtitle and data tracks that the outputs' format cannot hold, or None."""
     clip = plan.clip
     if plan.format.tracks or not options.audio or clip.sequence is not None:
         return None
@@ -233,7 +237,7 @@ def dropped_tracks(plan: ClipPlan, options: RenderOptions) -> str | None:
     outputs = ", ".join(f"{t.path}/" if plan.is_sequence else str(t.path) for t in plan.targets)
     kind = "image-sequence" if plan.is_sequence else plan.format.name
     kind = f"{kind} outputs hold" if len(plan.targets) > 1 else f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} output holds"
-    held = " or ".join(dict.fromkeys("subtitles" if label.startswith("subtitle") else "audio" for label in labels))
+    held = " or ".join(dict.fromkeys(_HELD[label.split(" ", 1)[0]] for label in labels))
     tracks = _listed(labels)
     verb = "is" if len(labels) == 1 else "are"
     return f"{outputs}: {kind} no {held}; {clip.path}'s {tracks} {verb} not carried"

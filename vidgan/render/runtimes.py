@@ -13,7 +13,6 @@ the TorchScript-based exporter is deprecated since torch 2.9, warns on every use
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.metadata
 import importlib.util
 import io
@@ -34,6 +33,7 @@ from vidgan.core.fsutil import atomic_path
 from vidgan.core.progress import warn
 from vidgan.render.options import INT8_RUNTIMES, RUNTIMES, check_precision
 from vidgan.render.quantise import QUANTISERS, Calibration, as_inputs, calibration_frames, calibration_record, quantise, with_metadata
+from vidgan.runs.checkpoints import weights_digest
 from vidgan.runs.folder import onnx_cache_dir, working_scale
 
 # What `auto` takes on the CPU: the first of these installed, fastest first as bench/runtimes.py measures them
@@ -177,15 +177,6 @@ def cache_key(generator: nn.Module, runtime: str) -> dict[str, str]:
         EXPORTER: package_version(EXPORTER),
         runtime: package_version(_PACKAGES[runtime]),
     }
-
-
-def weights_digest(module: nn.Module) -> str:
-    """SHA-256 of a module's state dict: every entry's name, dtype, shape and bytes."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
 
 
 def cached_onnx(generator: nn.Module, source: Path, direction: Direction, runtime: str, int8: Calibration | None = None) -> bytes:

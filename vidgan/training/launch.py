@@ -125,6 +125,7 @@ def resume_training(
     check_number("--iters", iters, AT_LEAST_1)
     run = RunFolder(out)
     config = run.read_config()
+    run.check_data(config)
     kind = config["kind"]
     if model is not None and model != kind:
         raise UsageError(f"{out}: holds a {kind} run, not {model} (leave out --model to resume it)")

@@ -331,3 +331,46 @@ class VAEOptions(ImageOptions):
     beta1: float = redefault(TrainOptions, "beta1", 0.9)
     batch_size: int = redefault(TrainOptions, "batch_size", 32)
 
+
+DISTILL_DIRECTIONS = ("auto", "a2b", "b2a", "both")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DistillOptions(TrainOptions):
+    """A small student generator per direction of a trained run (its teacher), trained to reproduce the teacher's
+    translations: L1 to the teacher's output, its intermediate features through learned 1x1 maps, and the
+    adversarial loss against a discriminator started from the teacher run's (GAN Compression, Li et al. 2020).
+    The student trains on the teacher's training images, at its working scale, with its crops and augmentation,
+    and keeps its held-out images out."""
+
+    kind: ClassVar[str] = "distill"
+
+    teacher: Path = given("The trained run to distil.")
+    direction: str = option(
+        "auto", "Which of the teacher's directions to distil: a2b, b2a, both, or auto (every one it translates).",
+        choices=DISTILL_DIRECTIONS,
+    )
+    width: int | None = option(
+        None, "Student base width (default: a quarter of the teacher's, about 1/16 of its multiply-adds in the wide layers).",
+        bounds=AT_LEAST_1,
+    )
+    res_blocks: int = option(1, "Residual blocks at the student's bottleneck.", bounds=NOT_NEGATIVE)
+    recon_weight: float = option(10.0, "Weight of the L1 distance to the teacher's output.", bounds=NOT_NEGATIVE)
+    feature_weight: float = option(
+        1.0, "Weight of the distance between the student's features (mapped by 1x1 convolutions) and the teacher's.",
+        bounds=NOT_NEGATIVE,
+    )
+    gan_weight: float = option(1.0, "Weight of the adversarial loss against the discriminator (0: off).", bounds=NOT_NEGATIVE)
+    lr: float = option(1e-3, "Adam learning rate of the student and the discriminator.", bounds=POSITIVE)
+    ema: float = option(
+        0.999, "Moving average of the students' weights with this decay (0: off), used by render and eval.", bounds=FRACTION
+    )
+    batch_size: int = option(4, "Images of each domain per step.", bounds=AT_LEAST_1)
+    iters: int = redefault(TrainOptions, "iters", 1500)
+    sample_every: int = redefault(TrainOptions, "sample_every", 250)
+    checkpoint_every: int = redefault(TrainOptions, "checkpoint_every", 500)
+    # The student keeps the teacher's held-out images out (its split.json is the teacher's): no share of its own.
+    holdout: float = field(default=0.0, metadata={"help": "", "cli": False, "bounds": None, "choices": ()})
+    precision: str = option("auto", "auto: bf16 mixed precision on CUDA, fp32 on the CPU.", choices=PRECISIONS)
+
+
