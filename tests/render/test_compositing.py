@@ -15,7 +15,7 @@ from conftest import assert_clean_failure
 from PIL import Image
 
 import vidgan
-from vidgan.render.export import NUKE_RGB
+from vidgan.render.export import NUKE_RGB, ExportOptions
 from vidgan.runs.generators import load_generator
 
 # Frames whose sides are no multiple of the tiny run's stride (4), so the export's own padding is what is tested.
@@ -49,7 +49,7 @@ def plates(tmp_path_factory) -> tuple[Path, np.ndarray]:
     return folder / "plate_%04d.png", frames
 
 
-def test_nuke_export_gives_the_renders_frames_in_float32_and_half(tiny_run: Path, plates, run_cli, tmp_path: Path):
+def test_nuke_export_gives_the_renders_frames_in_float32_and_half_and_its_settings(tiny_run: Path, plates, run_cli, tmp_path: Path):
     pattern, frames = plates
     out = tmp_path / "glove.pt"
     done = run_cli("export", "--run", tiny_run, "--direction", "a2b", "--format", "nuke", "--out", out)
@@ -66,8 +66,22 @@ def test_nuke_export_gives_the_renders_frames_in_float32_and_half(tiny_run: Path
     expected = np.stack([np.asarray(Image.open(path).convert("RGB"), np.float64) for path in sorted(rendered.glob("*.png"))])
     assert expected.shape == frames.shape and expected.std() > 2  # a real picture, not a constant both could agree on
 
+    settings = json.loads(settings_file.read_text())
+    assert settings["knobs"] == {
+        "torchScriptFile": str(out.resolve()),
+        "catFile": str((tmp_path / "glove.cat").resolve()),
+        "channelsIn": NUKE_RGB,
+        "channelsOut": NUKE_RGB,
+        "modelId": "vidgan_glove",
+        "outputScale": 1,
+    }
+    assert "short side is 64 px" in settings["working_scale_note"]
+    files = {"vidgan.json": ""}
     with pytest.warns(FutureWarning):  # torch.jit.load is deprecated; Nuke reads nothing else
-        module = torch.jit.load(str(out))
+        module = torch.jit.load(str(out), _extra_files=files)
+    recorded = json.loads(files["vidgan.json"])
+    assert recorded == settings["vidgan"] == dict(module.metadata)
+    assert (recorded["direction"], recorded["working_scale"], recorded["stride"]) == ("a2b", "64", "4")
     # One tensor in (after self) and one out.
     schema = module.forward.schema
     assert [a.name for a in schema.arguments][1:] == ["image"] and len(schema.returns) == 1
@@ -86,27 +100,6 @@ def test_nuke_export_gives_the_renders_frames_in_float32_and_half(tiny_run: Path
             assert np.abs(got - want).max() <= levels, dtype
 
 
-def test_nuke_export_writes_the_catfilecreator_settings_and_metadata(tiny_run: Path, tmp_path: Path, run_cli):
-    out = tmp_path / "b2a.pt"
-    done = run_cli("export", "--run", tiny_run, "--direction", "b2a", "--format", "nuke", "--out", out)
-    assert done.code == 0, done.stderr
-    settings = json.loads((tmp_path / "b2a.catfilecreator.json").read_text())
-    assert settings["knobs"] == {
-        "torchScriptFile": str(out.resolve()),
-        "catFile": str((tmp_path / "b2a.cat").resolve()),
-        "channelsIn": NUKE_RGB,
-        "channelsOut": NUKE_RGB,
-        "modelId": "vidgan_b2a",
-        "outputScale": 1,
-    }
-    assert "short side is 64 px" in settings["working_scale_note"]
-    files = {"vidgan.json": ""}
-    torch.jit.load(str(out), _extra_files=files)
-    recorded = json.loads(files["vidgan.json"])
-    assert recorded == settings["vidgan"]
-    assert (recorded["direction"], recorded["working_scale"], recorded["stride"]) == ("b2a", "64", "4")
-
-
 def test_a_nuke_settings_file_in_the_way_is_kept_without_overwrite(tiny_run: Path, tmp_path: Path, run_cli):
     (tmp_path / "g.catfilecreator.json").write_text("kept")
     done = run_cli("export", "--run", tiny_run, "--format", "nuke", "--out", "g.pt")
@@ -114,6 +107,7 @@ def test_a_nuke_settings_file_in_the_way_is_kept_without_overwrite(tiny_run: Pat
     assert (tmp_path / "g.catfilecreator.json").read_text() == "kept" and not (tmp_path / "g.pt").exists()
     done = run_cli("export", "--run", tiny_run, "--format", "nuke", "--out", "g.pt", "--precision", "int8")
     assert_clean_failure(done, "--precision int8 writes ONNX with quantised operations: give --format onnx, flame", code=2)
+    ExportOptions(run=tiny_run, out=tmp_path / "g.onnx", format="flame", precision="int8").validate()  # flame takes int8
 
 
 # The sidecar of Flame's Inference node (Autodesk Flame Help: "Inference Builder", and "What's New in 2025.2" for the
