@@ -645,7 +645,7 @@ def export_model(
         ),
     ],
     direction: Annotated[Direction, typer.Option(help="a2b or b2a.")] = Direction.a2b,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out (and its settings file).")] = False,
     arch: Annotated[Arch | None, typer.Option(help="Architecture of a reference CycleGAN --run file (latest_net_G_A.pth).")] = None,
     precision: Annotated[
         Precision,

@@ -81,7 +81,7 @@ def test_nuke_export_gives_the_renders_frames_in_float32_and_half_and_its_settin
         module = torch.jit.load(str(out), _extra_files=files)
     recorded = json.loads(files["vidgan.json"])
     assert recorded == settings["vidgan"] == dict(module.metadata)
-    assert (recorded["direction"], recorded["working_scale"], recorded["stride"]) == ("a2b", "64", "4")
+    assert (recorded["direction"], recorded["working_scale"], recorded["stride"], recorded["padding"]) == ("a2b", "64", "4", "reflect")
     # One tensor in (after self) and one out.
     schema = module.forward.schema
     assert [a.name for a in schema.arguments][1:] == ["image"] and len(schema.returns) == 1
@@ -224,6 +224,7 @@ def test_flame_export_sidecar_conforms_and_its_onnx_matches_the_generator(tiny_r
     assert [o.name for o in model.graph.output] == [o["Name"] for o in description["Outputs"]] == ["translated"]
     metadata = {entry.key: entry.value for entry in model.metadata_props}
     assert (metadata["direction"], metadata["working_scale"], metadata["vidgan_version"]) == ("b2a", "64", vidgan.__version__)
+    assert metadata["padding"] == "replicate"
 
     generator = load_generator(tiny_run, "b2a")
     session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])

@@ -21,7 +21,8 @@ may cut a large frame into on its own, at the wrong scale.
 
 Metadata (ONNX: metadata_props; TorchScript: the extra file vidgan.json and the module's `metadata` attribute;
 the sidecars repeat it):
-vidgan_version, direction, working_scale, stride, value_range, layout, precision (fp32 or int8), and for int8
+vidgan_version, direction, working_scale, stride, value_range, layout, precision (fp32 or int8), padding (F.pad's
+mode: replicate, or reflect for nuke), and for int8
 calibration (JSON: frames count, scale and pixel digest, method, quantiser version).
 
 `--precision int8` (ONNX only) writes the graph quantised by ONNX Runtime's quantiser (vidgan.render.quantise):
@@ -167,7 +168,8 @@ def _int8_inputs(options: ExportOptions, direction: Direction, scale: int, gener
 def save_onnx(generator: nn.Module, metadata: dict[str, str], out: Path, int8: Int8Inputs | None = None) -> None:
     """FloatRGBGenerator as ONNX (dynamic batch, height and width), written atomically to `out` with `metadata` in its
     metadata_props; with `int8`, quantised by ONNX Runtime's quantiser (QDQ, which ONNX Runtime, OpenVINO and other
-    hosts read) on its inputs, and the calibration recorded in the metadata as `calibration`."""
+    hosts read) on its inputs, and the calibration recorded in the metadata as `calibration`; `padding` is added to
+    the metadata."""
     import torch
 
     from vidgan.render.quantise import calibration_record, quantise, with_metadata
@@ -179,7 +181,9 @@ def save_onnx(generator: nn.Module, metadata: dict[str, str], out: Path, int8: I
     dims = {0: Dim("batch"), 2: Dim("height"), 3: Dim("width")}
     if int8 is not None:
         metadata["calibration"] = calibration_record(int8.frames, EXPORT_QUANTISER)
-    model = serialise(export_program(FloatRGBGenerator(generator, generator.stride), example, dims), metadata)
+    wrapper = FloatRGBGenerator(generator, generator.stride)
+    metadata["padding"] = wrapper.padding
+    model = serialise(export_program(wrapper, example, dims), metadata)
     if int8 is not None:
         model = with_metadata(quantise(model, EXPORT_QUANTISER, int8.inputs), metadata)
     with atomic_path(out) as temp:
@@ -189,7 +193,7 @@ def save_onnx(generator: nn.Module, metadata: dict[str, str], out: Path, int8: I
 def save_torchscript(generator: nn.Module, metadata: dict[str, str], out: Path, int8: None = None, padding: str = "replicate") -> None:
     """FloatRGBGenerator (padding by `padding`) as TorchScript, written atomically to `out`: the generator traced (its
     operations do not depend on the image size) inside the scripted wrapper, whose padding does; `metadata` as the
-    module's attribute and the extra file vidgan.json. torch.jit warns that it is deprecated; Nuke reads nothing
+    module's attribute and the extra file vidgan.json, with `padding` added to it. torch.jit warns that it is deprecated; Nuke reads nothing
     else. `int8` is always None (validate refuses int8 here)."""
     import warnings
 
@@ -201,6 +205,7 @@ def save_torchscript(generator: nn.Module, metadata: dict[str, str], out: Path, 
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(generator, torch.zeros(1, 3, 4 * generator.stride, 4 * generator.stride))
         wrapper = FloatRGBGenerator(traced, generator.stride, padding)
+        metadata["padding"] = padding
         wrapper.metadata = dict(metadata)
         torch.jit.save(torch.jit.script(wrapper), str(temp), _extra_files={"vidgan.json": json.dumps(metadata, indent=2)})
 
