@@ -41,12 +41,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import vidgan
-from vidgan.core.directions import Direction
+from vidgan.core.directions import DIRECTION_NAMES, Direction
 from vidgan.core.errors import UsageError
 from vidgan.core.fsutil import atomic_path
 from vidgan.core.options import AT_LEAST_1, check_fields, option
 from vidgan.models.reference_archs import REFERENCE_ARCHS
-from vidgan.render.options import DEFAULT_CALIBRATION_FRAMES, PRECISIONS
+from vidgan.render.options import CALIBRATION_HELP, DEFAULT_CALIBRATION_FRAMES, PRECISIONS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -57,46 +57,6 @@ if TYPE_CHECKING:
 # Whose int8 quantiser writes `--precision int8` exports: ONNX Runtime's QDQ graphs need no package beyond the
 # default install and are read by ONNX Runtime and OpenVINO alike.
 EXPORT_QUANTISER = "onnxruntime"
-
-
-@dataclass(frozen=True)
-class ExportOptions:
-    """What `vidgan export` writes: `run` (a run folder of a kind that translates, or one of its checkpoint files;
-    with `arch`, one of REFERENCE_ARCHS, a reference CycleGAN state dict file) → `out`."""
-
-    run: Path
-    out: Path
-    direction: str = "a2b"
-    format: str = "onnx"
-    overwrite: bool = False
-    arch: str | None = None
-    precision: str = option("fp32", choices=PRECISIONS)  # int8: ONNX with QuantizeLinear/DequantizeLinear (QDQ)
-    calibration_frames: int = option(DEFAULT_CALIBRATION_FRAMES, bounds=AT_LEAST_1)  # training frames int8 is calibrated on
-
-    def validate(self) -> None:
-        """Raise UsageError (one line, exit 2) for an unknown direction, format or precision, int8 for TorchScript,
-        a calibration count below 1, an --out whose suffix is not the format's, or an --out that exists without
-        --overwrite (or is a folder)."""
-        Direction.parse(self.direction)
-        if self.arch is not None and self.arch not in REFERENCE_ARCHS:
-            raise UsageError(f"--arch must be one of {', '.join(REFERENCE_ARCHS)}, got {self.arch!r}")
-        if self.format not in EXPORT_FORMATS:
-            raise UsageError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {self.format!r}")
-        check_fields(self)
-        kind = EXPORT_FORMATS[self.format]
-        if self.precision == "int8" and not kind.int8:
-            onnx = ", ".join(name for name, row in EXPORT_FORMATS.items() if row.int8)
-            raise UsageError(f"--precision int8 writes ONNX with quantised operations: give --format {onnx}")
-        suffix = kind.suffix
-        if Path(self.out).suffix.lower() != suffix:
-            raise UsageError(f"--out must end in {suffix} for --format {self.format}, got {str(self.out)!r}")
-        if Path(self.out).is_dir():
-            raise UsageError(f"--out {self.out} is a folder; give a file name ending in {suffix}")
-        if Path(self.out).exists() and not self.overwrite:
-            raise UsageError(f"--out {self.out} exists; give --overwrite to replace it")
-        sidecar = kind.sidecar(Path(self.out))
-        if sidecar is not None and sidecar.exists() and not self.overwrite:
-            raise UsageError(f"--out {self.out}: its settings file {sidecar} exists; give --overwrite to replace it")
 
 
 @dataclass(frozen=True)
@@ -302,3 +262,54 @@ EXPORT_FORMATS: dict[str, ExportFormat] = {
     "nuke": ExportFormat(".pt", save_nuke, sidecar_suffix=NUKE_SETTINGS),
     "flame": ExportFormat(".onnx", save_flame, int8=True, sidecar_suffix=FLAME_SIDECAR),
 }
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What `vidgan export` writes: `run` (a run folder of a kind that translates, or one of its checkpoint files;
+    with `arch`, one of REFERENCE_ARCHS, a reference CycleGAN state dict file) → `out`."""
+
+    run: Path = option(help="A cyclegan run folder (or one of its checkpoint files).")
+    out: Path = option(help="File to write: .onnx for --format onnx and flame, .pt for torchscript and nuke.")
+    format: str = option(
+        help="onnx (ONNX Runtime, OpenVINO), torchscript, nuke (TorchScript for Nuke's CatFileCreator, its knobs in "
+        "NAME.catfilecreator.json beside --out) or flame (ONNX with NAME.json, the sidecar of Flame's Inference node).",
+        choices=tuple(EXPORT_FORMATS),
+    )
+    direction: str = option("a2b", "a2b or b2a.", choices=DIRECTION_NAMES)
+    overwrite: bool = option(False, "Replace an existing --out (and its settings file).", flags=("--overwrite",))
+    arch: str | None = option(
+        None, "Architecture of a reference CycleGAN --run file (latest_net_G_A.pth).", choices=REFERENCE_ARCHS
+    )
+    # int8: ONNX with QuantizeLinear/DequantizeLinear (QDQ)
+    precision: str = option(
+        "fp32",
+        "fp32, or int8 (onnx and flame): quantised by ONNX Runtime's quantiser, calibrated on the run's training frames.",
+        choices=PRECISIONS,
+    )
+    calibration_frames: int = option(DEFAULT_CALIBRATION_FRAMES, CALIBRATION_HELP, bounds=AT_LEAST_1)
+
+    def validate(self) -> None:
+        """Raise UsageError (one line, exit 2) for an unknown direction, format or precision, int8 for a format that
+        writes no ONNX, a calibration count below 1, an --out whose suffix is not the format's, or an --out (or the
+        settings file its format writes beside it) that exists without --overwrite (or is a folder)."""
+        Direction.parse(self.direction)
+        if self.arch is not None and self.arch not in REFERENCE_ARCHS:
+            raise UsageError(f"--arch must be one of {', '.join(REFERENCE_ARCHS)}, got {self.arch!r}")
+        if self.format not in EXPORT_FORMATS:
+            raise UsageError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {self.format!r}")
+        check_fields(self)
+        kind = EXPORT_FORMATS[self.format]
+        if self.precision == "int8" and not kind.int8:
+            onnx = ", ".join(name for name, row in EXPORT_FORMATS.items() if row.int8)
+            raise UsageError(f"--precision int8 writes ONNX with quantised operations: give --format {onnx}")
+        suffix = kind.suffix
+        if Path(self.out).suffix.lower() != suffix:
+            raise UsageError(f"--out must end in {suffix} for --format {self.format}, got {str(self.out)!r}")
+        if Path(self.out).is_dir():
+            raise UsageError(f"--out {self.out} is a folder; give a file name ending in {suffix}")
+        if Path(self.out).exists() and not self.overwrite:
+            raise UsageError(f"--out {self.out} exists; give --overwrite to replace it")
+        sidecar = kind.sidecar(Path(self.out))
+        if sidecar is not None and sidecar.exists() and not self.overwrite:
+            raise UsageError(f"--out {self.out}: its settings file {sidecar} exists; give --overwrite to replace it")
