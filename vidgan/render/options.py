@@ -115,8 +115,10 @@ class RenderOptions:
     codec: str | None = option(
         None,
         "h264 (.mp4), prores (422 HQ 10-bit, .mov), prores4444 (10-bit with alpha, .mov), ffv1 (lossless, .mkv); "
-        "image sequences in a folder: png (8 or 16-bit), tiff (8, 16 or 32-bit float), exr (half or float, linear). "
-        "Default: from --out, else h264 for videos and a sequence's own format (exr, tiff, else png) for sequences. "
+        "image sequences in a folder: png (8 or 16-bit), tiff (8, 16 or 32-bit float), exr (half or float, linear), "
+        "dpx (8, 10, 12 or 16-bit, the source's transfer). "
+        "Default: from --out, else h264 for videos and a sequence's own format (exr, tiff, dpx for DPX and Cineon, "
+        "else png) for sequences. "
         "Formats registered with vidgan.render.formats.register_format are named here too.",
         metavar="CODEC",  # a plain name, checked against the format table, which a plug-in may have added to
     )
@@ -168,8 +170,14 @@ class RenderOptions:
     colorspace: str = option(
         "auto",
         "Colour space of image-sequence inputs, converted to display sRGB for the generator and back for the "
-        "output: auto (linear for OpenEXR, srgb otherwise), linear (Rec.709 primaries), srgb, or a colour space of "
+        "output: auto (what the files declare: linear for OpenEXR, cineon for DPX in printing density and Cineon "
+        "files, srgb otherwise), linear (Rec.709 primaries), srgb, cineon (film log), or a colour space of "
         "OpenColorIO's built-in config (ACEScg, 'Linear Rec.2020', ...).",
+    )
+    layer: str | None = option(
+        None,
+        "The layer (diffuse for diffuse.R/G/B) or part of multi-layer OpenEXR inputs to translate; the other "
+        "channels and parts are written to the output unchanged. Default: the plain R, G, B(, A) channels.",
     )
     temporal_smooth: float = option(
         0.0,

@@ -25,6 +25,7 @@ from vidgan.render.formats import (
     DEFAULT_VIDEO,
     MATTE,
     SCENE_LINEAR,
+    SOURCE_ENCODED,
     FrameWriter,
     OutputFormat,
     WriterSpec,
@@ -171,7 +172,7 @@ def plan_outputs(paths: Sequence[Path], options: RenderOptions) -> list[ClipPlan
         raise UsageError("give at least one input")
     if options.out is not None and (len(paths) > 1 or options.out_dir is not None):
         raise UsageError("--out names one output: with several inputs (or --out-dir) use --out-dir only")
-    clips = [open_clip(path, options.fps, options.colorspace) for path in paths]
+    clips = [open_clip(path, options.fps, options.colorspace, options.layer) for path in paths]
     _check_roi(options, clips)
     plans = []
     for clip in clips:
@@ -209,7 +210,7 @@ def writer_spec(plan: ClipPlan, options: RenderOptions, width: int) -> WriterSpe
         prefix=prefix,
         padding=padding,
         colorspace=space,
-        linear_source=own is not None and own.colour == SCENE_LINEAR,
+        linear_source=own is not None and own.colour in (SCENE_LINEAR, SOURCE_ENCODED),
         crf=options.crf,
         # Every video source: a format that holds tracks carries whatever audio and subtitles it has (none is fine).
         tracks_from=clip.path if options.audio and clip.sequence is None else None,
