@@ -10,13 +10,14 @@ import pytest
 import torch
 from conftest import assert_clean_failure
 from PIL import Image
+from torch import nn
 
 from vidgan.models.arch import DiscriminatorConfig
 from vidgan.models.cyclegan import GeneratorConfig, build_generator, feature_taps
-from vidgan.runs.checkpoints import load_latest_checkpoint
+from vidgan.runs.checkpoints import load_latest_checkpoint, weights_digest
 from vidgan.runs.generators import generator_from_checkpoint, load_generator
 from vidgan.training.cyclegan import training_banks
-from vidgan.training.distill import DistillTask, FeatureTaps, student_config, tap_pairs, weights_digest
+from vidgan.training.distill import DistillTask, FeatureTaps, student_config, tap_pairs
 from vidgan.training.options import CycleGANOptions, DistillOptions
 
 TINY_TEACHER = dict(channels=8, res_blocks=1, batch_size=2, iters=2, holdout=0.25, quiet=True, device="cpu")
@@ -68,7 +69,7 @@ def test_distill_through_the_cli_makes_a_student_run_that_renders_translates_exp
     assert (config["kind"], config["directions"], config["width"]) == ("distill", ["a2b", "b2a"], 2)
     checkpoint = load_latest_checkpoint(teacher)
     teachers = {d: generator_from_checkpoint(checkpoint, d) for d in ("a2b", "b2a")}
-    assert config["teacher_digest"] == weights_digest(teachers) and config["teacher"] == str(teacher.resolve())
+    assert config["teacher_digest"] == weights_digest(nn.ModuleDict(teachers)) and config["teacher"] == str(teacher.resolve())
     # the student is the teacher's family and depth at its own width; the split is the teacher's
     assert config["generator"] == {**checkpoint["arch"]["generator"], "channels": 2, "res_blocks": 1, "attention": False}
     assert (student / "split.json").read_bytes() == (teacher / "split.json").read_bytes()

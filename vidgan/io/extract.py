@@ -18,7 +18,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from fractions import Fraction
 from functools import partial
 from pathlib import Path
@@ -29,12 +29,12 @@ from rich.markup import escape
 from vidgan.core.background import BackgroundWriter
 from vidgan.core.errors import Interrupted, UsageError, VidganError, interrupts_deferred
 from vidgan.core.fsutil import write_text_atomic
-from vidgan.core.options import NOT_NEGATIVE, POSITIVE, check_number
+from vidgan.core.options import NOT_NEGATIVE, POSITIVE, Spelling, check_number, option
 from vidgan.core.progress import make_progress, warn
 from vidgan.io.images import resize_image, square_resize, square_scale, write_png
 from vidgan.io.motion import estimate_motion
 from vidgan.io.pairs import MANIFEST, PAIRS, PairFiles, write_pair
-from vidgan.io.ranges import FrameRange
+from vidgan.io.ranges import FrameRange, parse_frames
 from vidgan.io.sequences import ImageSequence, is_image_sequence, iter_sequence_frames, open_clip
 from vidgan.io.video import Frame, VideoInfo, iter_frames, probe_video
 
@@ -56,6 +56,55 @@ class ExtractResult:
     out_dir: Path
     counts: dict[str, int]
     pairs: dict[str, int] = field(default_factory=dict)  # per domain, how many of its images have a pair
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    """What `vidgan extract` takes (extract_frames's arguments for the two domains a and b); `validate` checks the
+    numbers (whole numbers, their ranges) as extract_frames does."""
+
+    out: Path = option(help="Output folder: OUT/a/*.png, OUT/b/*.png, OUT/manifest.json.")
+    a: list[Path] = option(
+        help="Clip for domain a: a video file or an image sequence (folder, or shot_%04d.png); repeat for several.",
+        flags=("--a",),
+    )
+    b: list[Path] = option(help="Clip for domain b (repeat for several).", flags=("--b",))
+    every: int = option(15, "Keep frames 0, N, 2N, … of each clip (decode order).")
+    pair_gap: int = option(
+        0,
+        "Also keep each kept frame's frame N later in its clip and the optical flow between them, in OUT/a/pairs/ "
+        "and OUT/b/pairs/, for `vidgan train --temporal-form frames` (0: off).",
+    )
+    size: int | None = option(None, f"Side of the square images written (default {DEFAULT_SIZE}).")
+    crop: str | None = option(None, "center: largest centred square (default); none: stretch.", choices=CROPS)
+    scale: int | None = option(
+        None,
+        "Write whole frames (aspect kept, no square crop) with their short side at S px, for `vidgan train --crop C`; "
+        "replaces --size and --crop.",
+    )
+    start: float | None = option(None, "Start time in seconds.")
+    end: float | None = option(None, "End time in seconds.")
+    frames: FrameRange | None = option(
+        None,
+        "Only frames A-B, both included (a video's counted from 0, an image sequence's by file number).",
+        spelling=Spelling(parse_frames),
+        metavar="A-B",
+    )
+    overwrite: bool = option(False, "Replace the frames of an earlier extraction into OUT.", flags=("--overwrite",))
+    quiet: bool = option(False, "No progress bars.", flags=("--quiet", "-q"))
+
+    def validate(self) -> None:
+        """Raise UsageError naming the first option that cannot work (as extract_frames does), before any clip is
+        read."""
+        size, crop = _framing(self.scale, self.size, self.crop)
+        _validate(_Sampling(self.every, self.pair_gap, self.start, self.end, self.frames), size, crop)
+
+
+def extract(options: ExtractOptions) -> ExtractResult:
+    """`vidgan extract`: every `options.every`-th frame of the clips of a and b into `options.out` (extract_frames)."""
+    options.validate()
+    settings = {f.name: getattr(options, f.name) for f in fields(options) if f.name not in ("out", "a", "b")}
+    return extract_frames({"a": options.a, "b": options.b}, options.out, **settings)
 
 
 @dataclass(frozen=True)

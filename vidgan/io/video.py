@@ -155,13 +155,31 @@ def _is_deep(frame: av.VideoFrame) -> bool:
     return any(component.bits > 8 for component in frame.format.components)
 
 
+def _has_alpha(frame: av.VideoFrame) -> bool:
+    """Whether the frame's pixel format holds an alpha channel (ProRes 4444's yuva444p10le, QuickTime Animation's
+    argb, PNG and FFV1 RGBA, …)."""
+    return any(component.is_alpha for component in frame.format.components)
+
+
+def _rgb_format(frame: av.VideoFrame, deep: bool) -> str:
+    """The packed format a frame is decoded to: 8-bit RGB, or with `deep` 16-bit where its samples have more than
+    8 bits and RGBA where it has alpha."""
+    if not deep:
+        return "rgb24"
+    alpha = _has_alpha(frame)
+    if _is_deep(frame):
+        return "rgba64le" if alpha else "rgb48le"
+    return "rgba" if alpha else "rgb24"
+
+
 def _to_rgb(frame: av.VideoFrame, resize: tuple[int, int] | None, rgb_format: str = "rgb24") -> np.ndarray:
-    """The frame upright as H×W×3 RGB (uint8 rgb24, or uint16 rgb48le; converted with the matrix and range it
-    declares, vidgan.io.colour), scaled on the way to (width, height) as displayed when `resize` is given."""
+    """The frame upright as H×W×3 RGB or H×W×4 RGBA (uint8 rgb24/rgba, or uint16 rgb48le/rgba64le; colour converted
+    with the matrix and range it declares, vidgan.io.colour; alpha as stored, scaled to the sample's range),
+    scaled on the way to (width, height) as displayed when `resize` is given."""
     rotation = _frame_rotation(frame)
     tags = source_tags(frame)
     if resize is None:
-        return _upright(decode_rgb(frame, tags, rgb_format=rgb_format), rotation)
+        return _upright(_full_alpha(decode_rgb(frame, tags, rgb_format=rgb_format), frame), rotation)
     width, height = resize
     if round(rotation / 90) % 2:  # stored on its side: scale the stored frame to the transposed size
         width, height = height, width
@@ -169,7 +187,21 @@ def _to_rgb(frame: av.VideoFrame, resize: tuple[int, int] | None, rgb_format: st
     shrinking = width <= frame.width and height <= frame.height
     interpolation = "AREA" if shrinking else "BICUBIC"
     scaled = decode_rgb(frame, tags, width=width, height=height, interpolation=interpolation, rgb_format=rgb_format)
-    return _upright(scaled, rotation)
+    return _upright(_full_alpha(scaled, frame), rotation)
+
+
+def _full_alpha(pixels: np.ndarray, frame: av.VideoFrame) -> np.ndarray:
+    """16-bit RGBA pixels with the alpha of a shallower source (ProRes 4444 decodes to 12 bits) scaled so that its
+    largest code is 65535: swscale shifts it up (4095 → 65520), which would make opaque pixels a little
+    transparent."""
+    if pixels.dtype != np.uint16 or pixels.shape[2] != 4:
+        return pixels
+    bits = next(component.bits for component in frame.format.components if component.is_alpha)
+    if bits < 16:
+        top = (1 << bits) - 1
+        codes = (pixels[:, :, 3] >> (16 - bits)).astype(np.uint32)
+        pixels[:, :, 3] = (codes * 65535 + top // 2) // top
+    return pixels
 
 
 def letterbox(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -312,7 +344,8 @@ def iter_frames(
     deep: bool = False,
 ) -> Iterator[Frame]:
     """Yield the kept frames (index % every == 0, keep(index), start <= time < end) as upright RGB, in order;
-    with `deep`, frames of more than 8 bits per sample also carry a Plate of their 16-bit RGB decode.
+    with `deep`, frames of more than 8 bits per sample, or with alpha, also carry a Plate of their 16-bit RGB (or
+    8-bit RGBA) decode, alpha included.
 
     Indices count every decoded frame from the start of the clip. Without `resize` every frame comes at the
     first frame's size: in a stream whose resolution changes, frames of another size are letterboxed into it
@@ -367,8 +400,7 @@ def iter_frames(
                 continue
             if index % every or (keep is not None and not keep(index)):
                 continue
-            rgb_format = "rgb48le" if deep and _is_deep(frame) else "rgb24"
-            rgb = _to_rgb(frame, resize(*displayed) if resize else None, rgb_format)
+            rgb = _to_rgb(frame, resize(*displayed) if resize else None, _rgb_format(frame, deep))
             rgb, plate = split_plate(sizes.fit(rgb) if refit else rgb)
             yield Frame(index=index, time=time, pts=frame.pts, rgb=rgb, plate=plate)
         if index < 0:

@@ -36,6 +36,7 @@ from vidgan.render.farm import part_writer as farm_writer
 from vidgan.render.formats import FrameWriter
 from vidgan.render.options import RenderOptions
 from vidgan.render.outputs import ClipPlan, Output, dropped_tracks, open_writer, plan_outputs, what_was_kept
+from vidgan.render.provenance import check_kept, render_record, write_record
 from vidgan.render.segments import (
     Segment,
     join,
@@ -330,6 +331,24 @@ def _joined(units: list[_Unit], rendered: list[RenderedClip], options: RenderOpt
     return clips
 
 
+def _record_sequences(
+    plans: list[ClipPlan], source: Path, translators: dict[Direction, FrameTranslator], options: RenderOptions
+) -> None:
+    """Record in each image-sequence output folder what renders it (vidgan.render.provenance); with --resume, every
+    folder's kept frames are checked against it first, so a refused resume writes nothing."""
+    folders = []
+    for plan in plans:
+        for target in plan.targets:
+            weights = translators[target.direction].weights
+            record = render_record(plan.clip.path, source, weights, target.direction.name, plan.format.name, options)
+            folders += [(output.path, record) for _, output in plan.outputs(target) if output.format.sequence]
+    if options.resume:
+        for folder, record in folders:
+            check_kept(folder, record)
+    for folder, record in folders:
+        write_record(folder, record)
+
+
 def render_video(inputs: str | Path | Sequence[str | Path], source: str | Path, options: RenderOptions) -> RenderResult:
     """Translate every frame of each input (video file, image folder or printf pattern) with the generator in `source`.
 
@@ -353,12 +372,13 @@ def render_video(inputs: str | Path | Sequence[str | Path], source: str | Path, 
     distributed.join(device, timeout=SHARE_TIMEOUT)
     batch_size = options.batch_size or default_batch_size(device)
     units = _units(plans, options, batch_size)
+    translators = load_translators(Path(source), options, device, dtype)
     if distributed.is_main_process():
+        _record_sequences(plans, Path(source), translators, options)
         for plan, segment in units:
             if segment is not None and segment.number == 0 and segment.count > 1:
                 prepare(plan, options)
     distributed.barrier()  # every rank has checked the outputs before any is written
-    translators = load_translators(Path(source), options, device, dtype)
 
     started = time.perf_counter()
     share = units[distributed.rank() :: distributed.world_size()]

@@ -3,7 +3,6 @@ model kind that translates, or reference CycleGAN weights) and the samplers of i
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from vidgan.runs.checkpoints import (
     load_checkpoint,
     load_latest_checkpoint,
     load_state_dict_file,
+    weights_digest,
 )
 from vidgan.runs.folder import RunFolder
 from vidgan.runs.kinds import model_kind
@@ -62,16 +62,6 @@ def student_from_checkpoint(
     return generator_from_checkpoint(checkpoint, direction, device, averaged)
 
 
-def weights_digest(modules: dict[str, nn.Module]) -> str:
-    """A SHA-256 of the modules' weights (names, shapes, values): the same weights give the same digest."""
-    digest = hashlib.sha256()
-    for name, module in sorted(modules.items()):
-        for key, tensor in sorted(module.state_dict().items()):
-            digest.update(f"{name}.{key}{tuple(tensor.shape)}".encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
-
-
 def load_teachers(run: RunFolder, config: dict[str, Any], device: torch.device | str = "cpu") -> dict[str, Generator]:
     """The teachers a distilled run keeps in RUN/teacher.pt (by direction name), checked against the digest its
     config records; VidganError when the file is missing or holds other weights."""
@@ -80,7 +70,7 @@ def load_teachers(run: RunFolder, config: dict[str, Any], device: torch.device |
     checkpoint = load_checkpoint(run.teacher_path)
     with checkpoint_contents(run.teacher_path):
         teachers = {name: generator_from_checkpoint(checkpoint, name, averaged=False) for name in config["directions"]}
-    if weights_digest(teachers) != config["teacher_digest"]:
+    if weights_digest(nn.ModuleDict(teachers)) != config["teacher_digest"]:
         raise VidganError(f"{run.teacher_path}: the teacher's weights differ from those the student was distilled from")
     return {name: teacher.to(device) for name, teacher in teachers.items()}
 

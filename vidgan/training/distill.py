@@ -32,9 +32,9 @@ from vidgan.core.options import one_of
 from vidgan.io.batches import to_uint8
 from vidgan.models.arch import DiscriminatorConfig, GeneratorConfig
 from vidgan.models.cyclegan import build_discriminator, build_generator, feature_taps
-from vidgan.runs.checkpoints import load_latest_checkpoint, save_checkpoint
+from vidgan.runs.checkpoints import load_latest_checkpoint, save_checkpoint, weights_digest
 from vidgan.runs.folder import RunFolder
-from vidgan.runs.generators import generator_from_checkpoint, load_teachers, weights_digest
+from vidgan.runs.generators import generator_from_checkpoint, load_teachers
 from vidgan.runs.kinds import model_kind, translating_kinds
 from vidgan.runs.plots import domain_term, domain_totals
 from vidgan.runs.splits import load_split, save_split
@@ -225,7 +225,7 @@ def save_teacher(run: RunFolder, checkpoint: dict[str, Any], directions: list[Di
         run.teacher_path, kind=checkpoint["kind"], step=int(checkpoint["step"]), arch={"generator": checkpoint["arch"]["generator"]},
         modules={"generators": nn.ModuleDict(teachers)},
     )
-    return weights_digest(teachers)
+    return weights_digest(nn.ModuleDict(teachers))
 
 
 def train_distill(options: DistillOptions) -> TrainResult:
