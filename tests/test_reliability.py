@@ -655,12 +655,12 @@ def test_ctrl_c_in_a_png_render_says_where_the_frames_are_and_resume_finishes_th
     assert 3 <= len(kept) < 120
     assert_clean_failure(result, f"partial image sequence is in frames ({len(kept)} frames)", "--resume continues it", code=130)
     # Every file is a whole frame, and the folder says it is unfinished until a --resume completes it.
-    assert sorted(p.name for p in frames.iterdir()) == ["INCOMPLETE.txt", *(p.name for p in kept)]
+    assert sorted(p.name for p in frames.iterdir()) == [".vidgan_render.json", "INCOMPLETE.txt", *(p.name for p in kept)]
     assert all(Image.open(p).size == (64, 48) for p in kept)
     resumed = run_cli(*render, "--resume", "-q")
     assert resumed.code == 0, resumed.stderr
     assert f"120 frames, {len(kept)} kept from before" in " ".join(resumed.stderr.split())
-    assert len(list(frames.iterdir())) == 120 and not (frames / "INCOMPLETE.txt").exists()
+    assert len(list(frames.glob("*.png"))) == 120 and not (frames / "INCOMPLETE.txt").exists()
 
 
 def test_interrupted_video_render_leaves_no_file(run_cli, make_clip, tmp_path, tiny_checkpoint, monkeypatch):

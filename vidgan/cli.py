@@ -3,41 +3,39 @@
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import sys
-from dataclasses import Field, fields
+from collections.abc import Callable, Iterable
+from dataclasses import MISSING, Field, asdict, dataclass, fields, is_dataclass
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, get_args, get_type_hints
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, get_args, get_type_hints
 
 import typer
 import typer.core
 
-from vidgan.core.directions import DIRECTION_NAMES
 from vidgan.core.errors import UsageError, VidganError, sigterm_as_interrupt
-from vidgan.core.options import one_of
+from vidgan.core.options import Spelling, one_of
+from vidgan.core.options import flag as flag_name
 from vidgan.core.progress import console
-from vidgan.eval.options import SAMPLES, ClassifierSettings, EvalOptions
-from vidgan.models.reference_archs import REFERENCE_ARCHS
-from vidgan.render.detail import DETAILS
-from vidgan.render.export import EXPORT_FORMATS
-from vidgan.render.options import (
-    ALPHAS,
-    DEFAULT_CALIBRATION_FRAMES,
-    FITS,
-    PRECISIONS,
-    RENDER_DIRECTIONS,
-    RUNTIMES,
-    RenderOptions,
-    TranslateOptions,
-    parse_segments,
-    render_directions,
-)
-from vidgan.runs.kinds import DEFAULT_KIND, MODEL_KINDS, TWO_DOMAINS, ModelKind, kind_names
+from vidgan.eval.options import EvalOptions
+from vidgan.io.extract import ExtractOptions
+from vidgan.render.export import ExportOptions
+from vidgan.render.options import DEVICE_HELP, QUIET, RenderOptions, SampleOptions, TranslateOptions
+from vidgan.runs.kinds import DEFAULT_KIND, MODEL_KINDS, TEACHER_RUN, TWO_DOMAINS, ModelKind
 from vidgan.training.options import TrainOptions
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the same parser, from PyPI, before Python 3.11
+    import tomli as tomllib
 
 if TYPE_CHECKING:
     from vidgan.training.loop import TrainResult
+
+Options = TypeVar("Options")
+Action = Callable[..., None]
 
 # Typer re-exports click's exception classes only through BadParameter's bases (it vendors click in newer
 # releases), so take them from there rather than importing click, which may not be installed.
@@ -54,116 +52,257 @@ app = typer.Typer(
 )
 
 
-# Choices come from the library's own constants, so the CLI never restates them.
-Direction = Enum("Direction", {name: name for name in DIRECTION_NAMES}, type=str)
-Runtime = Enum("Runtime", {name: name for name in RUNTIMES}, type=str)
+DeviceOption = Annotated[str, typer.Option(help=DEVICE_HELP)]
+QuietOption = Annotated[bool, typer.Option(*QUIET["flags"], help=QUIET["help"])]
+CONFIG_HELP = (
+    "A TOML (or .json) file of options by their field names (batch_size = 2); flags given on the line win. "
+    "vidgan train also takes a run's config.json."
+)
 
 
-class Crop(str, Enum):
-    center = "center"
-    none = "none"
+# ---- Commands built from options dataclasses: one flag per field ------------------------------------------------
+#
+# Each field's metadata (vidgan.core.options) gives its flag names, help, choices and the form the command line
+# takes it in; the field's type and default give the rest. A nested dataclass field (eval's classifier settings)
+# gives a flag per field of its own that the command line takes, as OUTER_INNER in config files' flat form.
 
 
-DeviceOption = Annotated[str, typer.Option(help="auto (CUDA when present), cpu or cuda.")]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
-RuntimeOption = Annotated[
-    Runtime,
-    typer.Option(
-        help="Who runs the generator: torch; onnxruntime or openvino (CPU, an ONNX export cached in the run "
-        "folder, about 2x torch); auto: torch on CUDA, the fastest installed ONNX runtime on the CPU."
-    ),
-]
-Precision = Enum("Precision", {name: name for name in PRECISIONS}, type=str)
-PrecisionOption = Annotated[
-    Precision,
-    typer.Option(
-        help="fp32, or int8: the ONNX runtimes run the export quantised after training, calibrated on the run's "
-        "training frames and cached beside it (not --runtime torch; torch's lever is --half)."
-    ),
-]
-CalibrationOption = Annotated[
-    int, typer.Option(help="Training frames an int8 quantisation is calibrated on (evenly spaced, at the working scale).")
-]
+@dataclass(frozen=True)
+class _Flag:
+    """One command-line parameter made from a dataclass field (`path`: the field names down to it)."""
+
+    name: str
+    path: tuple[str, ...]
+    field: Field
+    hint: Any
+
+    @property
+    def spelling(self) -> Spelling | None:
+        return self.field.metadata.get("spelling")
+
+    def shown(self, value: Any) -> Any:
+        """A field value as the command line gives it."""
+        return value if self.spelling is None else self.spelling.show(value)
+
+    def parsed(self, value: Any) -> Any:
+        """The field value the command line's `value` gives."""
+        value = value.value if isinstance(value, Enum) else value
+        if self.spelling is None or (value is None and self.spelling.type is str):
+            return value
+        return self.spelling.parse(value)
 
 
-@app.command()
-def extract(
-    out: Annotated[Path, typer.Option(help="Output folder: OUT/a/*.png, OUT/b/*.png, OUT/manifest.json.")],
-    a: Annotated[
-        list[Path],
-        typer.Option("--a", help="Clip for domain a: a video file or an image sequence (folder, or shot_%04d.png); repeat for several."),
-    ],
-    b: Annotated[list[Path], typer.Option("--b", help="Clip for domain b (repeat for several).")],
-    every: Annotated[int, typer.Option(help="Keep frames 0, N, 2N, … of each clip (decode order).")] = 15,
-    pair_gap: Annotated[
-        int,
-        typer.Option(
-            help="Also keep each kept frame's frame N later in its clip and the optical flow between them, in "
-            "OUT/a/pairs/ and OUT/b/pairs/, for `vidgan train --temporal-form frames` (0: off)."
-        ),
-    ] = 0,
-    size: Annotated[int | None, typer.Option(help="Side of the square images written (default 128).")] = None,
-    crop: Annotated[
-        Crop | None, typer.Option(help="center: largest centred square (default); none: stretch.")
-    ] = None,
-    scale: Annotated[
-        int | None,
-        typer.Option(
-            help="Write whole frames (aspect kept, no square crop) with their short side at S px, for "
-            "`vidgan train --crop C`; replaces --size and --crop."
-        ),
-    ] = None,
-    start: Annotated[float | None, typer.Option(help="Start time in seconds.")] = None,
-    end: Annotated[float | None, typer.Option(help="End time in seconds.")] = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace the frames of an earlier extraction into OUT.")
-    ] = False,
-    quiet: QuietOption = False,
-) -> None:
+def option_flags(options_type: type, path: tuple[str, ...] = ()) -> list[_Flag]:
+    """The fields of the dataclass `options_type` that the command line takes, nested dataclasses' flattened."""
+    hints = get_type_hints(options_type)
+    found = []
+    for f in fields(options_type):
+        if not f.metadata.get("cli", True):
+            continue
+        if is_dataclass(hints[f.name]) and not f.metadata.get("spelling"):
+            found += option_flags(hints[f.name], (*path, f.name))
+        else:
+            found.append(_Flag("_".join((*path, f.name)), (*path, f.name), f, hints[f.name]))
+    return found
+
+
+def _cli_type(flag: _Flag, optional: bool) -> Any:
+    """The type Typer parses a field as: an Enum of its choices for text, optional where its default is None."""
+    spelling, args = flag.spelling, get_args(flag.hint)
+    if spelling:
+        kind = spelling.type
+    elif type(None) in args:  # X | None
+        kind = next(t for t in args if t is not type(None))
+    else:  # int, str, list[Path], …
+        kind = flag.hint
+    choices = spelling.choices if spelling else flag.field.metadata.get("choices", ())
+    if choices and kind is str:
+        kind = Enum(flag.name.title().replace("_", ""), {choice: choice for choice in choices}, type=str)
+    return kind | None if optional else kind
+
+
+def _parameter(flag: _Flag) -> inspect.Parameter:
+    """A flag as a parameter of a Typer command: its flag names, type, default and help."""
+    f = flag.field
+    default = inspect.Parameter.empty
+    if f.default is not MISSING or f.default_factory is not MISSING:
+        default = flag.shown(f.default if f.default is not MISSING else f.default_factory())
+    cli_type = _cli_type(flag, default is None)
+    enum = next((t for t in get_args(cli_type) or (cli_type,) if isinstance(t, type) and issubclass(t, Enum)), None)
+    if enum is not None and default not in (None, inspect.Parameter.empty):
+        default = enum(default)
+    metavar = {"metavar": f.metadata["metavar"]} if f.metadata.get("metavar") else {}
+    # Typer names a flag after its parameter (and a bool's --no- form too) unless told; a nested field's parameter
+    # name carries its outer field's, which its flag does not.
+    names = f.metadata.get("flags") or ((flag_name(f.name),) if len(flag.path) > 1 else ())
+    info = typer.Option(*names, help=f.metadata.get("help", ""), **metavar)
+    return inspect.Parameter(flag.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[cli_type, info])
+
+
+def options_of(options_type: type[Options], values: dict[str, Any], path: tuple[str, ...] = (), **given: Any) -> Options:
+    """The `options_type` object that a command's parsed `values` describe (with `given` for the fields the command
+    line takes otherwise)."""
+    hints = get_type_hints(options_type)
+    flags = {flag.path[-1]: flag for flag in option_flags(options_type, path) if len(flag.path) == len(path) + 1}
+    for f in fields(options_type):
+        if f.name in flags:
+            given[f.name] = flags[f.name].parsed(values[flags[f.name].name])
+        elif is_dataclass(hints[f.name]) and f.metadata.get("cli", True) and not f.metadata.get("spelling"):
+            given[f.name] = options_of(hints[f.name], values, (*path, f.name))
+    return options_type(**given)
+
+
+def given_on_line(ctx: typer.Context, names: Iterable[str]) -> set[str]:
+    """Of the parameters `names`, those the command line or a --config file gave."""
+    return {name for name in names if (source := ctx.get_parameter_source(name)) is not None and source.name != "DEFAULT"}
+
+
+class OptionsCommand(typer.core.TyperCommand):
+    """A command built by `options_command`: it also takes the words its fields declare as aliases of a flag and
+    value (`render --matte alpha` for `--alpha matte`), unless the alias's last word names a file (an input)."""
+
+    aliases: ClassVar[dict[tuple[str, ...], tuple[str, ...]]] = {}
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        for words, meaning in self.aliases.items():
+            n = len(words)
+            at = next((i for i in range(len(args) - n + 1) if tuple(args[i : i + n]) == words), None)
+            if at is not None and not Path(words[-1]).exists():
+                args = [*args[:at], *meaning, *args[at + n :]]
+        return super().parse_args(ctx, args)
+
+
+def _command_class(base: type[OptionsCommand], flags: list[_Flag]) -> type[OptionsCommand]:
+    aliases = {words: meaning for flag in flags for words, meaning in flag.field.metadata.get("aliases", {}).items()}
+    return type(base.__name__, (base,), {"aliases": aliases}) if aliases else base
+
+
+def command_signature(inputs: Iterable[inspect.Parameter], flags: list[_Flag], *, train: bool = False) -> inspect.Signature:
+    """A command's parameters: the Typer context, its inputs, a flag per field, and --config."""
+    context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
+
+    def loader(ctx: typer.Context, value: Path | None) -> None:  # Typer reads a callback's own signature
+        _load_config(ctx, value, flags=flags, train=train)
+
+    config_info = typer.Option("--config", help=CONFIG_HELP, metavar="FILE", is_eager=True, callback=loader)
+    config = inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[Path | None, config_info])
+    inputs = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in inputs]
+    return inspect.Signature([context, *inputs, *(_parameter(flag) for flag in flags), config])
+
+
+def options_command(group: typer.Typer, options_type: type, name: str | None = None) -> Callable[[Action], Action]:
+    """Register `action(options, **inputs)` as the command `name` of `group`: its own parameters after the first
+    (inputs, declared as Typer parameters) come first, then a flag per field of `options_type`, then --config."""
+
+    def register(action: Callable[..., None]) -> Callable[..., None]:
+        flags = option_flags(options_type)
+        inputs = list(inspect.signature(action, eval_str=True).parameters.values())[1:]
+
+        def command(ctx: typer.Context, **values: Any) -> None:
+            values.pop("config")
+            action(options_of(options_type, values), **{p.name: values.pop(p.name) for p in inputs})
+
+        command.__signature__ = command_signature(inputs, flags)  # type: ignore[attr-defined]
+        command.__doc__ = action.__doc__
+        cls = _command_class(OptionsCommand, flags)
+        group.command(name or action.__name__.replace("_", "-"), cls=cls)(command)
+        return action
+
+    return register
+
+
+def _load_config(ctx: typer.Context, value: Path | None, *, flags: list[_Flag], train: bool) -> None:
+    """--config FILE: its options become the command's defaults (so flags on the line win). A run's config.json
+    (for vidgan train) gives the options the command takes and leaves its records (kind, versions, networks)."""
+    if value is None:
+        return
+    entries = _flattened(_read_config(value), flags)
+    names = {param.name for param in ctx.command.params} - {"config"}
+    if "kind" in entries and "versions" in entries:  # a run's config.json
+        if not train:
+            raise UsageError(f"--config {value}: a run's config.json configures vidgan train, not vidgan {ctx.info_name}")
+        if entries["kind"] != ctx.info_name:
+            raise UsageError(f"--config {value}: records a {entries['kind']} run; give it to vidgan train {entries['kind']}")
+        entries = {key: item for key, item in entries.items() if key in names}
+    unknown = sorted(set(entries) - names)
+    if unknown:
+        raise UsageError(f"--config {value}: unknown option {unknown[0]!r} (vidgan {ctx.info_name} has no {flag_name(unknown[0])})")
+    by_name = {flag.name: flag for flag in flags}
+    for key, item in entries.items():
+        if key in by_name and not _is_text(by_name[key], item):
+            entries[key] = by_name[key].shown(item)
+    ctx.default_map = {**(ctx.default_map or {}), **entries}
+
+
+def _is_text(flag: _Flag, item: Any) -> bool:
+    """Whether a config file gives a field that the command line takes as text in that text form already."""
+    return flag.spelling is not None and flag.spelling.type is str and isinstance(item, str)
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise UsageError(f"--config {path}: {error.strerror or error}") from None
+    try:
+        entries = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as error:
+        raise UsageError(f"--config {path}: not valid {'JSON' if path.suffix.lower() == '.json' else 'TOML'} ({error})") from None
+    if not isinstance(entries, dict):
+        raise UsageError(f"--config {path}: holds no table of options")
+    return entries
+
+
+def _flattened(entries: dict[str, Any], flags: list[_Flag]) -> dict[str, Any]:
+    """{"classifier": {"steps": 50}} → {"classifier_steps": 50}: nested options as the command's flags name them."""
+    outer = {flag.path[0] for flag in flags if len(flag.path) > 1}
+    nested = {key: item for key, item in entries.items() if key in outer and isinstance(item, dict)}
+    flat = {f"{key}_{inner}": value for key, item in nested.items() for inner, value in item.items()}
+    return {**{key: item for key, item in entries.items() if key not in nested}, **flat}
+
+
+@options_command(app, ExtractOptions, "extract")
+def extract_command(options: ExtractOptions) -> None:
     """Take every Nth frame of the clips into two unpaired image domains."""
-    from vidgan.io.extract import extract_frames
+    from vidgan.io.extract import extract
 
-    options = dict(every=every, pair_gap=pair_gap, size=size, crop=_value(crop), scale=scale, start=start, end=end, overwrite=overwrite)
-    result = extract_frames({"a": a, "b": b}, out, **options, quiet=quiet)
-    paired = {domain: f" ({n} with pairs)" if pair_gap else "" for domain, n in result.pairs.items()}
+    result = extract(options)
+    paired = {domain: f" ({n} with pairs)" if options.pair_gap else "" for domain, n in result.pairs.items()}
     counts = ", ".join(f"{n} in {domain}/{paired[domain]}" for domain, n in result.counts.items())
     console.print(f"wrote {counts} under {result.out_dir}")
 
 
 class TrainGroup(typer.core.TyperGroup):
-    """`vidgan train MODEL …`, which also takes the forms older commands use: a first argument that is no model
-    (a DATA folder, an option) trains a CycleGAN, `--model MODEL` names the model, and `--resume` continues a run."""
+    """`vidgan train MODEL …`, which also takes the forms older commands use: without a model word the model is
+    --model's, else a CycleGAN (`vidgan train DATA …`, `vidgan train --out RUN --resume`). The group passes the
+    options it does not know on to that command (context setting ignore_unknown_options)."""
 
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        return super().parse_args(ctx, _route_train(list(args), self.commands))
+    def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
+        model = ctx.params.get("model")
+        if model is not None and model not in self.commands:
+            raise UsageError(f"--model must be {one_of(tuple(self.commands))}, got {model!r}")
+        if args and args[0] in self.commands:
+            ctx.meta[_CHOSEN_MODEL] = args[0]
+            return super().resolve_command(ctx, args)
+        ctx.meta[_CHOSEN_MODEL] = model
+        kind = model or DEFAULT_KIND
+        return kind, self.commands[kind], args
 
-
-def _route_train(args: list[str], commands: dict[str, Any]) -> list[str]:
-    """The arguments of `vidgan train` as one subcommand's: MODEL …, or `resume` … for --resume."""
-    if not args or args[0] == "--help":
-        return args
-    model = args.pop(0) if args[0] in kind_names() else _take_model(args)
-    if "--resume" in args:
-        args.remove("--resume")
-        return ["resume", *args, *(["--model", model] if model else [])]
-    if model is None and args[0] in commands:
-        return args
-    return [model or DEFAULT_KIND, *args]
-
-
-def _take_model(args: list[str]) -> str | None:
-    """Remove `--model X` (or --model=X) from `args` and return X, checked."""
-    for i, arg in enumerate(args):
-        if arg == "--model" or arg.startswith("--model="):
-            value = arg.partition("=")[2] or (args[i + 1] if i + 1 < len(args) else "")
-            del args[i : i + (1 if "=" in arg else 2)]
-            if value not in kind_names():
-                raise UsageError(f"--model must be {one_of(kind_names())}, got {value!r}")
-            return value
-    return None
+    def get_help(self, ctx: Any) -> str:
+        """The group's help, or with --model (given before --help) that model's command's."""
+        model = ctx.params.get("model")
+        if model not in self.commands:
+            return super().get_help(ctx)
+        command = self.commands[model]
+        return command.get_help(command.make_context(model, [], parent=ctx, resilient_parsing=True))
 
 
-class TrainCommand(typer.core.TyperCommand):
+# ctx.meta's key for the model a `vidgan train` command line named (a model word or --model), None where it named
+# none: `--resume` then continues a run of any kind.
+_CHOSEN_MODEL = "vidgan.train.model"
+
+
+class TrainCommand(OptionsCommand):
     """A `vidgan train` subcommand; an option it lacks is refused naming the models that take it."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
@@ -173,15 +312,8 @@ class TrainCommand(typer.core.TyperCommand):
             if type(error).__name__ != "NoSuchOption":
                 raise
             option = error.option_name
-            if self.hidden:  # `resume`, which `vidgan train … --resume` runs
-                takes = ", ".join(p.opts[0] for p in self.params if p.param_type_name == "option")
-                raise UsageError(f"{option}: --resume continues a run with the options it started with; it takes {takes}") from None
             siblings = ctx.parent.command.commands if ctx.parent else {}
-            users = [
-                name
-                for name, command in siblings.items()
-                if not command.hidden and any(option in (*p.opts, *p.secondary_opts) for p in command.params)
-            ]
+            users = [name for name, command in siblings.items() if any(option in (*p.opts, *p.secondary_opts) for p in command.params)]
             if not users:
                 raise
             raise UsageError(f"{option} is an option of vidgan train {' / '.join(users)}, not of {self.name}") from None
@@ -191,87 +323,102 @@ train_app = typer.Typer(
     cls=TrainGroup,
     help="Train a model: `vidgan train cyclegan|dcgan|mlp-gan|vae DATA …` (each model's options: vidgan train MODEL "
     "--help). Without a model word, or with --model cyclegan, DATA is a folder with a/ and b/ for a CycleGAN. "
-    "`vidgan train --out RUN --resume [--iters N]` continues a run from its newest checkpoint.",
+    "The same command with --resume added (or `vidgan train --out RUN --resume [--iters N]`) continues a run from "
+    "its newest checkpoint.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
+    context_settings={"ignore_unknown_options": True},
 )
 app.add_typer(train_app, name="train")
 
 
-def _cli_type(name: str, hint: Any, choices: tuple) -> Any:
-    """The type Typer parses a field as: an Enum of its choices for text fields, optional where the field is."""
-    optional = type(None) in get_args(hint)
-    kind = next(t for t in get_args(hint) if t is not type(None)) if optional else hint
-    if choices and kind is str:
-        kind = Enum(name.title().replace("_", ""), {choice: choice for choice in choices}, type=str)
-    return kind | None if optional else kind
-
-
-def _field_parameter(f: Field, hint: Any) -> inspect.Parameter:
-    """One field of an options dataclass as a parameter of a Typer command: its flag, type, default and help."""
-    cli_type = _cli_type(f.name, hint, f.metadata["choices"])
-    default = f.default
-    enum = next((t for t in get_args(cli_type) or (cli_type,) if isinstance(t, type) and issubclass(t, Enum)), None)
-    if enum is not None and default is not None:
-        default = enum(default)
-    info = typer.Option(*f.metadata["flags"], help=f.metadata["help"])
-    return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[cli_type, info])
+@train_app.callback()
+def train_group(
+    # Eager, so that `--model vae --help` has the model when --help shows its command's help.
+    model: Annotated[
+        str | None, typer.Option(help="The model to train (instead of a model word), or the run's (checked).", is_eager=True)
+    ] = None,
+) -> None:
+    """Train a model (see the group's help)."""
 
 
 def _input_parameters(kind: ModelKind) -> list[inspect.Parameter]:
-    """What a train command takes besides its options' flags: the image folder, or two domains' (and --no-cycle
-    where the options have a cycle weight)."""
+    """What a train command takes besides its options' flags: the image folder, or two domains' (named as the
+    fields that hold them, for config files), --no-cycle where the options have a cycle weight, and --resume."""
 
-    def parameter(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
+    def parameter(name: str, annotation: Any, default: Any = None) -> inspect.Parameter:
         return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
+    resume_help = "Continue the run in --out from its newest checkpoint (with the options it started with; --iters may grow)."
+    resume = parameter("resume", Annotated[bool, typer.Option("--resume", help=resume_help)], False)
+    if kind.data == TEACHER_RUN:
+        run = typer.Argument(metavar="RUN", help="The trained run to learn from.", show_default=False)
+        return [parameter("teacher", Annotated[Path, run], inspect.Parameter.empty), resume]
     if kind.data != TWO_DOMAINS:
-        return [parameter("data", Annotated[Path, typer.Argument(metavar="DATA", help="Image folder to train on.", show_default=False)])]
+        data = Annotated[Path | None, typer.Argument(metavar="DATA", help="Image folder to train on.", show_default=False)]
+        return [parameter("data", data), resume]
     folder = Annotated[Path | None, typer.Argument(metavar="[DATA]", help="A folder with a/ and b/ (from vidgan extract).")]
     domains = [
-        parameter("data", folder, None),
-        parameter("a", Annotated[Path | None, typer.Option("--a", help="Image folder of domain a (instead of DATA).")], None),
-        parameter("b", Annotated[Path | None, typer.Option("--b", help="Image folder of domain b (instead of DATA).")], None),
+        parameter("data", folder),
+        parameter("a_dir", Annotated[Path | None, typer.Option("--a", help="Image folder of domain a (instead of DATA).")]),
+        parameter("b_dir", Annotated[Path | None, typer.Option("--b", help="Image folder of domain b (instead of DATA).")]),
     ]
     if "cycle_weight" not in {f.name for f in fields(kind.options_type)}:
-        return domains
-    return [*domains, parameter("no_cycle", Annotated[bool, typer.Option("--no-cycle", help="Train without cycle-consistency.")], False)]
+        return [*domains, resume]
+    no_cycle = Annotated[bool, typer.Option("--no-cycle", help="Train without cycle-consistency.")]
+    return [*domains, parameter("no_cycle", no_cycle, False), resume]
 
 
-def _train_options(kind: ModelKind, values: dict[str, Any]) -> TrainOptions:
-    """The options object a train command's parsed values describe."""
-    values = {name: value.value if isinstance(value, Enum) else value for name, value in values.items()}
+def _input_values(kind: ModelKind, values: dict[str, Any], resume: bool) -> dict[str, Any]:
+    """The fields a train command's inputs give (taken out of `values`): the image folders and --no-cycle's
+    cycle weight; a resumed run needs no folders."""
+    if kind.data == TEACHER_RUN:
+        return {"teacher": values.pop("teacher")}
+    data = values.pop("data")
     if kind.data != TWO_DOMAINS:
-        return kind.options_type(**values)
+        if data is None and not resume:
+            raise UsageError("give the image folder DATA to train on")
+        return {} if data is None else {"data": data}
+    a_dir, b_dir, no_cycle = values.pop("a_dir"), values.pop("b_dir"), values.pop("no_cycle", False)
+    given = {"cycle_weight": 0.0} if no_cycle else {}
+    if resume and data is None and a_dir is None and b_dir is None:
+        return given
     from vidgan.training.launch import resolve_domains
 
-    a_dir, b_dir = resolve_domains(values.pop("data"), values.pop("a"), values.pop("b"))
-    if values.pop("no_cycle", False):
-        values["cycle_weight"] = 0.0
-    return kind.options_type(a_dir=a_dir, b_dir=b_dir, **values)
+    a_dir, b_dir = resolve_domains(data, a_dir, b_dir)
+    return {**given, "a_dir": a_dir, "b_dir": b_dir}
 
 
-def _add_train_command(kind: ModelKind) -> None:
+def add_train_command(kind: ModelKind) -> None:
     """`vidgan train KIND`: the image folders, then a flag per field of the kind's options (--out first, then the
-    model's own, then those of every job), each with the field's default, help and choices."""
+    model's own, then those of every job), each with the field's default, help and choices, then --resume and
+    --config. With --resume, the options given must be the run's (vidgan.training.launch.resume_training)."""
     options_type = kind.options_type
-    hints = get_type_hints(options_type)
     shared = {f.name for f in fields(TrainOptions)}
-    flags = sorted(
-        (f for f in fields(options_type) if f.metadata.get("cli", True)),
-        key=lambda f: 0 if f.name == "out" else 2 if f.name in shared else 1,
-    )
+    flags = sorted(option_flags(options_type), key=lambda flag: 0 if flag.name == "out" else 2 if flag.name in shared else 1)
+    inputs = _input_parameters(kind)
 
-    def command(**values: Any) -> None:
-        from vidgan.training.launch import train
+    def command(ctx: typer.Context, **values: Any) -> None:
+        from vidgan.training.launch import resume_training, train
 
-        _report_training(train(_train_options(kind, values)))
+        values.pop("config")
+        resume = values.pop("resume")
+        inputs_given = _input_values(kind, values, resume)
+        if not resume:
+            _report_training(train(options_of(options_type, values, **inputs_given)))
+            return
+        on_line = given_on_line(ctx, [flag.name for flag in flags])
+        given = {flag.name: flag.parsed(values[flag.name]) for flag in flags if flag.name in on_line}
+        out = given.pop("out", options_type.out)
+        model = ctx.meta.get(_CHOSEN_MODEL)
+        _report_training(resume_training(out, {**given, **inputs_given}, model=model))
 
-    command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [*_input_parameters(kind), *(_field_parameter(f, hints[f.name]) for f in flags)]
-    )
-    train_app.command(kind.name, cls=TrainCommand, help=options_type.__doc__)(command)
+    command.__signature__ = command_signature(inputs, flags, train=True)  # type: ignore[attr-defined]
+    cls = _command_class(TrainCommand, flags)
+    train_app.command(kind.name, cls=cls, help=options_type.__doc__)(command)
+    if kind.data == TEACHER_RUN:  # `vidgan distill RUN …`, the name users know, beside `vidgan train distill RUN …`
+        app.command(kind.name, cls=cls, help=options_type.__doc__)(command)
 
 
 _TRAIN_COMMANDS: dict[str, ModelKind] = {}  # the kind each `vidgan train KIND` command was built for
@@ -286,25 +433,11 @@ def sync_train_commands() -> None:
         del _TRAIN_COMMANDS[name]
     for name, kind in MODEL_KINDS.items():
         if name not in _TRAIN_COMMANDS:
-            _add_train_command(kind)
+            add_train_command(kind)
             _TRAIN_COMMANDS[name] = kind
 
 
 sync_train_commands()
-
-
-@train_app.command("resume", cls=TrainCommand, hidden=True)
-def train_resume(
-    out: Annotated[Path, typer.Option(help="Run folder to continue.")] = TrainOptions.out,
-    iters: Annotated[int | None, typer.Option(help="Train to this step (default: the run's --iters).")] = None,
-    model: Annotated[str | None, typer.Option(help="The run's model (checked).")] = None,
-    device: DeviceOption = "auto",
-    quiet: QuietOption = False,
-) -> None:
-    """Continue a run from its newest readable checkpoint (`vidgan train --out RUN --resume`)."""
-    from vidgan.training.launch import resume_training
-
-    _report_training(resume_training(out, iters=iters, device=device, quiet=quiet, model=model))
 
 
 def _report_training(result: TrainResult) -> None:
@@ -318,53 +451,27 @@ def _report_training(result: TrainResult) -> None:
     console.print(f"plots: {result.run_dir / 'losses.png'}, {result.run_dir / 'progress.gif'}")
 
 
-def _value(choice: Enum | None) -> str | None:
-    return None if choice is None else choice.value
-
-
-@app.command()
+@options_command(app, SampleOptions)
 def sample(
+    options: SampleOptions,
     run: Annotated[Path, typer.Option(help="A dcgan, mlp-gan or vae run folder (or one of its checkpoint files).")],
-    out: Annotated[Path, typer.Option(help="Image file for the grid (e.g. grid.png).")] = Path("samples.png"),
-    n: Annotated[int, typer.Option("-n", help="Number of images.")] = 64,
-    seed: Annotated[int, typer.Option(help="Seed of the random latents (same seed, same images).")] = 0,
-    interpolate: Annotated[bool, typer.Option("--interpolate", help="Rows of 8-step walks between random latents.")] = False,
-    device: DeviceOption = "auto",
 ) -> None:
     """Draw new images from a trained generator (or VAE decoder) into one grid image."""
     from vidgan.render.sample import sample_images
 
-    result = sample_images(run, out, count=n, seed=seed, interpolate=interpolate, device=device)
+    result = sample_images(run, **asdict(options))
     console.print(f"wrote {result.count} {result.kind} samples to {result.out}")
 
 
-@app.command()
+@options_command(app, TranslateOptions)
 def translate(
+    options: TranslateOptions,
     input: Annotated[Path, typer.Argument(help="Folder of images to translate.")],
     run: Annotated[Path, typer.Option(help="A cyclegan run folder (or one of its checkpoint files).")],
-    out: Annotated[Path, typer.Option(help="Folder for the results (not the input folder).")],
-    direction: Annotated[Direction, typer.Option(help="a2b or b2a.")] = TranslateOptions.direction.name,
-    device: DeviceOption = TranslateOptions.device,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = TranslateOptions.overwrite,
-    runtime: RuntimeOption = TranslateOptions.runtime,
-    precision: PrecisionOption = TranslateOptions.precision,
-    calibration_frames: CalibrationOption = TranslateOptions.calibration_frames,
-    quiet: QuietOption = False,
 ) -> None:
     """Translate every image of a folder: one PNG per input, same name and size, in --out."""
-    from vidgan.core import directions
     from vidgan.render.translate import translate_folder
 
-    options = TranslateOptions(
-        out,
-        directions.Direction.parse(direction.value),
-        overwrite=overwrite,
-        runtime=runtime.value,
-        precision=precision.value,
-        calibration_frames=calibration_frames,
-        device=device,
-        quiet=quiet,
-    )
     result = translate_folder(input, run, options)
     skipped = f" ({result.skipped} unreadable skipped)" if result.skipped else ""
     console.print(f"wrote {result.written} images to {result.out_dir}{skipped}")
@@ -379,21 +486,9 @@ def plot(run: Annotated[Path, typer.Argument(help="Run folder.")]) -> None:
         console.print(f"wrote {path}")
 
 
-def _choices(name: str, values: tuple[str, ...]) -> type[Enum]:
-    """A Typer choice type of a library constant's values."""
-    return Enum(name, {value: value for value in values}, type=str)
-
-
-RenderDirection = _choices("RenderDirection", RENDER_DIRECTIONS)
-Alpha = _choices("Alpha", ALPHAS)
-Fit = _choices("Fit", FITS)
-Arch = _choices("Arch", REFERENCE_ARCHS)
-Detail = _choices("Detail", DETAILS)
-_RENDER = RenderOptions()
-
-
-@app.command()
+@options_command(app, RenderOptions)
 def render(
+    options: RenderOptions,
     inputs: Annotated[list[Path], typer.Argument(help="Videos, image-sequence folders or patterns (shot_%04d.png).")],
     run: Annotated[Path | None, typer.Option(help="Run folder (uses its latest checkpoint).")] = None,
     checkpoint: Annotated[
@@ -403,162 +498,16 @@ def render(
             "(with --arch: a reference CycleGAN .pth)."
         ),
     ] = None,
-    arch: Annotated[Arch | None, typer.Option(help="Architecture of a reference CycleGAN --checkpoint (latest_net_G_A.pth).")] = None,
-    direction: Annotated[RenderDirection, typer.Option(help="a2b, b2a, or both (one output each).")] = _RENDER.direction_label,
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            help="Output for one input: .mp4, .mov, .mkv, or a folder for an image sequence (default: INPUT_<direction>.mp4 beside it)."
-        ),
-    ] = None,
-    out_dir: Annotated[Path | None, typer.Option(help="Folder for the outputs of several inputs (STEM_<direction>).")] = None,
-    codec: Annotated[
-        str | None,
-        typer.Option(
-            # A plain name, checked by RenderOptions against the format table, which a plug-in may have added to.
-            metavar="CODEC",
-            help="h264 (.mp4), prores (422 HQ 10-bit, .mov), prores4444 (10-bit with alpha, .mov), ffv1 (lossless, .mkv); "
-            "image sequences in a folder: png (8 or 16-bit), tiff (8, 16 or 32-bit float), exr (half or float, linear). "
-            "Default: from --out, else h264 for videos and a sequence's own format (exr, tiff, else png) for sequences. "
-            "Formats registered with vidgan.render.formats.register_format are named here too."
-        ),
-    ] = None,
-    crf: Annotated[int, typer.Option(help="H.264 quality: 0 lossless … 51 worst.")] = _RENDER.crf,
-    fit: Annotated[
-        Fit,
-        typer.Option(
-            help="short-side: short side to the training size; stretch: squash to the square; crop: centre square only; "
-            "native: full resolution. Fits and scales work on stored pixels: a clip with non-square pixels (a DVD's "
-            "32:27) is translated as stored, and the output declares the source's sample aspect ratio."
-        ),
-    ] = _RENDER.fit,
-    scale: Annotated[
-        int | None,
-        typer.Option(
-            help="Working scale: the generator runs on frames scaled so their short side is S stored px (stretch, crop: "
-            "an S x S square). Default: the run's recorded working scale, else its training size."
-        ),
-    ] = _RENDER.scale,
-    detail: Annotated[
-        Detail,
-        typer.Option(
-            help="source: the full-resolution source everywhere the translation leaves it alone, the translation "
-            "composited in through a soft change matte (with the source's fine detail where it keeps the structure); "
-            "model: the translation scaled up everywhere."
-        ),
-    ] = _RENDER.detail,
-    matte: Annotated[
-        bool, typer.Option("--matte", help="Also write each output's change matte: 16-bit grey PNGs in OUTPUT_matte/.")
-    ] = _RENDER.matte,
-    alpha: Annotated[
-        Alpha,
-        typer.Option(
-            help="What the alpha channel of prores4444 and image-sequence outputs carries: source (the source's own "
-            "alpha, passed through; where it has none, a sequence gets none and prores4444 an opaque one) or matte "
-            "(the change matte, to key the translation over the plate; `--matte alpha` says the same)."
-        ),
-    ] = _RENDER.alpha,
-    tile: Annotated[
-        int | None,
-        typer.Option(
-            help="Run the generator on overlapping N-px tiles (a multiple of its stride; 0: never). "
-            "Default: tiles only where a frame would not fit in memory."
-        ),
-    ] = _RENDER.tile,
-    roi: Annotated[
-        str | None,
-        typer.Option(help="Translate only this box X,Y,W,H (source pixels); the rest stays untouched.", metavar="X,Y,W,H"),
-    ] = None,
-    roi_track: Annotated[Path | None, typer.Option(help="CSV of frame,x,y,w,h: a box that moves with the subject.")] = None,
-    feather: Annotated[int, typer.Option(help="Width in pixels of the soft edge inside the region.")] = _RENDER.feather,
-    fps: Annotated[str, typer.Option(help="Frame rate of image-sequence inputs (25, 29.97, 30000/1001).")] = str(_RENDER.fps),
-    colorspace: Annotated[
-        str,
-        typer.Option(
-            help="Colour space of image-sequence inputs, converted to display sRGB for the generator and back for the "
-            "output: auto (linear for OpenEXR, srgb otherwise), linear (Rec.709 primaries), srgb, or a colour space of "
-            "OpenColorIO's built-in config (ACEScg, 'Linear Rec.2020', ...)."
-        ),
-    ] = _RENDER.colorspace,
-    temporal_smooth: Annotated[
-        float,
-        typer.Option(help="0..1: blend in the previous output, moved by the source's optical flow, against flicker (0 = off)."),
-    ] = _RENDER.temporal_smooth,
-    warp_error_every: Annotated[
-        int,
-        typer.Option(
-            help="Measure the warp error on every Nth pair of frames (1 = all pairs, 0 = off); "
-            "each measured pair costs two optical flows."
-        ),
-    ] = _RENDER.warp_error_every,
-    compare: Annotated[
-        bool, typer.Option("--compare", help="Also write a labelled side-by-side (source | result) beside each output.")
-    ] = _RENDER.compare,
-    no_audio: Annotated[bool, typer.Option("--no-audio", help="Do not carry the input's audio and subtitle tracks.")] = not _RENDER.audio,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = _RENDER.overwrite,
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue an interrupted image-sequence render (frames already there are kept).")
-    ] = _RENDER.resume,
-    segments: Annotated[
-        str,
-        typer.Option(
-            help="Cut each clip into N time segments, rendered by separate torchrun processes and joined exactly "
-            "(in one process: one after another); auto: one per process when there are fewer inputs than processes.",
-            metavar="auto|N",
-        ),
-    ] = "auto",
-    batch_size: Annotated[int | None, typer.Option(help="Frames per batch (default 4 on CPU, 16 on CUDA).")] = None,
-    half: Annotated[
-        bool, typer.Option("--half", help="Half-precision inference (bf16, or fp16 where unsupported); CUDA only.")
-    ] = _RENDER.half,
-    runtime: RuntimeOption = _RENDER.runtime,
-    precision: PrecisionOption = _RENDER.precision,
-    calibration_frames: CalibrationOption = _RENDER.calibration_frames,
-    device: DeviceOption = _RENDER.device,
-    quiet: QuietOption = False,
 ) -> None:
     """Translate every frame of videos or image sequences; keeps resolution, frame numbers, timestamps and audio."""
     from vidgan.core.distributed import is_main_process
-    from vidgan.io.sequences import parse_fps
-    from vidgan.render.boxes import parse_box
     from vidgan.render.video import render_video
 
-    options = RenderOptions(
-        out=out,
-        out_dir=out_dir,
-        directions=render_directions(direction.value),
-        arch=arch.value if arch else None,
-        codec=codec,
-        crf=crf,
-        fit=fit.value,
-        scale=scale,
-        detail=detail.value,
-        matte=matte,
-        alpha=alpha.value,
-        tile=tile,
-        roi=parse_box(roi) if roi is not None else None,
-        roi_track=roi_track,
-        feather=feather,
-        fps=parse_fps(fps),
-        colorspace=colorspace,
-        temporal_smooth=temporal_smooth,
-        warp_error_every=warp_error_every,
-        compare=compare,
-        audio=not no_audio,
-        overwrite=overwrite,
-        resume=resume,
-        segments=parse_segments(segments),
-        batch_size=batch_size,
-        half=half,
-        runtime=runtime.value,
-        precision=precision.value,
-        calibration_frames=calibration_frames,
-        device=device,
-        quiet=quiet,
-    )
     result = render_video(inputs, _model_source(run, checkpoint), options)
     if not is_main_process():  # under torchrun, rank 0 reports every rank's clips
         return
+    for note in result.notes:  # a --segment part with nothing to render
+        console.print(note)
     for clip in result.clips:
         for d, path in clip.outputs.items():
             kept = f", {clip.resumed} kept from before" if clip.resumed else ""
@@ -567,39 +516,110 @@ def render(
                 console.print(f"side by side: {clip.compares[d]}")
             if d in clip.mattes:
                 console.print(f"change matte: {clip.mattes[d]}")
-            if warp_error_every:
+            if options.warp_error_every:
                 console.print(f"  warp error (flicker): {_warp_report(clip.warp_errors[d], clip.source_warp_error)}")
-    console.print(f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps)")
+    if result.clips:
+        console.print(f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps)")
+
+
+@app.command()
+def join(
+    parts: Annotated[Path, typer.Argument(help="The --parts folder of `vidgan render --segment K/N`.")],
+    out: Annotated[
+        Path | None, typer.Option(help="The output (default: the one the render planned); its outputs are named after it.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
+) -> None:
+    """Join the parts of a shot rendered with `render --segment K/N --parts DIR` into the one-pass output."""
+    from vidgan.render.farm import JoinOptions, join_parts
+
+    result = join_parts(JoinOptions(parts, out, overwrite))
+    for path in result.outputs:
+        console.print(f"wrote {path} ({result.frames} frames)")
+
+
+farm_app = typer.Typer(
+    help="Render a shot on a render farm: `vidgan farm openjd BUNDLE --tasks N -- RENDER-ARGS…` writes an Open Job "
+    "Description job bundle of N `vidgan render --segment K/N` tasks and a `vidgan join` (docs/farm.md).",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+app.add_typer(farm_app, name="farm")
+
+
+def _render_paths(args: list[str]) -> tuple[dict[str, Path], tuple[str, ...]]:
+    """The arguments of a `vidgan render` command line (checked by its parser) split into its path options, by name
+    (vidgan.render.openjd.RENDER_PATHS), and the rest as given."""
+    from vidgan.render.openjd import RENDER_PATHS
+
+    command = typer.main.get_command(app).commands["render"]
+    if args:  # (none: OpenJDOptions.validate names what is missing)
+        command.make_context("render", list(args))  # refuses what render would refuse
+    options = {name: param for param in command.params for name in (*param.opts, *param.secondary_opts)}
+    paths: dict[str, Path] = {}
+    rest: list[str] = []
+    words = iter(args)
+    for word in words:
+        name, equals, value = word.partition("=")
+        param = options.get(name if word.startswith("--") else word)
+        if param is None:  # an input
+            if word.startswith("-"):
+                rest.append(word)
+            elif "inputs" in paths:
+                raise UsageError("farm openjd: a job renders one input; give one bundle per shot")
+            else:
+                paths["inputs"] = Path(word)
+            continue
+        if param.is_flag:
+            rest.append(word)
+            continue
+        value = value if equals else next(words)
+        if param.name in ("segment", "segments", "parts", "out_dir"):
+            raise UsageError(f"farm openjd: the job sets {name} itself (--tasks N); leave it out of the render's arguments")
+        if param.name in RENDER_PATHS:
+            paths[param.name] = Path(value)
+        else:
+            rest += [name, value]
+    return paths, tuple(rest)
+
+
+@farm_app.command("openjd")
+def farm_openjd(
+    bundle: Annotated[Path, typer.Argument(help="Folder for the job bundle: template.yaml and parameter_values.yaml.")],
+    render_args: Annotated[
+        list[str] | None,
+        typer.Argument(help="After --: the arguments of `vidgan render` for the shot, --out included.", metavar="-- RENDER-ARGS…"),
+    ] = None,
+    tasks: Annotated[int, typer.Option(help="Render tasks: the shot's segments, rendered in parallel.")] = 4,
+    parts: Annotated[Path | None, typer.Option(help="Folder for the parts (default: OUT.parts beside the output).")] = None,
+    command: Annotated[str, typer.Option(help="How the workers run vidgan (a job parameter: Vidgan).")] = "vidgan",
+) -> None:
+    """Write an Open Job Description job bundle (Deadline Cloud: `deadline bundle submit BUNDLE`; locally: `openjd run
+    BUNDLE/template.yaml -p NAME=VALUE…`) rendering one shot as N segment tasks and a join."""
+    from vidgan.render.openjd import OpenJDOptions, write_openjd_bundle
+
+    paths, rest = _render_paths(render_args or [])
+    result = write_openjd_bundle(OpenJDOptions(bundle, paths, rest, tasks=tasks, parts=parts, command=command))
+    console.print(f"wrote {result.template} and {result.parameter_values}")
 
 
 def _warp_report(output: float | None, source: float | None) -> str:
     if output is None or source is None:
-        return "not measured (needs two frames with trackable motion)"
+        return "not measured (needs two frames with trackable motion, at least 16 px on the short side)"
     ratio = f", {output / source:.2f}x the source's" if source > 0 else ""
     return f"output {output:.6f}, source {source:.6f}{ratio}"
 
 
-@app.command("eval")
+@options_command(app, EvalOptions, "eval")
 def eval_run(
-    run: Annotated[Path, typer.Option(help="Run folder to evaluate (its latest checkpoint).")],
-    a: Annotated[Path | None, typer.Option("--a", help="Evaluate on this folder of domain a (default: held-out images).")] = None,
-    b: Annotated[Path | None, typer.Option("--b", help="Evaluate on this folder of domain b (default: held-out images).")] = None,
-    samples: Annotated[int | None, typer.Option(help=f"[dcgan/mlp-gan/vae] Generated images to measure (default {SAMPLES}).")] = None,
-    classifier_steps: Annotated[int, typer.Option(help="Training steps of each judging classifier.")] = ClassifierSettings.steps,
-    c2st_repeats: Annotated[
-        int, typer.Option(help="[cyclegan] Average C2ST over this many classifier seeds (steadier on few images).")
-    ] = ClassifierSettings.c2st_repeats,
-    runtime: RuntimeOption = EvalOptions.runtime,
-    device: DeviceOption = EvalOptions.device,
-    quiet: QuietOption = False,
+    options: EvalOptions, run: Annotated[Path, typer.Option(help="Run folder to evaluate (its latest checkpoint).")]
 ) -> None:
     """Measure a run. CycleGAN: domain classifier, translation scores, C2ST, cycle/identity error, colour, structure.
     DCGAN, MLP GAN, VAE: C2ST realism, sample diversity (mode collapse) and memorisation, beside real images'."""
     from vidgan.eval.run import eval_table, evaluate_run
     from vidgan.runs.folder import RunFolder
 
-    classifier = ClassifierSettings(steps=classifier_steps, c2st_repeats=c2st_repeats)
-    options = EvalOptions(a=a, b=b, samples=samples, classifier=classifier, runtime=runtime.value, device=device, quiet=quiet)
     console.print(eval_table(evaluate_run(run, options)))
     console.print(f"wrote {RunFolder(run).eval_path}")
 
@@ -625,43 +645,17 @@ def report(run: Annotated[Path, typer.Argument(help="Run folder.")]) -> None:
     console.print(f"wrote {write_report(run)}")
 
 
-ExportFormat = Enum("ExportFormat", {name: name for name in EXPORT_FORMATS}, type=str)
-
-
-@app.command("export")
-def export_model(
-    run: Annotated[Path, typer.Option(help="A cyclegan run folder (or one of its checkpoint files).")],
-    out: Annotated[Path, typer.Option(help="File to write: .onnx for --format onnx, .pt for torchscript.")],
-    format: Annotated[
-        ExportFormat, typer.Option(help="onnx (Flame's Inference node, ONNX Runtime, OpenVINO) or torchscript (Nuke's CatFileCreator).")
-    ],
-    direction: Annotated[Direction, typer.Option(help="a2b or b2a.")] = Direction.a2b,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
-    arch: Annotated[Arch | None, typer.Option(help="Architecture of a reference CycleGAN --run file (latest_net_G_A.pth).")] = None,
-    precision: Annotated[
-        Precision,
-        typer.Option(help="fp32, or int8 (onnx only): quantised by ONNX Runtime's quantiser, calibrated on the run's training frames."),
-    ] = Precision.fp32,
-    calibration_frames: CalibrationOption = DEFAULT_CALIBRATION_FRAMES,
-) -> None:
+@options_command(app, ExportOptions, "export")
+def export_model(options: ExportOptions) -> None:
     """Write one direction's generator as a self-contained file for compositing applications: float RGB in [0, 1]
     in and out, any height and width, the working scale and direction in its metadata."""
-    from vidgan.render.export import ExportOptions, export_generator
+    from vidgan.render.export import export_generator
 
-    options = ExportOptions(
-        run=run,
-        out=out,
-        direction=direction.value,
-        format=format.value,
-        overwrite=overwrite,
-        arch=_value(arch),
-        precision=precision.value,
-        calibration_frames=calibration_frames,
-    )
     result = export_generator(options)
     scale = result.metadata["working_scale"]
     int8 = " int8" if options.precision == "int8" else ""
-    console.print(f"wrote {result.out} ({options.format}{int8}, {result.metadata['direction']}, working scale {scale} px)")
+    beside = f" and {result.sidecar}" if result.sidecar else ""
+    console.print(f"wrote {result.out}{beside} ({options.format}{int8}, {result.metadata['direction']}, working scale {scale} px)")
 
 
 def _model_source(run: Path | None, checkpoint: Path | None) -> Path:
@@ -685,24 +679,12 @@ def demo(
     console.print(f"training run:    {result.run_dir} (sample grids in samples/)")
 
 
-def _matte_alpha(args: list[str]) -> list[str]:
-    """`render --matte alpha` is `render --alpha matte` (the change matte in the output's alpha): Typer's flags take
-    no value, so the spelling is mapped here. An input file named `alpha` keeps its meaning."""
-    if args[:1] != ["render"]:
-        return args
-    for i in range(1, len(args) - 1):
-        if args[i] == "--matte" and args[i + 1] == "alpha" and not Path("alpha").exists():
-            return [*args[:i], "--alpha", "matte", *args[i + 2 :]]
-    return args
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point: usage errors and VidganErrors become one line on stderr; --debug shows tracebacks."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     if debug:
         args.remove("--debug")
-    args = _matte_alpha(args)
     sync_train_commands()
     command = typer.main.get_command(app)
     try:

@@ -11,11 +11,11 @@ import numpy as np
 from PIL import Image
 
 from vidgan.io.colorspaces import srgb_decode
-from vidgan.io.exr import read_exr, write_exr
+from vidgan.io.imagefile import write_file
 from vidgan.io.images import read_image, read_rgb
 from vidgan.io.plates import stored_pixels
 from vidgan.io.sequences import EXR, LINEAR, TIFF, ImageSequenceWriter, iter_sequence_frames, open_image_sequence
-from vidgan.io.tiff import ASSOCIATED, encode_tiff, extra_samples
+from vidgan.io.tiff import ASSOCIATED, extra_samples
 
 STRAIGHT = np.float32([0.8, 0.4, 0.2])  # display-referred straight colour: 204, 102, 51 at 8 bits
 # H×W alpha rising from 0 (top row) to 1 (bottom row): a soft edge with every opacity in between.
@@ -26,7 +26,7 @@ def _premultiplied_exr(folder: Path) -> np.ndarray:
     """folder/p.0001.exr, float32 RGBA: the straight colour STRAIGHT (scene-linear in the file) times RAMP."""
     folder.mkdir()
     pixels = np.dstack([srgb_decode(STRAIGHT) * RAMP[..., None], RAMP])
-    write_exr(folder / "p.0001.exr", pixels)
+    write_file(folder / "p.0001.exr", pixels, associated=True)
     return pixels
 
 
@@ -34,13 +34,13 @@ def _frame(folder: Path):
     return next(iter_sequence_frames(open_image_sequence(folder), Fraction(24)))
 
 
-def _tiff_rgba(pixels: np.ndarray, extra: int | None) -> bytes:
-    """A TIFF of RGBA pixels (any depth), its ExtraSamples `extra` (1 or 2; None: as OpenCV encodes it, without the tag)."""
+def _tiff_rgba(path: Path, pixels: np.ndarray, extra: int | None) -> None:
+    """A TIFF of RGBA pixels (any depth), its ExtraSamples `extra` (1 or 2, written by OpenImageIO; None: as OpenCV
+    encodes it, without the tag)."""
     if extra is not None:
-        return encode_tiff(pixels, associated=extra == ASSOCIATED)
-    done, encoded = cv2.imencode(".tif", cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA))
-    assert done
-    return encoded.tobytes()
+        write_file(path, pixels, associated=extra == ASSOCIATED)
+    else:
+        assert cv2.imwrite(str(path), cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA))
 
 
 def test_premultiplied_exr_reaches_the_generator_as_straight_colour_and_goes_back_as_stored(tmp_path):
@@ -72,7 +72,7 @@ def test_tiff_extra_samples_say_whether_colour_is_premultiplied(tmp_path):
     files = {"associated": (premultiplied, 1), "unassociated": (straight, 2), "unmarked": (straight, None)}
     for name, (pixels, extra) in files.items():
         (tmp_path / name).mkdir()
-        (tmp_path / name / "t_1.tif").write_bytes(_tiff_rgba(pixels, extra))
+        _tiff_rgba(tmp_path / name / "t_1.tif", pixels, extra)
     with Image.open(tmp_path / "associated" / "t_1.tif") as image:
         assert image.tag_v2[338] == (1,)  # another reader sees the tag too
     flags = {name: _frame(tmp_path / name).plate.premultiplied for name in files}
@@ -92,7 +92,7 @@ def test_8_bit_tiff_with_unassociated_alpha_keeps_its_colour_under_alpha(tmp_pat
     Image.fromarray(pixels, "RGBA").save(tmp_path / "straight.tif")  # Pillow marks it ExtraSamples 2
     assert extra_samples(tmp_path / "straight.tif") == 2
     assert np.array_equal(read_image(tmp_path / "straight.tif"), pixels)
-    (tmp_path / "marked.tif").write_bytes(_tiff_rgba(pixels, 1))
+    _tiff_rgba(tmp_path / "marked.tif", pixels, 1)
     assert extra_samples(tmp_path / "marked.tif") == 1 and np.array_equal(read_image(tmp_path / "marked.tif"), pixels)
     assert extra_samples(tmp_path / "unmarked.tif") is None  # no such file: not a TIFF this reader follows
 
@@ -101,7 +101,7 @@ def test_sequence_outputs_declare_and_keep_the_association(tmp_path):
     alpha = (RAMP * 65535).round().astype(np.uint16)
     source = np.dstack([np.rint(np.uint16([52000, 26000, 13000]) * RAMP[..., None]).astype(np.uint16), alpha])
     (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "t_1.tif").write_bytes(_tiff_rgba(source, 1))
+    _tiff_rgba(tmp_path / "in" / "t_1.tif", source, 1)
     frame = _frame(tmp_path / "in")
     tiff = ImageSequenceWriter(tmp_path / "tiff", "t_", 1, TIFF)
     tiff.write_frame(frame, frame.plate.display)
@@ -112,7 +112,7 @@ def test_sequence_outputs_declare_and_keep_the_association(tmp_path):
     exr = ImageSequenceWriter(tmp_path / "exr", "t_", 1, EXR, LINEAR)
     matte = RAMP[::-1].copy()  # 1 at the top, 0 at the bottom
     exr.write_frame(frame, frame.plate.display, matte)
-    keyed = read_exr(tmp_path / "exr" / "t_1.exr").astype(np.float32)
+    keyed = read_image(tmp_path / "exr" / "t_1.exr").astype(np.float32)
     expected = srgb_decode(frame.plate.display) * matte[..., None]
     assert np.allclose(keyed[..., :3], expected, rtol=2e-3, atol=1e-6) and np.allclose(keyed[..., 3], matte, atol=1e-3)
     assert (keyed[-1, :, :3] == 0).all()  # matte 0: nothing of the frame over the background

@@ -5,12 +5,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+import tifffile
+from PIL import Image, ImageCms, ImageOps
 
 from vidgan.core.errors import UsageError
 from vidgan.io.batches import load_image_folder
 from vidgan.io.colorspaces import resolve_colorspace, srgb_decode, srgb_encode
-from vidgan.io.exr import read_exr, write_exr
+from vidgan.io.imagefile import write_file
 from vidgan.io.images import load_image, read_image, read_rgb
 from vidgan.io.plates import split_plate, stored_pixels
 
@@ -77,11 +78,11 @@ def test_training_squares_are_upright(tmp_path):
 def test_exr_round_trip_keeps_half_float_alpha_and_out_of_range_values(tmp_path):
     values = np.array([[[4.0, -0.05, 0.18, 1.0], [0.5, 1e-4, 12.0, 0.25]]], np.float32)
     for dtype in (np.float16, np.float32):
-        write_exr(tmp_path / "plate.exr", values.astype(dtype))
-        read = read_exr(tmp_path / "plate.exr")
+        write_file(tmp_path / "plate.exr", values.astype(dtype), associated=True)
+        read = read_image(tmp_path / "plate.exr")
         assert read.dtype == dtype and read.shape == (1, 2, 4)
         assert np.array_equal(read, values.astype(dtype))
-    write_exr(tmp_path / "rgb.exr", values[:, :, :3])
+    write_file(tmp_path / "rgb.exr", values[:, :, :3], associated=True)
     assert read_image(tmp_path / "rgb.exr").shape == (1, 2, 3)
 
 
@@ -89,17 +90,17 @@ def test_colour_spaces_round_trip_and_refuse_unknown_names():
     linear = np.array([[[0.0, 0.0018, 0.18], [1.0, 4.0, -0.05]]], np.float32)
     assert np.allclose(srgb_decode(srgb_encode(linear)), linear, rtol=1e-5, atol=1e-7)
     assert srgb_encode(np.float32([0.18]))[0] == pytest.approx(0.4614, abs=1e-4)  # mid grey: 118 of 255
-    acescg = resolve_colorspace("ACEScg", exr=True)
+    acescg = resolve_colorspace("ACEScg", "linear")
     assert np.allclose(acescg.to_stored(acescg.to_display(linear)), linear, atol=1e-4)
-    assert resolve_colorspace("auto", exr=True).name == "linear" and resolve_colorspace("auto", exr=False).is_display
+    assert resolve_colorspace("auto", "linear").name == "linear" and resolve_colorspace("auto").is_display
     with pytest.raises(UsageError, match="--colorspace must be one of"):
-        resolve_colorspace("no-such-space", exr=True)
+        resolve_colorspace("no-such-space", "linear")
 
 
 def test_untouched_pixels_are_written_back_exactly_and_alpha_passes_through():
     rng = np.random.default_rng(0)
     stored = rng.uniform(-0.5, 8.0, (4, 5, 4)).astype(np.float32)
-    space = resolve_colorspace("linear", exr=True)
+    space = resolve_colorspace("linear", "linear")
     rgb, plate = split_plate(stored, space)
     assert rgb.dtype == np.uint8 and plate is not None and np.array_equal(plate.alpha, stored[:, :, 3])
     output = plate.display.copy()
@@ -121,4 +122,38 @@ def test_translate_writes_rotated_photos_upright(tiny_run, run_cli, tmp_path):
     done = run_cli("translate", folder, "--run", tiny_run, "--out", tmp_path / "out", "--device", "cpu", "-q")
     assert done.code == 0, done.stderr
     with Image.open(tmp_path / "out" / "portrait.png") as written:
-        assert written.size == (64, 96) and "exif" not in written.info  # upright pixels, no tag to turn them again
+        assert written.size == (64, 96) and 0x0112 not in written.getexif()  # upright pixels, no tag to turn them again
+
+
+def _cmyk_tiff(path, dtype) -> None:
+    """A CMYK TIFF (PhotometricInterpretation 5, InkSet 1): cyan on the left half, magenta and yellow on the right."""
+    top = np.iinfo(dtype).max
+    cmyk = np.zeros((4, 6, 4), dtype)
+    cmyk[:, :3, 0] = top
+    cmyk[:, 3:, 1:3] = top
+    tifffile.imwrite(path, cmyk, photometric="separated", extratags=[(332, "H", 1, 1, True)])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_cmyk_tiff_reads_as_rgb_at_its_depth_without_an_invented_alpha(tmp_path, dtype):
+    _cmyk_tiff(tmp_path / "print.tif", dtype)
+    pixels = read_image(tmp_path / "print.tif")
+    top = np.iinfo(dtype).max
+    assert pixels.dtype == dtype and pixels.shape == (4, 6, 3)
+    assert pixels[0, 0].tolist() == [0, top, top] and pixels[0, 5].tolist() == [top, 0, 0]  # cyan, red
+    assert read_rgb(tmp_path / "print.tif")[0, 0].tolist() == [0, 255, 255]
+
+
+def test_translate_takes_cmyk_tiffs_and_carries_icc_profiles(tiny_run, run_cli, tmp_path):
+    folder = tmp_path / "prints"
+    folder.mkdir()
+    _cmyk_tiff(folder / "deep.tif", np.uint16)
+    _cmyk_tiff(folder / "plain.tiff", np.uint8)
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()  # an embedded profile, as a P3 one would be
+    Image.fromarray(_arrow()).save(folder / "tagged.png", icc_profile=profile)
+    done = run_cli("translate", folder, "--run", tiny_run, "--out", tmp_path / "out", "--device", "cpu", "-q")
+    assert done.code == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["deep.png", "plain.png", "tagged.png"]
+    assert read_image(tmp_path / "out" / "deep.png").shape == (4, 6, 3)  # RGB: no alpha made up
+    with Image.open(tmp_path / "out" / "tagged.png") as written:
+        assert written.info.get("icc_profile") == profile

@@ -42,6 +42,7 @@ EXPECTED = {
     "png": Expected("", frame_suffix=".png", sample=np.uint8, alpha=True),
     "tiff": Expected("", frame_suffix=".tif", sample=np.uint8, alpha=True),
     "exr": Expected("", frame_suffix=".exr", sample=np.float16, alpha=True),
+    "dpx": Expected("", frame_suffix=".dpx", sample=np.uint8, alpha=True),
 }
 MODES = ("out", "default", "out_dir", "matte", "segments")
 

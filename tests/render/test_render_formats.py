@@ -18,7 +18,7 @@ from torch import nn
 
 import vidgan.render.translator as translator
 from vidgan.io.colorspaces import srgb_decode
-from vidgan.io.exr import read_exr, write_exr
+from vidgan.io.imagefile import write_file
 from vidgan.io.images import read_image
 from vidgan.io.video import VideoWriter
 
@@ -80,12 +80,12 @@ def test_exr_plates_render_to_exr_keeping_numbers_channels_and_values_beyond_0_1
         opacity = np.linspace(0, 1, 96)[None, :].repeat(64, 0)[..., None]
         planes = [rgb * opacity, opacity] if alpha else [rgb]  # an EXR's colour is premultiplied by its alpha
         sources[number] = np.dstack(planes).astype(dtype)
-        write_exr(plates / f"shot.{number:04d}.exr", sources[number])
+        write_file(plates / f"shot.{number:04d}.exr", sources[number], associated=True)
     out = tmp_path / "graded"
     _render(run_cli, tmp_path, plates / "shot.%04d.exr", "--out", out)
     assert sorted(p.name for p in out.glob("*.exr")) == ["shot.1001.exr", "shot.1002.exr", "shot.1003.exr"]
     for number, source in sources.items():
-        rendered = read_exr(out / f"shot.{number:04d}.exr")
+        rendered = read_image(out / f"shot.{number:04d}.exr")
         assert rendered.dtype == dtype and rendered.shape == source.shape
         untouched = _matte(tmp_path / "graded_matte", f"shot.{number:04d}.png") == 0
         assert untouched[:, 70:].all()
@@ -232,14 +232,14 @@ def _premultiplied_plates(folder: Path) -> np.ndarray:
     folder.mkdir()
     alpha = np.linspace(0, 1, 64, dtype=np.float32)[:, None, None].repeat(96, axis=1)
     pixels = np.dstack([srgb_decode(np.float32([0.8, 0.4, 0.2])) * alpha, alpha])
-    write_exr(folder / "shot.1001.exr", pixels)
+    write_file(folder / "shot.1001.exr", pixels, associated=True)
     return pixels
 
 
 def test_premultiplied_exr_comes_back_as_stored_and_straight_in_png(identity, run_cli, tmp_path):
     source = _premultiplied_plates(tmp_path / "plates")
     _render(run_cli, tmp_path, tmp_path / "plates", "--out", tmp_path / "exr")
-    assert np.array_equal(read_exr(tmp_path / "exr" / "shot.1001.exr"), source)  # inside the ramp and out
+    assert np.array_equal(read_image(tmp_path / "exr" / "shot.1001.exr"), source)  # inside the ramp and out
     _render(run_cli, tmp_path, tmp_path / "plates", "--out", tmp_path / "png", "--codec", "png")
     png = read_image(tmp_path / "png" / "shot.1001.png").astype(np.int64)
     assert np.array_equal(png[..., 3], np.rint(source[..., 3] * 65535))
@@ -250,7 +250,7 @@ def test_premultiplied_exr_comes_back_as_stored_and_straight_in_png(identity, ru
 def test_translated_premultiplied_exr_stays_premultiplied(brighten_left, run_cli, tmp_path):
     source = _premultiplied_plates(tmp_path / "plates")
     _render(run_cli, tmp_path, tmp_path / "plates", "--out", tmp_path / "graded")
-    rendered = read_exr(tmp_path / "graded" / "shot.1001.exr")
+    rendered = read_image(tmp_path / "graded" / "shot.1001.exr")
     assert np.array_equal(rendered[:, 60:], source[:, 60:]) and np.array_equal(rendered[..., 3], source[..., 3])
     colour = rendered[1:, :40, :3] / rendered[1:, :40, 3:]  # straight again, in linear light
     # One brighter colour at every opacity of the ramp, each pixel premultiplied by its own alpha (the generator saw
@@ -261,7 +261,7 @@ def test_translated_premultiplied_exr_stays_premultiplied(brighten_left, run_cli
     # --alpha matte: OpenEXR's RGBA is associated, so the colour is premultiplied by the matte; where the matte is 0
     # (the untouched right) nothing is laid over the plate.
     _render(run_cli, tmp_path, tmp_path / "plates", "--out", tmp_path / "keyed", "--alpha", "matte")
-    keyed = read_exr(tmp_path / "keyed" / "shot.1001.exr")
+    keyed = read_image(tmp_path / "keyed" / "shot.1001.exr")
     matte = _matte(tmp_path / "keyed_matte", "shot.1001.png") / np.float32(65535)
     assert np.allclose(keyed[..., 3], matte, atol=1e-4) and (keyed[:, 60:] == 0).all()
     shown = (keyed[..., 3] > 0) & (source[..., 3] > 0)  # the same straight colour as above, under the matte's alpha

@@ -44,7 +44,7 @@ def test_render_direction_choices():
         ({"directions": ("a2b",)}, "--direction must be a2b or b2a, got 'a2b'"),
         ({"arch": "resnet_12blocks"}, "--arch must be one of resnet_9blocks, resnet_6blocks, unet_128, unet_256"),
         ({"arch": "resnet_6blocks", "directions": DIRECTIONS}, "--direction both needs a vidgan run"),
-        ({"codec": "mpeg2"}, "--codec must be one of h264, prores, prores4444, ffv1, png, tiff, exr, got 'mpeg2'"),
+        ({"codec": "mpeg2"}, "--codec must be one of h264, prores, prores4444, ffv1, png, tiff, exr, dpx, got 'mpeg2'"),
         ({"crf": 52}, "--crf must be from 0 to 51, got 52"),
         ({"crf": -1}, "--crf must be from 0 to 51, got -1"),
         ({"fit": "zoom"}, "--fit must be one of short-side, stretch, crop, native, got 'zoom'"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from fractions import Fraction
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,7 +16,7 @@ from PIL import Image
 from torch import nn
 
 import vidgan.render.translator as translator
-from vidgan.core.directions import A2B
+from vidgan.core.directions import A2B, Direction
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.io.video import VideoWriter, iter_frames, probe_video
 from vidgan.render.boxes import Box
@@ -66,6 +67,32 @@ def test_region_leaves_everything_outside_the_box_bit_identical(make_clip, tiny_
         assert np.array_equal(rendered[outside], original[outside])
         changed += int(np.abs(rendered[16:40, 36:64].astype(int) - original[16:40, 36:64]).sum() > 0)
     assert changed == 8
+
+
+@pytest.mark.parametrize(
+    ("box", "window"),
+    [
+        (Box(0, 0, 1, 1), Box(0, 0, 8, 8)),  # at the frame's corner: the window shifts inside the frame
+        (Box(95, 63, 1, 1), Box(88, 56, 8, 8)),
+        (Box(0, 0, 3, 64), Box(0, 0, 8, 64)),  # a thin strip
+    ],
+)
+def test_a_region_below_the_generators_stride_translates_just_the_box(make_clip, tiny_run, tmp_path, box, window):
+    # The generator (stride 4) sees an 8 px window around the box; only the box is composited back.
+    clip = make_clip("shot.mp4", n_frames=2, width=96, height=64)
+    source = _decoded(clip)
+    outside = np.ones((64, 96), bool)
+    outside[box.y : box.y + box.height, box.x : box.x + box.width] = False
+    rendered = {}
+    for name, roi, fit, detail in (("box", box, "native", "model"), ("window", window, "native", "model"),
+                                   ("source", box, "short-side", "source")):  # fmt: skip
+        out = tmp_path / f"{name}.mkv"  # FFV1: lossless RGB
+        render_video(clip, tiny_run, RenderOptions(out=out, roi=roi, fit=fit, detail=detail, feather=0, quiet=True))
+        rendered[name] = _decoded(out)
+    for original, small, large, detailed in zip(source, rendered["box"], rendered["window"], rendered["source"], strict=True):
+        assert np.array_equal(small[outside], original[outside]) and np.array_equal(detailed[outside], original[outside])
+        assert np.array_equal(small[~outside], large[~outside])  # the box's pixels as the window's render has them
+    assert any(not np.array_equal(small[~outside], original[~outside]) for original, small in zip(source, rendered["box"]))
 
 
 def test_tracked_region_moves_with_the_boxes(make_clip, tiny_run, tmp_path):
@@ -167,6 +194,42 @@ def test_resume_keeps_finished_frames_and_renders_the_rest(make_clip, tiny_run, 
     assert all(p.read_bytes() == complete[p.name] for p in _pngs(out)[5:])
     with pytest.raises(UsageError, match="image sequence outputs only"):
         render_video(clip, tiny_run, RenderOptions(out=tmp_path / "x.mp4", resume=True, quiet=True))
+
+
+def test_resume_refuses_frames_rendered_another_way_and_names_the_difference(make_clip, tiny_run, tmp_path):
+    clip = make_clip("shot.mp4", n_frames=6, width=64, height=48)
+    out, run = tmp_path / "frames", tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    render_video(clip, run, RenderOptions(out=out, quiet=True))
+    for p in _pngs(out)[3:]:
+        p.unlink()  # as if interrupted after frame 2
+    kept = {p.name: p.read_bytes() for p in _pngs(out)}
+    refusals = [
+        ({"directions": (Direction.parse("b2a"),)}, "rendered with --direction a2b, this render asks for b2a"),
+        ({"roi": Box(0, 0, 8, 8)}, "rendered with --roi None, this render asks for 0,0,8,8"),
+        ({"temporal_smooth": 0.5}, "rendered with --temporal-smooth 0.0, this render asks for 0.5"),
+        ({"codec": "tiff"}, "rendered with --codec png, this render asks for tiff"),
+    ]
+    for changed, difference in refusals:
+        refused = rf"^{out}: the kept frames were {difference}; render into another folder or without --resume$"
+        with pytest.raises(UsageError, match=refused):
+            render_video(clip, run, RenderOptions(out=out, resume=True, quiet=True, **changed))
+    assert {p.name: p.read_bytes() for p in _pngs(out)} == kept  # nothing written meanwhile
+    # The same render resumes.
+    assert render_video(clip, run, RenderOptions(out=out, resume=True, quiet=True)).clips[0].resumed == 3
+    # The run trained further (here: its checkpoints' weights changed) is refused, as are frames with no record.
+    for path in (run / "checkpoints").glob("*.pt"):
+        checkpoint = torch.load(path, weights_only=True)
+        for tensor in checkpoint["models"]["generators"].values():
+            if tensor.is_floating_point():
+                tensor.add_(0.01)
+        path.unlink()  # latest.pt is a hard link to the newest step file
+        torch.save(checkpoint, path)
+    with pytest.raises(UsageError, match=r"rendered with other weights \(digest \w{16}, now \w{16}: the run was trained further"):
+        render_video(clip, run, RenderOptions(out=out, resume=True, quiet=True))
+    (out / ".vidgan_render.json").unlink()
+    with pytest.raises(UsageError, match="carry no record"):
+        render_video(clip, run, RenderOptions(out=out, resume=True, quiet=True))
 
 
 def test_output_safety_checks(make_clip, tiny_run, tmp_path):

@@ -17,10 +17,11 @@ from conftest import REPO_ROOT, assert_clean_failure, free_port
 
 import vidgan.render.video as render_module
 from vidgan.core.errors import VidganError
+from vidgan.io.ranges import frame_stamps
 from vidgan.io.sequences import INCOMPLETE_MARKER, open_clip
 from vidgan.io.video import iter_frames
 from vidgan.render.options import RenderOptions
-from vidgan.render.segments import _dts, frame_stamps, plan_segments, segments_per_clip, split, warm_up_frames
+from vidgan.render.segments import _dts, plan_segments, segments_per_clip, split, warm_up_frames
 from vidgan.render.video import render_video
 
 FRAMES = 23  # divisible by neither 2 nor 3
@@ -253,7 +254,7 @@ def test_segments_into_a_tiff_sequence_land_in_one_folder_like_one_pass(vfr_clip
     # Every image-sequence codec is written frame by frame into the shared folder, not as a video part.
     render_video(vfr_clip, tiny_run, options(tmp_path / "one", codec="tiff"))
     render_video(vfr_clip, tiny_run, options(tmp_path / "two", segments=2, codec="tiff"))
-    one, two = sorted((tmp_path / "one").iterdir()), sorted((tmp_path / "two").iterdir())
+    one, two = sorted((tmp_path / "one").glob("*.tif")), sorted((tmp_path / "two").glob("*.tif"))
     assert [p.name for p in one] == [p.name for p in two] and len(one) == FRAMES
     for a, b in zip(one, two):
         assert np.array_equal(cv2.imread(str(a)), cv2.imread(str(b))), a.name
@@ -268,7 +269,7 @@ def test_segments_of_a_16_bit_sequence_keep_its_depth_like_one_pass(tiny_run, tm
         cv2.imwrite(str(plates / f"shot_{1001 + i}.png"), ramp // (i + 1))
     render_video(plates, tiny_run, options(tmp_path / "one"))
     render_video(plates, tiny_run, options(tmp_path / "two", segments=2))
-    one, two = sorted((tmp_path / "one").iterdir()), sorted((tmp_path / "two").iterdir())
+    one, two = sorted((tmp_path / "one").glob("*.png")), sorted((tmp_path / "two").glob("*.png"))
     assert [p.name for p in one] == [p.name for p in two] == [f"shot_{1001 + i}.png" for i in range(9)]
     for a, b in zip(one, two):
         pixels = cv2.imread(str(b), cv2.IMREAD_UNCHANGED)

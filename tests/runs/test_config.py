@@ -36,8 +36,10 @@ def test_unet_runs_from_before_the_generator_record_get_the_unet_of_then():
 def test_each_version_fills_only_what_it_did_not_record():
     current = CycleGANOptions(a_dir=Path("/a"), b_dir=Path("/b"), disc="dc").resolved(64)
     config = {**current.to_config(), "kind": "cyclegan", "generator": current.generator().to_dict(),
-              "discriminator": current.discriminator().to_dict(), "working_scale": 64, "versions": {"vidgan": "0.6.0"}}  # fmt: skip
+              "discriminator": current.discriminator().to_dict(), "working_scale": 64, "data_folders": {"a_dir": "../a"},
+              "versions": {"vidgan": "0.6.0"}}  # fmt: skip
     assert upgrade_config(config) == config
+    assert upgrade_config({k: v for k, v in config.items() if k != "data_folders"})["data_folders"] == {}  # absolute only
     before = {k: v for k, v in config.items() if k not in ("discriminator", "working_scale", "crop")}
     old_dc = upgrade_config({**before, "disc_layers": 4, "versions": {"vidgan": "0.5.0"}})
     assert old_dc["disc_layers"] is None and old_dc["working_scale"] == 64 and old_dc["crop"] is None  # 0.5 recorded 4 for dc too

@@ -57,7 +57,7 @@ def test_dcgan_run_resume_and_sample_round_trip(tmp_path, run_cli):
     _assert_plots(run_dir, samples=2)
     assert len(list((run_dir / "histograms").glob("step_*.png"))) == 2
 
-    resumed = resume_training(run_dir, iters=3, device="cpu", quiet=True)
+    resumed = resume_training(run_dir, {"iters": 3, "device": "cpu", "quiet": True})
     assert resumed.step == 3
     assert [r["step"] for r in RunFolder(run_dir).read_metrics()] == [2, 3]
     _assert_plots(run_dir, samples=3)
@@ -95,7 +95,7 @@ def test_vae_run_resume_and_sample(tmp_path):
     assert len(json.loads((run_dir / "split.json").read_text())["domains"]["data"]["held_out"]) == 1  # 10% by default
     with Image.open(RunFolder(run_dir).latest_sample()) as grid:
         assert grid.size == (8 * 18 + 2, 4 * 18 + 2)  # inputs (8 of the 9 trained on), reconstructions, two rows of samples
-    assert resume_training(run_dir, iters=3, device="cpu", quiet=True).step == 3
+    assert resume_training(run_dir, {"iters": 3, "device": "cpu", "quiet": True}).step == 3
     assert sample_images(run_dir, tmp_path / "grid.png", count=4, device="cpu").kind == "vae"
 
 

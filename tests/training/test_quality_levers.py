@@ -110,7 +110,7 @@ def test_runs_from_before_the_levers_still_load_and_resume(domains, tmp_path):
     del checkpoint["arch"]["discriminator"]["spectral_norm"]
     torch.save(checkpoint, latest)
     assert load_generator(latest, "b2a")(torch.zeros(1, 3, 64, 64)).shape == (1, 3, 64, 64)
-    assert resume_training(out, iters=3, device="cpu", quiet=True).step == 3
+    assert resume_training(out, {"iters": 3, "device": "cpu", "quiet": True}).step == 3
 
 
 @pytest.mark.parametrize("gen", ["resnet", "unet"])
@@ -168,7 +168,7 @@ def test_unet_runs_from_before_the_generator_record_resume_as_they_were_built(do
     del config["generator"], config["downsamplings"]
     config["versions"]["vidgan"] = "0.1.0"  # which recorded neither
     run.config_path.write_text(json.dumps({**config, "res_blocks": 3}))
-    assert resume_training(out, iters=3, device="cpu", quiet=True).step == 3
+    assert resume_training(out, {"iters": 3, "device": "cpu", "quiet": True}).step == 3
     checkpoint = load_checkpoint(out / "checkpoints" / "latest.pt")
     del checkpoint["arch"]["generator"]["full_res_skip"]  # nor did their checkpoints record this field
     generator = generator_from_checkpoint(checkpoint, "a2b")
@@ -200,7 +200,7 @@ def test_attention_and_a_deeper_narrower_patch_discriminator_train_and_are_recor
     assert discriminator(torch.zeros(1, 3, 64, 64)).shape == (1, 1, 4, 4)  # one score per 78-px patch
     widths = [m.out_channels for m in discriminator.modules() if isinstance(m, torch.nn.Conv2d)]
     assert widths == [6, 12, 24, 48, 1]
-    assert resume_training(out, iters=3, device="cpu", quiet=True).step == 3
+    assert resume_training(out, {"iters": 3, "device": "cpu", "quiet": True}).step == 3
 
 
 @pytest.mark.parametrize(

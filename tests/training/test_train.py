@@ -90,7 +90,7 @@ def test_train_writes_run_folder_and_resume_continues(domains, tmp_path):
     assert [p.name for p in sorted(run.samples_dir.glob("*.png"))] == ["step_0000002.png", "step_0000004.png"]
     assert (run.checkpoints_dir / "latest.pt").is_file()
 
-    resumed = resume_training(out, iters=6, device="cpu", quiet=True)
+    resumed = resume_training(out, {"iters": 6, "device": "cpu", "quiet": True})
     assert resumed.step == 6
     records = run.read_metrics()
     assert [r["step"] for r in records] == [4, 6]  # logged every 10 steps and at the end of each leg
@@ -147,7 +147,6 @@ def test_cli_train_on_real_cats_and_resume(run_cli, tmp_path):
         ("ok", ["DATA", "--iters", "0"], ["--iters must be at least 1"], 2),
         ("ok", ["DATA", "--batch-size", "-1"], ["--batch-size must be at least 1"], 2),
         ("ok", ["--out", "NORUN", "--resume"], ["not a vidgan run folder"], 1),
-        ("ok", ["--out", "NORUN", "--resume", "--lr", "1"], ["--lr: --resume continues a run with the options it started with"], 2),
         ("ok", ["DATA", "--disc", "huge"], ["--disc"], 2),
     ],
 )

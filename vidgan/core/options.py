@@ -1,14 +1,19 @@
 """Checked fields of the options dataclasses of every command: the numbers and choices each field takes.
 
-Field metadata, read by `check_fields` (and by the CLI for the training options): "help"; "bounds" (a `Bounds`)
-for numbers; "choices"; "flags" (the CLI's spelling, where it is not --field-name; the first names the option in
-errors). No torch here, so that the CLI can check options without loading it.
+Field metadata, read by `check_fields` and by the CLI, which builds every command's flags from it (vidgan.cli):
+"help"; "bounds" (a `Bounds`) for numbers; "choices"; "flags" (the CLI's spelling, where it is not --field-name;
+the first names the option in errors); "metavar" (what --help shows for its value); "cli": False for a field the
+command line does not take as a flag; "spelling" (a `Spelling`) for a value the command line gives in another
+form; "aliases" (other words for a flag and its value); "per_run": False for a training option that may change
+when a run resumes. No torch here, so that the CLI can check options without loading it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+import operator
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from vidgan.core.errors import UsageError
@@ -45,9 +50,40 @@ FRACTION = Bounds(0, 1, below=True)  # 0 up to, not including, 1: Adam's betas, 
 UNIT = Bounds(0, 1)  # 0 to 1, both included: blends, shares
 
 
-def option(default: Any, help: str = "", *, bounds: Bounds | None = None, choices: tuple = (), flags: tuple[str, ...] = ()) -> Any:
-    """A field of an options dataclass with its default, help and accepted values."""
-    return field(default=default, metadata={"help": help, "bounds": bounds, "choices": choices, "flags": flags})
+@dataclass(frozen=True)
+class Spelling:
+    """How the command line gives a field whose value it cannot take as it is: as a value of `type` (text, or a
+    flag) from which `parse` makes the field's value, and which `show` makes of a field's value (for --help's
+    default and for config files that hold the field's value). `choices` are those of the text."""
+
+    parse: Callable[[Any], Any]
+    show: Callable[[Any], Any] = lambda value: None if value is None else str(value)
+    type: type = str
+    choices: tuple = ()
+
+
+# A flag that turns a field off (`--no-audio` for `audio`): given, the field is False.
+NEGATED = Spelling(operator.not_, operator.not_, bool)
+
+
+def option(
+    default: Any = MISSING,
+    help: str = "",
+    *,
+    bounds: Bounds | None = None,
+    choices: tuple = (),
+    flags: tuple[str, ...] = (),
+    cli: bool = True,
+    spelling: Spelling | None = None,
+    aliases: dict[tuple[str, ...], tuple[str, ...]] | None = None,
+    per_run: bool = True,
+    metavar: str | None = None,
+) -> Any:
+    """A field of an options dataclass with its default (none: required), help and accepted values, and how the
+    command line takes it (see the module docstring). `aliases` maps words a user may type (`--matte alpha`) to
+    the flag and value they mean (`--alpha matte`)."""
+    metadata = {"help": help, "bounds": bounds, "choices": choices, "flags": flags, "cli": cli, "spelling": spelling}
+    return field(default=default, metadata={**metadata, "aliases": aliases or {}, "per_run": per_run, "metavar": metavar})
 
 
 def flag(name: str) -> str:
@@ -67,16 +103,25 @@ def check_number(name: str, value: float | None, bounds: Bounds) -> None:
         raise UsageError(f"{name} must be {bounds.describe()}, got {value}")
 
 
+def flag_of(f: Any) -> str:
+    """The flag that names the dataclass field `f` in messages: its first "flags", else --field-name."""
+    return (f.metadata.get("flags") or (flag(f.name),))[0]
+
+
 def check_fields(options: Any) -> None:
     """Refuse the first field of the dataclass `options` outside its metadata's bounds or choices (None and bools
     pass): a UsageError naming the option by its flag."""
-    for f in fields(options):
-        value = getattr(options, f.name)
-        if value is None or isinstance(value, bool):
+    check_values(type(options), {f.name: getattr(options, f.name) for f in fields(options)})
+
+
+def check_values(options_type: type, values: dict[str, Any]) -> None:
+    """`check_fields` for some fields of the dataclass `options_type`, given as name → value."""
+    for f in fields(options_type):
+        value = values.get(f.name)
+        if f.name not in values or value is None or isinstance(value, bool):
             continue
-        name = (f.metadata.get("flags") or (flag(f.name),))[0]
         choices, bounds = f.metadata.get("choices"), f.metadata.get("bounds")
         if choices and value not in choices:
-            raise UsageError(f"{name} must be {one_of(choices)}, got {value!r}")
+            raise UsageError(f"{flag_of(f)} must be {one_of(choices)}, got {value!r}")
         if bounds is not None:
-            check_number(name, value, bounds)
+            check_number(flag_of(f), value, bounds)

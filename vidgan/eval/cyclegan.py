@@ -37,7 +37,7 @@ from vidgan.models.classifier import BinaryClassifier
 from vidgan.render.runtimes import runtime_generator
 from vidgan.runs.checkpoints import load_latest_checkpoint
 from vidgan.runs.folder import RunFolder
-from vidgan.runs.kinds import model_kind
+from vidgan.runs.kinds import ModelKind, model_kind
 from vidgan.runs.splits import load_split
 
 # A generator as the runtimes give it (vidgan.render.runtimes): the module, or its export run by an ONNX runtime.
@@ -69,7 +69,9 @@ def _image_loader(config: dict[str, Any]) -> Callable[[list[Path], Path], torch.
     return centre_windows
 
 
-def _image_sets(run: RunFolder, config: dict[str, Any], folders: dict[str, Path] | None, device: torch.device) -> ImageSets:
+def image_sets(run: RunFolder, config: dict[str, Any], folders: dict[str, Path] | None, device: torch.device) -> ImageSets:
+    """The run's training images and what it is evaluated on: `folders` (a, b) where given, else its held-out
+    images, else (with a warning) its training images."""
     load = _image_loader(config)
     split = load_split(run.split_path)
     if split is None:
@@ -102,7 +104,8 @@ def _later_frames(
 
 
 @torch.no_grad()
-def _translate(generator: Generator, images: torch.Tensor) -> torch.Tensor:
+def translate_images(generator: Generator, images: torch.Tensor) -> torch.Tensor:
+    """N×3×H×W uint8 images through the generator, batch by batch: N×3×H×W uint8."""
     return torch.cat([to_uint8(generator(to_float(images[i : i + BATCH]))) for i in range(0, len(images), BATCH)])
 
 
@@ -128,12 +131,12 @@ def score_direction(
     where `later` holds them ("temporal_pairs": "frames"), else on the images and slightly moved copies
     ("motions"). The cycle figures are None where `generators` lacks the reverse direction."""
     source, target = images[direction.source], images[direction.target]
-    translated = _translate(generators[direction], source)
+    translated = translate_images(generators[direction], source)
     reverse = generators.get(direction.reverse)
-    cycled = None if reverse is None else _translate(reverse, translated)
+    cycled = None if reverse is None else translate_images(reverse, translated)
     target_label = DOMAINS.index(direction.target)
     later_frames = (later or {}).get(direction.source)
-    translate = partial(_translate, generators[direction])
+    translate = partial(translate_images, generators[direction])
     temporal_error, input_temporal_error = temporal_errors(translate, source, later_frames)
 
     def share_judged_target(judged: torch.Tensor) -> float:
@@ -145,7 +148,7 @@ def score_direction(
         "untranslated_score": share_judged_target(source),
         "cycle_l1": None if cycled is None else _paired(l1_per_image, cycled, source),
         "cycle_psnr": None if cycled is None else psnr(_paired(mse_per_image, cycled, source)),
-        "identity_l1": _paired(l1_per_image, _translate(generators[direction], target), target),
+        "identity_l1": _paired(l1_per_image, translate_images(generators[direction], target), target),
         "colour_distance": colour_distance(translated, target),
         "untranslated_colour_distance": colour_distance(source, target),
         "ssim_grey": _paired(ssim_grey_per_image, source, translated),
@@ -154,6 +157,12 @@ def score_direction(
         "temporal_pairs": "motions" if later_frames is None else "frames",
         "c2st": two_sample_test(target, translated, settings, on_step),
     }
+
+
+def run_directions(kind: ModelKind, config: dict[str, Any]) -> list[Direction]:
+    """The directions a run translates: its kind's, or those of them its config records (a distilled run's)."""
+    recorded = config.get("directions")
+    return [d for d in kind.directions if recorded is None or d.name in recorded]
 
 
 def evaluate_translation_run(run: RunFolder, config: dict[str, Any], options: EvalOptions) -> dict[str, Any]:
@@ -166,13 +175,13 @@ def evaluate_translation_run(run: RunFolder, config: dict[str, Any], options: Ev
     checkpoint = load_latest_checkpoint(run.root, map_location=device)
     kind = model_kind(checkpoint["kind"], run.root)
     generators = {}
-    for d in kind.directions:
+    for d in run_directions(kind, config):
         generator = kind.get("load_generator")(checkpoint, d, device, options.averaged)
         generators[d] = runtime_generator(generator, run.root, d, device, options.runtime)
     averaged = options.averaged and any(name.endswith("_ema") for name in checkpoint["models"])
     weights = "averaged" if averaged else "trained"
     folders = None if options.a is None else {"a": options.a, "b": options.b}
-    sets = _image_sets(run, config, folders, device)
+    sets = image_sets(run, config, folders, device)
     counts = {d: len(images) for d, images in sets.evaluation.items()}
     if min(counts.values()) < FEW_IMAGES:
         warn(f"only {min(counts.values())} evaluation images in one domain: the scores below are coarse and noisy")

@@ -26,6 +26,7 @@ def evaluate_run(run_dir: str | Path, options: EvalOptions) -> dict[str, Any]:
     options.validate()
     run = RunFolder(run_dir)
     config = run.read_config()
+    run.check_data(config)
     kind = model_kind(config["kind"], run.root)
     if kind.directions:
         if options.samples is not None:

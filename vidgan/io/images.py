@@ -1,5 +1,5 @@
-"""Reading images: any common format and mode, upright (EXIF orientation) at the depth its format stores; 8-bit RGB
-and size×size squares for training (no torch here)."""
+"""Reading images: any common format and mode, upright (EXIF orientation) at the depth its format stores, through
+OpenImageIO (vidgan.io.imagefile); 8-bit RGB and size×size squares for training (no torch here)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from vidgan.core.errors import UsageError, VidganError
-from vidgan.core.fsutil import atomic_path
 from vidgan.core.progress import warn
-from vidgan.io.exr import read_exr
-from vidgan.io.tiff import ASSOCIATED, UNASSOCIATED, extra_samples
+from vidgan.io.imagefile import image_size, read_file, write_file
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
-_TIFF_SUFFIXES = {".tif", ".tiff"}
 
 
 def list_images(folder: Path, suffixes: set[str] = IMAGE_SUFFIXES) -> list[Path]:
@@ -68,45 +64,6 @@ def square_scale(width: int, height: int, size: int, crop: str = "center") -> tu
     return max(size, round(width * size / short)), max(size, round(height * size / short))
 
 
-# EXIF Orientation (tag 0x0112) → how to turn the stored pixels so they look as viewers show them.
-_ORIENTATION_TAG = 0x0112
-_ORIENTATIONS = {
-    2: lambda a: a[:, ::-1],
-    3: lambda a: a[::-1, ::-1],
-    4: lambda a: a[::-1],
-    5: lambda a: a.swapaxes(0, 1),
-    6: lambda a: np.rot90(a, -1),
-    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
-    8: lambda a: np.rot90(a, 1),
-}
-
-
-def _orientation(path: Path) -> int:
-    """The file's EXIF Orientation (1 = as stored), from the file's header only."""
-    try:
-        with Image.open(path) as image:
-            if image.format == "PNG" and "exif" not in image.info:
-                # Pillow would decode the whole image to look for an eXIf chunk after the pixels, where the PNG
-                # specification does not allow one.
-                return 1
-            return int(image.getexif().get(_ORIENTATION_TAG, 1))
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, TypeError):
-        return 1
-
-
-def _straight_rgba8(path: Path) -> np.ndarray | None:
-    """An 8-bit RGBA TIFF's H×W×4 uint8 samples as stored, by Pillow; None for any other file. OpenCV decodes
-    8-bit TIFFs through libtiff's RGBA interface, which premultiplies unassociated alpha (the colour under alpha 0
-    is lost, the rest rounded)."""
-    try:
-        with Image.open(path) as image:
-            if image.mode == "RGBA" and image.tag_v2.get(258) == (8, 8, 8, 8):  # BitsPerSample
-                return np.array(image)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, TypeError):
-        pass  # OpenCV has its go, and says what is wrong
-    return None
-
-
 def read_image(path: Path) -> np.ndarray:
     """One image upright (EXIF orientation applied) at its stored depth: read_stored's pixels."""
     return read_stored(path)[0]
@@ -119,45 +76,12 @@ def read_stored(path: Path) -> tuple[np.ndarray, bool]:
     convention), in a TIFF whose ExtraSamples tag says 1. PNG (by its specification), TIFFs marked 2 or unmarked
     and the other formats store straight colour. The depth comes from the file's format, never its values.
 
-    Grey images come as RGB, palette and CMYK images as RGB (OpenCV's decoders, IMREAD_UNCHANGED). OpenEXR files
-    are read by vidgan.io.exr (scene-linear as stored), 8-bit TIFFs with unassociated alpha by Pillow. Raises
-    VidganError when the file can't be decoded.
+    Read by OpenImageIO (vidgan.io.imagefile.read_file): grey images come as RGB, palette and CMYK images as RGB,
+    an OpenEXR file's plain R, G, B(, A) channels scene-linear as stored. Raises VidganError when the file can't be
+    decoded.
     """
-    path = Path(path)
-    if path.suffix.lower() == ".exr":
-        pixels = read_exr(path)
-        return pixels, pixels.shape[2] == 4
-    extra = extra_samples(path) if path.suffix.lower() in _TIFF_SUFFIXES else None
-    pixels = _straight_rgba8(path) if extra == UNASSOCIATED else None
-    if pixels is None:
-        pixels = _decoded(path)
-    return _upright(path, pixels), pixels.shape[2] == 4 and extra == ASSOCIATED
-
-
-def _decoded(path: Path) -> np.ndarray:
-    """The file's pixels as OpenCV decodes them, as RGB(A) in a depth vidgan takes."""
-    try:
-        data = np.fromfile(path, np.uint8)  # then decoded from memory: any file name works, whatever its bytes
-    except OSError as error:
-        raise VidganError(f"{path}: not a readable image ({error.strerror or error})") from None
-    pixels = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if pixels is None:
-        raise VidganError(f"{path}: not a readable image (no decoder recognises it, or it is damaged)")
-    if pixels.dtype == np.float64:
-        pixels = pixels.astype(np.float32)
-    if pixels.dtype not in (np.uint8, np.uint16, np.float32):
-        raise VidganError(f"{path}: {pixels.dtype} samples are not supported (8 or 16-bit integers, or floats)")
-    if pixels.ndim == 2:
-        return cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
-    if pixels.shape[2] == 4:
-        return cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA)
-    return cv2.cvtColor(pixels[:, :, :3], cv2.COLOR_BGR2RGB)
-
-
-def _upright(path: Path, pixels: np.ndarray) -> np.ndarray:
-    """The file's pixels turned as its EXIF orientation says."""
-    turn = _ORIENTATIONS.get(_orientation(path))
-    return np.ascontiguousarray(turn(pixels)) if turn else pixels
+    stored = read_file(path)
+    return stored.pixels, stored.premultiplied
 
 
 def to_8bit(pixels: np.ndarray) -> np.ndarray:
@@ -180,7 +104,11 @@ def unit_float(pixels: np.ndarray) -> np.ndarray:
 def read_rgb(path: Path) -> np.ndarray:
     """One image upright at its own size as H×W×3 uint8 RGB (alpha composited onto black); VidganError when it
     can't be decoded."""
-    pixels, premultiplied = read_stored(path)
+    return over_black(*read_stored(path))
+
+
+def over_black(pixels: np.ndarray, premultiplied: bool) -> np.ndarray:
+    """H×W×3 uint8 RGB of read_stored's pixels: their colour at 8 bits, alpha composited onto black."""
     if pixels.shape[2] == 3:
         return to_8bit(pixels)
     colour = unit_float(pixels[:, :, :3])
@@ -199,12 +127,8 @@ def readable_rgb(paths: Iterable[Path], skipping: str = "skipping") -> Iterator[
 
 
 def write_png(path: Path, pixels: np.ndarray) -> None:
-    """Write H×W×3 uint8 RGB, or H×W uint8 grey, as a PNG (atomically); VidganError when it cannot."""
-    ok, data = cv2.imencode(".png", pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise VidganError(f"{path}: could not encode the image as PNG")
-    with atomic_path(path) as temp:
-        temp.write_bytes(data.tobytes())
+    """Write H×W×3 RGB or H×W grey (uint8 or uint16) as the PNG `path` (atomically); VidganError when it cannot."""
+    write_file(path, pixels)
 
 
 def load_image(path: Path, size: int, channels: int = 3) -> np.ndarray:
@@ -215,24 +139,21 @@ def load_image(path: Path, size: int, channels: int = 3) -> np.ndarray:
     return image
 
 
+def _first_size(folder: Path) -> tuple[int, int, int] | None:
+    try:
+        return image_size(list_images(folder)[0])
+    except VidganError:
+        return None
+
+
 def detect_image_size(folder: Path) -> int | None:
     """The side of the folder's first image when it is a square 64 or 128 px image, else None."""
-    try:
-        with Image.open(list_images(folder)[0]) as image:
-            width, height = image.size
-    except (VidganError, OSError, UnidentifiedImageError):
-        return None
-    return width if width == height and width in (64, 128) else None
-
-
-GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+    size = _first_size(folder)
+    return size[0] if size is not None and size[0] == size[1] and size[0] in (64, 128) else None
 
 
 def detect_channels(folder: Path) -> int:
-    """1 when the folder's first image is stored as grayscale, else 3."""
-    try:
-        with Image.open(list_images(folder)[0]) as image:
-            return 1 if image.mode in GREY_MODES else 3
-    except (OSError, UnidentifiedImageError):
-        return 3
+    """1 when the folder's first image is stored as grayscale (Y, or Y and alpha), else 3."""
+    size = _first_size(folder)
+    return 1 if size is not None and size[2] in (1, 2) else 3
 

@@ -13,8 +13,13 @@ import cv2
 import numpy as np
 
 # Flow is computed with the long side at most this many pixels: Farneback's cost grows with the pixel count,
-# while flicker shows just as clearly at this size.
+# while flicker shows just as clearly at this size …
 ANALYSIS_SIDE = 512
+# … unless that leaves the short side below this: Farneback's three-level pyramid and 15 px window find no motion
+# in a strip a few pixels high (an 8192x128 LED-wall strip at 512x8 measured its own motion as 10⁻⁶ of the truth).
+MIN_SHORT_SIDE = 64
+# Frames with a short side below this are too thin to track at all: no motion is trusted in them.
+MIN_TRACKABLE_SIDE = 16
 # Forward-backward consistency and motion-boundary thresholds (Sundaram et al. 2010, as used by Ruder et al. 2016).
 _CONSISTENCY = (0.01, 0.5)
 _BOUNDARY = (0.01, 0.002)
@@ -43,8 +48,10 @@ class Motion:
 
 
 def analysis_size(width: int, height: int) -> tuple[int, int]:
-    """(width, height) of a width×height frame scaled so its long side is at most ANALYSIS_SIDE."""
+    """(width, height) of a width×height frame scaled so its long side is at most ANALYSIS_SIDE, but its short side
+    at least MIN_SHORT_SIDE (or its own, where that is smaller): 8192x128 is analysed at 4096x64."""
     scale = min(1.0, ANALYSIS_SIDE / max(width, height))
+    scale = max(scale, min(1.0, MIN_SHORT_SIDE / min(width, height)))
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
@@ -72,8 +79,11 @@ def sample(image: np.ndarray, positions: np.ndarray) -> np.ndarray:
 
 
 def estimate_motion(previous_rgb: np.ndarray, current_rgb: np.ndarray) -> Motion:
-    """Motion from frame t−1 to frame t (both H×W×3 uint8 RGB) at the analysis size."""
+    """Motion from frame t−1 to frame t (both H×W×3 uint8 RGB) at the analysis size; none of it reliable in a frame
+    whose short side is below MIN_TRACKABLE_SIDE."""
     size = analysis_size(current_rgb.shape[1], current_rgb.shape[0])
+    if min(size) < MIN_TRACKABLE_SIDE:
+        return Motion(np.zeros((size[1], size[0], 2), np.float32), np.zeros((size[1], size[0]), bool))
     previous = cv2.cvtColor(to_analysis(previous_rgb, size), cv2.COLOR_RGB2GRAY)
     current = cv2.cvtColor(to_analysis(current_rgb, size), cv2.COLOR_RGB2GRAY)
     backward = _flow(current, previous)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vidgan.io.colorspaces import Colorspace
+from vidgan.io.imagefile import SourceImage
 from vidgan.io.images import to_8bit, unit_float
 
 DISPLAY = Colorspace("srgb")
@@ -27,21 +28,27 @@ DISPLAY = Colorspace("srgb")
 class Plate:
     """display: H×W×3 float32, display-referred sRGB (1.0 = white), straight colour, beyond [0, 1] where the source
     is (EXR); stored: H×W×3 as read (uint8, uint16, or float16/float32 in `colorspace`); alpha: H×W as read, or
-    None; premultiplied: whether `stored` is colour multiplied by `alpha` (never without an alpha)."""
+    None; premultiplied: whether `stored` is colour multiplied by `alpha` (never without an alpha); source: the
+    image file it was read from, whose header (and other channels and parts) outputs carry, or None."""
 
     display: np.ndarray
     stored: np.ndarray
     alpha: np.ndarray | None
     colorspace: Colorspace
     premultiplied: bool = False
+    source: SourceImage | None = None
 
 
-def split_plate(pixels: np.ndarray, colorspace: Colorspace = DISPLAY, premultiplied: bool = False) -> tuple[np.ndarray, Plate | None]:
+def split_plate(
+    pixels: np.ndarray, colorspace: Colorspace = DISPLAY, premultiplied: bool = False, source: SourceImage | None = None
+) -> tuple[np.ndarray, Plate | None]:
     """(H×W×3 uint8 display view, Plate or None) of H×W×3 or H×W×4 pixels as read; None for plain 8-bit RGB in
-    a display colour space, which needs no plate. `premultiplied`: H×W×4 pixels whose colour is multiplied by
-    their alpha, divided by it here where alpha > 0 (where it is 0 the colour stays as stored: OpenImageIO's
-    unpremult does the same), in the stored colour space, before the transform to display."""
-    if pixels.dtype == np.uint8 and pixels.shape[2] == 3 and colorspace.is_display:
+    a display colour space from a file with nothing else to carry (vidgan.io.imagefile.SourceImage.carries), which
+    needs no plate. `premultiplied`: H×W×4 pixels whose colour is multiplied by their alpha, divided by it here
+    where alpha > 0 (where it is 0 the colour stays as stored: OpenImageIO's unpremult does the same), in the
+    stored colour space, before the transform to display."""
+    plain = pixels.dtype == np.uint8 and pixels.shape[2] == 3 and colorspace.is_display
+    if plain and (source is None or not source.carries):
         return pixels, None
     stored = pixels[:, :, :3]
     alpha = pixels[:, :, 3] if pixels.shape[2] == 4 else None
@@ -51,7 +58,7 @@ def split_plate(pixels: np.ndarray, colorspace: Colorspace = DISPLAY, premultipl
         opacity = unit_float(alpha)[:, :, None]
         colour = np.divide(colour, opacity, out=colour.copy(), where=opacity > 0)
     display = colorspace.to_display(colour)
-    return to_8bit(display), Plate(display, stored, alpha, colorspace, premultiplied)
+    return to_8bit(display), Plate(display, stored, alpha, colorspace, premultiplied, source)
 
 
 def _cast(values: np.ndarray, sample: np.dtype) -> np.ndarray:

@@ -1,10 +1,13 @@
 """Image sequences (a folder, or a printf pattern like shot_%04d.png or shot.%04d.exr): reading, writing PNG,
-TIFF and OpenEXR sequences, and `open_clip`, which opens any render input, video file or sequence, behind one
-interface.
+TIFF, OpenEXR and DPX sequences (through OpenImageIO: vidgan.io.imagefile), and `open_clip`, which opens any
+render input, video file or sequence, behind one interface.
 
 A frame's number comes from the digits at the end of its file name, so a sequence starting at 1001 or with
-gaps keeps its numbering through a render. Frames keep their depth and alpha (vidgan.io.plates); an OpenEXR
-plate is converted from its colour space to display-referred sRGB on the way in (vidgan.io.colorspaces).
+gaps keeps its numbering through a render. Frames keep their depth and alpha (vidgan.io.plates); an OpenEXR,
+DPX or Cineon plate is converted from its colour space to display-referred sRGB on the way in
+(vidgan.io.colorspaces), and back on the way out. An output of the source's format carries its header (timecode,
+frame rate, DPX transfer) and, for OpenEXR, its other layers and parts and its windows; image outputs carry the
+source's ICC profile and gAMA where their values are in the source's encoding.
 
 Colour premultiplied by alpha (OpenEXR; TIFF with ExtraSamples 1) is read as straight colour and multiplied again
 on the way out where the output format stores it so: OpenEXR always (its RGBA is associated by convention), TIFF
@@ -17,23 +20,23 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from vidgan.core.errors import UsageError, VidganError
-from vidgan.core.fsutil import atomic_path, write_text_atomic
+from vidgan.core.fsutil import write_text_atomic
+from vidgan.core.progress import warn
 from vidgan.io.colorspaces import Colorspace, resolve_colorspace
 from vidgan.io.colour import IMAGE_TAGS
-from vidgan.io.exr import write_exr
-from vidgan.io.images import IMAGE_SUFFIXES, list_images, read_image, read_stored
+from vidgan.io.imagefile import read_file, write_file
+from vidgan.io.images import IMAGE_SUFFIXES, list_images
 from vidgan.io.plates import DISPLAY, Plate, split_plate, stored_pixels
-from vidgan.io.tiff import encode_tiff
 from vidgan.io.video import FirstFrameSize, Frame, PictureTags, iter_frames, probe_video
 
-# Image sequences also take OpenEXR plates (training folders do not).
-SEQUENCE_SUFFIXES = IMAGE_SUFFIXES | {".exr"}
+# Image sequences also take OpenEXR, DPX and Cineon plates (training folders do not).
+SEQUENCE_SUFFIXES = IMAGE_SUFFIXES | {".exr", ".dpx", ".cin"}
 _PRINTF = re.compile(r"(?P<prefix>.*?)%(?P<padding>0\d+)?d(?P<suffix>.*)")
 _TRAILING_NUMBER = re.compile(r"(?P<prefix>.*?)(?P<number>\d+)$")
 INCOMPLETE_MARKER = "INCOMPLETE.txt"
@@ -54,6 +57,8 @@ class ImageSequence:
     width: int
     height: int
     colorspace: Colorspace  # of the stored values (vidgan.io.colorspaces)
+    layer: str | None = None  # of multi-layer OpenEXR files, the one translated (None: the plain R, G, B)
+    timecode: str | None = None  # the first file's SMPTE timecode (DPX, OpenEXR headers), which video outputs start at
 
     @property
     def suffix(self) -> str:
@@ -72,18 +77,20 @@ def is_image_sequence(path: Path) -> bool:
     return path.is_dir() or _PRINTF.fullmatch(path.name) is not None
 
 
-def open_image_sequence(path: Path, colorspace: str = "auto") -> ImageSequence:
+def open_image_sequence(path: Path, colorspace: str = "auto", layer: str | None = None) -> ImageSequence:
     """List a sequence's frames and read the first one's size; errors name the folder or pattern. `colorspace` is
-    the --colorspace of its values (vidgan.io.colorspaces.resolve_colorspace: auto is linear for OpenEXR)."""
+    the --colorspace of its values (vidgan.io.colorspaces.resolve_colorspace: auto is what the first file declares,
+    linear for OpenEXR); `layer` the --layer of OpenEXR files (UsageError listing the layers where it is missing)."""
     path = Path(path)
     pattern = _PRINTF.fullmatch(path.name)
     if pattern is not None:
         files, prefix, padding = _match_pattern(path, pattern)
     else:
         files, prefix, padding = _number_folder(list_images(path, SEQUENCE_SUFFIXES))
-    height, width = read_image(files[0][1]).shape[:2]
-    space = resolve_colorspace(colorspace, exr=files[0][1].suffix.lower() == ".exr")
-    return ImageSequence(path, tuple(files), prefix, padding, width, height, space)
+    first = read_file(files[0][1], layer)
+    height, width = first.pixels.shape[:2]
+    space = resolve_colorspace(colorspace, first.source.native_space)
+    return ImageSequence(path, tuple(files), prefix, padding, width, height, space, layer, first.source.timecode)
 
 
 def _match_pattern(path: Path, pattern: re.Match) -> tuple[list[tuple[int, Path]], str, int]:
@@ -101,13 +108,50 @@ def _match_pattern(path: Path, pattern: re.Match) -> tuple[list[tuple[int, Path]
 
 
 def _number_folder(images: list[Path]) -> tuple[list[tuple[int, Path]], str, int]:
-    """Frame numbers from the trailing digits of the names; positions when names are not all numbered."""
-    matches = [_TRAILING_NUMBER.fullmatch(p.stem) for p in images]
-    numbers = [int(m["number"]) for m in matches if m]
-    if len(numbers) == len(images) and len(set(numbers)) == len(numbers):
-        first = matches[0]
-        return sorted(zip(numbers, images)), first["prefix"], len(first["number"])
-    return list(enumerate(images)), "", 6
+    """A folder's one numbered sequence: its files by the number at the end of their names, with their prefix
+    and padding (the shortest number's digits: shot_98 … shot_101 keep their unpadded names). Files without a
+    number are left out with a warning naming them; a folder of no numbered files is one sequence in name order.
+    VidganError naming the sequences when the folder holds several (passes such as beauty.1001 and matte.1001,
+    or one prefix in two formats) or two files of one number."""
+    folder = images[0].parent
+    groups: dict[tuple[str, str], list[tuple[int, str, Path]]] = {}
+    strays = []
+    for path in images:
+        match = _TRAILING_NUMBER.fullmatch(path.stem)
+        if match is None:
+            strays.append(path)
+        else:
+            groups.setdefault((match["prefix"], path.suffix.lower()), []).append((int(match["number"]), match["number"], path))
+    if not groups:
+        return list(enumerate(images)), "", 6
+    if len(groups) > 1:
+        found = "; ".join(_described(prefix, suffix, files) for (prefix, suffix), files in sorted(groups.items()))
+        (prefix, _), files = max(groups.items(), key=lambda item: len(item[1]))
+        pattern = f"{prefix}%0{_padding(files)}d{files[0][2].suffix}"
+        raise VidganError(
+            f"{folder}: holds {len(groups)} image sequences ({found}); render one by its pattern, e.g. {folder / pattern}"
+        )
+    (prefix, suffix), files = next(iter(groups.items()))
+    numbers = [number for number, _, _ in files]
+    if len(set(numbers)) < len(numbers):
+        twice = sorted({number for number in numbers if numbers.count(number) > 1})
+        names = ", ".join(path.name for number, _, path in sorted(files) if number == twice[0])
+        raise VidganError(f"{folder}: frame {twice[0]} is there twice ({names}); keep one")
+    if strays:
+        warn(f"{folder}: {', '.join(p.name for p in strays)} not numbered like the sequence {_described(prefix, suffix, files)}; left out")
+    return sorted((number, path) for number, _, path in files), prefix, _padding(files)
+
+
+def _padding(files: list[tuple[int, str, Path]]) -> int:
+    """The digits of the shortest frame number as written: numbers longer than that are unpadded beyond it."""
+    return min(len(digits) for _, digits, _ in files)
+
+
+def _described(prefix: str, suffix: str, files: list[tuple[int, str, Path]]) -> str:
+    """'beauty.1001-1004.exr (4 files)': a sequence's name, its first and last numbers, and how many files."""
+    numbers = [number for number, _, _ in files]
+    padding = _padding(files)
+    return f"{prefix}{min(numbers):0{padding}d}-{max(numbers):0{padding}d}{suffix} ({len(files)} files)"
 
 
 def iter_sequence_frames(sequence: ImageSequence, fps: Fraction) -> Iterator[Frame]:
@@ -119,10 +163,11 @@ def iter_sequence_frames(sequence: ImageSequence, fps: Fraction) -> Iterator[Fra
     first = sequence.files[0][0]
     sizes = FirstFrameSize(sequence.path, (sequence.width, sequence.height))
     for number, path in sequence.files:
-        pixels, premultiplied = read_stored(path)
+        stored = read_file(path, sequence.layer)
+        pixels = stored.pixels
         if sizes.differs(pixels.shape[1], pixels.shape[0], f"frame {number} ({path.name})"):
             pixels = sizes.fit(pixels)
-        rgb, plate = split_plate(pixels, sequence.colorspace, premultiplied)
+        rgb, plate = split_plate(pixels, sequence.colorspace, stored.premultiplied, stored.source)
         yield Frame(index=number, time=float((number - first) / fps), pts=number - first, rgb=rgb, plate=plate)
 
 
@@ -141,6 +186,8 @@ def parse_fps(text: str) -> Fraction:
 
 
 LINEAR = Colorspace("linear")
+# The DPX transfer characteristic that declares an output's colour space (others: left undefined).
+_DPX_TRANSFERS = {"linear": "Linear", "cineon": "Printing density"}
 
 
 def _deepest(plate: Plate | None) -> np.dtype:
@@ -167,51 +214,63 @@ def exr_sample(plate: Plate | None) -> np.dtype:
 
 
 def source_associated(plate: Plate | None) -> bool:
-    """TIFF: alpha associated (colour premultiplied) where the source's was, as its ExtraSamples tag declares."""
+    """TIFF, DPX: alpha associated (colour premultiplied) where the source's was (a TIFF's ExtraSamples tag says)."""
     return plate is not None and plate.premultiplied
 
 
-def write_png(path: Path, pixels: np.ndarray, associated: bool = False) -> None:
-    """Write H×W×3 or H×W×4 RGB(A) uint8 or uint16 pixels as a PNG (OpenCV), atomically; PNG alpha is never
-    associated."""
-    order = cv2.COLOR_RGB2BGR if pixels.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
-    done, encoded = cv2.imencode(".png", cv2.cvtColor(pixels, order))
-    if not done:
-        raise VidganError(f"{path}: the PNG encoder failed")
-    with atomic_path(path) as temp:
-        temp.write_bytes(encoded.tobytes())
+def dpx_header(colorspace: Colorspace, plate: Plate | None) -> dict[str, object]:
+    """What a DPX output's header declares beyond what it carries from its source: the source's 10 or 12 bits
+    where it was a DPX or Cineon file of those, and the transfer of `colorspace` unless the source DPX's own
+    (in that space) is carried."""
+    source = plate.source if plate is not None else None
+    fields: dict[str, object] = {}
+    if source is not None and source.format in ("dpx", "cineon") and plate.stored.dtype == np.uint16:
+        fields["oiio:BitsPerSample"] = source.bits
+    own = source is not None and source.format == "dpx" and source.native_space == colorspace.name
+    if not own and colorspace.name in _DPX_TRANSFERS:
+        fields["dpx:Transfer"] = _DPX_TRANSFERS[colorspace.name]
+    return fields
 
 
-def write_tiff(path: Path, pixels: np.ndarray, associated: bool) -> None:
-    """Write H×W×3 or H×W×4 RGB(A) pixels as a TIFF (vidgan.io.tiff, alpha declared `associated` or not), atomically."""
-    with atomic_path(path) as temp:
-        temp.write_bytes(encode_tiff(pixels, associated))
-
-
-def write_exr_frame(path: Path, pixels: np.ndarray, associated: bool = True) -> None:
-    """Write H×W×3 or H×W×4 half or float pixels as OpenEXR (vidgan.io.exr), whose alpha is associated by convention."""
-    write_exr(path, pixels)
+def write_frame_file(
+    path: Path,
+    pixels: np.ndarray,
+    associated: bool,
+    plate: Plate | None,
+    colorspace: Colorspace,
+    header: Callable[[Colorspace, Plate | None], dict[str, object]] | None = None,
+) -> None:
+    """Write one frame's H×W×3|4 pixels, in `colorspace`, through OpenImageIO (vidgan.io.imagefile.write_file,
+    atomically, the format from the suffix): an output of the source file's format carries its header (and, for
+    OpenEXR, its other layers and parts and its windows), and any carries its ICC profile and gAMA where
+    `colorspace` is the plate's; `header(colorspace, plate)`: the fields the format declares on top."""
+    source = plate.source if plate is not None else None
+    same_space = plate is not None and plate.colorspace == colorspace
+    write_file(path, pixels, associated, source, same_space, header(colorspace, plate) if header is not None else None)
 
 
 @dataclass(frozen=True)
 class ImageEncoding:
     """How one image-sequence format stores a frame: its files' suffix, the sample type for a source (`sample`, from
     the frame's Plate or None for 8-bit RGB), whether colour is stored premultiplied by alpha (`associated`), and
-    `write(path, pixels, associated)`, which writes one H×W×3|4 file atomically (raises VidganError)."""
+    `write(path, pixels, associated, plate, colorspace)`, which writes one H×W×3|4 file atomically in `colorspace`
+    (raises VidganError)."""
 
     suffix: str
     sample: Callable[[Plate | None], np.dtype]
     associated: Callable[[Plate | None], bool]
-    write: Callable[[Path, np.ndarray, bool], None]
+    write: Callable[[Path, np.ndarray, bool, Plate | None, Colorspace], None]
 
 
-PNG = ImageEncoding(".png", png_sample, lambda plate: False, write_png)
-TIFF = ImageEncoding(".tif", tiff_sample, source_associated, write_tiff)
-EXR = ImageEncoding(".exr", exr_sample, lambda plate: True, write_exr_frame)
+PNG = ImageEncoding(".png", png_sample, lambda plate: False, write_frame_file)
+TIFF = ImageEncoding(".tif", tiff_sample, source_associated, write_frame_file)
+EXR = ImageEncoding(".exr", exr_sample, lambda plate: True, write_frame_file)
+# DPX keeps TIFF's depths (8 or 16 bits, 32-bit float; a 10 or 12-bit source, read as 16 bits, at its own depth).
+DPX = ImageEncoding(".dpx", tiff_sample, source_associated, partial(write_frame_file, header=dpx_header))
 
 
 class ImageSequenceWriter:
-    """Writes frames as PREFIX<number>SUFFIX into a folder in one ImageEncoding (PNG, TIFF, EXR), each file
+    """Writes frames as PREFIX<number>SUFFIX into a folder in one ImageEncoding (PNG, TIFF, EXR, DPX), each file
     atomically so an interrupted render can resume, at the depth the encoding picks, in `colorspace`
     (vidgan.io.plates.stored_pixels: untouched pixels are the source's own, alpha passes through).
 
@@ -255,9 +314,10 @@ class ImageSequenceWriter:
         path = self.frame_path(frame.index)
         if not path.is_file():
             return None
+        source = frame.plate.source if frame.plate is not None else None
         try:
-            pixels, premultiplied = read_stored(path)
-            rgb, plate = split_plate(pixels, self.colorspace, premultiplied)
+            stored = read_file(path, source.layer if source is not None else None)
+            rgb, plate = split_plate(stored.pixels, self.colorspace, stored.premultiplied)
         except VidganError:
             return None  # a damaged leftover is rendered again
         return rgb if plate is None or frame.plate is None else plate.display
@@ -269,7 +329,7 @@ class ImageSequenceWriter:
         associated = self.encoding.associated(frame.plate)
         sample = self.encoding.sample(frame.plate)
         pixels = stored_pixels(picture, frame.plate, self.colorspace, sample, alpha, associated)
-        self.encoding.write(self.frame_path(frame.index), pixels, associated)
+        self.encoding.write(self.frame_path(frame.index), pixels, associated, frame.plate, self.colorspace)
         self.frames += 1
 
     def close(self) -> None:
@@ -297,24 +357,27 @@ class Clip:
     tags: PictureTags = field(default_factory=PictureTags)  # what video outputs declare (colour, aspect, timecode)
 
     def frames(self, deep: bool = False) -> Iterator[Frame]:
-        """The clip's frames; `deep`: with a Plate of 16-bit RGB for video deeper than 8 bits (sequences always
-        carry what their files hold)."""
+        """The clip's frames; `deep`: with a Plate of 16-bit RGB for video deeper than 8 bits, and of RGBA for
+        video with alpha (sequences always carry what their files hold)."""
         if self.sequence is not None:
             return iter_sequence_frames(self.sequence, self.fps)
         return iter_frames(self.path, deep=deep)
 
 
-def open_clip(path: Path, fps: Fraction = Fraction(25), colorspace: str = "auto") -> Clip:
+def open_clip(path: Path, fps: Fraction = Fraction(25), colorspace: str = "auto", layer: str | None = None) -> Clip:
     """Probe a video file, or list an image sequence (folder or printf pattern) shown at `fps` whose values are in
-    `colorspace` (vidgan.io.colorspaces; a video's colours come from its stream: UsageError for any but auto)."""
+    `colorspace` (vidgan.io.colorspaces; a video's colours come from its stream: UsageError for any but auto),
+    translating its OpenEXR files' `layer` (UsageError for a video)."""
     path = Path(path)
     if is_image_sequence(path):
-        sequence = open_image_sequence(path, colorspace)
+        sequence = open_image_sequence(path, colorspace, layer)
         count = len(sequence.files)
-        tags = PictureTags(colour=IMAGE_TAGS)
+        tags = PictureTags(colour=IMAGE_TAGS, timecode=sequence.timecode)
         return Clip(path, sequence.width, sequence.height, fps, 1 / fps, count, False, sequence.stem, sequence, tags)
     if colorspace != "auto":
         raise UsageError(f"--colorspace is for image sequences; {path} is a video, whose colours its stream describes")
+    if layer is not None:
+        raise UsageError(f"--layer is for OpenEXR image sequences; {path} is a video")
     info = probe_video(path)
     return Clip(
         path, info.width, info.height, info.fps, info.time_base, info.frame_count, info.has_audio, path.stem, tags=info.tags

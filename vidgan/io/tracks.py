@@ -1,9 +1,11 @@
-"""The audio and subtitle tracks of a source file, carried into a video being written (VideoWriter's audio_from).
+"""The audio, subtitle and data tracks of a source file, carried into a video being written (VideoWriter's audio_from).
 
 Each track is copied when the output container takes its codec as it is, converted when it does not (audio to
 a codec the container's players read, text subtitles to the container's text format), and otherwise left out;
 one warning names what was converted and what was left out. Language, title and default/forced flags go along.
-A track that fails part-way loses the packets that failed, never the render.
+Data tracks (a camera's telemetry: GoPro's gpmd, as FFmpeg's bin_data) are copied into .mp4 and .mov, whose
+muxer writes them back with their tag; Matroska refuses them. A timecode (tmcd) track is not copied: the writer
+declares the source's timecode itself. A track that fails part-way loses the packets that failed, never the render.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from vidgan.core.progress import warn
 
 _PCM = frozenset({"pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be", "pcm_s32le", "pcm_s32be", "pcm_f32le"})
 _COPIED_METADATA = ("language", "title")
+# QuickTime and MP4 carry a camera's data tracks (gpmd and the like, FFmpeg's bin_data) with their handler name.
+_DATA = frozenset({"bin_data"})
 
 
 @dataclass(frozen=True)
@@ -33,18 +37,19 @@ class ContainerRules:
     deep_audio_encoder: str | None  # for lossless sources of more than 16 bits
     subtitles_copied: frozenset[str]
     text_subtitle_encoder: str | None  # text subtitles not copied become this; None: they are left out
+    data_copied: frozenset[str] = frozenset()  # data tracks' codecs (bin_data: telemetry) copied as they are
 
 
 RULES = {
     # What plays wherever MP4 does (browsers, phones, QuickTime). The muxer also accepts PCM, FLAC, Opus and Vorbis,
     # but many players read PCM in MP4 (24-bit above all) as noise and some play none of those: AAC for them.
     ".mp4": ContainerRules(
-        frozenset({"aac", "mp3", "ac3", "eac3", "alac"}), "aac", "aac", frozenset({"mov_text"}), "mov_text"
+        frozenset({"aac", "mp3", "ac3", "eac3", "alac"}), "aac", "aac", frozenset({"mov_text"}), "mov_text", _DATA
     ),
     # Beside ProRes, finishing tools (Resolve, Premiere, Avid) expect uncompressed PCM; AAC and ALAC they read too.
     # Decoding lossy audio to PCM loses nothing more.
     ".mov": ContainerRules(
-        frozenset({"aac", "alac"}) | _PCM, "pcm_s16le", "pcm_s24le", frozenset({"mov_text"}), "mov_text"
+        frozenset({"aac", "alac"}) | _PCM, "pcm_s16le", "pcm_s24le", frozenset({"mov_text"}), "mov_text", _DATA
     ),
     # Matroska holds nearly every codec; the rest becomes FLAC, lossless like the FFV1 video it goes with.
     ".mkv": ContainerRules(
@@ -112,27 +117,34 @@ class _SubtitleConversion(_Track):
 
 
 def _codec_name(stream: av.stream.Stream) -> str | None:
-    """The codec's FFmpeg name (mp3, not the decoder's mp3float); None when this FFmpeg build has no decoder."""
+    """The codec's FFmpeg name (mp3, not the decoder's mp3float; bin_data for a data track); None when this FFmpeg
+    build has no decoder, or a data track has no codec."""
+    if stream.type == "data":
+        return stream.name
     context = stream.codec_context
     return context.codec.canonical_name if context is not None else None
 
 
 def _label(kind: str, number: int, stream: av.stream.Stream) -> str:
-    language = stream.metadata.get("language")
+    """'audio track 1 (aac, eng)', 'data track 1 (bin_data, GoPro MET)'."""
+    named = ("language", "handler_name") if kind == "data" else ("language",)
     # "und" (ISO 639-2 undetermined, which muxers write for a track without one) tells a user nothing.
-    details = [_codec_name(stream) or "unknown codec", *([language] if language and language != "und" else [])]
+    values = [stream.metadata.get(key) for key in named]
+    details = [_codec_name(stream) or "unknown codec", *(value for value in values if value and value != "und")]
     return f"{kind} track {number} ({', '.join(details)})"
 
 
 def _source_tracks(container: av.container.InputContainer) -> Iterator[tuple[str, av.stream.Stream, str]]:
-    """(kind, stream, label) of each audio, then each subtitle track of an open container."""
-    for kind, streams in (("audio", container.streams.audio), ("subtitle", container.streams.subtitles)):
+    """(kind, stream, label) of each audio, then each subtitle, then each data track of an open container (a
+    timecode track is none of them: writers declare the timecode themselves)."""
+    data = [stream for stream in container.streams.data if "timecode" not in stream.metadata]
+    for kind, streams in (("audio", container.streams.audio), ("subtitle", container.streams.subtitles), ("data", data)):
         for number, stream in enumerate(streams, 1):
             yield kind, stream, _label(kind, number, stream)
 
 
 def track_labels(path: Path) -> list[str]:
-    """The audio and subtitle tracks of a media file, named as warnings name them ("audio track 1 (aac, eng)")."""
+    """The audio, subtitle and data tracks of a media file, named as warnings name them ("audio track 1 (aac, eng)")."""
     with av.open(str(path)) as container:
         return [label for _, _, label in _source_tracks(container)]
 
@@ -202,15 +214,24 @@ def _add_subtitle_encoder(
 
 
 class SourceTracks:
-    """The audio and subtitle tracks of an open source container, carried into `out` (being written to `path`).
+    """The audio, subtitle and data tracks of an open source container, carried into `out` (being written to `path`):
+    those of their packets that start within `span` (seconds from, to; None: the source's start or end), so that
+    the tracks of a frame range keep its time span (to a packet: about 21 ms of 48 kHz AAC).
 
     Creating it adds the output streams (call before the output's header is written); `summary` then says what
     was converted and what was left out, or is None. `mux_until` copies packets up to a time, so the tracks
     interleave with the video as it is written; `mux_until(None)` copies the rest and flushes conversions.
     """
 
-    def __init__(self, source: av.container.InputContainer, out: av.container.OutputContainer, path: Path) -> None:
+    def __init__(
+        self,
+        source: av.container.InputContainer,
+        out: av.container.OutputContainer,
+        path: Path,
+        span: tuple[float | None, float | None] = (None, None),
+    ) -> None:
         self._in = source
+        self._span = span
         self._out = out
         self._path = path
         self._suffix = path.suffix.lower()
@@ -229,10 +250,12 @@ class SourceTracks:
         """Add the output stream for one source track, or note why it is left out."""
         name = _codec_name(stream)
         if name is None:
-            self._left_out.append(f"{label}: this FFmpeg build cannot read it")
+            self._left_out.append(f"{label}: its codec is unknown to this FFmpeg build")
             return
         rules = self._rules
-        if kind == "audio":
+        if kind == "data":
+            copied, encoder = name in rules.data_copied, None
+        elif kind == "audio":
             copied = name in rules.audio_copied
             encoder = rules.deep_audio_encoder if _deep(stream.codec_context) else rules.audio_encoder
         else:
@@ -287,6 +310,10 @@ class SourceTracks:
             if limit is not None and stamp * packet.time_base > limit:
                 self._pending = packet
                 return
+            first, end = self._span
+            shown = float((packet.pts if packet.pts is not None else stamp) * packet.time_base)
+            if (first is not None and shown < first) or (end is not None and shown >= end):
+                continue
             self._write(self._tracks[packet.stream.index], packet)
 
     def _next_packet(self) -> av.Packet | None:

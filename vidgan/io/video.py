@@ -155,13 +155,31 @@ def _is_deep(frame: av.VideoFrame) -> bool:
     return any(component.bits > 8 for component in frame.format.components)
 
 
+def _has_alpha(frame: av.VideoFrame) -> bool:
+    """Whether the frame's pixel format holds an alpha channel (ProRes 4444's yuva444p10le, QuickTime Animation's
+    argb, PNG and FFV1 RGBA, …)."""
+    return any(component.is_alpha for component in frame.format.components)
+
+
+def _rgb_format(frame: av.VideoFrame, deep: bool) -> str:
+    """The packed format a frame is decoded to: 8-bit RGB, or with `deep` 16-bit where its samples have more than
+    8 bits and RGBA where it has alpha."""
+    if not deep:
+        return "rgb24"
+    alpha = _has_alpha(frame)
+    if _is_deep(frame):
+        return "rgba64le" if alpha else "rgb48le"
+    return "rgba" if alpha else "rgb24"
+
+
 def _to_rgb(frame: av.VideoFrame, resize: tuple[int, int] | None, rgb_format: str = "rgb24") -> np.ndarray:
-    """The frame upright as H×W×3 RGB (uint8 rgb24, or uint16 rgb48le; converted with the matrix and range it
-    declares, vidgan.io.colour), scaled on the way to (width, height) as displayed when `resize` is given."""
+    """The frame upright as H×W×3 RGB or H×W×4 RGBA (uint8 rgb24/rgba, or uint16 rgb48le/rgba64le; colour converted
+    with the matrix and range it declares, vidgan.io.colour; alpha as stored, scaled to the sample's range),
+    scaled on the way to (width, height) as displayed when `resize` is given."""
     rotation = _frame_rotation(frame)
     tags = source_tags(frame)
     if resize is None:
-        return _upright(decode_rgb(frame, tags, rgb_format=rgb_format), rotation)
+        return _upright(_full_alpha(decode_rgb(frame, tags, rgb_format=rgb_format), frame), rotation)
     width, height = resize
     if round(rotation / 90) % 2:  # stored on its side: scale the stored frame to the transposed size
         width, height = height, width
@@ -169,7 +187,21 @@ def _to_rgb(frame: av.VideoFrame, resize: tuple[int, int] | None, rgb_format: st
     shrinking = width <= frame.width and height <= frame.height
     interpolation = "AREA" if shrinking else "BICUBIC"
     scaled = decode_rgb(frame, tags, width=width, height=height, interpolation=interpolation, rgb_format=rgb_format)
-    return _upright(scaled, rotation)
+    return _upright(_full_alpha(scaled, frame), rotation)
+
+
+def _full_alpha(pixels: np.ndarray, frame: av.VideoFrame) -> np.ndarray:
+    """16-bit RGBA pixels with the alpha of a shallower source (ProRes 4444 decodes to 12 bits) scaled so that its
+    largest code is 65535: swscale shifts it up (4095 → 65520), which would make opaque pixels a little
+    transparent."""
+    if pixels.dtype != np.uint16 or pixels.shape[2] != 4:
+        return pixels
+    bits = next(component.bits for component in frame.format.components if component.is_alpha)
+    if bits < 16:
+        top = (1 << bits) - 1
+        codes = (pixels[:, :, 3] >> (16 - bits)).astype(np.uint32)
+        pixels[:, :, 3] = (codes * 65535 + top // 2) // top
+    return pixels
 
 
 def letterbox(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -312,7 +344,8 @@ def iter_frames(
     deep: bool = False,
 ) -> Iterator[Frame]:
     """Yield the kept frames (index % every == 0, keep(index), start <= time < end) as upright RGB, in order;
-    with `deep`, frames of more than 8 bits per sample also carry a Plate of their 16-bit RGB decode.
+    with `deep`, frames of more than 8 bits per sample, or with alpha, also carry a Plate of their 16-bit RGB (or
+    8-bit RGBA) decode, alpha included.
 
     Indices count every decoded frame from the start of the clip. Without `resize` every frame comes at the
     first frame's size: in a stream whose resolution changes, frames of another size are letterboxed into it
@@ -367,8 +400,7 @@ def iter_frames(
                 continue
             if index % every or (keep is not None and not keep(index)):
                 continue
-            rgb_format = "rgb48le" if deep and _is_deep(frame) else "rgb24"
-            rgb = _to_rgb(frame, resize(*displayed) if resize else None, rgb_format)
+            rgb = _to_rgb(frame, resize(*displayed) if resize else None, _rgb_format(frame, deep))
             rgb, plate = split_plate(sizes.fit(rgb) if refit else rgb)
             yield Frame(index=index, time=time, pts=frame.pts, rgb=rgb, plate=plate)
         if index < 0:
@@ -436,6 +468,15 @@ def _add_video_stream(
     return stream, colour
 
 
+def muxer_options(path: Path, time_base: Fraction) -> dict[str, str]:
+    """Options of the muxer writing `path` with video in `time_base`. A QuickTime/MP4 file records the start of a
+    stream that does not begin at 0 (a frame range) in an edit list, kept by default in milliseconds, which rounds
+    29.97 fps timestamps; in the video's own time scale they stay exact."""
+    if path.suffix.lower() in (".mov", ".mp4", ".m4v"):
+        return {"movie_timescale": str(time_base.denominator)}
+    return {}
+
+
 # What starting a writer raises when FFmpeg refuses the codec, the container or a track.
 _START_ERRORS = (VidganError, UnknownCodecError, av.error.FFmpegError, ValueError, TypeError)
 
@@ -447,7 +488,8 @@ class VideoWriter:
     prores (422 HQ, 10-bit), prores4444 (10-bit 4:4:4 with alpha) or ffv1 (lossless RGB). Pass each input frame's
     pts with the input's time_base to keep its timestamps (variable frame rate, 29.97). `audio_from` carries every
     audio and subtitle track of that file (vidgan.io.tracks: copied, or converted to what the container takes, with
-    language and title); tracks never fail the video: what cannot be written is left out with a warning. `tags`
+    language and title), those of its packets within `audio_span` (seconds, vidgan.io.tracks); tracks never fail
+    the video: what cannot be written is left out with a warning. `tags`
     (the source's) are declared: colour primaries, transfer, matrix and range (frames are converted to Y'CbCr with
     the matrix and range declared), sample aspect ratio and start timecode.
     """
@@ -463,6 +505,7 @@ class VideoWriter:
         codec: str = "h264",
         crf: int = 18,
         audio_from: str | Path | None = None,
+        audio_span: tuple[float | None, float | None] = (None, None),
         pix_fmt: str | None = None,
         tags: PictureTags | None = None,
     ) -> None:
@@ -482,6 +525,7 @@ class VideoWriter:
         self._step = 1 / (self.fps * self.time_base)
         self._done = False
         self._tracks: SourceTracks | None = None
+        self._audio_span = audio_span
 
         # Through a symbolic link (shot_latest.mp4 -> shot_v003.mp4) the target is replaced and the link stays.
         self._target = through_links(self.path)
@@ -525,7 +569,7 @@ class VideoWriter:
         writer can still start again without it. On failure nothing is left open and the temporary file is gone.
         """
         try:
-            self._out = av.open(str(self._temp), "w")
+            self._out = av.open(str(self._temp), "w", options=muxer_options(self._target, self.time_base))
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             self._temp.unlink(missing_ok=True)
             raise VidganError(f"{self.path}: cannot write a video here ({ffmpeg_reason(exc)})") from exc
@@ -534,7 +578,7 @@ class VideoWriter:
                 self._out.metadata["timecode"] = self.tags.timecode  # mov/mp4: a tmcd track; Matroska: a tag
             self._video, self._colour = _add_video_stream(self._out, **video)
             if tracks_from is not None:
-                self._tracks = SourceTracks(_open_input(Path(tracks_from)), self._out, self.path)
+                self._tracks = SourceTracks(_open_input(Path(tracks_from)), self._out, self.path, self._audio_span)
             self._out.start_encoding()
         except BaseException:
             self._discard()

@@ -160,6 +160,21 @@ class UnetGenerator(nn.Module):
         return self.out(x)  # 3 × 64 × 64
 
 
+def feature_taps(generator: nn.Module) -> list[str]:
+    """The names of the submodules whose outputs are the generator's intermediate features, bottleneck first, then
+    each decoder stage (for distillation, vidgan.training.distill): U-Net: `bottleneck` and each `up.i`; ResNet: its
+    last bottleneck block and each decoder stage's activation. Two generators of one family and depth give lists of
+    equal length whose features match in resolution; a bottleneck without blocks is left out."""
+    if isinstance(generator, UnetGenerator):
+        names = [f"up.{i}" for i in range(len(generator.up))]
+        return ["bottleneck", *names] if len(generator.bottleneck) else names
+    layers = list(generator.net)
+    blocks = [i for i, layer in enumerate(layers) if isinstance(layer, (ResidualBlock, SelfAttention))]
+    start = blocks[-1] if blocks else next(i for i, layer in enumerate(layers) if isinstance(layer, (nn.Upsample, nn.ConvTranspose2d)))
+    decoder = [i for i, layer in enumerate(layers) if i > start and isinstance(layer, nn.ReLU)]
+    return [f"net.{i}" for i in blocks[-1:] + decoder]
+
+
 def build_generator(config: GeneratorConfig) -> nn.Module:
     if config.kind not in GENERATOR_KINDS:
         raise ValueError(f"unknown generator kind {config.kind!r}")

@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 
 from vidgan.core.errors import UsageError, VidganError
-from vidgan.core.fsutil import atomic_path
+from vidgan.io.images import write_png
 
 DETAILS = ("source", "model")
 # A matte below this cannot move an 8-bit pixel (255 / 1024 < 0.5 levels): set to exactly 0.
@@ -288,8 +288,5 @@ def matte_grey(matte: np.ndarray, dtype: type[np.unsignedinteger] = np.uint16) -
 
 def write_matte(path: Path, matte: np.ndarray, dtype: type[np.unsignedinteger] = np.uint16) -> Path:
     """Write the matte as a grey PNG (16-bit by default, for compositing applications), atomically."""
-    path = Path(path)
-    with atomic_path(path) as temp:
-        if not cv2.imwrite(str(temp), matte_grey(matte, dtype)):
-            raise VidganError(f"{path}: cannot write the matte image")
-    return path
+    write_png(Path(path), matte_grey(matte, dtype))
+    return Path(path)

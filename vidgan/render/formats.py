@@ -22,7 +22,7 @@ import numpy as np
 from vidgan.core.errors import UsageError
 from vidgan.io.colorspaces import Colorspace
 from vidgan.io.plates import DISPLAY
-from vidgan.io.sequences import EXR, LINEAR, PNG, TIFF, ImageEncoding, ImageSequenceWriter
+from vidgan.io.sequences import DPX, EXR, LINEAR, PNG, TIFF, ImageEncoding, ImageSequenceWriter
 from vidgan.io.video import VIDEO_CODECS, Frame, PictureTags, VideoWriter
 from vidgan.render.detail import write_matte
 
@@ -30,6 +30,7 @@ from vidgan.render.detail import write_matte
 TAGGED = "tagged"  # video: Y'CbCr or RGB declaring the source's colour tags (vidgan.io.colour)
 DISPLAY_REFERRED = "display"  # the source's values; a scene-linear source (OpenEXR) converted to display sRGB
 SCENE_LINEAR = "linear"  # the format's convention (OpenEXR): a display-referred source converted to linear
+SOURCE_ENCODED = "source"  # the source's values as they are, its transfer declared (DPX: linear, film log or video)
 DATA = "data"  # not colour (a matte)
 
 
@@ -73,9 +74,10 @@ class WriterSpec:
     prefix: str  # image sequences: frames are named PREFIX<number with `padding` digits>SUFFIX
     padding: int
     colorspace: Colorspace  # of the source's values (vidgan.io.colorspaces)
-    linear_source: bool  # the source is a scene-linear format (OpenEXR)
+    linear_source: bool  # the source is a scene-linear or film format (OpenEXR, DPX, Cineon), not display-referred
     crf: int  # H.264 quality
     tracks_from: Path | None  # a video whose audio and subtitle tracks go along, where the format holds tracks
+    tracks_span: tuple[float | None, float | None]  # the seconds of them that go along (None: from the start, to the end)
     keep: bool  # image sequences: keep the frames already in the folder (--resume, segments), else remove them
 
 
@@ -114,10 +116,11 @@ class OutputFormat:
 
 def written_colorspace(colour: str, source: Colorspace, linear_source: bool) -> Colorspace:
     """The space a format of `colour` writes values in, for a source whose values are in `source` (`linear_source`:
-    a scene-linear format such as OpenEXR): the source's own, except that a scene-linear format takes a
-    display-referred source to linear and a display-referred format takes a scene-linear file's to display sRGB."""
+    a scene-linear or film format such as OpenEXR or DPX): the source's own, except that a scene-linear format
+    takes a display-referred or film-log source to linear and a display-referred format takes a scene-linear or
+    film file's to display sRGB."""
     if colour == SCENE_LINEAR:
-        return LINEAR if source.is_display else source
+        return LINEAR if source.is_display or source.is_log else source
     if colour == DISPLAY_REFERRED and linear_source:
         return DISPLAY
     return source
@@ -133,6 +136,7 @@ def _open_video(codec: str, path: Path, spec: WriterSpec) -> VideoWriter:
         codec=codec,
         crf=spec.crf,
         audio_from=spec.tracks_from,
+        audio_span=spec.tracks_span,
         tags=spec.tags,
     )
 
@@ -198,6 +202,7 @@ for _row in (
     _sequence("png", PNG, (8, 16), DISPLAY_REFERRED, (".png",)),
     _sequence("tiff", TIFF, (8, 16, 32), DISPLAY_REFERRED, (".tif", ".tiff")),
     _sequence("exr", EXR, (16, 32), SCENE_LINEAR, (".exr",)),
+    _sequence("dpx", DPX, (8, 10, 12, 16, 32), SOURCE_ENCODED, (".dpx", ".cin")),
 ):
     register_format(_row)
 

@@ -185,7 +185,12 @@ class WholeFrame:
 
 
 class Region:
-    """The fit applied to one box of each frame; pixels outside the box are the source's, bit for bit."""
+    """The fit applied to one box of each frame; pixels outside the box are the source's, bit for bit.
+
+    A box narrower or shorter than twice the generator's stride (a 1×1 --roi, a thin strip) gives the generator
+    too few pixels for its deepest layers; it then sees a window around the box, grown to that size (inside the
+    frame), and only the box is composited back.
+    """
 
     def __init__(self, fit: Fit, box_at: Callable[[int], Box], feather: int) -> None:
         self.fit = fit
@@ -201,16 +206,39 @@ class Region:
             raise VidganError(f"frame {frame.index}: the region {box} lies outside the {width}x{height} frame")
         return inside
 
+    def _window(self, box: Box, width: int, height: int) -> Box:
+        """The part of a width×height frame the generator sees for `box`: the box, each side that is shorter than
+        twice the stride grown about its centre to that (or to the frame's side), shifted to lie in the frame."""
+        least = 2 * self.fit.stride
+
+        def grown(start: int, length: int, limit: int) -> tuple[int, int]:
+            if length >= least:
+                return start, length
+            wanted = min(least, limit)
+            return min(max(0, start - (wanted - length) // 2), limit - wanted), wanted
+
+        (x, w), (y, h) = grown(box.x, box.width, width), grown(box.y, box.height, height)
+        return Box(x, y, w, h)
+
     def shrink(self, frame: Frame) -> np.ndarray:
-        box = self._box(frame)
-        return self.fit.shrink(frame.rgb[box.y : box.y + box.height, box.x : box.x + box.width])
+        height, width = frame.rgb.shape[:2]
+        window = self._window(self._box(frame), width, height)
+        return self.fit.shrink(frame.rgb[window.y : window.y + window.height, window.x : window.x + window.width])
 
     def _inside(self, frame: Frame, pixels: np.ndarray) -> tuple[Box, np.ndarray, np.ndarray]:
-        """The clipped box, the frame's `pixels` in it, and its h×w feathered mask."""
+        """The window the generator sees, the frame's `pixels` in it, and its h×w weights: the box's feathered
+        mask, 0 around the box where the window is larger."""
         box = self._box(frame)
         height, width = frame.rgb.shape[:2]
-        inside = pixels[box.y : box.y + box.height, box.x : box.x + box.width]
-        return box, inside, np.ascontiguousarray(feather_mask(box, width, height, self.feather)[..., 0])
+        window = self._window(box, width, height)
+        inside = pixels[window.y : window.y + window.height, window.x : window.x + window.width]
+        mask = feather_mask(box, width, height, self.feather)[..., 0]
+        if window == box:
+            return window, inside, np.ascontiguousarray(mask)
+        weight = np.zeros((window.height, window.width), np.float32)
+        top, left = box.y - window.y, box.x - window.x
+        weight[top : top + box.height, left : left + box.width] = mask
+        return window, inside, weight
 
     def restore(self, frame: Frame, translated: np.ndarray) -> np.ndarray:
         under = picture(frame)

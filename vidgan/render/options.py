@@ -11,10 +11,13 @@ from pathlib import Path
 
 from vidgan.core.directions import A2B, DIRECTION_NAMES, DIRECTIONS, Direction
 from vidgan.core.errors import UsageError
-from vidgan.core.options import AT_LEAST_1, NOT_NEGATIVE, UNIT, Bounds, check_fields, option
+from vidgan.core.options import AT_LEAST_1, NEGATED, NOT_NEGATIVE, POSITIVE, UNIT, Bounds, Spelling, check_fields, option
+from vidgan.io.images import IMAGE_SUFFIXES
+from vidgan.io.ranges import FrameRange, parse_frames
+from vidgan.io.sequences import parse_fps
 from vidgan.models.reference_archs import REFERENCE_ARCHS
-from vidgan.render.boxes import Box
-from vidgan.render.detail import check_detail
+from vidgan.render.boxes import Box, parse_box
+from vidgan.render.detail import DETAILS, check_detail
 from vidgan.render.formats import output_format
 
 # How a frame meets the generator (vidgan.render.framing.Fit): short side to the training size, squashed to the
@@ -52,6 +55,14 @@ def parse_segments(text: str) -> int | None:
     return int(text)
 
 
+def parse_segment(text: str) -> tuple[int, int]:
+    """`render --segment K/N`: part K (1 … N) of N."""
+    number, _, count = text.partition("/")
+    if not (number.isdigit() and count.isdigit() and 1 <= int(number) <= int(count)):
+        raise UsageError(f"--segment must be K/N, part K of N with 1 <= K <= N (as 2/8), got {text!r}")
+    return int(number), int(count)
+
+
 def check_precision(precision: str, runtime: str) -> None:
     """UsageError (one line) for --precision int8 with --runtime torch: int8 runs on INT8_RUNTIMES (or auto)."""
     if precision == "int8" and runtime == "torch":
@@ -70,54 +81,174 @@ def _as_path(value: str | Path | None) -> Path | None:
     return None if value is None else Path(value)
 
 
+def directions_label(directions: tuple[Direction, ...]) -> str:
+    """How `render --direction` and progress bars name directions: "a2b", "b2a" or "both"."""
+    return BOTH if len(directions) > 1 else directions[0].name
+
+
+def _segments_label(segments: int | None) -> str:
+    return "auto" if segments is None else str(segments)
+
+
+DEVICE_HELP = "auto (CUDA when present), cpu or cuda."
+RUNTIME_HELP = (
+    "Who runs the generator: torch; onnxruntime or openvino (CPU, an ONNX export cached in the run folder, about 2x "
+    "torch); auto: torch on CUDA, the fastest installed ONNX runtime on the CPU."
+)
+QUIET = {"help": "No progress bars.", "flags": ("--quiet", "-q")}
+PRECISION_HELP = (
+    "fp32, or int8: the ONNX runtimes run the export quantised after training, calibrated on the run's training "
+    "frames and cached beside it (not --runtime torch; torch's lever is --half)."
+)
+CALIBRATION_HELP = "Training frames an int8 quantisation is calibrated on (evenly spaced, at the working scale)."
+
+
 @dataclass(frozen=True)
 class RenderOptions:
     """How `vidgan render` (vidgan.render.video.render_video) translates clips; paths may be given as strings."""
 
-    out: Path | None = None  # the output of one input: .mp4, .mov, .mkv, or a folder for an image sequence
-    out_dir: Path | None = None  # folder for the outputs of several inputs; default: beside each input
-    directions: tuple[Direction, ...] = (A2B,)  # one output per direction
-    arch: str | None = None  # one of REFERENCE_ARCHS: the model source is a reference CycleGAN state dict
-    # A name in vidgan.render.formats' table (registered formats too); default: from out's suffix, else h264
-    # (sequences: their own format).
-    codec: str | None = None
-    crf: int = option(18, bounds=Bounds(0, 51))  # H.264 quality: 0 lossless … 51 worst
-    fit: str = "short-side"  # one of FITS
-    scale: int | None = None  # working scale in px (the side the fit scales to); default the run's (else its training size)
-    detail: str = "source"  # one of vidgan.render.detail.DETAILS: keep the source's pixels outside the change matte, or not
-    matte: bool = False  # also write each output's change matte: a 16-bit grey PNG sequence OUTPUT_matte/
-    alpha: str = "source"  # one of ALPHAS: the alpha channel of prores4444 and image-sequence outputs
-    tile: int | None = None  # tile side in px for the generator (0: never tile); default: tiles only where memory is short
-    roi: Box | None = None  # translate only this box (source pixels) …
-    roi_track: Path | None = None  # … or a box per frame from a CSV of frame,x,y,w,h
-    feather: int = option(16, bounds=NOT_NEGATIVE)  # width in pixels of the region's soft edge
-    fps: Fraction = Fraction(25)  # frame rate of image-sequence inputs
-    colorspace: str = "auto"  # of image-sequence inputs' values (vidgan.io.colorspaces; auto: linear for OpenEXR)
-    temporal_smooth: float = option(0.0, bounds=UNIT)  # 0..1: blend in the previous output moved by the source's flow (0 = off)
-    warp_error_every: int = option(10, bounds=NOT_NEGATIVE)  # measure the warp error on every Nth pair of frames (0 = off)
-    compare: bool = False  # also write a labelled side-by-side (source | result) per output
-    audio: bool = True  # carry the input video's audio and subtitle tracks
-    overwrite: bool = False  # replace existing outputs
-    resume: bool = False  # continue an interrupted image-sequence render
-    # Time segments per clip, rendered by separate processes and joined (vidgan.render.segments); None: auto, one
-    # per torchrun process when there are fewer inputs than processes, else whole clips.
-    segments: int | None = option(None, bounds=AT_LEAST_1)
-    batch_size: int | None = option(None, bounds=AT_LEAST_1)  # frames per batch; default vidgan.render.translator.default_batch_size
-    half: bool = False  # half-precision inference (CUDA only)
-    runtime: str = DEFAULT_RUNTIME  # one of RUNTIMES
-    precision: str = option("fp32", choices=PRECISIONS)  # int8: the ONNX runtimes run a quantised export
-    calibration_frames: int = option(DEFAULT_CALIBRATION_FRAMES, bounds=AT_LEAST_1)  # training frames int8 is calibrated on
-    device: str = "auto"
-    quiet: bool = False
+    out: Path | None = option(
+        None,
+        "Output for one input: .mp4, .mov, .mkv, or a folder for an image sequence (default: INPUT_<direction>.mp4 beside it).",
+    )
+    out_dir: Path | None = option(None, "Folder for the outputs of several inputs (STEM_<direction>).")
+    directions: tuple[Direction, ...] = option(
+        (A2B,),
+        "a2b, b2a, or both (one output each).",
+        flags=("--direction",),
+        spelling=Spelling(render_directions, directions_label, choices=RENDER_DIRECTIONS),
+    )
+    arch: str | None = option(
+        None, "Architecture of a reference CycleGAN --checkpoint (latest_net_G_A.pth).", choices=REFERENCE_ARCHS
+    )
+    codec: str | None = option(
+        None,
+        "h264 (.mp4), prores (422 HQ 10-bit, .mov), prores4444 (10-bit with alpha, .mov), ffv1 (lossless, .mkv); "
+        "image sequences in a folder: png (8 or 16-bit), tiff (8, 16 or 32-bit float), exr (half or float, linear), "
+        "dpx (8, 10, 12 or 16-bit, the source's transfer). "
+        "Default: from --out, else h264 for videos and a sequence's own format (exr, tiff, dpx for DPX and Cineon, "
+        "else png) for sequences. "
+        "Formats registered with vidgan.render.formats.register_format are named here too.",
+        metavar="CODEC",  # a plain name, checked against the format table, which a plug-in may have added to
+    )
+    crf: int = option(18, "H.264 quality: 0 lossless … 51 worst.", bounds=Bounds(0, 51))
+    fit: str = option(
+        "short-side",
+        "short-side: short side to the training size; stretch: squash to the square; crop: centre square only; "
+        "native: full resolution. Fits and scales work on stored pixels: a clip with non-square pixels (a DVD's "
+        "32:27) is translated as stored, and the output declares the source's sample aspect ratio.",
+        choices=FITS,
+    )
+    scale: int | None = option(
+        None,
+        "Working scale: the generator runs on frames scaled so their short side is S stored px (stretch, crop: "
+        "an S x S square). Default: the run's recorded working scale, else its training size.",
+    )
+    detail: str = option(
+        "source",
+        "source: the full-resolution source everywhere the translation leaves it alone, the translation "
+        "composited in through a soft change matte (with the source's fine detail where it keeps the structure); "
+        "model: the translation scaled up everywhere.",
+        choices=DETAILS,
+    )
+    matte: bool = option(False, "Also write each output's change matte: 16-bit grey PNGs in OUTPUT_matte/.", flags=("--matte",))
+    alpha: str = option(
+        "source",
+        "What the alpha channel of prores4444 and image-sequence outputs carries: source (the source's own "
+        "alpha, passed through; where it has none, a sequence gets none and prores4444 an opaque one) or matte "
+        "(the change matte, to key the translation over the plate; `--matte alpha` says the same).",
+        choices=ALPHAS,
+        aliases={("--matte", "alpha"): ("--alpha", "matte")},
+    )
+    tile: int | None = option(
+        None,
+        "Run the generator on overlapping N-px tiles (a multiple of its stride; 0: never). "
+        "Default: tiles only where a frame would not fit in memory.",
+    )
+    roi: Box | None = option(
+        None,
+        "Translate only this box X,Y,W,H (source pixels); the rest stays untouched.",
+        spelling=Spelling(parse_box),
+        metavar="X,Y,W,H",
+    )
+    roi_track: Path | None = option(None, "CSV of frame,x,y,w,h: a box that moves with the subject.")
+    feather: int = option(16, "Width in pixels of the soft edge inside the region.", bounds=NOT_NEGATIVE)
+    fps: Fraction = option(
+        Fraction(25), "Frame rate of image-sequence inputs (25, 29.97, 30000/1001).", spelling=Spelling(parse_fps)
+    )
+    colorspace: str = option(
+        "auto",
+        "Colour space of image-sequence inputs, converted to display sRGB for the generator and back for the "
+        "output: auto (what the files declare: linear for OpenEXR, cineon for DPX in printing density and Cineon "
+        "files, srgb otherwise), linear (Rec.709 primaries), srgb, cineon (film log), or a colour space of "
+        "OpenColorIO's built-in config (ACEScg, 'Linear Rec.2020', ...).",
+    )
+    layer: str | None = option(
+        None,
+        "The layer (diffuse for diffuse.R/G/B) or part of multi-layer OpenEXR inputs to translate; the other "
+        "channels and parts are written to the output unchanged. Default: the plain R, G, B(, A) channels.",
+    )
+    temporal_smooth: float = option(
+        0.0,
+        "0..1: blend in the previous output, moved by the source's optical flow, against flicker (0 = off).",
+        bounds=UNIT,
+    )
+    warp_error_every: int = option(
+        10,
+        "Measure the warp error on every Nth pair of frames (1 = all pairs, 0 = off); "
+        "each measured pair costs two optical flows.",
+        bounds=NOT_NEGATIVE,
+    )
+    compare: bool = option(False, "Also write a labelled side-by-side (source | result) beside each output.", flags=("--compare",))
+    audio: bool = option(True, "Do not carry the input's audio and subtitle tracks.", flags=("--no-audio",), spelling=NEGATED)
+    overwrite: bool = option(False, "Replace existing outputs.", flags=("--overwrite",))
+    resume: bool = option(
+        False, "Continue an interrupted image-sequence render (frames already there are kept).", flags=("--resume",)
+    )
+    # None: auto, one segment per torchrun process when there are fewer inputs than processes, else whole clips.
+    segments: int | None = option(
+        None,
+        "Cut each clip into N time segments, rendered by separate torchrun processes and joined exactly "
+        "(in one process: one after another); auto: one per process when there are fewer inputs than processes.",
+        bounds=AT_LEAST_1,
+        spelling=Spelling(parse_segments, _segments_label),
+        metavar="auto|N",
+    )
+    # A frame range (vidgan.io.ranges), rendered like a segment: seeking to its first frame.
+    frames: FrameRange | None = option(
+        None,
+        "Render only frames A-B, both included: a video's counted from 0 in presentation order, an image "
+        "sequence's by its file numbers. The output keeps their numbers and timestamps, the audio cut to them.",
+        spelling=Spelling(parse_frames),
+        metavar="A-B",
+    )
+    start: float | None = option(None, "Render only the frames from this time on (seconds).", bounds=NOT_NEGATIVE)
+    end: float | None = option(None, "Render only the frames before this time (seconds).", bounds=POSITIVE)
+    # Part K of N (1-based) of the one input's segments, as a render farm's task (vidgan.render.farm).
+    segment: tuple[int, int] | None = option(
+        None,
+        "Render only part K of N of the clip (as --segments N cuts it) into the folder --parts, as a render "
+        "farm's task; `vidgan join PARTS` then writes the output. A part already rendered is skipped.",
+        spelling=Spelling(parse_segment, lambda part: None if part is None else f"{part[0]}/{part[1]}"),
+        metavar="K/N",
+    )
+    parts: Path | None = option(None, "Folder of the parts of --segment K/N (shared by every task).")
+    # None: vidgan.render.translator.default_batch_size
+    batch_size: int | None = option(None, "Frames per batch (default 4 on CPU, 16 on CUDA).", bounds=AT_LEAST_1)
+    half: bool = option(False, "Half-precision inference (bf16, or fp16 where unsupported); CUDA only.", flags=("--half",))
+    runtime: str = option(DEFAULT_RUNTIME, RUNTIME_HELP, choices=RUNTIMES)
+    precision: str = option("fp32", PRECISION_HELP, choices=PRECISIONS)
+    calibration_frames: int = option(DEFAULT_CALIBRATION_FRAMES, CALIBRATION_HELP, bounds=AT_LEAST_1)
+    device: str = option("auto", DEVICE_HELP)
+    quiet: bool = option(False, **QUIET)
 
     def __post_init__(self) -> None:
-        for name in ("out", "out_dir", "roi_track"):
+        for name in ("out", "out_dir", "roi_track", "parts"):
             object.__setattr__(self, name, _as_path(getattr(self, name)))
 
     def validate(self) -> None:
-        """Raises UsageError naming the first option that cannot work, before any input is read: numbers outside
-        their field's bounds (NaN and infinities too), then choices and combinations."""
-        check_fields(self)
+        """Raises UsageError naming the first option that cannot work, before any input is read: choices, numbers
+        outside their field's bounds (NaN and infinities too), then combinations."""
         if not self.directions or len(set(self.directions)) < len(self.directions):
             raise UsageError(f"give each direction once: {' or '.join(RENDER_DIRECTIONS)}")
         for direction in self.directions:
@@ -133,12 +264,26 @@ class RenderOptions:
             raise UsageError(f"--fit must be one of {', '.join(FITS)}, got {self.fit!r}")
         if self.alpha not in ALPHAS:
             raise UsageError(f"--alpha must be one of {', '.join(ALPHAS)}, got {self.alpha!r}")
-        self._validate_region()
         self._validate_scale()
+        check_fields(self)
+        self._validate_region()
         if not self.fps > 0:
             raise UsageError(f"--fps must be positive, got {self.fps}")
         if self.overwrite and self.resume:
             raise UsageError("give --overwrite or --resume, not both")
+        self._validate_range()
+
+    def _validate_range(self) -> None:
+        if self.frames is not None and (self.start is not None or self.end is not None):
+            raise UsageError("give --frames or --start/--end, not both")
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            raise UsageError(f"--start ({self.start:g}) must be before --end ({self.end:g})")
+        if (self.segment is None) != (self.parts is None):
+            raise UsageError("--segment K/N and --parts DIR go together: part K of N is rendered into DIR")
+        if self.segment is not None and self.segments not in (None, self.segment[1]):
+            raise UsageError(f"--segment {self.segment[0]}/{self.segment[1]} cuts the clip into {self.segment[1]}; leave out --segments")
+        if self.segment is not None and self.resume:
+            raise UsageError("--segment: a part is rendered whole or again; leave out --resume")
 
     def _validate_scale(self) -> None:
         check_detail(self.detail)
@@ -163,21 +308,23 @@ class RenderOptions:
     @property
     def direction_label(self) -> str:
         """How progress bars name the directions rendered: "a2b", "b2a" or "both"."""
-        return BOTH if len(self.directions) > 1 else self.directions[0].name
+        return directions_label(self.directions)
 
 
 @dataclass(frozen=True)
 class TranslateOptions:
     """How `vidgan translate` (vidgan.render.translate.translate_folder) writes a folder of translated images."""
 
-    out: Path  # folder for the results: OUT/<name>.png per input (not the input folder)
-    direction: Direction = A2B
-    overwrite: bool = False  # replace existing output files
-    runtime: str = option(DEFAULT_RUNTIME, choices=RUNTIMES)  # who runs the generator (vidgan.render.runtimes)
-    precision: str = option("fp32", choices=PRECISIONS)  # int8: the ONNX runtimes run a quantised export
-    calibration_frames: int = option(DEFAULT_CALIBRATION_FRAMES, bounds=AT_LEAST_1)  # training frames int8 is calibrated on
-    device: str = "auto"
-    quiet: bool = False
+    out: Path = option(help="Folder for the results (not the input folder).")
+    direction: Direction = option(
+        A2B, "a2b or b2a.", spelling=Spelling(Direction.parse, lambda direction: direction.name, choices=DIRECTION_NAMES)
+    )
+    overwrite: bool = option(False, "Replace existing output files.", flags=("--overwrite",))
+    runtime: str = option(DEFAULT_RUNTIME, RUNTIME_HELP, choices=RUNTIMES)  # vidgan.render.runtimes
+    precision: str = option("fp32", PRECISION_HELP, choices=PRECISIONS)
+    calibration_frames: int = option(DEFAULT_CALIBRATION_FRAMES, CALIBRATION_HELP, bounds=AT_LEAST_1)
+    device: str = option("auto", DEVICE_HELP)
+    quiet: bool = option(False, **QUIET)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "out", Path(self.out))
@@ -188,3 +335,20 @@ class TranslateOptions:
         _check_direction(self.direction)
         check_fields(self)
         check_precision(self.precision, self.runtime)
+
+
+@dataclass(frozen=True)
+class SampleOptions:
+    """What `vidgan sample` (vidgan.render.sample.sample_images) draws from a dcgan, mlp-gan or vae run."""
+
+    out: Path = option(Path("samples.png"), "Image file for the grid (e.g. grid.png).")
+    count: int = option(64, "Number of images.", bounds=AT_LEAST_1, flags=("-n",))
+    seed: int = option(0, "Seed of the random latents (same seed, same images).", bounds=NOT_NEGATIVE)
+    interpolate: bool = option(False, "Rows of 8-step walks between random latents.", flags=("--interpolate",))
+    device: str = option("auto", DEVICE_HELP)
+
+    def validate(self) -> None:
+        """Raises UsageError for a count or seed outside its bounds, or an --out that is no image file name."""
+        check_fields(self)
+        if Path(self.out).suffix.lower() not in IMAGE_SUFFIXES:
+            raise UsageError(f"--out {self.out}: give an image file name ({', '.join(sorted(IMAGE_SUFFIXES))})")

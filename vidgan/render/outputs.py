@@ -18,6 +18,7 @@ from pathlib import Path
 from vidgan.core.directions import Direction
 from vidgan.core.errors import UsageError
 from vidgan.io.plates import DISPLAY
+from vidgan.io.ranges import Span, clip_span
 from vidgan.io.sequences import Clip, open_clip
 from vidgan.io.tracks import track_labels
 from vidgan.render.formats import (
@@ -25,6 +26,7 @@ from vidgan.render.formats import (
     DEFAULT_VIDEO,
     MATTE,
     SCENE_LINEAR,
+    SOURCE_ENCODED,
     FrameWriter,
     OutputFormat,
     WriterSpec,
@@ -62,6 +64,12 @@ class ClipPlan:
     clip: Clip
     format: OutputFormat
     targets: tuple[Target, ...]
+    span: Span | None = None  # the frames --frames or --start/--end take (vidgan.io.ranges); None: all
+
+    @property
+    def tracks_span(self) -> tuple[float | None, float | None]:
+        """The seconds of the source's audio and subtitles that go along: the span's, else all."""
+        return (None, None) if self.span is None else self.span.seconds
 
     @property
     def is_sequence(self) -> bool:
@@ -171,7 +179,7 @@ def plan_outputs(paths: Sequence[Path], options: RenderOptions) -> list[ClipPlan
         raise UsageError("give at least one input")
     if options.out is not None and (len(paths) > 1 or options.out_dir is not None):
         raise UsageError("--out names one output: with several inputs (or --out-dir) use --out-dir only")
-    clips = [open_clip(path, options.fps, options.colorspace) for path in paths]
+    clips = [open_clip(path, options.fps, options.colorspace, options.layer) for path in paths]
     _check_roi(options, clips)
     plans = []
     for clip in clips:
@@ -179,7 +187,8 @@ def plan_outputs(paths: Sequence[Path], options: RenderOptions) -> list[ClipPlan
         if options.alpha == "matte" and not fmt.alpha:
             with_alpha = ", ".join(name for name in format_names() if output_format(name).alpha)
             raise UsageError(f"--alpha matte needs an output with an alpha channel ({with_alpha}), not {fmt.name}")
-        plans.append(ClipPlan(clip, fmt, _targets(clip, fmt, options)))
+        span = clip_span(clip, options.frames, options.start, options.end)
+        plans.append(ClipPlan(clip, fmt, _targets(clip, fmt, options), span))
     seen: dict[Path, Path] = {}
     for plan in plans:
         for target in plan.targets:
@@ -209,10 +218,11 @@ def writer_spec(plan: ClipPlan, options: RenderOptions, width: int) -> WriterSpe
         prefix=prefix,
         padding=padding,
         colorspace=space,
-        linear_source=own is not None and own.colour == SCENE_LINEAR,
+        linear_source=own is not None and own.colour in (SCENE_LINEAR, SOURCE_ENCODED),
         crf=options.crf,
         # Every video source: a format that holds tracks carries whatever audio and subtitles it has (none is fine).
         tracks_from=clip.path if options.audio and clip.sequence is None else None,
+        tracks_span=plan.tracks_span,
         keep=options.resume,
     )
 
@@ -222,8 +232,12 @@ def open_writer(output: Output, plan: ClipPlan, options: RenderOptions) -> Frame
     return output.format.open(output.path, writer_spec(plan, options, output.width))
 
 
+# What a format without tracks holds none of, by the kind of track a label names (vidgan.io.tracks).
+_HELD = {"audio": "audio", "subtitle": "subtitles", "data": "data tracks"}
+
+
 def dropped_tracks(plan: ClipPlan, options: RenderOptions) -> str | None:
-    """The warning for a video source's audio and subtitle tracks that the outputs' format cannot hold, or None."""
+    """The warning for a video source's audio, subtitle and data tracks that the outputs' format cannot hold, or None."""
     clip = plan.clip
     if plan.format.tracks or not options.audio or clip.sequence is not None:
         return None
@@ -233,7 +247,7 @@ def dropped_tracks(plan: ClipPlan, options: RenderOptions) -> str | None:
     outputs = ", ".join(f"{t.path}/" if plan.is_sequence else str(t.path) for t in plan.targets)
     kind = "image-sequence" if plan.is_sequence else plan.format.name
     kind = f"{kind} outputs hold" if len(plan.targets) > 1 else f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} output holds"
-    held = " or ".join(dict.fromkeys("subtitles" if label.startswith("subtitle") else "audio" for label in labels))
+    held = " or ".join(dict.fromkeys(_HELD[label.split(" ", 1)[0]] for label in labels))
     tracks = _listed(labels)
     verb = "is" if len(labels) == 1 else "are"
     return f"{outputs}: {kind} no {held}; {clip.path}'s {tracks} {verb} not carried"

@@ -13,7 +13,6 @@ the TorchScript-based exporter is deprecated since torch 2.9, warns on every use
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.metadata
 import importlib.util
 import io
@@ -34,6 +33,7 @@ from vidgan.core.fsutil import atomic_path
 from vidgan.core.progress import warn
 from vidgan.render.options import INT8_RUNTIMES, RUNTIMES, check_precision
 from vidgan.render.quantise import QUANTISERS, Calibration, as_inputs, calibration_frames, calibration_record, quantise, with_metadata
+from vidgan.runs.checkpoints import weights_digest
 from vidgan.runs.folder import onnx_cache_dir, working_scale
 
 # What `auto` takes on the CPU: the first of these installed, fastest first as bench/runtimes.py measures them
@@ -179,15 +179,6 @@ def cache_key(generator: nn.Module, runtime: str) -> dict[str, str]:
     }
 
 
-def weights_digest(module: nn.Module) -> str:
-    """SHA-256 of a module's state dict: every entry's name, dtype, shape and bytes."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
 def cached_onnx(generator: nn.Module, source: Path, direction: Direction, runtime: str, int8: Calibration | None = None) -> bytes:
     """`generator`'s ONNX export for `runtime`, serialised: the float32 export, or with `int8` that export quantised by
     the runtime's quantiser on `int8.frames` of the run's training frames at its working scale. Each is cached at
@@ -297,18 +288,22 @@ def serialise(program: Any, metadata: dict[str, str]) -> bytes:
 
 class FloatRGBGenerator(nn.Module):
     """A generator as compositing applications' inference nodes call one: N×3×H×W float RGB in [0, 1], any H and W,
-    → the same. Inside: clamped to [0, 1] (the range it was trained on), mapped to [-1, 1], edge pixels repeated to
-    the next multiples of the stride, translated, cropped back and mapped to [0, 1]."""
+    → the same, in the input's dtype and on its device (it creates no tensor of its own). Inside: clamped to [0, 1]
+    (the range it was trained on), mapped to [-1, 1], padded to the next multiples of the stride, translated, cropped
+    back and mapped to [0, 1]. `padding` is F.pad's mode: "replicate" repeats the edge pixels (any H and W);
+    "reflect" mirrors them as `render --fit native` does (cv2's BORDER_REFLECT_101), for H and W of at least the
+    stride."""
 
-    def __init__(self, generator: nn.Module, stride: int) -> None:
+    def __init__(self, generator: nn.Module, stride: int, padding: str = "replicate") -> None:
         super().__init__()
         self.generator = generator
         self.stride = stride
+        self.padding = padding
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         height, width = image.shape[2], image.shape[3]
         pad_rows = (self.stride - height % self.stride) % self.stride
         pad_columns = (self.stride - width % self.stride) % self.stride
-        padded = F.pad(image.clamp(0, 1) * 2 - 1, (0, pad_columns, 0, pad_rows), mode="replicate")
+        padded = F.pad(image.clamp(0, 1) * 2 - 1, (0, pad_columns, 0, pad_rows), mode=self.padding)
         translated = self.generator(padded)[:, :, :height, :width]
         return (translated + 1) / 2

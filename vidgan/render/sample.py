@@ -13,11 +13,10 @@ from torch import nn
 from torchvision.utils import make_grid
 
 from vidgan.core.devices import resolve_device
-from vidgan.core.errors import UsageError, VidganError
+from vidgan.core.errors import VidganError
 from vidgan.core.fsutil import atomic_path
-from vidgan.core.options import AT_LEAST_1, NOT_NEGATIVE, check_number
 from vidgan.io.batches import to_uint8
-from vidgan.io.images import IMAGE_SUFFIXES
+from vidgan.render.options import SampleOptions
 from vidgan.runs.checkpoints import load_checkpoint, load_latest_checkpoint
 from vidgan.runs.kinds import model_kind
 
@@ -68,10 +67,7 @@ def sample_images(
 ) -> SampleResult:
     """Write a grid of `count` generated images (or count/8 rows of 8-step latent walks) from a run or checkpoint."""
     source, out = Path(source), Path(out)
-    check_number("-n", count, AT_LEAST_1)
-    check_number("--seed", seed, NOT_NEGATIVE)
-    if out.suffix.lower() not in IMAGE_SUFFIXES:
-        raise UsageError(f"--out {out}: give an image file name ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    SampleOptions(out, count, seed, interpolate, device).validate()
     checkpoint = load_latest_checkpoint(source) if source.is_dir() else load_checkpoint(source)
     decoder = sampler_from_checkpoint(checkpoint, source, resolve_device(device))
     rng = torch.Generator().manual_seed(seed)

@@ -1,17 +1,16 @@
-"""Translate a folder of images with a trained CycleGAN generator: one PNG per input, same name, same size."""
+"""Translate a folder of images with a trained CycleGAN generator: one PNG per input, same name, same size, with
+the input's ICC profile and gAMA."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
 from vidgan.core.devices import resolve_device
 from vidgan.core.errors import UsageError, VidganError
-from vidgan.core.fsutil import atomic_path
 from vidgan.core.progress import make_progress, warn
-from vidgan.io.images import list_images, read_rgb
+from vidgan.io.imagefile import SourceImage, read_file, write_file
+from vidgan.io.images import list_images, over_black
 from vidgan.io.video import Frame
 from vidgan.render.framing import Fit, WholeFrame
 from vidgan.render.options import TranslateOptions
@@ -56,17 +55,19 @@ def translate_folder(input_dir: str | Path, source: str | Path, options: Transla
     written = skipped = 0
     with make_progress(quiet=options.quiet) as progress:
         bar = progress.add_task("translate", total=len(targets), info="")
-        pending: list[tuple[Path, Frame]] = []
+        pending: list[tuple[Path, SourceImage, Frame]] = []
         for number, (target, path) in enumerate(targets.items()):
             try:
-                pending.append((target, Frame(index=number, time=0.0, pts=None, rgb=read_rgb(path))))
+                stored = read_file(path)
+                rgb = over_black(stored.pixels, stored.premultiplied)
+                pending.append((target, stored.source, Frame(index=number, time=0.0, pts=None, rgb=rgb)))
             except VidganError as error:
                 warn(f"skipping {error}")
                 skipped += 1
             if len(pending) == batch_size or number == len(targets) - 1:
-                for (done, _), (result, _matte) in zip(pending, translate([frame for _, frame in pending])):
-                    with atomic_path(done) as temp:
-                        Image.fromarray(result).save(temp, format="PNG")
+                for (done, source, _), (result, _matte) in zip(pending, translate([frame for *_, frame in pending])):
+                    # The stored values, in the input's encoding: its ICC profile and gAMA hold for them as for the input's.
+                    write_file(done, result, source=source, same_space=True)
                 written += len(pending)
                 progress.update(bar, completed=number + 1, info=path.name)
                 pending.clear()

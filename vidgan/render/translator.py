@@ -29,6 +29,7 @@ from vidgan.render.options import RenderOptions
 from vidgan.render.quantise import Calibration
 from vidgan.render.runtimes import resolve_runtime, runtime_generator
 from vidgan.render.tiles import TiledGenerator, auto_tile, check_tile
+from vidgan.runs.checkpoints import weights_digest
 from vidgan.runs.folder import working_scale
 from vidgan.runs.generators import load_generator
 
@@ -44,6 +45,7 @@ class FrameTranslator:
     "source") or `framing.restore` (detail "model") puts its output back at the frame's resolution.
     tile: the tile side in px, 0 never tiles, None picks tiles only where needed (vidgan.render.tiles.auto_tile).
     mattes: also return each frame's change matte with detail "model" (detail "source" always returns it).
+    weights: a digest of the generator's weights (vidgan.runs.checkpoints.weights_digest), recorded with outputs.
     """
 
     def __init__(
@@ -56,8 +58,10 @@ class FrameTranslator:
         detail: str = "model",
         tile: int | None = 0,
         mattes: bool = False,
+        weights: str = "",
     ) -> None:
         self.generator = generator
+        self.weights = weights
         self.framing = framing
         self.device = device
         self.dtype = dtype  # the generator's weights are in this dtype (float32, or half precision with --half)
@@ -154,10 +158,9 @@ def load_translators(
     """A translator per direction of `options`, with the generators of `source` in `dtype` on `device`; the
     framing (fit, working scale, region) and the tile size are checked against the first direction's generator
     (both of a run share one architecture). UsageError for a --tile that is no multiple of its stride."""
-    generators = {
-        d: fast_layout(load_generator(source, d, device, arch=options.arch), device).to(dtype)
-        for d in options.directions
-    }
+    loaded = {d: load_generator(source, d, device, arch=options.arch) for d in options.directions}
+    digests = {d: weights_digest(g) for d, g in loaded.items()}
+    generators = {d: fast_layout(g, device).to(dtype) for d, g in loaded.items()}
     first = generators[options.directions[0]]
     if options.tile is not None:
         check_tile(options.tile, first.stride)
@@ -172,4 +175,4 @@ def load_translators(
         raise UsageError(f"--scale {scale} is below the generator's stride ({first.stride} px)")
     framing = _framing(Fit(options.fit, scale, first.stride), options)
     settings = dict(detail=options.detail, tile=tile, mattes=options.matte or options.alpha == "matte")
-    return {d: FrameTranslator(g, framing, device, dtype, **settings) for d, g in generators.items()}
+    return {d: FrameTranslator(g, framing, device, dtype, **settings, weights=digests[d]) for d, g in generators.items()}

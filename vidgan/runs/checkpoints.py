@@ -7,6 +7,7 @@ A checkpoint is a `torch.save` dict of tensors, numbers, strings, lists and dict
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import pickle
@@ -28,6 +29,16 @@ from vidgan.runs.folder import RunFolder
 FORMAT = "vidgan-checkpoint/1"
 LATEST = "latest.pt"
 _STEP_FILE = re.compile(r"step_(\d+)\.pt$")
+
+
+def weights_digest(module: nn.Module) -> str:
+    """SHA-256 of a module's state dict: every entry's name, dtype, shape and bytes (the same weights, the same
+    digest). Keys the ONNX cache, records what rendered a sequence, and ties a distilled run to its teacher."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def save_checkpoint(

@@ -19,6 +19,9 @@ from vidgan.models.arch import (
 )
 from vidgan.runs.kinds import DEFAULT_KIND, MODEL_KINDS, resolve
 
+# The options that name data folders (CycleGAN's two domains, the image kinds' one), recorded also relative to the
+# run in `data_folders` (vidgan.runs.places).
+DATA_FOLDERS = ("a_dir", "b_dir", "data")
 OLDEST = (0, 0, 0)  # the version of a config that records none
 Legacy = dict[str, Any | Callable[[dict[str, Any]], Any]]  # option → its value, or a function of the config giving it
 
@@ -115,4 +118,6 @@ def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
                 upgraded[key] = value(upgraded) if callable(value) else value
     if version <= (0, 5, 0) and upgraded.get("disc") == "dc":
         upgraded["disc_layers"] = None  # recorded for DC discriminators too, which have no such option
+    # Runs of every kind before 0.7 recorded their data folders as absolute paths only: used as they are.
+    upgraded.setdefault("data_folders", {})
     return upgraded

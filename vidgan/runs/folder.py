@@ -11,6 +11,7 @@
     RUN/split.json         training / held-out / guard image names per domain (vidgan.runs.splits)
     RUN/eval.json          the latest `vidgan eval` results
     RUN/report.html        the latest `vidgan report`
+    RUN/teacher.pt         a distilled student's teacher: its generators for the distilled directions
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from PIL import Image
 import vidgan
 from vidgan.core.errors import VidganError
 from vidgan.core.fsutil import atomic_path, write_text_atomic
-from vidgan.runs.config import upgrade_config
+from vidgan.runs.config import DATA_FOLDERS, upgrade_config
+from vidgan.runs.places import check_place, find_place, relative_place
 
 CHECKPOINTS = "checkpoints"
 ONNX_CACHE = "onnx"
@@ -47,6 +49,7 @@ class RunFolder:
     split_path = property(lambda self: self.root / "split.json")
     eval_path = property(lambda self: self.root / "eval.json")
     report_path = property(lambda self: self.root / "report.html")
+    teacher_path = property(lambda self: self.root / "teacher.pt")
 
     def histogram_path(self, step: int) -> Path:
         return self.histograms_dir / f"step_{step:07d}.png"
@@ -59,22 +62,38 @@ class RunFolder:
         return self.checkpoints_dir.is_dir() and any(self.checkpoints_dir.glob("*.pt"))
 
     def write_config(self, config: dict[str, Any]) -> None:
+        """Write config.json: the config, its data folders also relative to the run (vidgan.runs.places), versions."""
+        relative = {key: relative_place(config[key], self.root) for key in DATA_FOLDERS if config.get(key) is not None}
         record = {
             **config,
+            "data_folders": {key: place for key, place in relative.items() if place is not None},
             "versions": {"vidgan": vidgan.__version__, "torch": torch.__version__, "python": platform.python_version()},
         }
         write_text_atomic(self.config_path, json.dumps(record, indent=2, default=str) + "\n")
 
     def read_config(self) -> dict[str, Any]:
-        """The run's config in the current form, whichever vidgan version wrote it (vidgan.runs.config)."""
+        """The run's config in the current form, whichever vidgan version wrote it (vidgan.runs.config), its data
+        folders where they are now (vidgan.runs.places: beside the run where it was moved with them)."""
         try:
-            return upgrade_config(json.loads(self.config_path.read_text(encoding="utf-8")))
+            config = upgrade_config(json.loads(self.config_path.read_text(encoding="utf-8")))
+            for key, relative in config["data_folders"].items():
+                config[key] = str(find_place(config[key], relative, self.root))
+            return config
         except FileNotFoundError:
             raise VidganError(f"{self.root}: not a vidgan run folder (no config.json)") from None
         except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError):
             raise VidganError(f"{self.config_path}: corrupt run config") from None
         except KeyError as error:
             raise VidganError(f"{self.config_path}: corrupt run config (no {error})") from None
+
+    def check_data(self, config: dict[str, Any]) -> None:
+        """Before work that reads the run's data folders (resume, eval): VidganError naming a folder that is gone;
+        a warning where only the old absolute place of one is left."""
+        raw = json.loads(self.config_path.read_text(encoding="utf-8"))
+        relative = config["data_folders"]
+        for key in DATA_FOLDERS:
+            if raw.get(key) is not None:
+                check_place(f"{self.root}: data folder {key}", raw[key], relative.get(key), self.root)
 
     def append_metrics(self, step: int, values: dict[str, float]) -> None:
         record = {"step": step, "time": round(time.time(), 3), **{k: round(v, 6) for k, v in values.items()}}

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from vidgan.core.directions import Direction
-from vidgan.core.errors import VidganError
+from vidgan.core.errors import UsageError, VidganError
 from vidgan.models.cyclegan import DCDiscriminator, DiscriminatorConfig, GeneratorConfig, build_generator
 from vidgan.models.dcgan import DCGenerator, DCGeneratorConfig
 from vidgan.models.mlp_gan import MLPConfig, MLPDiscriminator, MLPGenerator
@@ -22,7 +22,9 @@ from vidgan.runs.checkpoints import (
     load_checkpoint,
     load_latest_checkpoint,
     load_state_dict_file,
+    weights_digest,
 )
+from vidgan.runs.folder import RunFolder
 from vidgan.runs.kinds import model_kind
 
 
@@ -46,6 +48,31 @@ def load_generator(
     kind.check_direction(direction, source)
     with checkpoint_contents(source):
         return check_generator(kind.get("load_generator")(checkpoint, direction, device, True), source)
+
+
+def student_from_checkpoint(
+    checkpoint: dict[str, Any], direction: Direction | str, device: torch.device | str = "cpu", averaged: bool = True
+) -> Generator:
+    """One direction's student from a distilled run's checkpoint (vidgan.training.distill), which holds its students
+    as a CycleGAN's holds its generators; UsageError for a direction the student was not distilled for."""
+    direction = Direction.parse(direction)
+    held = sorted({key.split(".", 1)[0] for key in checkpoint["models"]["generators"]})
+    if direction.name not in held:
+        raise UsageError(f"--direction: this distilled run translates {' and '.join(held)} only, not {direction.name}")
+    return generator_from_checkpoint(checkpoint, direction, device, averaged)
+
+
+def load_teachers(run: RunFolder, config: dict[str, Any], device: torch.device | str = "cpu") -> dict[str, Generator]:
+    """The teachers a distilled run keeps in RUN/teacher.pt (by direction name), checked against the digest its
+    config records; VidganError when the file is missing or holds other weights."""
+    if not run.teacher_path.is_file():
+        raise VidganError(f"{run.teacher_path}: missing, so the student's teacher is unknown")
+    checkpoint = load_checkpoint(run.teacher_path)
+    with checkpoint_contents(run.teacher_path):
+        teachers = {name: generator_from_checkpoint(checkpoint, name, averaged=False) for name in config["directions"]}
+    if weights_digest(nn.ModuleDict(teachers)) != config["teacher_digest"]:
+        raise VidganError(f"{run.teacher_path}: the teacher's weights differ from those the student was distilled from")
+    return {name: teacher.to(device) for name, teacher in teachers.items()}
 
 
 def generator_from_checkpoint(

@@ -32,8 +32,9 @@ Ref = Any  # a callable or class, or "module.path:attribute" naming one (resolve
 NO_DIRECTIONS: tuple[Direction, ...] = ()
 A2B_ONLY: tuple[Direction, ...] = DIRECTIONS[:1]
 BOTH_DIRECTIONS: tuple[Direction, ...] = DIRECTIONS
-# What a kind trains on: one image folder (DATA), or two domains (DATA with a/ and b/, or --a and --b).
-IMAGE_FOLDER, TWO_DOMAINS = "folder", "domains"
+# What a kind trains on: one image folder (DATA), two domains (DATA with a/ and b/, or --a and --b), or a trained
+# run it learns from (RUN: its options' `teacher`).
+IMAGE_FOLDER, TWO_DOMAINS, TEACHER_RUN = "folder", "domains", "run"
 # The kind of runs from before config.json recorded one.
 DEFAULT_KIND = "cyclegan"
 
@@ -84,8 +85,9 @@ class ModelKind:
     sample_rows: str = ""
 
     def __post_init__(self) -> None:
-        if self.data not in (IMAGE_FOLDER, TWO_DOMAINS):
-            raise ValueError(f"model kind {self.name}: data must be {IMAGE_FOLDER!r} or {TWO_DOMAINS!r}, got {self.data!r}")
+        if self.data not in (IMAGE_FOLDER, TWO_DOMAINS, TEACHER_RUN):
+            choices = one_of((IMAGE_FOLDER, TWO_DOMAINS, TEACHER_RUN))
+            raise ValueError(f"model kind {self.name}: data must be {choices}, got {self.data!r}")
         if self.directions and self.load_generator is None:
             raise ValueError(f"model kind {self.name}: translates {len(self.directions)} direction(s) but has no load_generator")
 
@@ -150,6 +152,20 @@ def _register_builtin() -> None:
             distributed=True,
             legacy="vidgan.runs.config:CYCLEGAN_LEGACY",
             sample_rows="Rows: real a, a→b, a→b→a, real b, b→a, b→a→b.",
+        )
+    )
+    register_kind(
+        ModelKind(
+            name="distill",
+            options="vidgan.training.options:DistillOptions",
+            build_task="vidgan.training.distill:build_task",
+            train="vidgan.training.distill:train_distill",
+            data=TEACHER_RUN,
+            directions=BOTH_DIRECTIONS,  # those the run was distilled for (student_from_checkpoint refuses the others)
+            load_generator="vidgan.runs.generators:student_from_checkpoint",
+            evaluate="vidgan.eval.distill:evaluate_student_run",
+            eval_table="vidgan.eval.distill:student_table",
+            sample_rows="Rows per direction: real, the teacher's translation, the student's.",
         )
     )
     for name, options, module, trainer, sampler in (

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -52,6 +53,16 @@ def smooth(values: np.ndarray, weight: float = 0.9) -> np.ndarray:
 def domain_term(total: str, domain: str) -> str:
     """The name under which metrics log one domain's share of a loss term: ("cycle", "a") → "cycle_a"."""
     return f"{total}_{domain}"
+
+
+def domain_totals(terms: dict[str, Any], totals: Iterable[str]) -> dict[str, Any]:
+    """Each of `totals` that `terms` holds per domain, summed over the domains (a + b)."""
+    summed = {}
+    for total in totals:
+        shares = [terms[domain_term(total, d)] for d in DOMAINS if domain_term(total, d) in terms]
+        if shares:
+            summed[total] = sum(shares)
+    return summed
 
 
 def domain_pairs(names: Iterable[str]) -> dict[str, tuple[str, ...]]:

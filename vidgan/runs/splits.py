@@ -18,6 +18,7 @@ from vidgan.core.fsutil import write_text_atomic
 from vidgan.core.progress import warn
 from vidgan.io.images import list_images
 from vidgan.io.pairs import MANIFEST
+from vidgan.runs.places import find_place, relative_place
 
 MAX_HOLDOUT = 0.5  # the largest share of a domain's images a run may hold out
 # the split.json domain of a run trained on one image folder (dcgan, mlp-gan, vae)
@@ -128,6 +129,7 @@ def save_split(path: Path, splits: dict[str, DomainSplit], holdout: float, seed:
         "domains": {
             domain: {
                 "folder": str(s.folder.resolve()),
+                "folder_from_run": relative_place(s.folder, path.parent),  # vidgan.runs.places
                 "method": s.method,
                 "train": s.train,
                 "held_out": s.held_out,
@@ -140,13 +142,16 @@ def save_split(path: Path, splits: dict[str, DomainSplit], holdout: float, seed:
 
 
 def load_split(path: Path) -> dict[str, DomainSplit] | None:
-    """The split a run recorded; None for runs from before splits existed."""
+    """The split a run recorded (RUN/split.json), each domain's folder where it is now (vidgan.runs.places); None
+    for runs from before splits existed."""
     if not path.is_file():
         return None
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
         return {
-            domain: DomainSplit(Path(d["folder"]), d["method"], d["train"], d["held_out"], d["guard"])
+            domain: DomainSplit(
+                find_place(d["folder"], d.get("folder_from_run"), path.parent), d["method"], d["train"], d["held_out"], d["guard"]
+            )
             for domain, d in record["domains"].items()
         }
     except (OSError, ValueError, KeyError, TypeError):

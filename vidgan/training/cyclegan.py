@@ -27,7 +27,7 @@ from vidgan.models.cyclegan import (
     build_generator,
 )
 from vidgan.runs.images import load_training_images
-from vidgan.runs.plots import domain_term
+from vidgan.runs.plots import domain_term, domain_totals
 from vidgan.runs.splits import DomainSplit
 from vidgan.training.data import ImageBank, diff_augment, short_side
 from vidgan.training.launch import check_new_run, start_training, training_split
@@ -172,7 +172,7 @@ class CycleGANTask:
             terms: dict[str, torch.Tensor] = {}
             for d in DIRECTIONS:
                 terms.update(self._generator_terms(d, real, fake))
-            totals = self._domain_totals(terms, ("g_adv", "cycle", "identity", "temporal"))
+            totals = domain_totals(terms, ("g_adv", "cycle", "identity", "temporal"))
             loss_g = totals["g_adv"]
             for name in ("cycle", "identity", "temporal"):
                 if name in totals:
@@ -192,7 +192,7 @@ class CycleGANTask:
                 terms[domain_term("d_real", d)] = lsgan_loss(self._judge(d, real[d]), True)
             for d in DOMAINS:
                 terms[domain_term("d_fake", d)] = lsgan_loss(self._judge(d, self.pools[d](fake[d])), False)
-            totals.update(self._domain_totals(terms, ("d_real", "d_fake")))
+            totals.update(domain_totals(terms, ("d_real", "d_fake")))
             loss_d = 0.5 * (totals["d_real"] + totals["d_fake"])
         self.optimizers["discriminators"].zero_grad(set_to_none=True)
         loss_d.backward()
@@ -217,16 +217,6 @@ class CycleGANTask:
             translate = partial(self._generate, d.name)
             terms[domain_term("temporal", d.target)] = self.temporal_term(d, translate, real[d.source], fake[d.target])
         return terms
-
-    @staticmethod
-    def _domain_totals(terms: dict[str, torch.Tensor], totals: tuple[str, ...]) -> dict[str, torch.Tensor]:
-        """Each of `totals` that `terms` holds per domain, summed over the domains (a + b)."""
-        summed = {}
-        for total in totals:
-            shares = [terms[domain_term(total, d)] for d in DOMAINS if domain_term(total, d) in terms]
-            if shares:
-                summed[total] = sum(shares)
-        return summed
 
     @torch.no_grad()
     def sample_grid(self) -> torch.Tensor:
@@ -275,10 +265,7 @@ def build_task(config: dict[str, Any], device: torch.device) -> CycleGANTask:
     folders = {"a": options.a_dir, "b": options.b_dir}
     splits = training_split(options, folders)
     scale = config["working_scale"] if options.crop is not None else None
-    banks = {}
-    for d, folder in folders.items():  # under torchrun, each rank trains on its own share of each domain
-        images = load_training_images(folder, None if splits is None else splits[d], options.size, working_scale=scale)
-        banks[d] = ImageBank(distributed.shard(images, folder), device, options.aug, crop=options.crop)
+    banks = training_banks(options, config, device, splits)
     return CycleGANTask(
         banks,
         GeneratorConfig(**config["generator"]),
@@ -297,6 +284,19 @@ def build_task(config: dict[str, Any], device: torch.device) -> CycleGANTask:
         ema=options.ema,
         temporal_term=_temporal_term(options, folders, splits, scale),
     )
+
+
+def training_banks(
+    options: CycleGANOptions, config: dict[str, Any], device: torch.device, splits: dict[str, DomainSplit] | None
+) -> dict[str, ImageBank]:
+    """Each domain's training images (the training share of `splits`, or all) as the run trains on them: squares of
+    its size, or with --crop whole frames at its working scale; under torchrun each rank holds its own share."""
+    scale = config["working_scale"] if options.crop is not None else None
+    banks = {}
+    for d, folder in {"a": options.a_dir, "b": options.b_dir}.items():
+        images = load_training_images(folder, None if splits is None else splits[d], options.size, working_scale=scale)
+        banks[d] = ImageBank(distributed.shard(images, folder), device, options.aug, crop=options.crop)
+    return banks
 
 
 def _uses_frame_pairs(options: CycleGANOptions) -> bool:

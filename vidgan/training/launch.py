@@ -7,8 +7,9 @@ config.json records the run's `kind`, so `resume_training` rebuilds the right ta
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import torch
 from vidgan.core import distributed
 from vidgan.core.devices import resolve_device
 from vidgan.core.errors import UsageError, VidganError
-from vidgan.core.options import AT_LEAST_1, check_number
+from vidgan.core.options import check_values, flag_of
 from vidgan.core.progress import console
 from vidgan.io.images import detect_channels, detect_image_size
 from vidgan.runs.checkpoints import LATEST, checkpoint_step, step_checkpoints
@@ -26,7 +27,7 @@ from vidgan.runs.images import load_training_images
 from vidgan.runs.kinds import MODEL_KINDS, model_kind
 from vidgan.runs.splits import IMAGES_DOMAIN, DomainSplit, load_split, save_split, split_domains
 from vidgan.training.loop import Trainable, TrainResult, restore, train_loop
-from vidgan.training.options import ImageOptions, TrainOptions
+from vidgan.training.options import ImageOptions, TrainOptions, path_fields
 
 TaskBuilder = Callable[[dict[str, Any], torch.device], Trainable]
 
@@ -115,24 +116,30 @@ def start_training(options: TrainOptions, build_task: TaskBuilder, resolved: dic
     return _train(task, run, options, start_step=0)
 
 
-def resume_training(
-    out: Path, *, iters: int | None = None, device: str = "auto", quiet: bool = False, model: str | None = None
-) -> TrainResult:
-    """Continue a run of any kind from its newest good checkpoint, with its own options (and optionally more steps).
+def resume_training(out: Path, given: Mapping[str, Any] | None = None, *, model: str | None = None) -> TrainResult:
+    """Continue a run of any kind from its newest good checkpoint, with its own options.
 
-    Says which step and checkpoint it continues from; a run that has reached its steps already is left as it
-    is (the result's checkpoint is then None). `model`, when given, must be the run's kind."""
-    check_number("--iters", iters, AT_LEAST_1)
+    `given`: options by field name, as the command that resumes gives them (the run's first command with --resume
+    added, say). Those a run may take anew (field metadata "per_run": False: --iters, to train on, --minutes,
+    --device, --quiet) apply from now on; any other must equal the run's recorded value (paths: the same folder),
+    else UsageError naming the option, the run's value and the given one. `model`, when given, must be the run's
+    kind. Says which step and checkpoint it continues from; a run that has reached its steps already is left as
+    it is (the result's checkpoint is then None)."""
+    given = dict(given or {})
     run = RunFolder(out)
     config = run.read_config()
+    run.check_data(config)
     kind = config["kind"]
     if model is not None and model != kind:
         raise UsageError(f"{out}: holds a {kind} run, not {model} (leave out --model to resume it)")
     record = model_kind(kind, run.root)
-    config.update(out=str(run.root), iters=config["iters"] if iters is None else iters)  # out: where the run is now
-    options = record.options_type.from_config(config)
+    options_type = record.options_type
+    check_values(options_type, given)
+    anew = _check_as_recorded(options_type, config, given, run.root)
+    config.update(out=str(run.root), iters=anew.pop("iters", config["iters"]))  # out: where the run is now
+    options = replace(options_type.from_config(config), **anew)
     options.validate()
-    task, torch_device = _build(record.get("build_task"), config, device)
+    task, torch_device = _build(record.get("build_task"), config, options.device)
     start = restore(task, run, torch_device)
     main = distributed.is_main_process()
     if start >= options.iters:
@@ -141,11 +148,47 @@ def resume_training(
             console.print(message, markup=False, highlight=False, soft_wrap=True)
         return TrainResult(run.root, start, None, {})
     if main:
-        if iters is not None:
+        if "iters" in given:
             run.write_config({k: v for k, v in config.items() if k != "versions"})
         run.truncate_metrics(start)
         console.print(_resuming(run, start), markup=False, highlight=False, soft_wrap=True)
-    return _train(task, run, replace(options, quiet=quiet), start_step=start)
+    return _train(task, run, options, start_step=start)
+
+
+def _check_as_recorded(options_type: type[TrainOptions], config: dict[str, Any], given: dict[str, Any], run: Path) -> dict[str, Any]:
+    """The given options a resumed run takes anew; UsageError for any other that differs from the run's record."""
+    paths = path_fields(options_type)
+    foreign = [name for name in given if name not in {f.name for f in fields(options_type)}]
+    if foreign:
+        name = next(flag_of(f) for other in MODEL_KINDS.values() for f in fields(other.options_type) if f.name == foreign[0])
+        raise UsageError(f"{name}: {run} holds a {options_type.kind} run, which takes no {name}")
+    anew = {}
+    for f in fields(options_type):
+        if f.name not in given:
+            continue
+        value, recorded = given[f.name], config.get(f.name)
+        if not f.metadata.get("per_run", True):
+            anew[f.name] = value
+        elif not (_same_folder(value, recorded) if f.name in paths else _recorded_form(value) == recorded):
+            name = flag_of(f)
+            raise UsageError(
+                f"{name}: {run} was started with {name} {_shown(recorded)}, not {_shown(value)}; --resume continues a run "
+                "with the options it started with (only --iters, --minutes, --device and --quiet may change)"
+            )
+    return anew
+
+
+def _same_folder(given: Any, recorded: Any) -> bool:
+    return recorded is not None and Path(given).resolve() == Path(recorded).resolve()
+
+
+def _recorded_form(value: Any) -> Any:
+    """A value as config.json records it (JSON: tuples as lists)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def _shown(value: Any) -> str:
+    return "(none)" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _resuming(run: RunFolder, step: int) -> str:

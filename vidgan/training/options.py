@@ -6,8 +6,8 @@ vidgan.runs.kinds names its options class, and `kind` here is that record's name
 config.json is their serialised form (`to_config`), plus the values resolved when the run started.
 No torch here, so that the CLI can list and check options without loading it.
 
-Field metadata (vidgan.core.options), read by `validate` and the CLI: "help"; "bounds" (a `Bounds`) for numbers;
-"choices"; "flags" (the CLI's spelling, where it is not --field-name); "cli": False for inputs the CLI takes otherwise.
+Field metadata: vidgan.core.options; "per_run": False marks the options a resumed run may take anew (--iters,
+--minutes, --device, --quiet; --out names the run).
 """
 
 from __future__ import annotations
@@ -59,9 +59,10 @@ AUG_HELP = "Augmentation: deluxe (1.1x resize, random crop, flip), mirror (flips
 Options = TypeVar("Options", bound="TrainOptions")
 
 
-def given(help: str) -> Any:
-    """A field without a default that the CLI does not take as a flag (input folders: DATA, --a, --b)."""
-    return field(metadata={"help": help, "cli": False})
+def given(help: str, name: str | None = None) -> Any:
+    """A field without a default that the CLI takes otherwise than as its flag: an input folder, which messages
+    call `name` (DATA, --a, --b; default --field-name)."""
+    return option(help=help, flags=(name,) if name else (), cli=False)
 
 
 def redefault(options_type: type, name: str, default: Any) -> Any:
@@ -82,20 +83,24 @@ class TrainOptions:
 
     kind: ClassVar[str]
 
-    out: Path = option(Path("runs/latest"), "Run folder to create (continue one with `vidgan train --out RUN --resume`).")
-    iters: int = option(5000, "Training steps.", bounds=AT_LEAST_1)
+    out: Path = option(
+        Path("runs/latest"), "Run folder to create (continue one with `vidgan train --out RUN --resume`).", per_run=False
+    )
+    iters: int = option(5000, "Training steps.", bounds=AT_LEAST_1, per_run=False)
     batch_size: int = option(16, "Images per step.", bounds=AT_LEAST_1)
     beta1: float = option(0.5, "Adam beta1.", bounds=FRACTION)
     beta2: float = option(0.999, "Adam beta2.", bounds=FRACTION)
     seed: int = option(0, "Random seed.", bounds=NOT_NEGATIVE)
-    device: str = option("auto", "auto (CUDA when present), cpu or cuda.")
+    device: str = option("auto", "auto (CUDA when present), cpu or cuda.", per_run=False)
     sample_every: int = option(500, "Save a sample grid (and redraw the plots) every K steps.", bounds=AT_LEAST_1)
     checkpoint_every: int = option(1000, "Save a checkpoint every K steps.", bounds=AT_LEAST_1)
     holdout: float = option(
         0.1, f"Share of the images kept out of training for `vidgan eval`, 0 to {MAX_HOLDOUT}.", bounds=Bounds(0, MAX_HOLDOUT)
     )
-    minutes: float | None = option(None, "Stop after this many minutes of wall time (or at --iters), with a checkpoint.", bounds=POSITIVE)
-    quiet: bool = option(False, "No progress bars.", flags=("--quiet", "-q"))
+    minutes: float | None = option(
+        None, "Stop after this many minutes of wall time (or at --iters), with a checkpoint.", bounds=POSITIVE, per_run=False
+    )
+    quiet: bool = option(False, "No progress bars.", flags=("--quiet", "-q"), per_run=False)
 
     def validate(self) -> None:
         """Refuse any value outside its field's range or choices, then any bad combination: a UsageError naming
@@ -130,8 +135,8 @@ class CycleGANOptions(TrainOptions):
 
     kind: ClassVar[str] = "cyclegan"
 
-    a_dir: Path = given("Image folder of domain a.")
-    b_dir: Path = given("Image folder of domain b.")
+    a_dir: Path = given("Image folder of domain a.", "--a")
+    b_dir: Path = given("Image folder of domain b.", "--b")
     size: int | None = option(
         None,
         "Side of the images the networks train on (default: the images' side when it is 64 or 128, else 128; with --crop: C).",
@@ -263,7 +268,7 @@ class CycleGANOptions(TrainOptions):
 class ImageOptions(TrainOptions):
     """What the models trained on one image folder (dcgan, mlp-gan, vae) take besides every job's options."""
 
-    data: Path = given("Image folder to train on.")
+    data: Path = given("Image folder to train on.", "DATA")
     channels_in: int | None = option(None, "Image channels: 1 (grey) or 3 (RGB) (default: as the images are stored).", choices=(1, 3))
     size: int | None = option(
         None, "Image side: 16, 32, 64 or 128 (default: the images' side when it is 64 or 128, else 64).", choices=POWER_OF_TWO_SIZES
@@ -330,4 +335,47 @@ class VAEOptions(ImageOptions):
     lr: float = option(1e-3, "Adam learning rate.", bounds=POSITIVE)
     beta1: float = redefault(TrainOptions, "beta1", 0.9)
     batch_size: int = redefault(TrainOptions, "batch_size", 32)
+
+
+DISTILL_DIRECTIONS = ("auto", "a2b", "b2a", "both")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DistillOptions(TrainOptions):
+    """A small student generator per direction of a trained run (its teacher), trained to reproduce the teacher's
+    translations: L1 to the teacher's output, its intermediate features through learned 1x1 maps, and the
+    adversarial loss against a discriminator started from the teacher run's (GAN Compression, Li et al. 2020).
+    The student trains on the teacher's training images, at its working scale, with its crops and augmentation,
+    and keeps its held-out images out."""
+
+    kind: ClassVar[str] = "distill"
+
+    teacher: Path = given("The trained run to distil.")
+    direction: str = option(
+        "auto", "Which of the teacher's directions to distil: a2b, b2a, both, or auto (every one it translates).",
+        choices=DISTILL_DIRECTIONS,
+    )
+    width: int | None = option(
+        None, "Student base width (default: a quarter of the teacher's, about 1/16 of its multiply-adds in the wide layers).",
+        bounds=AT_LEAST_1,
+    )
+    res_blocks: int = option(1, "Residual blocks at the student's bottleneck.", bounds=NOT_NEGATIVE)
+    recon_weight: float = option(10.0, "Weight of the L1 distance to the teacher's output.", bounds=NOT_NEGATIVE)
+    feature_weight: float = option(
+        1.0, "Weight of the distance between the student's features (mapped by 1x1 convolutions) and the teacher's.",
+        bounds=NOT_NEGATIVE,
+    )
+    gan_weight: float = option(1.0, "Weight of the adversarial loss against the discriminator (0: off).", bounds=NOT_NEGATIVE)
+    lr: float = option(1e-3, "Adam learning rate of the student and the discriminator.", bounds=POSITIVE)
+    ema: float = option(
+        0.999, "Moving average of the students' weights with this decay (0: off), used by render and eval.", bounds=FRACTION
+    )
+    batch_size: int = option(4, "Images of each domain per step.", bounds=AT_LEAST_1)
+    iters: int = redefault(TrainOptions, "iters", 1500)
+    sample_every: int = redefault(TrainOptions, "sample_every", 250)
+    checkpoint_every: int = redefault(TrainOptions, "checkpoint_every", 500)
+    # The student keeps the teacher's held-out images out (its split.json is the teacher's): no share of its own.
+    holdout: float = field(default=0.0, metadata={"help": "", "cli": False, "bounds": None, "choices": ()})
+    precision: str = option("auto", "auto: bf16 mixed precision on CUDA, fp32 on the CPU.", choices=PRECISIONS)
+
 
