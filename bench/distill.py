@@ -27,6 +27,7 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from benchlib import default_generator, machine, random_generator_checkpoint
@@ -40,6 +41,7 @@ from vidgan.eval.distill import teacher_agreement
 from vidgan.eval.options import EvalOptions
 from vidgan.eval.run import evaluate_run
 from vidgan.io.video import iter_frames
+from vidgan.models.arch import DiscriminatorConfig
 from vidgan.models.cyclegan import build_generator
 from vidgan.render.framing import working_size
 from vidgan.render.options import RenderOptions
@@ -68,10 +70,10 @@ def gflop(config) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def model_only_rate(checkpoint: Path, runtime: str, clip: Path, frames: int, **precision: str) -> float:
+def model_only_rate(run: Path, runtime: str, clip: Path, frames: int, **precision: str) -> float:
     """Frames/s of the translation step alone (batch 4 of working-size frames), as the render runs it."""
-    options = RenderOptions(out=checkpoint.with_suffix(".mp4"), device="cpu", quiet=True, runtime=runtime, **precision)
-    translator = load_translators(checkpoint, options, torch.device("cpu"), torch.float32)[A2B]
+    options = RenderOptions(out=run / "out.mp4", device="cpu", quiet=True, runtime=runtime, **precision)
+    translator = load_translators(run, options, torch.device("cpu"), torch.float32)[A2B]
     image = translator.framing.shrink(next(iter_frames(clip)))
     batch = [image] * 4
     translator.generate(batch)
@@ -88,14 +90,27 @@ def process_seconds(command: list[str]) -> float:
     return time.perf_counter() - started
 
 
+def random_run(folder: Path, config, frames: Path) -> Path:
+    """A run folder holding a random-weight generator of `config`, trained (as its config says) on `frames`: what
+    render, and int8's calibration on the run's training frames, need of a run."""
+    options = CycleGANOptions(a_dir=frames, b_dir=frames, out=folder, size=config.size)
+    run = RunFolder(folder)
+    run.create()
+    arch = {"generator": config.to_dict(), "discriminator": DiscriminatorConfig(size=config.size).to_dict()}
+    run.write_config({**options.to_config(), "kind": CycleGANOptions.kind, **arch, "working_scale": SCALE, "data_folders": {}})
+    random_generator_checkpoint(run.checkpoints_dir / "latest.pt", config)
+    return folder
+
+
 def speed_section(args: argparse.Namespace, folder: Path) -> dict[str, float]:
     teacher = default_generator(SCALE)
     student = student_config(teacher, DistillOptions(teacher=Path("run")))
-    checkpoints = {
-        "teacher": random_generator_checkpoint(folder / "teacher.pt", teacher),
-        "student": random_generator_checkpoint(folder / "student.pt", student),
-    }
     clip = write_take(folder / "shot.mp4", "shot", *SHOT, frames=args.frames)
+    frames = folder / "frames"  # the runs' "training frames", for int8's calibration
+    frames.mkdir()
+    for i, frame in enumerate(iter_frames(clip, every=max(1, args.frames // 16))):
+        cv2.imwrite(str(frames / f"{i:03d}.png"), cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))
+    checkpoints = {name: random_run(folder / name, config, frames) for name, config in (("teacher", teacher), ("student", student))}
     auto = resolve_runtime("auto", torch.device("cpu"))
     flops = {"teacher": gflop(teacher), "student": gflop(student)}
     print(f"speed: the default {SCALE}-px generator (teacher: {teacher.channels} channels, {teacher.res_blocks} blocks) and its "
@@ -111,11 +126,12 @@ def speed_section(args: argparse.Namespace, folder: Path) -> dict[str, float]:
     for name, rate in models.items():
         print(f"{name:<40} {rate:8.1f} frames/s")
     python = sys.executable
-    naive = [python, "bench/naive_loop.py", str(clip), str(checkpoints["teacher"]), str(folder / "naive.mp4"), str(SCALE)]
+    teacher_weights = checkpoints["teacher"] / "checkpoints" / "latest.pt"
+    naive = [python, "bench/naive_loop.py", str(clip), str(teacher_weights), str(folder / "naive.mp4"), str(SCALE)]
     commands = {"naive loop, teacher": naive}
     for name, checkpoint in checkpoints.items():
         commands[f"vidgan render --runtime auto, {name}"] = [
-            python, "-m", "vidgan", "render", str(clip), "--checkpoint", str(checkpoint), "--runtime", "auto",
+            python, "-m", "vidgan", "render", str(clip), "--run", str(checkpoint), "--runtime", "auto",
             "--out", str(folder / f"{name}.mp4"), "--overwrite", "--quiet", "--device", "cpu",
         ]  # fmt: skip
     if INT8:

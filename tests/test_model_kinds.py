@@ -1,6 +1,7 @@
 """Model kinds plug in from outside vidgan: a toy kind defined here (a one-layer a→b generator, its own options
 and task) is registered with `register_kind` and then trained, rendered, translated and evaluated through the CLI
-like vidgan's own kinds; and every kind vidgan registers resolves to what its record names."""
+like vidgan's own kinds (resumed and reported too); and every kind vidgan registers resolves to what its record
+names."""
 
 from __future__ import annotations
 
@@ -143,6 +144,9 @@ def test_a_kind_registered_from_outside_trains_renders_translates_and_evaluates(
     config = json.loads((run / "config.json").read_text())
     assert (config["kind"], config["size"], config["lr"]) == ("toy", 16, 0.05)
     assert {d: len(s.held_out) for d, s in load_split(run / "split.json").items()} == {"a": 2, "b": 2}
+    resumed = run_cli("train", "--out", run, "--resume", "--iters", 32, "--device", "cpu", "-q")
+    assert resumed.code == 0 and "resuming at step 30" in resumed.stderr, resumed.stderr
+    assert torch.load(run / "checkpoints" / "latest.pt", weights_only=True)["step"] == 32
 
     generator = load_toy_generator(torch.load(run / "checkpoints" / "latest.pt", weights_only=True), A2B_ONLY[0], "cpu", True)
     assert isinstance(generator, Generator)
@@ -175,6 +179,8 @@ def test_a_kind_registered_from_outside_trains_renders_translates_and_evaluates(
     assert (results["kind"], list(results["directions"]), results["images"]["a"]) == ("toy", ["a2b"], 2)
     assert results["directions"]["a2b"]["cycle_l1"] is None and 0 <= results["directions"]["a2b"]["translation_score"] <= 1
     assert "a→b" in evaluated.stderr and "b→a" not in evaluated.stderr
+    assert run_cli("report", run).code == 0
+    assert "<title>vidgan toy run run</title>" in (run / "report.html").read_text()
 
 
 def test_every_builtin_kind_resolves_what_its_record_names():

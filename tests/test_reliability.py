@@ -221,7 +221,7 @@ def test_checkpoints_of_another_kind_or_architecture_are_refused(run_cli, make_c
     dcgan_run = tmp_path / "dcgan-run"
     save_run_checkpoint(dcgan_run, 5, kind="dcgan", arch={"z": 8}, modules={"generator": nn.Linear(8, 8)})
     result = run_cli("render", clip, "--run", dcgan_run, "-q")
-    assert_clean_failure(result, str(dcgan_run), "dcgan", "CycleGAN", code=1)
+    assert_clean_failure(result, str(dcgan_run), "dcgan", "need a run of cyclegan", code=1)
 
     wider = _save_cyclegan(tmp_path / "wider.pt", GeneratorConfig.for_size(64, channels=8, res_blocks=1))
     payload = torch.load(wider, weights_only=True)

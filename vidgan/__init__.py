@@ -1,3 +1,3 @@
 """vidgan: GAN-based image and video translation."""
 
-__version__ = "0.6.0"
+__version__ = "0.7.0"

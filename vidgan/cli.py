@@ -506,6 +506,8 @@ def render(
     result = render_video(inputs, _model_source(run, checkpoint), options)
     if not is_main_process():  # under torchrun, rank 0 reports every rank's clips
         return
+    for note in result.notes:  # a --segment part with nothing to render
+        console.print(note)
     for clip in result.clips:
         for d, path in clip.outputs.items():
             kept = f", {clip.resumed} kept from before" if clip.resumed else ""
@@ -516,7 +518,90 @@ def render(
                 console.print(f"change matte: {clip.mattes[d]}")
             if options.warp_error_every:
                 console.print(f"  warp error (flicker): {_warp_report(clip.warp_errors[d], clip.source_warp_error)}")
-    console.print(f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps)")
+    if result.clips:
+        console.print(f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps)")
+
+
+@app.command()
+def join(
+    parts: Annotated[Path, typer.Argument(help="The --parts folder of `vidgan render --segment K/N`.")],
+    out: Annotated[
+        Path | None, typer.Option(help="The output (default: the one the render planned); its outputs are named after it.")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
+) -> None:
+    """Join the parts of a shot rendered with `render --segment K/N --parts DIR` into the one-pass output."""
+    from vidgan.render.farm import JoinOptions, join_parts
+
+    result = join_parts(JoinOptions(parts, out, overwrite))
+    for path in result.outputs:
+        console.print(f"wrote {path} ({result.frames} frames)")
+
+
+farm_app = typer.Typer(
+    help="Render a shot on a render farm: `vidgan farm openjd BUNDLE --tasks N -- RENDER-ARGS…` writes an Open Job "
+    "Description job bundle of N `vidgan render --segment K/N` tasks and a `vidgan join` (docs/farm.md).",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+app.add_typer(farm_app, name="farm")
+
+
+def _render_paths(args: list[str]) -> tuple[dict[str, Path], tuple[str, ...]]:
+    """The arguments of a `vidgan render` command line (checked by its parser) split into its path options, by name
+    (vidgan.render.openjd.RENDER_PATHS), and the rest as given."""
+    from vidgan.render.openjd import RENDER_PATHS
+
+    command = typer.main.get_command(app).commands["render"]
+    if args:  # (none: OpenJDOptions.validate names what is missing)
+        command.make_context("render", list(args))  # refuses what render would refuse
+    options = {name: param for param in command.params for name in (*param.opts, *param.secondary_opts)}
+    paths: dict[str, Path] = {}
+    rest: list[str] = []
+    words = iter(args)
+    for word in words:
+        name, equals, value = word.partition("=")
+        param = options.get(name if word.startswith("--") else word)
+        if param is None:  # an input
+            if word.startswith("-"):
+                rest.append(word)
+            elif "inputs" in paths:
+                raise UsageError("farm openjd: a job renders one input; give one bundle per shot")
+            else:
+                paths["inputs"] = Path(word)
+            continue
+        if param.is_flag:
+            rest.append(word)
+            continue
+        value = value if equals else next(words)
+        if param.name in ("segment", "segments", "parts", "out_dir"):
+            raise UsageError(f"farm openjd: the job sets {name} itself (--tasks N); leave it out of the render's arguments")
+        if param.name in RENDER_PATHS:
+            paths[param.name] = Path(value)
+        else:
+            rest += [name, value]
+    return paths, tuple(rest)
+
+
+@farm_app.command("openjd")
+def farm_openjd(
+    bundle: Annotated[Path, typer.Argument(help="Folder for the job bundle: template.yaml and parameter_values.yaml.")],
+    render_args: Annotated[
+        list[str] | None,
+        typer.Argument(help="After --: the arguments of `vidgan render` for the shot, --out included.", metavar="-- RENDER-ARGS…"),
+    ] = None,
+    tasks: Annotated[int, typer.Option(help="Render tasks: the shot's segments, rendered in parallel.")] = 4,
+    parts: Annotated[Path | None, typer.Option(help="Folder for the parts (default: OUT.parts beside the output).")] = None,
+    command: Annotated[str, typer.Option(help="How the workers run vidgan (a job parameter: Vidgan).")] = "vidgan",
+) -> None:
+    """Write an Open Job Description job bundle (Deadline Cloud: `deadline bundle submit BUNDLE`; locally: `openjd run
+    BUNDLE/template.yaml -p NAME=VALUE…`) rendering one shot as N segment tasks and a join."""
+    from vidgan.render.openjd import OpenJDOptions, write_openjd_bundle
+
+    paths, rest = _render_paths(render_args or [])
+    result = write_openjd_bundle(OpenJDOptions(bundle, paths, rest, tasks=tasks, parts=parts, command=command))
+    console.print(f"wrote {result.template} and {result.parameter_values}")
 
 
 def _warp_report(output: float | None, source: float | None) -> str:
@@ -569,7 +654,8 @@ def export_model(options: ExportOptions) -> None:
     result = export_generator(options)
     scale = result.metadata["working_scale"]
     int8 = " int8" if options.precision == "int8" else ""
-    console.print(f"wrote {result.out} ({options.format}{int8}, {result.metadata['direction']}, working scale {scale} px)")
+    beside = f" and {result.sidecar}" if result.sidecar else ""
+    console.print(f"wrote {result.out}{beside} ({options.format}{int8}, {result.metadata['direction']}, working scale {scale} px)")
 
 
 def _model_source(run: Path | None, checkpoint: Path | None) -> Path:

@@ -105,11 +105,11 @@ def test_eval_cli_measures_image_model_runs_and_report_shows_it(kind, tmp_path, 
 
 
 def test_eval_refuses_options_of_the_other_kind_of_run(tiny_run, tmp_path, run_cli):
-    assert_clean_failure(run_cli("eval", "--run", tiny_run, "--samples", 8), "--samples is for dcgan", code=2)
+    assert_clean_failure(run_cli("eval", "--run", tiny_run, "--samples", 8), "runs that draw images (dcgan, mlp-gan, vae)", code=2)
     dcgan = tmp_path / "dcgan"
     dcgan.mkdir()
     (dcgan / "config.json").write_text('{"kind": "dcgan"}')
-    assert_clean_failure(run_cli("eval", "--run", dcgan, "--a", tmp_path, "--b", tmp_path), "--a/--b are for CycleGAN", code=2)
-    assert_clean_failure(run_cli("eval", "--run", dcgan, "--c2st-repeats", 1), "--c2st-repeats is for CycleGAN", code=2)
-    assert_clean_failure(run_cli("eval", "--run", dcgan, "--runtime", "onnxruntime"), "--runtime onnxruntime runs CycleGAN", code=2)
+    assert_clean_failure(run_cli("eval", "--run", dcgan, "--a", tmp_path, "--b", tmp_path), "--a/--b are for runs that translate", code=2)
+    assert_clean_failure(run_cli("eval", "--run", dcgan, "--c2st-repeats", 1), "--c2st-repeats is for runs that translate", code=2)
+    assert_clean_failure(run_cli("eval", "--run", dcgan, "--runtime", "onnxruntime"), "onnxruntime runs translating generators", code=2)
     assert_clean_failure(run_cli("eval", "--run", dcgan, "--samples", 1), "--samples must be at least 2", code=2)

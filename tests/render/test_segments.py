@@ -17,10 +17,11 @@ from conftest import REPO_ROOT, assert_clean_failure, free_port
 
 import vidgan.render.video as render_module
 from vidgan.core.errors import VidganError
+from vidgan.io.ranges import frame_stamps
 from vidgan.io.sequences import INCOMPLETE_MARKER, open_clip
 from vidgan.io.video import iter_frames
 from vidgan.render.options import RenderOptions
-from vidgan.render.segments import _dts, frame_stamps, plan_segments, segments_per_clip, split, warm_up_frames
+from vidgan.render.segments import _dts, plan_segments, segments_per_clip, split, warm_up_frames
 from vidgan.render.video import render_video
 
 FRAMES = 23  # divisible by neither 2 nor 3

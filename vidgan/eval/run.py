@@ -17,7 +17,7 @@ from vidgan.core.errors import UsageError
 from vidgan.core.fsutil import write_text_atomic
 from vidgan.eval.options import ClassifierSettings, EvalOptions
 from vidgan.runs.folder import RunFolder
-from vidgan.runs.kinds import DEFAULT_KIND, model_kind
+from vidgan.runs.kinds import DEFAULT_KIND, MODEL_KINDS, model_kind
 
 
 def evaluate_run(run_dir: str | Path, options: EvalOptions) -> dict[str, Any]:
@@ -30,7 +30,8 @@ def evaluate_run(run_dir: str | Path, options: EvalOptions) -> dict[str, Any]:
     kind = model_kind(config["kind"], run.root)
     if kind.directions:
         if options.samples is not None:
-            raise UsageError(f"--samples is for runs that draw images (dcgan, mlp-gan, vae); {run_dir} holds a {kind.name} run")
+            drawing = ", ".join(name for name, other in MODEL_KINDS.items() if not other.directions)
+            raise UsageError(f"--samples is for runs that draw images ({drawing}); {run_dir} holds a {kind.name} run")
     else:
         if options.a is not None:
             raise UsageError(f"--a/--b are for runs that translate; {run_dir} holds a {kind.name} run, measured against its own images")

@@ -29,11 +29,12 @@ from rich.markup import escape
 from vidgan.core.background import BackgroundWriter
 from vidgan.core.errors import Interrupted, UsageError, VidganError, interrupts_deferred
 from vidgan.core.fsutil import write_text_atomic
-from vidgan.core.options import NOT_NEGATIVE, POSITIVE, check_number, option
+from vidgan.core.options import NOT_NEGATIVE, POSITIVE, Spelling, check_number, option
 from vidgan.core.progress import make_progress, warn
 from vidgan.io.images import resize_image, square_resize, square_scale, write_png
 from vidgan.io.motion import estimate_motion
 from vidgan.io.pairs import MANIFEST, PAIRS, PairFiles, write_pair
+from vidgan.io.ranges import FrameRange, parse_frames
 from vidgan.io.sequences import ImageSequence, is_image_sequence, iter_sequence_frames, open_clip
 from vidgan.io.video import Frame, VideoInfo, iter_frames, probe_video
 
@@ -83,6 +84,12 @@ class ExtractOptions:
     )
     start: float | None = option(None, "Start time in seconds.")
     end: float | None = option(None, "End time in seconds.")
+    frames: FrameRange | None = option(
+        None,
+        "Only frames A-B, both included (a video's counted from 0, an image sequence's by file number).",
+        spelling=Spelling(parse_frames),
+        metavar="A-B",
+    )
     overwrite: bool = option(False, "Replace the frames of an earlier extraction into OUT.", flags=("--overwrite",))
     quiet: bool = option(False, "No progress bars.", flags=("--quiet", "-q"))
 
@@ -90,7 +97,7 @@ class ExtractOptions:
         """Raise UsageError naming the first option that cannot work (as extract_frames does), before any clip is
         read."""
         size, crop = _framing(self.scale, self.size, self.crop)
-        _validate(_Sampling(self.every, self.pair_gap, self.start, self.end), size, crop)
+        _validate(_Sampling(self.every, self.pair_gap, self.start, self.end, self.frames), size, crop)
 
 
 def extract(options: ExtractOptions) -> ExtractResult:
@@ -103,15 +110,20 @@ def extract(options: ExtractOptions) -> ExtractResult:
 @dataclass(frozen=True)
 class _Sampling:
     """Which frames of each clip extraction keeps: every `every`-th from `start` to `end` (seconds; None: the
-    clip's start or end), and with `pair_gap` > 0 each kept frame's frame `pair_gap` later for its pair."""
+    clip's start or end) or within `frames`, and with `pair_gap` > 0 each kept frame's frame `pair_gap` later for its pair."""
 
     every: int
     pair_gap: int
     start: float | None
     end: float | None
+    frames: FrameRange | None = None  # only these frames: a video's positions from 0, a sequence's file numbers
 
     def kept(self, index: int) -> bool:
         return index % self.every == 0
+
+    def in_range(self, number: int) -> bool:
+        """Whether the frame numbered `number` (a video's position, a sequence file's number) is within --frames."""
+        return self.frames is None or self.frames.first <= number <= self.frames.last
 
     def decoded(self, index: int) -> bool:
         """Whether frame `index` is a kept frame or the later frame of one's pair."""
@@ -144,6 +156,8 @@ def _validate(sampling: _Sampling, size: int, crop: str) -> None:
     check_number("--end", end, POSITIVE)
     if start is not None and end is not None and start >= end:
         raise UsageError(f"--start ({start}) must be before --end ({end})")
+    if sampling.frames is not None and (start is not None or end is not None):
+        raise UsageError("give --frames or --start/--end, not both")
 
 
 def _framing(scale: int | None, size: int | None, crop: str | None) -> tuple[int, str]:
@@ -176,6 +190,8 @@ def _estimate_kept(info: VideoInfo, sampling: _Sampling) -> int | None:
         return None
     first = math.ceil((sampling.start or 0) * info.fps)
     stop = count if sampling.end is None else min(count, math.ceil(sampling.end * info.fps))
+    if sampling.frames is not None:  # a sequence's numbers are not positions: then an estimate, as the times are
+        first, stop = sampling.frames.first, min(count, sampling.frames.last + 1)
     return max(0, math.ceil(stop / sampling.every) - math.ceil(first / sampling.every))
 
 
@@ -274,8 +290,8 @@ def _sequence_frames(
     start, end = sampling.start, sampling.end
     wanted = [
         (i, path)
-        for i, (_, path) in enumerate(sequence.files)
-        if sampling.decoded(i) and (start is None or i / fps >= start) and (end is None or i / fps < end)
+        for i, (number, path) in enumerate(sequence.files)
+        if sampling.decoded(i) and sampling.in_range(number) and (start is None or i / fps >= start) and (end is None or i / fps < end)
     ]
     if not wanted:
         return
@@ -288,7 +304,10 @@ def _decoded_frames(source: _Input, sampling: _Sampling, resize: Callable[[int, 
     """The frames of one clip that `sampling` decodes, in order, each scaled to `resize` of its own size."""
     if source.sequence is not None:
         return _sequence_frames(source.sequence, source.info.fps, sampling, resize)
-    return iter_frames(source.path, keep=sampling.decoded, start=sampling.start, end=sampling.end, resize=resize)
+    def keep(index: int) -> bool:
+        return sampling.decoded(index) and sampling.in_range(index)
+
+    return iter_frames(source.path, keep=keep, start=sampling.start, end=sampling.end, resize=resize)
 
 
 def _clip_frames(
@@ -352,6 +371,7 @@ def extract_frames(
     scale: int | None = None,
     start: float | None = None,
     end: float | None = None,
+    frames: FrameRange | None = None,
     overwrite: bool = False,
     quiet: bool = False,
 ) -> ExtractResult:
@@ -359,13 +379,14 @@ def extract_frames(
     a size×size PNG (default 128, crop "center"), or with `scale` whole with its short side at `scale` px, under
     out_dir/<domain>/, and list them in manifest.json. With `pair_gap` N > 0, each kept frame's frame N later
     in the same clip and the optical flow between them go to out_dir/<domain>/pairs/ (vidgan.io.pairs).
+    `frames` (vidgan.io.ranges) takes only a video's frames A-B (from 0) or a sequence's files numbered A-B.
 
     Frames go to a hidden staging folder first and move into place only when every clip is done, so an
     interrupted or failed extraction leaves no partial image folder that training could mistake for a finished one.
     """
     whole = scale is not None
     size, crop = _framing(scale, size, crop)
-    sampling = _Sampling(every, pair_gap, start, end)
+    sampling = _Sampling(every, pair_gap, start, end, frames)
     _validate(sampling, size, crop)
     out_dir = Path(out_dir)
     plan = _check_inputs(domains, out_dir, start)

@@ -214,15 +214,24 @@ def _add_subtitle_encoder(
 
 
 class SourceTracks:
-    """The audio, subtitle and data tracks of an open source container, carried into `out` (being written to `path`).
+    """The audio, subtitle and data tracks of an open source container, carried into `out` (being written to `path`):
+    those of their packets that start within `span` (seconds from, to; None: the source's start or end), so that
+    the tracks of a frame range keep its time span (to a packet: about 21 ms of 48 kHz AAC).
 
     Creating it adds the output streams (call before the output's header is written); `summary` then says what
     was converted and what was left out, or is None. `mux_until` copies packets up to a time, so the tracks
     interleave with the video as it is written; `mux_until(None)` copies the rest and flushes conversions.
     """
 
-    def __init__(self, source: av.container.InputContainer, out: av.container.OutputContainer, path: Path) -> None:
+    def __init__(
+        self,
+        source: av.container.InputContainer,
+        out: av.container.OutputContainer,
+        path: Path,
+        span: tuple[float | None, float | None] = (None, None),
+    ) -> None:
         self._in = source
+        self._span = span
         self._out = out
         self._path = path
         self._suffix = path.suffix.lower()
@@ -301,6 +310,10 @@ class SourceTracks:
             if limit is not None and stamp * packet.time_base > limit:
                 self._pending = packet
                 return
+            first, end = self._span
+            shown = float((packet.pts if packet.pts is not None else stamp) * packet.time_base)
+            if (first is not None and shown < first) or (end is not None and shown >= end):
+                continue
             self._write(self._tracks[packet.stream.index], packet)
 
     def _next_packet(self) -> av.Packet | None:

@@ -468,6 +468,15 @@ def _add_video_stream(
     return stream, colour
 
 
+def muxer_options(path: Path, time_base: Fraction) -> dict[str, str]:
+    """Options of the muxer writing `path` with video in `time_base`. A QuickTime/MP4 file records the start of a
+    stream that does not begin at 0 (a frame range) in an edit list, kept by default in milliseconds, which rounds
+    29.97 fps timestamps; in the video's own time scale they stay exact."""
+    if path.suffix.lower() in (".mov", ".mp4", ".m4v"):
+        return {"movie_timescale": str(time_base.denominator)}
+    return {}
+
+
 # What starting a writer raises when FFmpeg refuses the codec, the container or a track.
 _START_ERRORS = (VidganError, UnknownCodecError, av.error.FFmpegError, ValueError, TypeError)
 
@@ -479,7 +488,8 @@ class VideoWriter:
     prores (422 HQ, 10-bit), prores4444 (10-bit 4:4:4 with alpha) or ffv1 (lossless RGB). Pass each input frame's
     pts with the input's time_base to keep its timestamps (variable frame rate, 29.97). `audio_from` carries every
     audio and subtitle track of that file (vidgan.io.tracks: copied, or converted to what the container takes, with
-    language and title); tracks never fail the video: what cannot be written is left out with a warning. `tags`
+    language and title), those of its packets within `audio_span` (seconds, vidgan.io.tracks); tracks never fail
+    the video: what cannot be written is left out with a warning. `tags`
     (the source's) are declared: colour primaries, transfer, matrix and range (frames are converted to Y'CbCr with
     the matrix and range declared), sample aspect ratio and start timecode.
     """
@@ -495,6 +505,7 @@ class VideoWriter:
         codec: str = "h264",
         crf: int = 18,
         audio_from: str | Path | None = None,
+        audio_span: tuple[float | None, float | None] = (None, None),
         pix_fmt: str | None = None,
         tags: PictureTags | None = None,
     ) -> None:
@@ -514,6 +525,7 @@ class VideoWriter:
         self._step = 1 / (self.fps * self.time_base)
         self._done = False
         self._tracks: SourceTracks | None = None
+        self._audio_span = audio_span
 
         # Through a symbolic link (shot_latest.mp4 -> shot_v003.mp4) the target is replaced and the link stays.
         self._target = through_links(self.path)
@@ -557,7 +569,7 @@ class VideoWriter:
         writer can still start again without it. On failure nothing is left open and the temporary file is gone.
         """
         try:
-            self._out = av.open(str(self._temp), "w")
+            self._out = av.open(str(self._temp), "w", options=muxer_options(self._target, self.time_base))
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             self._temp.unlink(missing_ok=True)
             raise VidganError(f"{self.path}: cannot write a video here ({ffmpeg_reason(exc)})") from exc
@@ -566,7 +578,7 @@ class VideoWriter:
                 self._out.metadata["timecode"] = self.tags.timecode  # mov/mp4: a tmcd track; Matroska: a tag
             self._video, self._colour = _add_video_stream(self._out, **video)
             if tracks_from is not None:
-                self._tracks = SourceTracks(_open_input(Path(tracks_from)), self._out, self.path)
+                self._tracks = SourceTracks(_open_input(Path(tracks_from)), self._out, self.path, self._audio_span)
             self._out.start_encoding()
         except BaseException:
             self._discard()

@@ -3,7 +3,8 @@ generator, whichever model kind made it (vidgan.runs.kinds) or reference CycleGA
 
 A Generator is a torch nn.Module that
 - maps N×3×H×W float images in [-1, 1] (RGB) to N×3×H×W float images in [-1, 1], for any N and any H, W that
-  are multiples of `stride` (render pads frames to them; export's wrapper does so inside the graph);
+  are multiples of `stride` (render pads frames to them; export's wrapper does so inside the graph) from
+  2 × stride up (ResNet layouts reflect-pad their bottleneck, which needs 2 px);
 - has `stride`: the int factor input sides must be multiples of (2 ** its stride-2 stages);
 - has `config`: its architecture, with `size` (the side in px it trained at: render's default working scale) and
   `to_dict()` (JSON-able values; `type(config)(**config.to_dict()) == config`), which the ONNX cache keys on;

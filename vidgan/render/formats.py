@@ -77,6 +77,7 @@ class WriterSpec:
     linear_source: bool  # the source is a scene-linear or film format (OpenEXR, DPX, Cineon), not display-referred
     crf: int  # H.264 quality
     tracks_from: Path | None  # a video whose audio and subtitle tracks go along, where the format holds tracks
+    tracks_span: tuple[float | None, float | None]  # the seconds of them that go along (None: from the start, to the end)
     keep: bool  # image sequences: keep the frames already in the folder (--resume, segments), else remove them
 
 
@@ -135,6 +136,7 @@ def _open_video(codec: str, path: Path, spec: WriterSpec) -> VideoWriter:
         codec=codec,
         crf=spec.crf,
         audio_from=spec.tracks_from,
+        audio_span=spec.tracks_span,
         tags=spec.tags,
     )
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from vidgan.core.directions import A2B, DIRECTION_NAMES, DIRECTIONS, Direction
 from vidgan.core.errors import UsageError
-from vidgan.core.options import AT_LEAST_1, NEGATED, NOT_NEGATIVE, UNIT, Bounds, Spelling, check_fields, option
+from vidgan.core.options import AT_LEAST_1, NEGATED, NOT_NEGATIVE, POSITIVE, UNIT, Bounds, Spelling, check_fields, option
 from vidgan.io.images import IMAGE_SUFFIXES
+from vidgan.io.ranges import FrameRange, parse_frames
 from vidgan.io.sequences import parse_fps
 from vidgan.models.reference_archs import REFERENCE_ARCHS
 from vidgan.render.boxes import Box, parse_box
@@ -52,6 +53,14 @@ def parse_segments(text: str) -> int | None:
     if not text.isdigit() or int(text) < 1:
         raise UsageError(f"--segments must be auto or a whole number of segments, 1 or more, got {text!r}")
     return int(text)
+
+
+def parse_segment(text: str) -> tuple[int, int]:
+    """`render --segment K/N`: part K (1 … N) of N."""
+    number, _, count = text.partition("/")
+    if not (number.isdigit() and count.isdigit() and 1 <= int(number) <= int(count)):
+        raise UsageError(f"--segment must be K/N, part K of N with 1 <= K <= N (as 2/8), got {text!r}")
+    return int(number), int(count)
 
 
 def check_precision(precision: str, runtime: str) -> None:
@@ -205,6 +214,25 @@ class RenderOptions:
         spelling=Spelling(parse_segments, _segments_label),
         metavar="auto|N",
     )
+    # A frame range (vidgan.io.ranges), rendered like a segment: seeking to its first frame.
+    frames: FrameRange | None = option(
+        None,
+        "Render only frames A-B, both included: a video's counted from 0 in presentation order, an image "
+        "sequence's by its file numbers. The output keeps their numbers and timestamps, the audio cut to them.",
+        spelling=Spelling(parse_frames),
+        metavar="A-B",
+    )
+    start: float | None = option(None, "Render only the frames from this time on (seconds).", bounds=NOT_NEGATIVE)
+    end: float | None = option(None, "Render only the frames before this time (seconds).", bounds=POSITIVE)
+    # Part K of N (1-based) of the one input's segments, as a render farm's task (vidgan.render.farm).
+    segment: tuple[int, int] | None = option(
+        None,
+        "Render only part K of N of the clip (as --segments N cuts it) into the folder --parts, as a render "
+        "farm's task; `vidgan join PARTS` then writes the output. A part already rendered is skipped.",
+        spelling=Spelling(parse_segment, lambda part: None if part is None else f"{part[0]}/{part[1]}"),
+        metavar="K/N",
+    )
+    parts: Path | None = option(None, "Folder of the parts of --segment K/N (shared by every task).")
     # None: vidgan.render.translator.default_batch_size
     batch_size: int | None = option(None, "Frames per batch (default 4 on CPU, 16 on CUDA).", bounds=AT_LEAST_1)
     half: bool = option(False, "Half-precision inference (bf16, or fp16 where unsupported); CUDA only.", flags=("--half",))
@@ -215,7 +243,7 @@ class RenderOptions:
     quiet: bool = option(False, **QUIET)
 
     def __post_init__(self) -> None:
-        for name in ("out", "out_dir", "roi_track"):
+        for name in ("out", "out_dir", "roi_track", "parts"):
             object.__setattr__(self, name, _as_path(getattr(self, name)))
 
     def validate(self) -> None:
@@ -243,6 +271,19 @@ class RenderOptions:
             raise UsageError(f"--fps must be positive, got {self.fps}")
         if self.overwrite and self.resume:
             raise UsageError("give --overwrite or --resume, not both")
+        self._validate_range()
+
+    def _validate_range(self) -> None:
+        if self.frames is not None and (self.start is not None or self.end is not None):
+            raise UsageError("give --frames or --start/--end, not both")
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            raise UsageError(f"--start ({self.start:g}) must be before --end ({self.end:g})")
+        if (self.segment is None) != (self.parts is None):
+            raise UsageError("--segment K/N and --parts DIR go together: part K of N is rendered into DIR")
+        if self.segment is not None and self.segments not in (None, self.segment[1]):
+            raise UsageError(f"--segment {self.segment[0]}/{self.segment[1]} cuts the clip into {self.segment[1]}; leave out --segments")
+        if self.segment is not None and self.resume:
+            raise UsageError("--segment: a part is rendered whole or again; leave out --resume")
 
     def _validate_scale(self) -> None:
         check_detail(self.detail)

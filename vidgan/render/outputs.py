@@ -18,6 +18,7 @@ from pathlib import Path
 from vidgan.core.directions import Direction
 from vidgan.core.errors import UsageError
 from vidgan.io.plates import DISPLAY
+from vidgan.io.ranges import Span, clip_span
 from vidgan.io.sequences import Clip, open_clip
 from vidgan.io.tracks import track_labels
 from vidgan.render.formats import (
@@ -63,6 +64,12 @@ class ClipPlan:
     clip: Clip
     format: OutputFormat
     targets: tuple[Target, ...]
+    span: Span | None = None  # the frames --frames or --start/--end take (vidgan.io.ranges); None: all
+
+    @property
+    def tracks_span(self) -> tuple[float | None, float | None]:
+        """The seconds of the source's audio and subtitles that go along: the span's, else all."""
+        return (None, None) if self.span is None else self.span.seconds
 
     @property
     def is_sequence(self) -> bool:
@@ -180,7 +187,8 @@ def plan_outputs(paths: Sequence[Path], options: RenderOptions) -> list[ClipPlan
         if options.alpha == "matte" and not fmt.alpha:
             with_alpha = ", ".join(name for name in format_names() if output_format(name).alpha)
             raise UsageError(f"--alpha matte needs an output with an alpha channel ({with_alpha}), not {fmt.name}")
-        plans.append(ClipPlan(clip, fmt, _targets(clip, fmt, options)))
+        span = clip_span(clip, options.frames, options.start, options.end)
+        plans.append(ClipPlan(clip, fmt, _targets(clip, fmt, options), span))
     seen: dict[Path, Path] = {}
     for plan in plans:
         for target in plan.targets:
@@ -214,6 +222,7 @@ def writer_spec(plan: ClipPlan, options: RenderOptions, width: int) -> WriterSpe
         crf=options.crf,
         # Every video source: a format that holds tracks carries whatever audio and subtitles it has (none is fine).
         tracks_from=clip.path if options.audio and clip.sequence is None else None,
+        tracks_span=plan.tracks_span,
         keep=options.resume,
     )
 

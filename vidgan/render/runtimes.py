@@ -288,18 +288,22 @@ def serialise(program: Any, metadata: dict[str, str]) -> bytes:
 
 class FloatRGBGenerator(nn.Module):
     """A generator as compositing applications' inference nodes call one: N×3×H×W float RGB in [0, 1], any H and W,
-    → the same. Inside: clamped to [0, 1] (the range it was trained on), mapped to [-1, 1], edge pixels repeated to
-    the next multiples of the stride, translated, cropped back and mapped to [0, 1]."""
+    → the same, in the input's dtype and on its device (it creates no tensor of its own). Inside: clamped to [0, 1]
+    (the range it was trained on), mapped to [-1, 1], padded to the next multiples of the stride, translated, cropped
+    back and mapped to [0, 1]. `padding` is F.pad's mode: "replicate" repeats the edge pixels (any H and W);
+    "reflect" mirrors them as `render --fit native` does (cv2's BORDER_REFLECT_101), for H and W of at least the
+    stride."""
 
-    def __init__(self, generator: nn.Module, stride: int) -> None:
+    def __init__(self, generator: nn.Module, stride: int, padding: str = "replicate") -> None:
         super().__init__()
         self.generator = generator
         self.stride = stride
+        self.padding = padding
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         height, width = image.shape[2], image.shape[3]
         pad_rows = (self.stride - height % self.stride) % self.stride
         pad_columns = (self.stride - width % self.stride) % self.stride
-        padded = F.pad(image.clamp(0, 1) * 2 - 1, (0, pad_columns, 0, pad_rows), mode="replicate")
+        padded = F.pad(image.clamp(0, 1) * 2 - 1, (0, pad_columns, 0, pad_rows), mode=self.padding)
         translated = self.generator(padded)[:, :, :height, :width]
         return (translated + 1) / 2

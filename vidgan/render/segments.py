@@ -30,9 +30,10 @@ import numpy as np
 from vidgan.core.errors import VidganError
 from vidgan.core.fsutil import temp_path_for, through_links
 from vidgan.core.progress import warn
+from vidgan.io.ranges import Span, whole_span
 from vidgan.io.sequences import INCOMPLETE_MARKER, Clip, iter_sequence_frames
 from vidgan.io.tracks import SourceTracks, ffmpeg_reason
-from vidgan.io.video import Frame, PictureTags, iter_frames
+from vidgan.io.video import Frame, PictureTags, iter_frames, muxer_options
 from vidgan.render.formats import FrameWriter
 from vidgan.render.options import RenderOptions
 from vidgan.render.outputs import ClipPlan, Output, open_writer
@@ -87,46 +88,25 @@ def split(frames: int, parts: int) -> list[tuple[int, int]]:
     return ranges
 
 
-def frame_stamps(path: Path) -> list[int] | None:
-    """The pts of every frame of a video file's first video stream, in presentation order, read from its packets
-    (no decoding); None when a packet has no pts (then the clip cannot be cut by time)."""
-    try:
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            stamps = []
-            for packet in container.demux(stream):
-                if packet.size == 0 or packet.is_discard:  # the demuxer's flush packet; frames an edit list hides
-                    continue
-                if packet.pts is None:
-                    return None
-                stamps.append(packet.pts)
-    except av.error.FFmpegError as exc:
-        raise VidganError(f"{path}: cannot read its packets to cut it into segments ({ffmpeg_reason(exc)})") from exc
-    return sorted(stamps)
-
-
-def plan_segments(clip: Clip, parts: int, warm_up: int, batch_size: int) -> list[Segment]:
-    """The clip's segments: `parts` of them (fewer for a clip of fewer batches), each warmed by `warm_up` frames
-    before its first (none before the clip's first frame). Segments start at whole batches of `batch_size`, so
-    that every frame meets the generator in the same batch as in one pass (some GPU kernels' results depend on
-    the batch). A video whose packets lack timestamps is one segment."""
-    if clip.sequence is not None:  # a file's pts is its frame number's distance from the first's (1/fps)
-        numbers = [number for number, _ in clip.sequence.files]
-        stamps = [number - numbers[0] for number in numbers]
-    else:
-        stamps = frame_stamps(clip.path)
-        if stamps is None:
+def plan_segments(clip: Clip, parts: int, warm_up: int, batch_size: int, span: Span | None = None) -> list[Segment]:
+    """The segments of the clip's frames in `span` (None: all of them): `parts` of them (fewer for a range of
+    fewer batches), each warmed by `warm_up` frames before its first (none before the range's first frame).
+    Segments start at whole batches of `batch_size` from the range's first frame, so that every frame meets the
+    generator in the same batch as in one pass (some GPU kernels' results depend on the batch). A video whose
+    packets lack timestamps is one segment."""
+    if span is None and parts > 1:
+        span = whole_span(clip)
+        if span is None:
             warn(f"{clip.path}: its packets have no timestamps, so it cannot be cut into segments; one process renders it")
-            parts, stamps = 1, []
-    frames = len(stamps)
-    if parts == 1:
-        return [Segment(0, 1, 0, 0, clip.frame_count or frames, None)]
+    if span is None:
+        return [Segment(0, 1, 0, 0, clip.frame_count or 0, None)]
+    frames = span.stop - span.first
     batches = split(math.ceil(frames / batch_size), parts)
-    ranges = [(first * batch_size, min(stop * batch_size, frames)) for first, stop in batches]
+    ranges = [(span.first + first * batch_size, span.first + min(stop * batch_size, frames)) for first, stop in batches]
     segments = []
     for number, (first, stop) in enumerate(ranges):
-        start = max(0, first - warm_up)
-        segments.append(Segment(number, len(ranges), start, first, stop, tuple(stamps[start:stop])))
+        start = max(span.first, first - warm_up)
+        segments.append(Segment(number, len(ranges), start, first, stop, span.stamps[start:stop]))
     return segments
 
 
@@ -138,7 +118,7 @@ def segment_frames(clip: Clip, segment: Segment, deep: bool = False) -> Iterator
     decoding from the clip's start, with a warning. Raises VidganError when the frames then decode with other
     timestamps than the packets announced.
     """
-    if segment.count == 1:
+    if segment.stamps is None:
         yield from clip.frames(deep=deep)
         return
     if clip.sequence is not None:
@@ -261,7 +241,7 @@ def join(plan: ClipPlan, segments: list[Segment], audio: bool) -> None:
         # Like writer_spec: every video output of a video source carries its tracks, side-by-sides too.
         tracks_from = plan.clip.path if audio and plan.clip.sequence is None else None
         planned = [segment.stamps[segment.first - segment.start :] for segment in segments]
-        join_video(path, _Parts(parts, plan.clip.fps, planned, plan.clip.time_base), tracks_from, plan.clip.tags)
+        join_video(path, VideoParts(parts, plan.clip.fps, planned, plan.clip.time_base), tracks_from, plan.clip.tags, plan.tracks_span)
         for part in parts:
             part.unlink()
 
@@ -283,7 +263,7 @@ def _rescaled(stamp: int, source: Fraction, target: Fraction) -> int:
 
 
 @dataclass(frozen=True)
-class _Parts:
+class VideoParts:
     """The hidden files of one video output's segments, in time order: one codec and time base, written at `fps`;
     `planned`: each part's frames' pts in the source's time base `time_base`, as the split planned them."""
 
@@ -331,22 +311,25 @@ class _Parts:
                 yield packet
 
 
-def join_video(path: Path, parts: _Parts, tracks_from: Path | None, tags: PictureTags) -> None:
+def join_video(
+    path: Path, parts: VideoParts, tracks_from: Path | None, tags: PictureTags, span: tuple[float | None, float | None]
+) -> None:
     """Copy the video packets of `parts` into `path` without re-encoding, with the audio and subtitle tracks of
-    `tracks_from`, declaring the sample aspect ratio and start timecode of `tags` as VideoWriter does (the colour
+    `tracks_from` within `span` (seconds, vidgan.io.tracks),
+    declaring the sample aspect ratio and start timecode of `tags` as VideoWriter does (the colour
     tags come with the packets' stream). Written to a hidden name and renamed into place when complete. Tracks
     that cannot go into the output are left out with a warning, as VideoWriter does. Raises VidganError."""
     target = through_links(path)  # the link stays, its target is replaced (as VideoWriter does)
     temp = temp_path_for(target)
     try:
         try:
-            _remux(temp, path, parts, tracks_from, tags)
+            _remux(temp, path, parts, tracks_from, tags, span)
         except (VidganError, av.error.FFmpegError, ValueError) as exc:
             if tracks_from is None:
                 raise
             warn(f"{path}: the audio and subtitle tracks of {tracks_from} cannot be written into it"
                  f" ({ffmpeg_reason(exc)}); writing the video without them")
-            _remux(temp, path, parts, None, tags)
+            _remux(temp, path, parts, None, tags, span)
         os.replace(temp, target)
     except (av.error.FFmpegError, OSError) as exc:
         raise VidganError(f"{path}: could not join its segments ({ffmpeg_reason(exc)})") from exc
@@ -354,16 +337,18 @@ def join_video(path: Path, parts: _Parts, tracks_from: Path | None, tags: Pictur
         temp.unlink(missing_ok=True)
 
 
-def _remux(temp: Path, path: Path, parts: _Parts, tracks_from: Path | None, tags: PictureTags) -> None:
+def _remux(
+    temp: Path, path: Path, parts: VideoParts, tracks_from: Path | None, tags: PictureTags, span: tuple[float | None, float | None]
+) -> None:
     """Write `temp` (for `path`): the parts' video packets and the tracks of `tracks_from`, interleaved."""
-    with av.open(str(temp), "w") as out:
+    with av.open(str(temp), "w", options=muxer_options(path, parts.time_base)) as out:
         if tags.timecode is not None:
             out.metadata["timecode"] = tags.timecode  # mov/mp4: a tmcd track; Matroska: a tag
         with av.open(str(parts.paths[0])) as first:
             stream = out.add_stream_from_template(first.streams.video[0])
         stream.codec_context.framerate = parts.fps  # Matroska gives frames their duration from it
         stream.codec_context.sample_aspect_ratio = tags.sample_aspect  # the template leaves it out (ProRes in .mov)
-        tracks = SourceTracks(av.open(str(tracks_from)), out, path) if tracks_from is not None else None
+        tracks = SourceTracks(av.open(str(tracks_from)), out, path, span) if tracks_from is not None else None
         try:
             out.start_encoding()
             if tracks is not None and tracks.summary:

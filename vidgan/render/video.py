@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from itertools import groupby
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -26,13 +27,15 @@ from vidgan.core import distributed
 from vidgan.core.background import BackgroundWriter, in_background
 from vidgan.core.devices import inference_dtype, resolve_device
 from vidgan.core.directions import Direction
-from vidgan.core.errors import Interrupted, StopRequest, interrupts_deferred
+from vidgan.core.errors import Interrupted, StopRequest, UsageError, interrupts_deferred
 from vidgan.core.progress import make_progress, warn
 from vidgan.io.images import to_8bit
 from vidgan.io.video import Frame
+from vidgan.render.farm import farm_segments, finish_part, start_part
+from vidgan.render.farm import part_writer as farm_writer
 from vidgan.render.formats import FrameWriter
 from vidgan.render.options import RenderOptions
-from vidgan.render.outputs import ClipPlan, dropped_tracks, open_writer, plan_outputs, what_was_kept
+from vidgan.render.outputs import ClipPlan, Output, dropped_tracks, open_writer, plan_outputs, what_was_kept
 from vidgan.render.provenance import check_kept, render_record, write_record
 from vidgan.render.segments import (
     Segment,
@@ -46,6 +49,9 @@ from vidgan.render.segments import (
 )
 from vidgan.render.temporal import MotionTracker, TemporalSmoother, WarpErrorMeter
 from vidgan.render.translator import FrameTranslator, default_batch_size, load_translators
+
+if TYPE_CHECKING:
+    import torch
 
 # Under torchrun, a rank that finishes its share early waits this long for the others' results.
 SHARE_TIMEOUT = timedelta(hours=24)
@@ -70,6 +76,7 @@ class RenderedClip:
 class RenderResult:
     clips: list[RenderedClip]
     seconds: float
+    notes: list[str] = field(default_factory=list)  # why a --segment part rendered nothing (done before, past the end)
 
     @property
     def frames(self) -> int:
@@ -116,8 +123,9 @@ class ClipRenderer:
     it is estimated only for frames that smoothing or a measured pair needs; meters see only the two frames of
     each measured pair (every `warp_error_every`-th).
 
-    With a `segment` (vidgan.render.segments) it renders only that range of the clip into the segment's writers;
-    its warm-up frames go through smoothing and metering but are not written.
+    With a `segment` (vidgan.render.segments) it renders only that range of the clip into the segment's writers
+    (`opener`'s, else those of a torchrun segment); its warm-up frames go through smoothing and metering but are
+    not written.
     """
 
     def __init__(
@@ -127,12 +135,14 @@ class ClipRenderer:
         options: RenderOptions,
         batch_size: int,
         segment: Segment | None = None,
+        opener: Callable[[Output, ClipPlan, RenderOptions], FrameWriter] | None = None,
     ) -> None:
         self.plan = plan
         self.segment = segment or Segment(0, 1, 0, 0, plan.clip.frame_count or 0, None)
         self.translators = translators
         self.options = options
         self.batch_size = batch_size
+        self.opener = opener or (open_writer if self.segment.count == 1 else part_writer(self.segment))
         self.writers: dict[Direction, FrameWriter] = {}
         self.compares: dict[Direction, FrameWriter] = {}
         self.mattes: dict[Direction, FrameWriter] = {}
@@ -177,11 +187,10 @@ class ClipRenderer:
         return self._result()
 
     def _open_writers(self) -> None:
-        opened = open_writer if self.segment.count == 1 else part_writer(self.segment)
         roles = {"output": self.writers, "compare": self.compares, "matte": self.mattes}
         for target in self.plan.targets:
             for role, output in self.plan.outputs(target):
-                roles[role][target.direction] = opened(output, self.plan, self.options)
+                roles[role][target.direction] = self.opener(output, self.plan, self.options)
 
     def _all_writers(self) -> list[FrameWriter]:
         return [*self.writers.values(), *self.compares.values(), *self.mattes.values()]
@@ -278,12 +287,17 @@ def _render_share(
 
 
 def _units(plans: list[ClipPlan], options: RenderOptions, batch_size: int) -> list[_Unit]:
-    """Whole clips, or with --segments (or auto under torchrun) each clip's segments in time order."""
+    """Whole clips, or with --segments (or auto under torchrun) each clip's segments in time order; a clip with a
+    frame range (--frames, --start/--end) as the segments of that range."""
     parts = segments_per_clip(options.segments, len(plans), distributed.world_size())
-    if parts == 1:
-        return [(plan, None) for plan in plans]
     warm_up = warm_up_frames(options.temporal_smooth)
-    return [(plan, segment) for plan in plans for segment in plan_segments(plan.clip, parts, warm_up, batch_size)]
+    units: list[_Unit] = []
+    for plan in plans:
+        if parts == 1 and plan.span is None:
+            units.append((plan, None))
+        else:  # a frame range is rendered like a segment: seeking to its first frame
+            units += [(plan, segment) for segment in plan_segments(plan.clip, parts, warm_up, batch_size, plan.span)]
+    return units
 
 
 def _merged(parts: list[RenderedClip]) -> RenderedClip:
@@ -349,9 +363,12 @@ def render_video(inputs: str | Path | Sequence[str | Path], source: str | Path, 
     """
     options.validate()
     paths = [Path(p) for p in ([inputs] if isinstance(inputs, (str, Path)) else inputs)]
-    plans = plan_outputs(paths, options)
+    # A part writes into its parts folder only: the join checks the outputs (so a retried part is skipped after it).
+    plans = plan_outputs(paths, options if options.segment is None else replace(options, overwrite=True))
     device = resolve_device(options.device)
     dtype = inference_dtype(device, options.half)
+    if options.segment is not None:
+        return _render_part(plans, Path(source), options, device, dtype)
     distributed.join(device, timeout=SHARE_TIMEOUT)
     batch_size = options.batch_size or default_batch_size(device)
     units = _units(plans, options, batch_size)
@@ -369,3 +386,25 @@ def render_video(inputs: str | Path | Sequence[str | Path], source: str | Path, 
     shares = distributed.gather(rendered)  # rank r rendered units r, r+N, …: back into their order
     rendered = [shares[i % len(shares)][i // len(shares)] for i in range(len(units))]
     return RenderResult(_joined(units, rendered, options), time.perf_counter() - started)
+
+
+def _render_part(plans: list[ClipPlan], source: Path, options: RenderOptions, device: torch.device, dtype: torch.dtype) -> RenderResult:
+    """`--segment K/N --parts DIR`: part K of the one input's N segments, into DIR (vidgan.render.farm), in this
+    process alone; nothing when DIR holds it complete already."""
+    if len(plans) != 1:
+        raise UsageError("--segment renders a part of one input; give one")
+    plan, folder = plans[0], options.parts
+    batch_size = options.batch_size or default_batch_size(device)
+    segment = start_part(folder, plan, options, farm_segments(plan, options, batch_size))
+    if isinstance(segment, str):
+        return RenderResult([], 0.0, [segment])
+    translators = load_translators(source, options, device, dtype)
+    started = time.perf_counter()
+    renderer = ClipRenderer(plan, translators, options, batch_size, segment, farm_writer(folder, plan, segment))
+    with make_progress(quiet=options.quiet) as progress, interrupts_deferred() as stop:
+        name = f"{plan.clip.stem} part {segment.number + 1}/{segment.count}"
+        bar = progress.add_task(name, total=segment.stop - segment.start, info="")
+        clip = renderer.render(lambda frames, fps: progress.update(bar, advance=frames, info=f"{fps:.1f} fps"), stop)
+    written = finish_part(folder, segment, clip.frames)
+    part = replace(clip, outputs={name: written for name in clip.outputs}, compares={}, mattes={})
+    return RenderResult([part], time.perf_counter() - started)

@@ -6,12 +6,12 @@ here (`model_kind(name)`) and nowhere else, so adding a kind is one module and o
 
 The API, for a kind defined outside vidgan (a plug-in, a test):
 
-    register_kind(ModelKind(name="toy", options=ToyOptions, build_task=build_toy_task,
+    register_kind(ModelKind(name="toy", options=ToyOptions, build_task=build_toy_task, data=TWO_DOMAINS,
                             directions=A2B_ONLY, load_generator=toy_generator,
                             evaluate="vidgan.eval.cyclegan:evaluate_translation_run",
                             eval_table="vidgan.eval.cyclegan:translation_table"))
 
-then build the CLI (`vidgan.cli.build_app()`, or import vidgan.cli after registering) to get `vidgan train toy`.
+and `vidgan.cli.main` offers `vidgan train toy` (it syncs its train commands with this table on each call).
 Every callable field takes the callable itself or "module.path:attribute", imported at first use, so a record in
 a low layer can name code in a higher one (training/, eval/) without importing it.
 """
