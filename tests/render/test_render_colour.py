@@ -245,3 +245,57 @@ def test_a_render_in_segments_keeps_tags_aspect_and_timecode(identity, run_cli, 
         timecodes = {value for key, value in metadata.items() if key.split(":")[-1].lower() == "timecode"}
         assert timecodes == {"01:00:10:05"}, (out.name, metadata)
         assert len(list(iter_frames(out))) == 6
+
+
+HDR10 = "master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):max-cll=1000,400"
+
+
+def _hdr10_clip(path: Path) -> Path:
+    """An HDR10 clip as cameras and graders deliver it: HEVC Main10 (yuv420p10le), BT.2020, PQ, with mastering-display
+    and content-light-level SEI; a red bar (118, 69, 45) left and a green one (103, 127, 73) right, in 8-bit levels."""
+    rgb = np.zeros((96, 160, 3), np.uint16)
+    rgb[:, :80], rgb[:, 80:] = np.array((118, 69, 45)) * 257, np.array((103, 127, 73)) * 257
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx265", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 160, 96, "yuv420p10le"
+        stream.options = {"x265-params": f"log-level=error:hdr10=1:{HDR10}"}
+        context = stream.codec_context
+        context.colorspace, context.color_range, context.color_primaries, context.color_trc = 9, 1, 9, 16
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le").reformat(
+                format="yuv420p10le", dst_colorspace=Colorspace.BT2020, dst_color_range=ColorRange.MPEG)
+            frame.colorspace, frame.color_range, frame.color_primaries, frame.color_trc = 9, 1, 9, 16
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    return path
+
+
+def _first_frame_hdr(path: Path):
+    from vidgan.io.hdr import HdrMetadata
+
+    with av.open(str(path)) as container:
+        return HdrMetadata.of(next(container.decode(video=0)))
+
+
+def test_ten_bit_420_source_keeps_its_colours_in_deep_outputs_and_its_hdr10_metadata(identity, run_cli, tmp_path):
+    source = _hdr10_clip(tmp_path / "hdr10.mp4")
+    hdr = _first_frame_hdr(source)
+    assert hdr is not None and hdr.content_light == (1000, 400) and hdr.mastering.max_luminance == 1000
+    roi = ("--roi", "0,0,4,4", "--feather", "0", "--device", "cpu")
+    stderr = {}
+    for out in (tmp_path / "frames", tmp_path / "o.mov", tmp_path / "o.mp4"):
+        done = run_cli("render", source, "--run", tmp_path, "--out", out, *roi)
+        assert done.code == 0, done.stderr
+        stderr[out.name] = done.stderr.replace("\n", " ")
+    png = cv2.imread(str(sorted((tmp_path / "frames").glob("*.png"))[0]), cv2.IMREAD_UNCHANGED)
+    assert png.dtype == np.uint16
+    rgb16 = png[..., ::-1].astype(float) / 257  # outside the 4x4 box: the source's decoded pixels
+    for out_rgb in (rgb16, read_back(tmp_path / "o.mov")[1], read_back(tmp_path / "o.mp4")[1]):
+        assert np.abs(out_rgb[48, 40] - (118, 69, 45)).max() <= 2.5, out_rgb[48, 40]
+        assert np.abs(out_rgb[48, 120] - (103, 127, 73)).max() <= 2.5, out_rgb[48, 120]
+    assert _first_frame_hdr(tmp_path / "o.mp4") == hdr  # the H.264 output's SEI says what the source's said
+    assert read_back(tmp_path / "o.mp4")[0].color_trc == 16
+    # ProRes keeps them only in container boxes PyAV cannot write: said once, not dropped silently
+    assert "prores cannot carry the source's HDR10 mastering-display" in stderr["o.mov"]
+    assert "HDR10" not in stderr["o.mp4"]

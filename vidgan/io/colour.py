@@ -44,6 +44,11 @@ class ColourTags:
     primaries: int = UNSPECIFIED
     transfer: int = UNSPECIFIED
 
+    @property
+    def is_hdr(self) -> bool:
+        """Whether the transfer is an HDR one (PQ or HLG)."""
+        return self.transfer in _HDR_TRANSFERS
+
     @classmethod
     def of(cls, frame: av.VideoFrame) -> ColourTags:
         """The frame's tags as decoded, unspecified values kept unspecified."""
@@ -98,8 +103,12 @@ def source_tags(frame: av.VideoFrame) -> ColourTags:
 
 # swscale's fast Y'CbCr-to-RGB path is off by a level or two (BT.709 green decodes as 254) and the error grows
 # with each decode-encode generation; accurate rounding with full horizontal chroma lands on the exact values,
-# for about 25 ms more per 1080p frame.
+# for about 25 ms more per 1080p frame. Into 16-bit RGB, full chroma interpolation garbles 4:2:0 sources in this
+# FFmpeg (10-bit red (118, 69, 45) came out (118, 0, 117)), and accurate rounding alone is already within 1.6
+# levels of 8 bits there, so the deep layouts take accurate rounding only.
 _ACCURATE = Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+_ACCURATE_DEEP = Interpolation.ACCURATE_RND
+_DEEP_LAYOUTS = ("rgb48le", "rgba64le")
 
 
 def decode_rgb(
@@ -114,7 +123,7 @@ def decode_rgb(
     """The frame as H×W×3 full-range RGB (uint8 for rgb24, uint16 for rgb48le), converted with its matrix and range
     (`tags`, resolved) by swscale, scaled on the way to width×height (default: its own) with `interpolation`
     (an Interpolation name)."""
-    flags = Interpolation[interpolation] | _ACCURATE
+    flags = Interpolation[interpolation] | (_ACCURATE_DEEP if rgb_format in _DEEP_LAYOUTS else _ACCURATE)
     matrix = _SWS_MATRIX.get(tags.matrix)
     if matrix is None:  # RGB-coded: no matrix to apply
         return frame.to_ndarray(format=rgb_format, width=width, height=height, interpolation=flags)

@@ -20,6 +20,7 @@ from vidgan.core.fsutil import temp_path_for
 from vidgan.core.progress import warn
 from vidgan.io.colour import ColourTags, decode_rgb, encode_frame, source_tags, tag_encoder
 from vidgan.io.fields import Deinterlacer, is_interlaced
+from vidgan.io.hdr import HdrMetadata
 from vidgan.io.plates import Plate, at_depth, split_plate
 from vidgan.io.tracks import SourceTracks, ffmpeg_reason
 
@@ -42,12 +43,17 @@ class VideoCodec:
     keeps_aspect: bool = True
     bits: int = 8  # per sample: frames with a Plate are encoded from 16-bit RGB when above 8
     alpha: bool = False  # stores an alpha channel
+    # The encoder option that takes HDR10 static metadata as x264/x265 spell it (HdrMetadata.x264_params), or None
+    # where PyAV has no way to hand it over (ProRes and FFV1 keep it only in container side data PyAV cannot set).
+    hdr_option: str | None = None
 
 
 VIDEO_CODECS = {
     # veryfast encodes 720p about 2.5x faster than x264's default (medium) for somewhat larger files at the same
     # crf; at medium the encoder alone took a fifth of a CPU render's time.
-    "h264": VideoCodec("libx264", None, (("preset", "veryfast"),), (".mp4", ".mov", ".mkv"), takes_crf=True),
+    "h264": VideoCodec(
+        "libx264", None, (("preset", "veryfast"),), (".mp4", ".mov", ".mkv"), takes_crf=True, hdr_option="x264-params"
+    ),
     # Profile 3 is ProRes 422 HQ; 10-bit 4:2:2 is what finishing tools expect of it (limited range by definition).
     "prores": VideoCodec(
         "prores_ks", "yuv422p10le", (("profile", "3"), ("vendor", "apl0")), (".mov",), full_range=False, bits=10
@@ -64,11 +70,13 @@ VIDEO_CODECS = {
 @dataclass(frozen=True)
 class PictureTags:
     """What a video output declares about its picture, taken from its source: colour tags (vidgan.io.colour),
-    sample aspect ratio (pixel width / height; 1 is square) and start timecode (HH:MM:SS:FF, or None)."""
+    sample aspect ratio (pixel width / height; 1 is square), start timecode (HH:MM:SS:FF, or None) and HDR10
+    static metadata (vidgan.io.hdr; None for SDR)."""
 
     colour: ColourTags = field(default_factory=ColourTags)
     sample_aspect: Fraction = Fraction(1)
     timecode: str | None = None
+    hdr: HdrMetadata | None = None
 
 
 @dataclass(frozen=True)
@@ -257,7 +265,7 @@ def _picture_tags(container: av.container.InputContainer, stream: av.video.strea
     sample_aspect = Fraction(stream.sample_aspect_ratio or 1)  # None or 0: not declared, square
     if round(_frame_rotation(first) / 90) % 2:
         sample_aspect = 1 / sample_aspect
-    return PictureTags(source_tags(first), sample_aspect, _timecode(container))
+    return PictureTags(source_tags(first), sample_aspect, _timecode(container), HdrMetadata.of(first))
 
 
 def probe_video(path: str | Path) -> VideoInfo:
@@ -423,6 +431,8 @@ def _add_video_stream(
     colour = tags.colour.for_output(width, height, rgb_output=rgb, full_range_allowed=codec.full_range)
     tag_encoder(stream.codec_context, colour)
     stream.codec_context.sample_aspect_ratio = tags.sample_aspect
+    if tags.hdr is not None and colour.is_hdr and codec.hdr_option is not None:
+        stream.options = stream.options | {codec.hdr_option: tags.hdr.x264_params()}
     return stream, colour
 
 
@@ -497,6 +507,9 @@ class VideoWriter:
                  f" ({ffmpeg_reason(exc)}); writing the video without them")
         if self._tracks is not None and self._tracks.summary:
             warn(f"{self.path}: from {audio_from}: {self._tracks.summary}")
+        if self.tags.hdr is not None and self._colour.is_hdr and self.codec.hdr_option is None:
+            warn(f"{self.path}: {codec} cannot carry the source's HDR10 mastering-display and content-light-level"
+                 " metadata here; the output declares its HDR transfer without them (render to h264 to keep them)")
         if self.tags.sample_aspect != 1 and not VIDEO_CODECS[codec].keeps_aspect:
             aspect = self.tags.sample_aspect
             warn(f"{self.path}: {codec} in this container cannot record the source's sample aspect ratio"
