@@ -108,7 +108,9 @@ def test_edge_ssim_keeps_to_structure_not_colour():
     brighter = x + 0.3
     assert torch.allclose(edge_ssim_per_image(x, x), torch.ones(3))
     assert torch.allclose(edge_ssim_per_image(x, brighter), torch.ones(3), atol=1e-4)
-    assert ssim_grey_per_image(x, brighter).max() < 0.95  # grey SSIM counts the brightness change, edge SSIM does not
+    # a negative keeps every edge where it was: edge SSIM 1, while grey SSIM finds the structure inverted
+    assert torch.allclose(edge_ssim_per_image(x, -x), torch.ones(3), atol=1e-4)
+    assert ssim_grey_per_image(x, -x).max() < 0
     unrelated = torch.rand(3, 3, 32, 32, generator=rng) * 2 - 1
     assert edge_ssim_per_image(x, unrelated).max() < 0.5
     step = -torch.ones(1, 3, 8, 8)
