@@ -14,6 +14,7 @@ from vidgan.models.arch import GeneratorConfig
 from vidgan.models.cyclegan import build_generator, encoder_features
 from vidgan.models.patchnce import PatchHeads, sample_positions
 from vidgan.runs.checkpoints import load_latest_checkpoint
+from vidgan.runs.generators import load_generator
 from vidgan.training.cut import patch_taps, train_cut
 from vidgan.training.losses import patch_nce_loss
 from vidgan.training.options import CUTOptions, FastCUTOptions
@@ -116,3 +117,48 @@ def test_edge_ssim_keeps_to_structure_not_colour():
     step = -torch.ones(1, 3, 8, 8)
     step[..., 4:] = 1  # a straight black-to-white step: edge strength 1
     assert edges(step).max().item() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("kind", ["cut", "fastcut"])
+def test_cli_trains_resumes_renders_evaluates_and_exports_a_one_sided_run(kind, tmp_path, run_cli):
+    from conftest import assert_clean_failure
+
+    from vidgan.io.video import probe_video, write_test_clip
+
+    write_domains(tmp_path / "data", size=64, count=8)
+    run = tmp_path / "run"
+    tiny = ["--channels", 4, "--res-blocks", 1, "--disc-channels", 4, "--batch-size", 2, "--nce-patches", 16,
+            "--checkpoint-every", 2, "--device", "cpu", "-q"]
+    done = run_cli("train", kind, tmp_path / "data", "--out", run, "--iters", 2, *tiny)
+    assert done.code == 0, done.stderr
+    done = run_cli("train", "--out", run, "--resume", "--iters", 3, "-q")
+    assert done.code == 0, done.stderr
+    assert load_latest_checkpoint(run)["step"] == 3
+    assert (run / "samples" / "step_0000003.png").exists() and (run / "losses.png").exists()
+
+    clip = write_test_clip(tmp_path / "clip.mp4", width=64, height=48, fps=25, n_frames=4)
+    done = run_cli("render", clip, "--run", run, "--out", tmp_path / "out.mp4", "--device", "cpu", "-q")
+    assert done.code == 0, done.stderr
+    assert probe_video(tmp_path / "out.mp4").frame_count == 4
+    for direction in ("b2a", "both"):
+        refused = run_cli("render", clip, "--run", run, "--direction", direction, "--out", tmp_path / "no.mp4", "--device", "cpu")
+        assert_clean_failure(refused, f"a {kind} run translates a→b only", code=2)
+    assert not (tmp_path / "no.mp4").exists()
+
+    done = run_cli("eval", "--run", run, "--classifier-steps", 2, "--c2st-repeats", 1, "--device", "cpu", "-q")
+    assert done.code == 0, done.stderr
+    import json
+
+    results = json.loads((run / "eval.json").read_text())
+    assert results["kind"] == kind and list(results["directions"]) == ["a2b"]
+    scores = results["directions"]["a2b"]
+    assert "cycle_l1" not in scores and 0 < scores["edge_ssim"] <= 1 and "edges kept" in done.stdout
+
+    done = run_cli("export", "--run", run, "--format", "torchscript", "--out", tmp_path / "g.pt")
+    assert done.code == 0, done.stderr
+    exported = torch.jit.load(str(tmp_path / "g.pt"))
+    generator = load_generator(run, "a2b")
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    assert torch.allclose(exported(x), generator(x), atol=1e-5)
+    refused = run_cli("export", "--run", run, "--direction", "b2a", "--format", "torchscript", "--out", tmp_path / "h.pt")
+    assert_clean_failure(refused, f"a {kind} run translates a→b only", code=2)
