@@ -27,6 +27,7 @@ import torch
 from benchlib import machine
 
 from vidgan.demo import GLOVE, SKIN, TAKES, DemoScale, hand_mask, train_demo_run, write_take
+from vidgan.io.batches import to_float, to_uint8
 from vidgan.io.video import iter_frames
 from vidgan.models.cyclegan import GeneratorConfig, build_generator
 from vidgan.render.detail import SourceDetail
@@ -35,7 +36,6 @@ from vidgan.render.options import RenderOptions
 from vidgan.render.tiles import TiledGenerator
 from vidgan.render.video import render_video
 from vidgan.runs.checkpoints import step_checkpoints
-from vidgan.training.data import to_float, to_uint8
 
 WORKING = 128  # px, the working scale's short side
 SHOT = (1280, 720)  # the demo's shot is made at this size for the render-level rows

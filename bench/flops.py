@@ -13,9 +13,9 @@ import torch
 from benchlib import best_rate, default_generator, machine
 from torch.utils.flop_counter import FlopCounterMode
 
+from vidgan.io.batches import to_float
 from vidgan.models.cyclegan import build_generator
 from vidgan.render.framing import working_size
-from vidgan.training.data import to_float
 
 BATCH, MATMUL_SIDE = 4, 2048
 

@@ -40,8 +40,8 @@ from vidgan.core.devices import resolve_device  # noqa: E402
 from vidgan.core.progress import console  # noqa: E402
 from vidgan.eval.options import EvalOptions  # noqa: E402
 from vidgan.eval.run import eval_table, evaluate_run  # noqa: E402
-from vidgan.training.launch import pipeline_for, train  # noqa: E402
-from vidgan.training.options import TRAIN_OPTIONS  # noqa: E402
+from vidgan.runs.kinds import model_kind  # noqa: E402
+from vidgan.training.launch import train  # noqa: E402
 
 sys.path.insert(0, str(REPO / "bench"))
 from benchlib import best_rate, machine  # noqa: E402
@@ -88,7 +88,7 @@ def parse_setting(text: str) -> tuple[str, object]:
 def model_options(kind: str, out: Path, args: argparse.Namespace, **overrides: object):
     """The options of one model on the cats: its defaults at 64 px, with --plain (CycleGAN) and --set applied."""
     settings = {**(PLAIN if args.plain and kind == "cyclegan" else {}), **dict(args.set), **overrides}
-    return TRAIN_OPTIONS[kind](
+    return model_kind(kind).options_type(
         a_dir=CATS / "russian_blue", b_dir=CATS / "grumpy", out=out, size=64, holdout=args.holdout, device=args.device, **settings
     )
 
@@ -106,7 +106,7 @@ def build_model_task(kind: str, args: argparse.Namespace, out: Path, batch: int)
         "working_scale": 64,
     }
     torch.manual_seed(0)
-    return pipeline_for(kind, out).build_task(config, resolve_device(args.device))
+    return model_kind(kind).get("build_task")(config, resolve_device(args.device))
 
 
 def peak_training_memory(kind: str, args: argparse.Namespace, out: Path, batch: int, steps: int, answer) -> None:

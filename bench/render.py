@@ -30,12 +30,13 @@ from benchlib import best_rate, default_generator, print_table, random_generator
 
 from vidgan.core.devices import inference_dtype, resolve_device
 from vidgan.core.directions import A2B
+from vidgan.io.batches import to_float, to_uint8
 from vidgan.io.video import VideoWriter, iter_frames, write_test_clip
 from vidgan.render.options import RenderOptions
 from vidgan.render.runtimes import resolve_runtime
-from vidgan.render.translator import default_batch_size, load_render_generator, load_translators
+from vidgan.render.translator import default_batch_size, load_translators
 from vidgan.render.video import render_video
-from vidgan.training.data import to_float, to_uint8
+from vidgan.runs.generators import load_generator
 
 
 def naive_loop(clip: Path, out: Path, generator: torch.nn.Module, size: tuple[int, int], device: torch.device) -> int:
@@ -147,7 +148,7 @@ class ClipBench:
             name = resolve_runtime(runtime, self.device) + (" --half" if half else "")
             runs[f"model only, {name}, batch {self.args.batch}"], shape = self.model_only(runtime, half)
             runs[f"vidgan render, {name}"] = self.render(runtime, half)
-        generator = load_render_generator(self.checkpoint, A2B, None, self.device)
+        generator = load_generator(self.checkpoint, A2B, self.device)
         working = (shape[1], shape[0])
         runs["naive cv2 loop, torch, batch 1"] = lambda: naive_loop(self.clip, self.folder / "naive.mp4", generator, working, self.device)
         rates = best_rate(runs, self.args.rounds)

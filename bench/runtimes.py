@@ -23,9 +23,9 @@ import torch
 from benchlib import best_rate, default_generator, machine
 from torch.utils.flop_counter import FlopCounterMode
 
+from vidgan.io.batches import to_float, to_uint8
 from vidgan.models.cyclegan import build_generator
 from vidgan.render.runtimes import RUNTIMES, installed_runtimes, resolve_runtime, runtime_generator
-from vidgan.training.data import to_float, to_uint8
 
 BATCH, WIDTH, HEIGHT, MATMUL_SIDE = 4, 224, 128, 2048
 

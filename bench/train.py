@@ -26,9 +26,10 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from vidgan.core.devices import resolve_device
+from vidgan.io.batches import load_image_folder
 from vidgan.io.images import list_images
 from vidgan.training.cyclegan import CycleGANTask, LossWeights
-from vidgan.training.data import ImageBank, load_image_folder
+from vidgan.training.data import ImageBank
 from vidgan.training.options import CycleGANOptions
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "cats"

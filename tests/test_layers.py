@@ -1,5 +1,6 @@
 """The package's layer rule (README, "Code layout"): a module imports only from its own layer or the layers below,
-and no modules import each other in a cycle, function-level imports included."""
+and no modules import each other in a cycle, function-level imports included; inference and judging (render/,
+eval/) stand beside training, not on it."""
 
 from __future__ import annotations
 
@@ -65,6 +66,25 @@ def test_imports_point_down_only():
         if layer_of(imported) > layer_of(module)
     ]
     assert upward == []
+
+
+# Layers that sit above another in LAYERS's order yet must not use it: what they share lives lower down.
+INDEPENDENT = {"vidgan.render": ("vidgan.training",), "vidgan.eval": ("vidgan.training",)}
+
+
+def test_inference_and_judging_import_nothing_from_training():
+    def within(module: str, package: str) -> bool:
+        return module == package or module.startswith(package + ".")
+
+    crossing = [
+        f"{module} imports {imported}"
+        for module, imported_names in import_graph().items()
+        for package, barred in INDEPENDENT.items()
+        if within(module, package)
+        for imported in imported_names
+        if any(within(imported, other) for other in barred)
+    ]
+    assert crossing == []
 
 
 def test_no_import_cycles():

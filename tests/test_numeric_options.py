@@ -9,7 +9,7 @@ import typer
 from conftest import BAD_NUMBERS, assert_clean_failure, numeric_options
 
 from vidgan.cli import app
-from vidgan.training.options import MODELS
+from vidgan.runs.kinds import kind_names
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def _commands_with_numbers(group: typer.core.TyperGroup, path: tuple[str, ...] =
 
 
 def test_every_command_with_numeric_options_is_checked_here():
-    trained = {("train", model) for model in MODELS}  # tests/training/test_train_options.py
+    trained = {("train", model) for model in kind_names()}  # tests/training/test_train_options.py
     assert _commands_with_numbers(typer.main.get_command(app)) - trained == set(CASES)
 
 

@@ -36,6 +36,7 @@ from torch import nn
 from vidgan.core import errors
 from vidgan.core.errors import Interrupted, VidganError
 from vidgan.io import extract
+from vidgan.io.batches import load_image_folder
 from vidgan.io.video import iter_frames
 from vidgan.models.cyclegan import GeneratorConfig, ResnetGenerator
 from vidgan.render.translator import FrameTranslator
@@ -47,7 +48,6 @@ from vidgan.runs.checkpoints import (
 )
 from vidgan.runs.folder import RunFolder
 from vidgan.training.cyclegan import CycleGANTask
-from vidgan.training.data import load_image_folder
 from vidgan.training.loop import restore, train_loop
 
 TINY = GeneratorConfig.for_size(64, channels=4, res_blocks=1)

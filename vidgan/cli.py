@@ -32,7 +32,8 @@ from vidgan.render.options import (
     parse_segments,
     render_directions,
 )
-from vidgan.training.options import MODELS, TRAIN_OPTIONS, CycleGANOptions, TrainOptions
+from vidgan.runs.kinds import DEFAULT_KIND, MODEL_KINDS, TWO_DOMAINS, ModelKind, kind_names
+from vidgan.training.options import TrainOptions
 
 if TYPE_CHECKING:
     from vidgan.training.loop import TrainResult
@@ -54,7 +55,6 @@ app = typer.Typer(
 
 # Choices come from the library's own constants, so the CLI never restates them.
 Direction = Enum("Direction", {name: name for name in DIRECTION_NAMES}, type=str)
-Model = Enum("Model", {name: name for name in MODELS}, type=str)
 Runtime = Enum("Runtime", {name: name for name in RUNTIMES}, type=str)
 
 
@@ -130,13 +130,13 @@ def _route_train(args: list[str], commands: dict[str, Any]) -> list[str]:
     """The arguments of `vidgan train` as one subcommand's: MODEL …, or `resume` … for --resume."""
     if not args or args[0] == "--help":
         return args
-    model = args.pop(0) if args[0] in MODELS else _take_model(args)
+    model = args.pop(0) if args[0] in kind_names() else _take_model(args)
     if "--resume" in args:
         args.remove("--resume")
         return ["resume", *args, *(["--model", model] if model else [])]
     if model is None and args[0] in commands:
         return args
-    return [model or CycleGANOptions.kind, *args]
+    return [model or DEFAULT_KIND, *args]
 
 
 def _take_model(args: list[str]) -> str | None:
@@ -145,8 +145,8 @@ def _take_model(args: list[str]) -> str | None:
         if arg == "--model" or arg.startswith("--model="):
             value = arg.partition("=")[2] or (args[i + 1] if i + 1 < len(args) else "")
             del args[i : i + (1 if "=" in arg else 2)]
-            if value not in MODELS:
-                raise UsageError(f"--model must be {one_of(MODELS)}, got {value!r}")
+            if value not in kind_names():
+                raise UsageError(f"--model must be {one_of(kind_names())}, got {value!r}")
             return value
     return None
 
@@ -207,39 +207,43 @@ def _field_parameter(f: Field, hint: Any) -> inspect.Parameter:
     return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[cli_type, info])
 
 
-def _input_parameters(kind: str) -> list[inspect.Parameter]:
-    """What a train command takes besides its options' flags: the image folders (and CycleGAN's --no-cycle)."""
+def _input_parameters(kind: ModelKind) -> list[inspect.Parameter]:
+    """What a train command takes besides its options' flags: the image folder, or two domains' (and --no-cycle
+    where the options have a cycle weight)."""
 
     def parameter(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> inspect.Parameter:
         return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
-    if kind != CycleGANOptions.kind:
+    if kind.data != TWO_DOMAINS:
         return [parameter("data", Annotated[Path, typer.Argument(metavar="DATA", help="Image folder to train on.", show_default=False)])]
     folder = Annotated[Path | None, typer.Argument(metavar="[DATA]", help="A folder with a/ and b/ (from vidgan extract).")]
-    return [
+    domains = [
         parameter("data", folder, None),
         parameter("a", Annotated[Path | None, typer.Option("--a", help="Image folder of domain a (instead of DATA).")], None),
         parameter("b", Annotated[Path | None, typer.Option("--b", help="Image folder of domain b (instead of DATA).")], None),
-        parameter("no_cycle", Annotated[bool, typer.Option("--no-cycle", help="Train without cycle-consistency.")], False),
     ]
+    if "cycle_weight" not in {f.name for f in fields(kind.options_type)}:
+        return domains
+    return [*domains, parameter("no_cycle", Annotated[bool, typer.Option("--no-cycle", help="Train without cycle-consistency.")], False)]
 
 
-def _train_options(options_type: type[TrainOptions], values: dict[str, Any]) -> TrainOptions:
+def _train_options(kind: ModelKind, values: dict[str, Any]) -> TrainOptions:
     """The options object a train command's parsed values describe."""
     values = {name: value.value if isinstance(value, Enum) else value for name, value in values.items()}
-    if options_type is not CycleGANOptions:
-        return options_type(**values)
-    from vidgan.training.cyclegan import resolve_domains
+    if kind.data != TWO_DOMAINS:
+        return kind.options_type(**values)
+    from vidgan.training.launch import resolve_domains
 
     a_dir, b_dir = resolve_domains(values.pop("data"), values.pop("a"), values.pop("b"))
-    if values.pop("no_cycle"):
+    if values.pop("no_cycle", False):
         values["cycle_weight"] = 0.0
-    return CycleGANOptions(a_dir=a_dir, b_dir=b_dir, **values)
+    return kind.options_type(a_dir=a_dir, b_dir=b_dir, **values)
 
 
-def _add_train_command(options_type: type[TrainOptions]) -> None:
-    """`vidgan train KIND`: the image folders, then a flag per field of `options_type` (--out first, then the model's
-    own, then those of every job), each with the field's default, help and choices."""
+def _add_train_command(kind: ModelKind) -> None:
+    """`vidgan train KIND`: the image folders, then a flag per field of the kind's options (--out first, then the
+    model's own, then those of every job), each with the field's default, help and choices."""
+    options_type = kind.options_type
     hints = get_type_hints(options_type)
     shared = {f.name for f in fields(TrainOptions)}
     flags = sorted(
@@ -250,30 +254,45 @@ def _add_train_command(options_type: type[TrainOptions]) -> None:
     def command(**values: Any) -> None:
         from vidgan.training.launch import train
 
-        _report_training(train(_train_options(options_type, values)))
+        _report_training(train(_train_options(kind, values)))
 
     command.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [*_input_parameters(options_type.kind), *(_field_parameter(f, hints[f.name]) for f in flags)]
+        [*_input_parameters(kind), *(_field_parameter(f, hints[f.name]) for f in flags)]
     )
-    train_app.command(options_type.kind, cls=TrainCommand, help=options_type.__doc__)(command)
+    train_app.command(kind.name, cls=TrainCommand, help=options_type.__doc__)(command)
 
 
-for _options_type in TRAIN_OPTIONS.values():
-    _add_train_command(_options_type)
+_TRAIN_COMMANDS: dict[str, ModelKind] = {}  # the kind each `vidgan train KIND` command was built for
+
+
+def sync_train_commands() -> None:
+    """One `vidgan train KIND` command per registered model kind (vidgan.runs.kinds): vidgan's own at import, and
+    before `main` builds the command line, those a caller registered, replaced or removed since."""
+    stale = {name for name, kind in _TRAIN_COMMANDS.items() if MODEL_KINDS.get(name) is not kind}
+    train_app.registered_commands[:] = [c for c in train_app.registered_commands if c.name not in stale]
+    for name in stale:
+        del _TRAIN_COMMANDS[name]
+    for name, kind in MODEL_KINDS.items():
+        if name not in _TRAIN_COMMANDS:
+            _add_train_command(kind)
+            _TRAIN_COMMANDS[name] = kind
+
+
+sync_train_commands()
 
 
 @train_app.command("resume", cls=TrainCommand, hidden=True)
 def train_resume(
     out: Annotated[Path, typer.Option(help="Run folder to continue.")] = TrainOptions.out,
     iters: Annotated[int | None, typer.Option(help="Train to this step (default: the run's --iters).")] = None,
-    model: Annotated[Model | None, typer.Option(help="The run's model (checked).")] = None,
+    model: Annotated[str | None, typer.Option(help="The run's model (checked).")] = None,
     device: DeviceOption = "auto",
     quiet: QuietOption = False,
 ) -> None:
     """Continue a run from its newest readable checkpoint (`vidgan train --out RUN --resume`)."""
     from vidgan.training.launch import resume_training
 
-    _report_training(resume_training(out, iters=iters, device=device, quiet=quiet, model=_value(model)))
+    _report_training(resume_training(out, iters=iters, device=device, quiet=quiet, model=model))
 
 
 def _report_training(result: TrainResult) -> None:
@@ -333,7 +352,7 @@ def translate(
 @app.command()
 def plot(run: Annotated[Path, typer.Argument(help="Run folder.")]) -> None:
     """Redraw a run's losses.png and progress.gif (training refreshes them with each sample grid)."""
-    from vidgan.training.plots import plot_run
+    from vidgan.runs.plots import plot_run
 
     for path in plot_run(run):
         console.print(f"wrote {path}")
@@ -591,12 +610,13 @@ def export_model(
     ],
     direction: Annotated[Direction, typer.Option(help="a2b or b2a.")] = Direction.a2b,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out.")] = False,
+    arch: Annotated[Arch | None, typer.Option(help="Architecture of a reference CycleGAN --run file (latest_net_G_A.pth).")] = None,
 ) -> None:
     """Write one direction's generator as a self-contained file for compositing applications: float RGB in [0, 1]
     in and out, any height and width, the working scale and direction in its metadata."""
     from vidgan.render.export import ExportOptions, export_generator
 
-    options = ExportOptions(run=run, out=out, direction=direction.value, format=format.value, overwrite=overwrite)
+    options = ExportOptions(run=run, out=out, direction=direction.value, format=format.value, overwrite=overwrite, arch=_value(arch))
     result = export_generator(options)
     scale = result.metadata["working_scale"]
     console.print(f"wrote {result.out} ({options.format}, {result.metadata['direction']}, working scale {scale} px)")
@@ -641,6 +661,7 @@ def main(argv: list[str] | None = None) -> None:
     if debug:
         args.remove("--debug")
     args = _matte_alpha(args)
+    sync_train_commands()
     command = typer.main.get_command(app)
     try:
         with sigterm_as_interrupt():  # `kill` cleans up like Ctrl-C: temporary files go, train checkpoints

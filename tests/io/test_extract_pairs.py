@@ -13,8 +13,8 @@ from conftest import assert_clean_failure
 from vidgan.io.extract import extract_frames
 from vidgan.io.images import list_images, read_rgb
 from vidgan.io.pairs import PairFiles, read_pair
+from vidgan.runs.images import load_training_images
 from vidgan.runs.splits import split_domain
-from vidgan.training.data import load_training_images
 
 BRIGHTNESS_STEP = 9  # frame i is a flat grey of i * BRIGHTNESS_STEP
 

@@ -8,11 +8,11 @@ import pytest
 from PIL import Image, ImageOps
 
 from vidgan.core.errors import UsageError
+from vidgan.io.batches import load_image_folder
 from vidgan.io.colorspaces import resolve_colorspace, srgb_decode, srgb_encode
 from vidgan.io.exr import read_exr, write_exr
 from vidgan.io.images import load_image, read_image, read_rgb
 from vidgan.io.plates import split_plate, stored_pixels
-from vidgan.training.data import load_image_folder
 
 
 def test_bit_depth_comes_from_the_format_not_the_values(tmp_path):

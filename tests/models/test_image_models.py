@@ -21,12 +21,12 @@ from vidgan.models.cyclegan import (
 from vidgan.models.dcgan import DCGenerator, DCGeneratorConfig
 from vidgan.models.mlp_gan import MLPConfig, MLPDiscriminator, MLPGenerator
 from vidgan.models.vae import VAE, VAEConfig
-from vidgan.training.translation import ImagePool, linear_decay
 from vidgan.training.cyclegan import build_task as build_cyclegan_task
 from vidgan.training.data import ImageBank
 from vidgan.training.gan import build_task as build_gan_task
 from vidgan.training.losses import gradient_penalty
 from vidgan.training.options import CycleGANOptions, DCGANOptions, MLPGANOptions, VAEOptions
+from vidgan.training.translation import ImagePool, linear_decay
 from vidgan.training.vae import build_task as build_vae_task
 
 CPU = torch.device("cpu")
@@ -109,13 +109,13 @@ def _gan_config(kind: str, **changes) -> dict:
 
 @pytest.fixture
 def no_folder_loading(monkeypatch):
-    """build_task functions read image folders (through vidgan.training.data); hand them random images instead."""
+    """build_task functions read image folders (through vidgan.runs.images); hand them random images instead."""
     images = torch.randint(0, 256, (6, 3, 64, 64), dtype=torch.uint8)
 
     def fake_load(folder, size, channels=3):
         return torch.nn.functional.interpolate(images[:, :channels].float(), size=(size, size)).to(torch.uint8)
 
-    monkeypatch.setattr("vidgan.training.data.load_image_folder", fake_load)
+    monkeypatch.setattr("vidgan.runs.images.load_image_folder", fake_load)
 
 
 def _assert_finite(losses: dict[str, torch.Tensor], expected: set[str]) -> None:

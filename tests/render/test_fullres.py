@@ -46,7 +46,7 @@ def _brighten_left_half(x: torch.Tensor) -> torch.Tensor:
 
 
 def _with_generator(monkeypatch, generator: nn.Module) -> nn.Module:
-    monkeypatch.setattr(translator, "load_render_generator", lambda *args: generator)
+    monkeypatch.setattr(translator, "load_generator", lambda *args, **kwargs: generator)
     return generator
 
 

@@ -37,7 +37,7 @@ class _Identity(nn.Module):
 
 @pytest.fixture
 def identity(monkeypatch):
-    monkeypatch.setattr(translator, "load_render_generator", lambda *args: _Identity())
+    monkeypatch.setattr(translator, "load_generator", lambda *args, **kwargs: _Identity())
 
 
 def colour_bars(width: int, height: int) -> np.ndarray:

@@ -43,12 +43,12 @@ class _Generator(nn.Module):
 
 @pytest.fixture
 def brighten_left(monkeypatch):
-    monkeypatch.setattr(translator, "load_render_generator", lambda *args: _Generator())
+    monkeypatch.setattr(translator, "load_generator", lambda *args, **kwargs: _Generator())
 
 
 @pytest.fixture
 def identity(monkeypatch):
-    monkeypatch.setattr(translator, "load_render_generator", lambda *args: _Generator(change=False))
+    monkeypatch.setattr(translator, "load_generator", lambda *args, **kwargs: _Generator(change=False))
 
 
 def _ramp(height: int, width: int, frame: int) -> np.ndarray:

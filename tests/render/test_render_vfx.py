@@ -21,6 +21,7 @@ from vidgan.io.video import VideoWriter, iter_frames, probe_video
 from vidgan.render.boxes import Box
 from vidgan.render.options import RenderOptions
 from vidgan.render.video import render_video
+from vidgan.runs.generators import load_generator
 
 NTSC = Fraction(30000, 1001)
 
@@ -274,7 +275,7 @@ def test_reference_state_dicts_load_and_match_the_reference_network(tmp_path, ar
     state = build(depth, 2, rng)
     path = tmp_path / "latest_net_G_A.pth"
     torch.save(state, path)
-    generator = translator.load_render_generator(path, A2B, arch, torch.device("cpu"))
+    generator = load_generator(path, A2B, arch=arch)
     x = torch.rand(2, 3, size, size, generator=rng) * 2 - 1
     with torch.no_grad():
         assert torch.allclose(generator(x), forward(state, depth, x), atol=1e-5)
@@ -289,13 +290,13 @@ def test_reference_weights_render_and_bad_files_are_clean_errors(make_clip, tmp_
     result = render_video(clip, weights, RenderOptions(out=tmp_path / "out.mp4", arch="resnet_6blocks", fit="native", quiet=True))
     assert result.frames == 3 and probe_video(tmp_path / "out.mp4").width == 64
     with pytest.raises(VidganError, match="resnet_9blocks"):
-        translator.load_render_generator(weights, A2B, "resnet_9blocks", torch.device("cpu"))
+        load_generator(weights, A2B, arch="resnet_9blocks")
     with pytest.raises(VidganError, match="unet_128"):
-        translator.load_render_generator(weights, A2B, "unet_128", torch.device("cpu"))
+        load_generator(weights, A2B, arch="unet_128")
     pickled = tmp_path / "evil.pth"
     torch.save({"model": SimpleNamespace(x=1)}, pickled)
     with pytest.raises(VidganError, match="refused to load"):
-        translator.load_render_generator(pickled, A2B, "resnet_6blocks", torch.device("cpu"))
+        load_generator(pickled, A2B, arch="resnet_6blocks")
 
 
 # --- flicker ---------------------------------------------------------------------------------------------------
@@ -321,7 +322,7 @@ def _textured_pan(i: int) -> np.ndarray:
 
 
 def test_temporal_smoothing_lowers_the_warp_error_of_a_flickering_translation(make_clip, tmp_path, monkeypatch):
-    monkeypatch.setattr(translator, "load_render_generator", lambda *args: _FlickeringGenerator())
+    monkeypatch.setattr(translator, "load_generator", lambda *args, **kwargs: _FlickeringGenerator())
     clip = make_clip("pan.mp4", n_frames=12, width=96, height=64, draw=_textured_pan)
     errors = {}
     for strength in (0.0, 0.8):

@@ -13,12 +13,12 @@ from torch import nn
 
 from vidgan.core.directions import A2B
 from vidgan.core.errors import UsageError
+from vidgan.io.batches import to_float, to_uint8
 from vidgan.models.cyclegan import DiscriminatorConfig, GeneratorConfig, build_generator
 from vidgan.render import runtimes
 from vidgan.render.runtimes import CPU_PREFERENCE, ExportedGenerator, onnx_cache_path, resolve_runtime, runtime_generator
 from vidgan.runs.checkpoints import load_latest_checkpoint, save_checkpoint, step_checkpoints
-from vidgan.runs.generators import CYCLEGAN_KIND, load_generator
-from vidgan.training.data import to_float, to_uint8
+from vidgan.runs.generators import load_generator
 
 CPU = torch.device("cpu")
 ONNX_RUNTIMES = ("onnxruntime", "openvino")
@@ -68,7 +68,7 @@ def random_unet_checkpoint(path: Path) -> Path:
         for generator in generators.values():
             generator.bottleneck[-1].gamma.fill_(0.5)
     arch = {"generator": config.to_dict(), "discriminator": DiscriminatorConfig().to_dict()}
-    return save_checkpoint(path, kind=CYCLEGAN_KIND, step=0, arch=arch, modules={"generators": generators})
+    return save_checkpoint(path, kind="cyclegan", step=0, arch=arch, modules={"generators": generators})
 
 
 def test_a_unet_with_attention_from_a_checkpoint_file_is_cached_beside_it(tmp_path: Path):

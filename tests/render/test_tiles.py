@@ -9,6 +9,7 @@ from conftest import SHARED_DATA
 from PIL import Image
 
 from vidgan.core.errors import UsageError, VidganError
+from vidgan.io.batches import to_float, to_uint8
 from vidgan.models.cyclegan import GeneratorConfig, build_generator
 from vidgan.render import tiles
 from vidgan.render.tiles import (
@@ -22,7 +23,6 @@ from vidgan.render.tiles import (
     spans,
     whole_frame_statistics,
 )
-from vidgan.training.data import to_float, to_uint8
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

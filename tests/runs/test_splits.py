@@ -70,11 +70,11 @@ def test_plain_folders_split_by_seeded_shuffle(tmp_path):
 
 
 def test_train_records_the_split_and_trains_only_on_its_training_images(tmp_path, monkeypatch):
-    import vidgan.training.data
+    import vidgan.runs.images
 
     loaded = []
-    real_loader = vidgan.training.data.load_image_files
-    monkeypatch.setattr(vidgan.training.data, "load_image_files", lambda paths, *rest: loaded.append(paths) or real_loader(paths, *rest))
+    real_loader = vidgan.runs.images.load_image_files
+    monkeypatch.setattr(vidgan.runs.images, "load_image_files", lambda paths, *rest: loaded.append(paths) or real_loader(paths, *rest))
     rng = np.random.default_rng(0)
     for domain in ("a", "b"):
         (tmp_path / domain).mkdir()

@@ -7,9 +7,9 @@ import torch
 from conftest import assert_clean_failure
 from PIL import Image
 
+from vidgan.io.batches import to_uint8
 from vidgan.runs.folder import RunFolder
 from vidgan.training.cyclegan import build_task
-from vidgan.training.data import to_uint8
 
 TINY = ["--channels", 4, "--res-blocks", 1, "--disc-channels", 4, "--batch-size", 2, "--iters", 1, "--device", "cpu", "-q"]
 

@@ -18,10 +18,10 @@ from vidgan.render.options import TranslateOptions
 from vidgan.render.sample import sample_images
 from vidgan.render.translate import translate_folder
 from vidgan.runs.folder import RunFolder
+from vidgan.runs.plots import plot_run
 from vidgan.training.gan import train_dcgan, train_mlp_gan
 from vidgan.training.launch import resume_training, train
 from vidgan.training.options import CycleGANOptions, DCGANOptions, MLPGANOptions, VAEOptions
-from vidgan.training.plots import plot_run
 from vidgan.training.vae import train_vae
 
 CATS = SHARED_DATA / "cats"

@@ -8,8 +8,8 @@ from PIL import Image
 
 from vidgan.core.errors import VidganError
 from vidgan.runs.folder import RunFolder
+from vidgan.runs.plots import domain_pairs, plot_losses
 from vidgan.training.loop import LossLog, format_losses
-from vidgan.training.plots import domain_pairs, plot_losses
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from test_train import tiny_cyclegan, write_images
 from torch.nn.utils import parametrize
 
 from vidgan.core.errors import UsageError
+from vidgan.io.batches import load_image_folder
 from vidgan.models.cyclegan import (
     DiscriminatorConfig,
     GeneratorConfig,
@@ -24,7 +25,7 @@ from vidgan.training.cyclegan import (
     LossWeights,
     build_task,
 )
-from vidgan.training.data import ImageBank, load_image_folder
+from vidgan.training.data import ImageBank
 from vidgan.training.launch import resume_training
 from vidgan.training.loop import ema_decay
 

@@ -10,10 +10,11 @@ from conftest import SHARED_DATA
 
 from vidgan.core.errors import UsageError
 from vidgan.eval.temporal import temporal_errors
+from vidgan.io.batches import MAX_SHIFT, defined, move, random_motion
 from vidgan.runs.config import upgrade_config
 from vidgan.training.loop import format_losses
 from vidgan.training.options import CycleGANOptions
-from vidgan.training.temporal import MAX_SHIFT, defined, equivariance_loss, move, random_motion
+from vidgan.training.temporal import equivariance_loss
 
 CPU = torch.device("cpu")
 

@@ -9,6 +9,7 @@ from conftest import SHARED_DATA, assert_clean_failure
 from PIL import Image
 
 from vidgan.core.errors import VidganError
+from vidgan.io.batches import augment, load_image_folder
 from vidgan.models.cyclegan import DiscriminatorConfig, GeneratorConfig
 from vidgan.runs.folder import RunFolder
 from vidgan.runs.generators import load_generator
@@ -17,13 +18,7 @@ from vidgan.training.cyclegan import (
     LossWeights,
     train_cyclegan,
 )
-from vidgan.training.data import (
-    DIFFAUG_POLICY,
-    ImageBank,
-    augment,
-    diff_augment,
-    load_image_folder,
-)
+from vidgan.training.data import DIFFAUG_POLICY, ImageBank, diff_augment
 from vidgan.training.launch import resume_training
 from vidgan.training.loop import TrainResult
 from vidgan.training.options import CycleGANOptions

@@ -12,7 +12,10 @@ from conftest import BAD_NUMBERS, REPO_ROOT, assert_clean_failure, numeric_optio
 from PIL import Image
 
 from vidgan.core.errors import UsageError
-from vidgan.training.options import MODELS, TRAIN_OPTIONS, CycleGANOptions, DCGANOptions, MLPGANOptions, VAEOptions
+from vidgan.runs.kinds import kind_names, model_kind
+from vidgan.training.options import CycleGANOptions, DCGANOptions, MLPGANOptions, VAEOptions
+
+MODELS = kind_names()  # vidgan's own kinds, at collection
 
 # The numeric options whose 0 means something (off, none, a seed, the first step); every other one refuses 0.
 ZERO_MEANS = {
@@ -82,7 +85,7 @@ def test_options_survive_the_run_config_and_check_themselves():
     for options in cases:
         options.validate()
         config = json.loads(json.dumps(options.to_config()))
-        assert type(options).from_config(config) == options and TRAIN_OPTIONS[options.kind] is type(options)
+        assert type(options).from_config(config) == options and model_kind(options.kind).options_type is type(options)
     with pytest.raises(UsageError, match=r"--lr must be above 0, got nan"):
         VAEOptions(data=Path("/x"), lr=float("nan")).validate()
     with pytest.raises(UsageError, match=r"--beta2 must be from 0 to below 1, got 1.0"):

@@ -1,9 +1,10 @@
-"""`vidgan eval` of a CycleGAN run: translation scores, C2ST, cycle and identity error, colour, structure and
-temporal error.
+"""`vidgan eval` of a run that translates (a CycleGAN, or any kind whose record in vidgan.runs.kinds has
+directions): translation scores, C2ST, cycle and identity error, colour, structure and temporal error.
 
 A domain classifier (real a vs real b, vidgan.eval.judges) scores translations, and fresh classifiers per direction
 try to tell translations from real target images (C2ST). Every figure stands beside its baseline: real target
-images and the untranslated input. One direction is scored at a time by `score_direction`.
+images and the untranslated input. One direction is scored at a time by `score_direction`; the cycle error needs
+both directions, so a run that translates a→b only has none.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import torch
 
 from vidgan.core.devices import resolve_device
-from vidgan.core.directions import DIRECTIONS, DOMAINS, Direction
+from vidgan.core.directions import DOMAINS, Direction
 from vidgan.core.progress import make_progress, warn
 from vidgan.eval.judges import BATCH, FEW_IMAGES, Progress, c2st_classifiers, holdout_accuracy, predict, two_sample_test
 from vidgan.eval.metrics import (
@@ -30,16 +31,15 @@ from vidgan.eval.metrics import (
 )
 from vidgan.eval.options import ClassifierSettings, EvalOptions
 from vidgan.eval.temporal import temporal_errors
+from vidgan.io.batches import load_frames, load_image_files, to_float, to_uint8
 from vidgan.io.images import list_images
 from vidgan.io.pairs import PAIRS, PairFiles
 from vidgan.models.classifier import BinaryClassifier
 from vidgan.render.runtimes import runtime_generator
 from vidgan.runs.checkpoints import load_latest_checkpoint
 from vidgan.runs.folder import RunFolder
-from vidgan.runs.generators import CYCLEGAN_KIND as KIND
-from vidgan.runs.generators import generator_from_checkpoint
+from vidgan.runs.kinds import model_kind
 from vidgan.runs.splits import load_split
-from vidgan.training.data import load_frames, load_image_files, to_float, to_uint8
 
 # A generator as the runtimes give it (vidgan.render.runtimes): the module, or its export run by an ONNX runtime.
 Generator = Callable[[torch.Tensor], torch.Tensor]
@@ -58,7 +58,7 @@ class ImageSets:
 def _image_loader(config: dict[str, Any]) -> Callable[[list[Path], Path], torch.Tensor]:
     """How the run's evaluation images are loaded: size×size squares, or for a run trained on --crop windows of
     whole frames, the centre crop×crop window of each frame at the run's working scale (the scale it trained at)."""
-    size, crop = config["size"], config["crop"]
+    size, crop = config["size"], config.get("crop")
     if crop is None:
         return lambda paths, where: load_image_files(paths, size, where)
 
@@ -127,11 +127,13 @@ def score_direction(
     beside its baseline; `classifier` labels domain b 1 (vidgan.eval.judges.holdout_accuracy(a, b)). "c2st" is
     None when a set has fewer than 2 images. The temporal error is measured on the source images' frame pairs
     where `later` holds them ("temporal_pairs": "frames"), else on the images and slightly moved copies
-    ("motions"). The round trip (cycle_l1, cycle_psnr) is scored where `generators` holds the reverse direction
-    too; edge SSIM (vidgan.eval.metrics.edge_ssim_per_image) is the structure figure of every model, beside it
-    for unrelated image pairs (each source image against a target image)."""
+    ("motions"). The cycle figures are None where `generators` lacks the reverse direction. Edge SSIM
+    (vidgan.eval.metrics.edge_ssim_per_image) is the structure figure of every model, one-way ones included, beside
+    it for unrelated image pairs (each source image against a target image)."""
     source, target = images[direction.source], images[direction.target]
     translated = _translate(generators[direction], source)
+    reverse = generators.get(direction.reverse)
+    cycled = None if reverse is None else _translate(reverse, translated)
     target_label = DOMAINS.index(direction.target)
     later_frames = (later or {}).get(direction.source)
     translate = partial(_translate, generators[direction])
@@ -141,15 +143,12 @@ def score_direction(
     def share_judged_target(judged: torch.Tensor) -> float:
         return (predict(classifier, judged) == target_label).float().mean().item()
 
-    scores: dict[str, float | str | None] = {
+    return {
         "translation_score": share_judged_target(translated),
         "real_target_score": share_judged_target(target),
         "untranslated_score": share_judged_target(source),
-    }
-    if direction.reverse in generators:
-        cycled = _translate(generators[direction.reverse], translated)
-        scores |= {"cycle_l1": _paired(l1_per_image, cycled, source), "cycle_psnr": psnr(_paired(mse_per_image, cycled, source))}
-    return scores | {
+        "cycle_l1": None if cycled is None else _paired(l1_per_image, cycled, source),
+        "cycle_psnr": None if cycled is None else psnr(_paired(mse_per_image, cycled, source)),
         "identity_l1": _paired(l1_per_image, _translate(generators[direction], target), target),
         "colour_distance": colour_distance(translated, target),
         "untranslated_colour_distance": colour_distance(source, target),
@@ -163,25 +162,28 @@ def score_direction(
     }
 
 
-def evaluate_cyclegan_run(run: RunFolder, config: dict[str, Any], options: EvalOptions) -> dict[str, Any]:
-    """Score the run's newest checkpoint in both directions on its held-out images (or the folders options.a and
-    options.b); returns what eval.json holds. Runs trained with --ema are judged by their averaged generator
-    weights unless options.averaged is off; options.runtime runs them (vidgan.render.runtimes)."""
+def evaluate_translation_run(run: RunFolder, config: dict[str, Any], options: EvalOptions) -> dict[str, Any]:
+    """Score the run's newest checkpoint in each direction its kind translates on its held-out images (or the
+    folders options.a and options.b); returns what eval.json holds. Runs that kept a moving average of their
+    weights (--ema: a checkpoint model named *_ema) are judged by it unless options.averaged is off;
+    options.runtime runs the generators (vidgan.render.runtimes)."""
     settings = options.classifier
     device = resolve_device(options.device)
     checkpoint = load_latest_checkpoint(run.root, map_location=device)
+    kind = model_kind(checkpoint["kind"], run.root)
     generators = {}
-    for d in DIRECTIONS:
-        generator = generator_from_checkpoint(checkpoint, d, device, averaged=options.averaged)
+    for d in kind.directions:
+        generator = kind.get("load_generator")(checkpoint, d, device, options.averaged)
         generators[d] = runtime_generator(generator, run.root, d, device, options.runtime)
-    weights = "averaged" if options.averaged and "generators_ema" in checkpoint["models"] else "trained"
+    averaged = options.averaged and any(name.endswith("_ema") for name in checkpoint["models"])
+    weights = "averaged" if averaged else "trained"
     folders = None if options.a is None else {"a": options.a, "b": options.b}
     sets = _image_sets(run, config, folders, device)
     counts = {d: len(images) for d, images in sets.evaluation.items()}
     if min(counts.values()) < FEW_IMAGES:
         warn(f"only {min(counts.values())} evaluation images in one domain: the scores below are coarse and noisy")
     with make_progress(quiet=options.quiet) as progress:
-        total = 1 + c2st_classifiers(settings) * len(DIRECTIONS)
+        total = 1 + c2st_classifiers(settings) * len(generators)
         bar = progress.add_task("eval: classifiers", total=total, info="domain classifier")
 
         def step(share: float) -> None:
@@ -191,14 +193,14 @@ def evaluate_cyclegan_run(run: RunFolder, config: dict[str, Any], options: EvalO
         if accuracy < RELIABLE_ACCURACY:
             warn(f"the domain classifier tells real a from real b only {accuracy:.0%} of the time: translation scores mean little")
         directions = {}
-        for direction in DIRECTIONS:
+        for direction in generators:
             progress.update(bar, info=f"{direction.name}: translating, C2ST")
             directions[direction.name] = score_direction(direction, generators, sets.evaluation, classifier, settings, step, sets.later)
     if min(counts.values()) < 2:
         warn("C2ST needs at least 2 evaluation images in each domain (one to train on, one to judge): not measured")
     return {
         "run": str(run.root),
-        "kind": KIND,
+        "kind": kind.name,
         "step": int(checkpoint["step"]),
         "generator_weights": weights,  # "averaged" (the run's moving average, --ema) or "trained"
         "images": {"set": sets.kind, **counts},
@@ -234,13 +236,19 @@ TABLE_ROWS = (
 )
 
 
+ROUND_TRIP = ("cycle_l1", "cycle_psnr")  # measured only where a run translates both ways
+
+
 def table_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
-    """(label, a→b, b→a) strings for every row of the eval table ("n/a" for figures an older eval did not record);
-    a one-direction eval (CUT, FastCUT) shows the rows it measured only."""
+    """(label, a→b[, b→a]) strings for every row of the eval table ("n/a" for figures an older eval did not record);
+    a one-way run's (CUT, FastCUT) has no round-trip rows."""
     directions = results["directions"]
-    rows = [(key, label, *(_shown(fmt, directions[d].get(key)) for d in directions)) for key, label, fmt in TABLE_ROWS]
-    one_sided = len(directions) == 1
-    return [row[1:] for row in rows if not (one_sided and all(row[0] not in directions[d] for d in directions))]
+    one_way = len(directions) == 1
+    return [
+        (label, *(_shown(fmt, directions[d].get(key)) for d in directions))
+        for key, label, fmt in TABLE_ROWS
+        if not (one_way and key in ROUND_TRIP)
+    ]
 
 
 def _shown(fmt: str, value: float | str | None) -> str:
@@ -258,7 +266,7 @@ def eval_summary(results: dict[str, Any]) -> str:
     )
 
 
-def cyclegan_table(results: dict[str, Any]) -> tuple[str, tuple[str, ...], list[tuple[str, ...]]]:
-    """The title line, column headers and rows of a CycleGAN run's eval table (terminal and HTML report)."""
+def translation_table(results: dict[str, Any]) -> tuple[str, tuple[str, ...], list[tuple[str, ...]]]:
+    """The title line, column headers and rows of a translating run's eval table (terminal and HTML report)."""
     header = ("metric", *(direction.replace("2", "→") for direction in results["directions"]))
     return eval_summary(results), header, table_rows(results)

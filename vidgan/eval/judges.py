@@ -15,8 +15,8 @@ import torch.nn.functional as F
 
 from vidgan.eval.metrics import balanced_accuracy
 from vidgan.eval.options import ClassifierSettings
+from vidgan.io.batches import augment, to_float
 from vidgan.models.classifier import BinaryClassifier, ClassifierConfig
-from vidgan.training.data import augment, to_float
 
 Progress = Callable[[float], None]  # told each share of a classifier's training done
 

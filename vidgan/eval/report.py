@@ -1,7 +1,7 @@
 """`vidgan report`: one self-contained RUN/report.html (images embedded, no server, no network).
 
 It shows the `vidgan eval` table (when RUN/eval.json exists), the loss curves and progress GIF (redrawn by
-vidgan.training.plots first), the latest sample grid, the held-out split and the config.
+vidgan.runs.plots first), the latest sample grid, the held-out split and the config.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from vidgan.core.errors import VidganError
 from vidgan.core.fsutil import write_text_atomic
 from vidgan.eval.run import eval_table_parts
 from vidgan.runs.folder import RunFolder
+from vidgan.runs.kinds import model_kind
+from vidgan.runs.plots import refresh_plots
 from vidgan.runs.splits import load_split
-from vidgan.training.cyclegan import KIND
-from vidgan.training.plots import refresh_plots
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -42,7 +42,7 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...] | None = None) -
     return f"<table>{head}{body}</table>"
 
 
-def _images_section(run: RunFolder, kind: str) -> str:
+def _images_section(run: RunFolder, rows: str) -> str:
     """Loss curves, the progress GIF and the latest sample grid, redrawn from the run folder first."""
     refresh_plots(run)
     parts = []
@@ -51,7 +51,7 @@ def _images_section(run: RunFolder, kind: str) -> str:
     latest = run.latest_sample()
     if latest is None:
         return "\n".join(parts) + "\n<p>No sample grids saved yet.</p>"
-    rows = "<p>Rows: real a, a→b, a→b→a, real b, b→a, b→a→b.</p>" if kind == KIND else ""
+    rows = f"<p>{escape(rows)}</p>" if rows else ""
     parts.append(f"<h2>Samples</h2>\n{rows}<h3>Progress</h3>{_embedded_image(run.progress_gif_path, 'sample grids over training')}")
     parts.append(f"<h3>Latest: {escape(latest.stem)}</h3>{_embedded_image(latest, 'latest sample grid')}")
     return "\n".join(parts)
@@ -80,14 +80,14 @@ def write_report(run_dir: Path) -> Path:
     run = RunFolder(run_dir)
     config = run.read_config()
     config_rows = [(key, json.dumps(value) if isinstance(value, (dict, list)) else str(value)) for key, value in config.items()]
-    kind = config.get("kind", KIND)
-    title = f"vidgan {kind} run {run.root.resolve().name}"
+    kind = model_kind(config["kind"], run.root)
+    title = f"vidgan {kind.name} run {run.root.resolve().name}"
     html = (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
         f"<h1>{escape(title)}</h1>\n"
         f"<h2>Quality (vidgan eval)</h2>\n{_eval_section(run)}\n"
-        f"{_images_section(run, kind)}\n"
+        f"{_images_section(run, kind.sample_rows)}\n"
         f"<h2>Held-out split</h2>\n{_split_section(run)}\n"
         f"<h2>Config</h2>\n{_table(config_rows)}\n"
         "</body>\n</html>\n"

@@ -26,13 +26,13 @@ from vidgan.core.progress import make_progress, warn
 from vidgan.eval.judges import BATCH, FEW_IMAGES, Progress, fit_classifier, holdout_accuracy
 from vidgan.eval.metrics import mean_pairwise_distance
 from vidgan.eval.options import SAMPLES, ClassifierSettings, EvalOptions
+from vidgan.io.batches import load_image_files, to_float
 from vidgan.models.classifier import BinaryClassifier
 from vidgan.render.sample import decode, sampler_from_checkpoint
 from vidgan.runs.checkpoints import load_latest_checkpoint
 from vidgan.runs.folder import RunFolder
-from vidgan.runs.splits import load_split
-from vidgan.training.data import load_image_files, load_training_images, to_float
-from vidgan.training.launch import IMAGES_DOMAIN
+from vidgan.runs.images import load_training_images
+from vidgan.runs.splits import IMAGES_DOMAIN, load_split
 
 PIXEL_SIZE = 32  # pixel-space distances compare images area-averaged down to at most this side
 MIN_CLASSIFIER_SIZE = 16  # the classifier's four stride-2 stages need at least this side

@@ -13,9 +13,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from vidgan.io.batches import defined, move, random_motion, to_float, to_uint8
 from vidgan.render.temporal import WarpErrorMeter, estimate_motion
-from vidgan.training.data import to_float, to_uint8
-from vidgan.training.temporal import defined, move, random_motion
 
 SEED = 0  # the motions are drawn from this seed, so every eval of a run moves its images alike
 

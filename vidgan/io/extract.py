@@ -33,7 +33,7 @@ from vidgan.core.options import NOT_NEGATIVE, POSITIVE, check_number
 from vidgan.core.progress import make_progress, warn
 from vidgan.io.images import resize_image, square_resize, square_scale, write_png
 from vidgan.io.motion import estimate_motion
-from vidgan.io.pairs import PAIRS, PairFiles, write_pair
+from vidgan.io.pairs import MANIFEST, PAIRS, PairFiles, write_pair
 from vidgan.io.sequences import ImageSequence, is_image_sequence, iter_sequence_frames, open_clip
 from vidgan.io.video import Frame, VideoInfo, iter_frames, probe_video
 
@@ -45,7 +45,6 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _STEM_MAX = 40
 _IMAGE_NAME = re.compile(r"c\d{2}_[A-Za-z0-9_-]+_f\d{6}\.png")  # the only names extract writes
 _PAIR_NAME = re.compile(r"c\d{2}_[A-Za-z0-9_-]+_f\d{6}(\.png|\.flo|_reliable\.png)")  # and in <domain>/pairs/
-MANIFEST = "manifest.json"
 STAGING = ".vidgan-partial"  # frames of an unfinished extraction
 
 

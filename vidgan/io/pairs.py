@@ -23,6 +23,7 @@ from vidgan.core.fsutil import atomic_path
 from vidgan.io.images import list_images, read_rgb, write_png
 from vidgan.io.motion import Motion
 
+MANIFEST = "manifest.json"  # what `vidgan extract` kept of which clip, at which time, beside its domain folders
 PAIRS = "pairs"  # the subfolder of a domain folder that holds its pairs
 RELIABLE = "_reliable"
 

@@ -11,7 +11,8 @@ Norm is InstanceNorm without affine parameters (the reference's default for Cycl
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -32,6 +33,10 @@ class ReferenceConfig:
     def size(self) -> int:
         """The crop size the reference trains at: 128 for unet_128, else 256."""
         return 128 if self.arch == "unet_128" else 256
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field (`ReferenceConfig(**config.to_dict()) == config`), as the generator contract asks."""
+        return asdict(self)
 
 
 def _norm(config: ReferenceConfig, channels: int) -> nn.Module:

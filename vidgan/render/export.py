@@ -26,6 +26,7 @@ import vidgan
 from vidgan.core.directions import Direction
 from vidgan.core.errors import UsageError
 from vidgan.core.fsutil import atomic_path
+from vidgan.models.reference_archs import REFERENCE_ARCHS
 
 EXPORT_FORMATS = ("onnx", "torchscript")
 if TYPE_CHECKING:
@@ -36,18 +37,22 @@ SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 
 @dataclass(frozen=True)
 class ExportOptions:
-    """What `vidgan export` writes: `run` (a CycleGAN run folder or one of its checkpoint files) → `out`."""
+    """What `vidgan export` writes: `run` (a run folder of a kind that translates, or one of its checkpoint files;
+    with `arch`, one of REFERENCE_ARCHS, a reference CycleGAN state dict file) → `out`."""
 
     run: Path
     out: Path
     direction: str = "a2b"
     format: str = "onnx"
     overwrite: bool = False
+    arch: str | None = None
 
     def validate(self) -> None:
         """Raise UsageError (one line, exit 2) for an unknown direction or format, an --out whose suffix is not the
         format's, or an --out that exists without --overwrite (or is a folder)."""
         Direction.parse(self.direction)
+        if self.arch is not None and self.arch not in REFERENCE_ARCHS:
+            raise UsageError(f"--arch must be one of {', '.join(REFERENCE_ARCHS)}, got {self.arch!r}")
         if self.format not in EXPORT_FORMATS:
             raise UsageError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {self.format!r}")
         suffix = SUFFIXES[self.format]
@@ -73,11 +78,12 @@ def export_generator(options: ExportOptions) -> ExportResult:
 
     options.validate()
     direction = Direction.parse(options.direction)
-    generator = load_generator(options.run, direction, "cpu")
+    generator = load_generator(options.run, direction, "cpu", arch=options.arch)
+    size = generator.config.size  # a reference state dict records no working scale
     metadata = {
         "vidgan_version": vidgan.__version__,
         "direction": direction.name,
-        "working_scale": str(working_scale(Path(options.run), generator.config.size)),
+        "working_scale": str(size if options.arch else working_scale(Path(options.run), size)),
         "stride": str(generator.stride),
         "value_range": "float RGB in [0, 1] (sRGB-encoded), in and out",
         "layout": "N x 3 x H x W, any H and W",
@@ -124,9 +130,7 @@ def save_torchscript(generator: nn.Module, metadata: dict[str, str], out: Path) 
 def working_scale(source: Path, training_size: int) -> int | str:
     """The short side, in pixels, the run's generator works at: the run config's `working_scale` as it records one,
     else `training_size`. `source` is a run folder or a checkpoint file; one in RUN/checkpoints/ finds RUN's config."""
-    run_dir = source if source.is_dir() else source.parent.parent
-    if not (source.is_dir() or source.parent.name == "checkpoints") or not (run_dir / "config.json").is_file():
-        return training_size
-    from vidgan.runs.folder import RunFolder
+    from vidgan.runs.folder import run_of
 
-    return RunFolder(run_dir).read_config().get("working_scale", training_size)
+    run = run_of(source)
+    return training_size if run is None else run.read_config().get("working_scale", training_size)

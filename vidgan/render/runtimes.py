@@ -32,6 +32,7 @@ from vidgan.core.errors import UsageError, VidganError
 from vidgan.core.fsutil import atomic_path
 from vidgan.core.progress import warn
 from vidgan.render.options import RUNTIMES
+from vidgan.runs.folder import onnx_cache_dir
 
 # What `auto` takes on the CPU: the first of these installed, fastest first as bench/runtimes.py measures them
 # (OpenVINO 2.15x torch eager, ONNX Runtime 1.94x on the default 128-px generator, on 2 shared Zen 3 cores).
@@ -45,7 +46,6 @@ EXPORTER = "onnxscript"  # what torch.onnx.export(dynamo=True) translates with
 OPSET = 18
 # How the cached exports take shapes; part of their cache key, so a change here rebuilds them.
 SHAPE_POLICY = "batch, height and width dynamic; height and width multiples of the generator's stride"
-CACHE_FOLDER = "onnx"
 _KEY_PROP = "vidgan.cache_key"
 
 
@@ -140,9 +140,7 @@ def _open_onnx(model: bytes, runtime: str) -> Callable[[np.ndarray], np.ndarray]
 def onnx_cache_path(source: Path, direction: Direction, runtime: str) -> Path:
     """Where the export of `source`'s `direction` generator for `runtime` is cached: beside the checkpoints,
     RUN/checkpoints/onnx/a2b.onnxruntime.onnx for a run folder, FOLDER/onnx/… for a checkpoint file in FOLDER."""
-    source = Path(source)
-    folder = source / "checkpoints" if source.is_dir() else source.parent
-    return folder / CACHE_FOLDER / f"{direction.name}.{runtime}.onnx"
+    return onnx_cache_dir(source) / f"{direction.name}.{runtime}.onnx"
 
 
 def cache_key(generator: nn.Module, runtime: str) -> dict[str, str]:

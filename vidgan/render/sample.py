@@ -16,10 +16,10 @@ from vidgan.core.devices import resolve_device
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.core.fsutil import atomic_path
 from vidgan.core.options import AT_LEAST_1, NOT_NEGATIVE, check_number
+from vidgan.io.batches import to_uint8
 from vidgan.io.images import IMAGE_SUFFIXES
 from vidgan.runs.checkpoints import load_checkpoint, load_latest_checkpoint
-from vidgan.training.data import to_uint8
-from vidgan.training.launch import pipeline_for
+from vidgan.runs.kinds import model_kind
 
 WALK_STEPS = 8  # images per row of --interpolate
 DECODE_BATCH = 256
@@ -43,10 +43,10 @@ def slerp(start: torch.Tensor, end: torch.Tensor, fractions: torch.Tensor) -> to
 def sampler_from_checkpoint(checkpoint: dict[str, Any], source: Path, device: torch.device) -> nn.Module:
     """The network of a dcgan, mlp-gan or vae checkpoint that turns N × noise_dim latents into images, ready for
     inference; `source` names the run or checkpoint in the error for a model that translates instead."""
-    pipeline = pipeline_for(checkpoint["kind"], source)
-    if not hasattr(pipeline, "load_sampler"):
-        raise VidganError(f"{source}: holds a {checkpoint['kind']} model, which translates images (use vidgan translate)")
-    return pipeline.load_sampler(checkpoint).to(device).eval().requires_grad_(False)
+    kind = model_kind(checkpoint["kind"], source)
+    if kind.load_sampler is None:
+        raise VidganError(f"{source}: holds a {kind.name} model, which translates images (use vidgan translate)")
+    return kind.get("load_sampler")(checkpoint).to(device).eval().requires_grad_(False)
 
 
 @torch.no_grad()

@@ -18,10 +18,10 @@ from torch import nn
 
 from vidgan.core.devices import fast_layout
 from vidgan.core.directions import Direction
-from vidgan.core.errors import UsageError, VidganError
+from vidgan.core.errors import UsageError
 from vidgan.core.progress import console
+from vidgan.io.batches import to_float, to_uint8
 from vidgan.io.video import Frame
-from vidgan.models.reference import build_reference_generator
 from vidgan.render.boxes import read_box_track
 from vidgan.render.detail import SourceDetail
 from vidgan.render.export import working_scale
@@ -29,9 +29,7 @@ from vidgan.render.framing import Fit, Region, WholeFrame
 from vidgan.render.options import RenderOptions
 from vidgan.render.runtimes import resolve_runtime, runtime_generator
 from vidgan.render.tiles import TiledGenerator, auto_tile, check_tile
-from vidgan.runs.checkpoints import load_state_dict_file
 from vidgan.runs.generators import load_generator
-from vidgan.training.data import to_float, to_uint8
 
 # One translated frame: H×W×3 uint8 RGB, and its H×W float32 change matte in [0, 1] (None when not asked for).
 Translation = tuple[np.ndarray, np.ndarray | None]
@@ -115,18 +113,6 @@ def default_batch_size(device: torch.device) -> int:
     return 16 if device.type == "cuda" else 4
 
 
-def load_render_generator(source: Path, direction: Direction, arch: str | None, device: torch.device) -> nn.Module:
-    """A vidgan generator (run folder or checkpoint), or with `arch` (one of REFERENCE_ARCHS) a reference CycleGAN
-    state dict file."""
-    if arch is None:
-        return load_generator(source, direction, device)
-    try:
-        generator = build_reference_generator(arch, load_state_dict_file(Path(source)))
-    except ValueError as error:
-        raise VidganError(f"{source}: {error}") from None
-    return generator.to(device).eval().requires_grad_(False)
-
-
 def _framing(fit: Fit, options: RenderOptions) -> WholeFrame | Region:
     if options.roi_track is not None:
         return Region(fit, read_box_track(options.roi_track), options.feather)
@@ -168,7 +154,7 @@ def load_translators(
     framing (fit, working scale, region) and the tile size are checked against the first direction's generator
     (both of a run share one architecture). UsageError for a --tile that is no multiple of its stride."""
     generators = {
-        d: fast_layout(load_render_generator(source, d, options.arch, device), device).to(dtype)
+        d: fast_layout(load_generator(source, d, device, arch=options.arch), device).to(dtype)
         for d in options.directions
     }
     first = generators[options.directions[0]]

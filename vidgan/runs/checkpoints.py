@@ -23,14 +23,11 @@ from torch import nn
 from vidgan.core.errors import VidganError
 from vidgan.core.fsutil import atomic_path
 from vidgan.core.progress import warn
+from vidgan.runs.folder import RunFolder
 
 FORMAT = "vidgan-checkpoint/1"
 LATEST = "latest.pt"
 _STEP_FILE = re.compile(r"step_(\d+)\.pt$")
-
-
-def checkpoint_dir(run_dir: Path) -> Path:
-    return Path(run_dir) / "checkpoints"
 
 
 def save_checkpoint(
@@ -64,7 +61,7 @@ def save_checkpoint(
 
 def save_run_checkpoint(run_dir: Path, step: int, keep: int = 3, **contents: Any) -> Path:
     """Save `checkpoints/step_NNNNNNN.pt`, point `latest.pt` at it, and keep only the newest `keep` step files."""
-    folder = checkpoint_dir(run_dir)
+    folder = RunFolder(run_dir).checkpoints_dir
     path = save_checkpoint(folder / f"step_{step:07d}.pt", step=step, **contents)
     with atomic_path(folder / LATEST) as temp:
         temp.unlink()
@@ -87,7 +84,7 @@ def checkpoint_step(path: Path) -> int | None:
 
 def step_checkpoints(run_dir: Path) -> list[Path]:
     """The run's step-numbered checkpoints, oldest first."""
-    folder = checkpoint_dir(run_dir)
+    folder = RunFolder(run_dir).checkpoints_dir
     if not folder.is_dir():
         return []
     found = [(step, p) for p in folder.iterdir() if (step := checkpoint_step(p)) is not None]
@@ -162,7 +159,7 @@ def load_latest_checkpoint(run_dir: Path, map_location: str | torch.device = "cp
         raise VidganError(f"{run_dir}: no such run folder")
     # Step files first: a crash between writing one and relinking latest.pt leaves latest.pt one behind.
     candidates = step_checkpoints(run_dir)[::-1]
-    latest = checkpoint_dir(run_dir) / LATEST
+    latest = RunFolder(run_dir).checkpoints_dir / LATEST
     if latest.is_file():
         candidates.append(latest)
     if not candidates:

@@ -17,6 +17,7 @@ from vidgan.models.arch import (
     GeneratorConfig,
     deepest_downsamplings,
 )
+from vidgan.runs.kinds import DEFAULT_KIND, MODEL_KINDS, resolve
 
 OLDEST = (0, 0, 0)  # the version of a config that records none
 Legacy = dict[str, Any | Callable[[dict[str, Any]], Any]]  # option → its value, or a function of the config giving it
@@ -47,40 +48,42 @@ def _discriminator_from_options(config: dict[str, Any]) -> dict[str, Any]:
     ).to_dict()
 
 
-# Per kind, oldest first: (the last version whose runs can lack these keys, the values such runs trained with).
-# A run written by version V gets every entry whose version is V or later, in order, for the keys it lacks.
-_COMMON: list[tuple[tuple[int, ...], Legacy]] = [((0, 1, 0), {"holdout": 0.0, "minutes": None})]
-_LEGACY: dict[str, list[tuple[tuple[int, ...], Legacy]]] = {
-    "cyclegan": [
-        *_COMMON,
-        (
-            (0, 1, 0),
-            {
-                "pool": 0,
-                "lr_decay_from": None,
-                "gen": "resnet",
-                "precision": "auto",
-                "compile": False,
-                "ema": 0.0,
-                "spectral_norm": False,
-                "upsample": "resize",
-                "lr_g": None,
-                "lr_d": None,
-                "diffaug_policy": "color,translation,cutout",
-                "generator": _generator_before_record,
-                "downsamplings": lambda config: config["generator"]["downsamplings"],
-            },
-        ),
-        ((0, 2, 0), {"full_res_skip": False}),
-        ((0, 3, 0), {"attention": False, "disc_layers": 3}),
-        ((0, 4, 0), {"disc_channels": 64}),
-        ((0, 5, 0), {"discriminator": _discriminator_from_options, "working_scale": lambda config: config["size"], "crop": None}),
-        ((0, 6, 0), {"temporal_weight": 0.0, "temporal_form": "equivariance"}),
-    ],
-    "dcgan": _COMMON,
-    "mlp-gan": _COMMON,
-    "vae": _COMMON,
-}
+# Per kind (its record's `legacy`, vidgan.runs.kinds), oldest first: (the last version whose runs can lack these
+# keys, the values such runs trained with). A run written by version V gets every entry whose version is V or
+# later, in order, for the keys it lacks.
+COMMON_LEGACY: list[tuple[tuple[int, ...], Legacy]] = [((0, 1, 0), {"holdout": 0.0, "minutes": None})]
+CYCLEGAN_LEGACY: list[tuple[tuple[int, ...], Legacy]] = [
+    *COMMON_LEGACY,
+    (
+        (0, 1, 0),
+        {
+            "pool": 0,
+            "lr_decay_from": None,
+            "gen": "resnet",
+            "precision": "auto",
+            "compile": False,
+            "ema": 0.0,
+            "spectral_norm": False,
+            "upsample": "resize",
+            "lr_g": None,
+            "lr_d": None,
+            "diffaug_policy": "color,translation,cutout",
+            "generator": _generator_before_record,
+            "downsamplings": lambda config: config["generator"]["downsamplings"],
+        },
+    ),
+    ((0, 2, 0), {"full_res_skip": False}),
+    ((0, 3, 0), {"attention": False, "disc_layers": 3}),
+    ((0, 4, 0), {"disc_channels": 64}),
+    ((0, 5, 0), {"discriminator": _discriminator_from_options, "working_scale": lambda config: config["size"], "crop": None}),
+    ((0, 6, 0), {"temporal_weight": 0.0, "temporal_form": "equivariance"}),
+]
+
+
+def _legacy(kind: str) -> list[tuple[tuple[int, ...], Legacy]]:
+    """The legacy entries of a registered kind (none for an unknown one: loading it fails later, naming the kind)."""
+    record = MODEL_KINDS.get(kind)
+    return [] if record is None else list(resolve(record.legacy))
 
 
 def parse_version(text: str) -> tuple[int, ...]:
@@ -93,7 +96,7 @@ def written_by(config: dict[str, Any]) -> tuple[int, ...]:
     that version always wrote are missing (`train --resume --iters` used to restamp the record without adding any)."""
     recorded = config.get("versions", {}).get("vidgan")
     version = parse_version(recorded) if isinstance(recorded, str) else OLDEST
-    for last, legacy in _LEGACY.get(config.get("kind", "cyclegan"), []):
+    for last, legacy in _legacy(config.get("kind", DEFAULT_KIND)):
         if last < version and any(key not in config for key in legacy):
             return last
     return version
@@ -103,13 +106,13 @@ def upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
     """A run config in the current form: every option the run's version did not record, with the value that run
     was trained with. Runs from before `kind` was recorded are CycleGANs. Returns a new dict."""
     version = written_by(config)
-    upgraded = {"kind": "cyclegan", **config}
-    for last, legacy in _LEGACY.get(upgraded["kind"], []):
+    upgraded = {"kind": DEFAULT_KIND, **config}
+    for last, legacy in _legacy(upgraded["kind"]):
         if version > last:
             continue
         for key, value in legacy.items():
             if key not in upgraded:
                 upgraded[key] = value(upgraded) if callable(value) else value
-    if version <= (0, 5, 0) and upgraded["kind"] == "cyclegan" and upgraded["disc"] == "dc":
+    if version <= (0, 5, 0) and upgraded.get("disc") == "dc":
         upgraded["disc_layers"] = None  # recorded for DC discriminators too, which have no such option
     return upgraded

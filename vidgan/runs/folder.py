@@ -1,8 +1,9 @@
-"""The run folder: one place that knows its layout.
+"""The run folder: the one place that knows its layout.
 
     RUN/config.json        every option of the run, with vidgan/torch versions
     RUN/metrics.jsonl      one JSON object per logged step: {"step": …, "time": …, <loss term>: …}
     RUN/checkpoints/       step_NNNNNNN.pt (newest few) and latest.pt
+    RUN/checkpoints/onnx/  DIRECTION.RUNTIME.onnx: cached ONNX exports of the generators (vidgan.render.runtimes)
     RUN/samples/           step_NNNNNNN.png sample grids
     RUN/losses.png         smoothed loss curves from metrics.jsonl     (refreshed with each sample grid)
     RUN/progress.gif       the sample grids over training, in order    (refreshed with each sample grid)
@@ -28,6 +29,9 @@ from vidgan.core.errors import VidganError
 from vidgan.core.fsutil import atomic_path, write_text_atomic
 from vidgan.runs.config import upgrade_config
 
+CHECKPOINTS = "checkpoints"
+ONNX_CACHE = "onnx"
+
 
 class RunFolder:
     def __init__(self, root: Path) -> None:
@@ -36,7 +40,7 @@ class RunFolder:
     config_path = property(lambda self: self.root / "config.json")
     metrics_path = property(lambda self: self.root / "metrics.jsonl")
     samples_dir = property(lambda self: self.root / "samples")
-    checkpoints_dir = property(lambda self: self.root / "checkpoints")
+    checkpoints_dir = property(lambda self: self.root / CHECKPOINTS)
     losses_plot_path = property(lambda self: self.root / "losses.png")
     progress_gif_path = property(lambda self: self.root / "progress.gif")
     histograms_dir = property(lambda self: self.root / "histograms")
@@ -110,3 +114,18 @@ class RunFolder:
     def latest_sample(self) -> Path | None:
         samples = self.sample_paths()
         return samples[-1] if samples else None
+
+
+def run_of(source: Path) -> RunFolder | None:
+    """The run that `source` belongs to: `source` itself when it is a run folder, RUN for a checkpoint file in
+    RUN/checkpoints/; None where that folder holds no config.json (a checkpoint file copied elsewhere)."""
+    source = Path(source)
+    root = source if source.is_dir() else source.parent.parent if source.parent.name == CHECKPOINTS else None
+    return RunFolder(root) if root is not None and (root / "config.json").is_file() else None
+
+
+def onnx_cache_dir(source: Path) -> Path:
+    """Where ONNX exports of `source`'s generators are cached: RUN/checkpoints/onnx/ for a run folder,
+    FOLDER/onnx/ for a checkpoint file in FOLDER."""
+    source = Path(source)
+    return (RunFolder(source).checkpoints_dir if source.is_dir() else source.parent) / ONNX_CACHE

@@ -17,9 +17,11 @@ from vidgan.core.errors import UsageError, VidganError
 from vidgan.core.fsutil import write_text_atomic
 from vidgan.core.progress import warn
 from vidgan.io.images import list_images
+from vidgan.io.pairs import MANIFEST
 
-MANIFEST = "manifest.json"
-MAX_HOLDOUT = 0.5
+MAX_HOLDOUT = 0.5  # the largest share of a domain's images a run may hold out
+# the split.json domain of a run trained on one image folder (dcgan, mlp-gan, vae)
+IMAGES_DOMAIN = "data"
 GUARD_SECONDS = 1.0  # frames this close in time to a held-out block are used by neither side
 
 

@@ -19,14 +19,16 @@ from torchvision.utils import make_grid
 
 from vidgan.core.devices import autocast, resolve_precision
 from vidgan.core.directions import A2B
+from vidgan.io.batches import to_uint8
 from vidgan.models.arch import DiscriminatorConfig, GeneratorConfig
 from vidgan.models.cyclegan import build_discriminator, build_generator, encoder_features
 from vidgan.models.patchnce import PatchHeads, sample_positions
-from vidgan.training.data import ImageBank, to_uint8
+from vidgan.runs.kinds import model_kind
+from vidgan.runs.plots import domain_term
+from vidgan.training.data import ImageBank
 from vidgan.training.loop import TrainResult
 from vidgan.training.losses import lsgan_loss, patch_nce_loss
-from vidgan.training.options import CUTOptions, FastCUTOptions
-from vidgan.training.plots import domain_term
+from vidgan.training.options import CUTOptions
 from vidgan.training.translation import TranslationTask, start_translation_run, task_settings, translation_data
 
 HEADS = "patch_heads"  # the heads' name among the generators (checkpointed with them; not a direction)
@@ -155,7 +157,7 @@ def train_cut(options: CUTOptions) -> TrainResult:
 
 def build_task(config: dict[str, Any], device: torch.device) -> CUTTask:
     """The task a CUT or FastCUT run config describes."""
-    options = {"cut": CUTOptions, "fastcut": FastCUTOptions}[config["kind"]].from_config(config)
+    options = model_kind(config["kind"]).options_type.from_config(config)
     banks, temporal_term = translation_data(options, config, device)
     return CUTTask(
         banks,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -14,22 +13,19 @@ from torchvision.utils import make_grid
 
 from vidgan.core.devices import autocast, resolve_precision
 from vidgan.core.directions import DIRECTIONS, DOMAINS, Direction
-from vidgan.core.errors import UsageError, VidganError
+from vidgan.io.batches import to_uint8
 from vidgan.models.cyclegan import (
     DiscriminatorConfig,
     GeneratorConfig,
     build_discriminator,
     build_generator,
 )
-from vidgan.runs.generators import CYCLEGAN_KIND
-from vidgan.training.data import ImageBank, to_uint8
+from vidgan.runs.plots import domain_term
+from vidgan.training.data import ImageBank
 from vidgan.training.loop import TrainResult
 from vidgan.training.losses import lsgan_loss
 from vidgan.training.options import CycleGANOptions
-from vidgan.training.plots import domain_term
 from vidgan.training.translation import TranslationTask, start_translation_run, task_settings, translation_data
-
-KIND = CYCLEGAN_KIND
 
 
 @dataclass(frozen=True)
@@ -43,7 +39,7 @@ class CycleGANTask(TranslationTask):
     """Two generators (a2b, b2a), two discriminators (one judging each domain), and their optimisation step; the
     rest (optimizers, weight average, DDP, the discriminators' step) is TranslationTask's."""
 
-    kind = KIND
+    kind = CycleGANOptions.kind
 
     def __init__(
         self,
@@ -129,23 +125,6 @@ class CycleGANTask(TranslationTask):
             translated = generators[d.name](real)
             rows += [real, translated, generators[d.reverse.name](translated)]
         return make_grid(to_uint8(torch.cat(rows)), nrow=columns, padding=2)
-
-
-def resolve_domains(data: Path | None, a: Path | None, b: Path | None) -> tuple[Path, Path]:
-    """DATA/a and DATA/b, or the --a/--b folders."""
-    if data is not None and (a is not None or b is not None):
-        raise UsageError("give either DATA (a folder with a/ and b/) or --a and --b, not both")
-    if data is not None:
-        data = Path(data)
-        if not data.is_dir():
-            raise VidganError(f"{data}: no such data folder")
-        missing = [d for d in ("a", "b") if not (data / d).is_dir()]
-        if missing:
-            raise VidganError(f"{data}: data folder has no {' or '.join(m + '/' for m in missing)} subfolder (needs a/ and b/)")
-        return data / "a", data / "b"
-    if a is None or b is None:
-        raise UsageError("give a data folder (with a/ and b/) or both --a DIR and --b DIR")
-    return Path(a), Path(b)
 
 
 def train_cyclegan(options: CycleGANOptions) -> TrainResult:

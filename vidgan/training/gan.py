@@ -9,19 +9,21 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
 from torchvision.utils import make_grid
 
-from vidgan.models.cyclegan import DCDiscriminator, DiscriminatorConfig
-from vidgan.models.dcgan import DCGenerator, DCGeneratorConfig
-from vidgan.models.mlp_gan import MLPConfig, MLPDiscriminator, MLPGenerator
+from vidgan.io.batches import to_uint8
+from vidgan.models.cyclegan import DiscriminatorConfig
+from vidgan.models.dcgan import DCGeneratorConfig
+from vidgan.models.mlp_gan import MLPConfig
 from vidgan.runs.folder import RunFolder
-from vidgan.training.data import ImageBank, diff_augment, to_uint8
+from vidgan.runs.generators import gan_networks
+from vidgan.runs.kinds import model_kind
+from vidgan.runs.plots import plot_score_histogram
+from vidgan.training.data import ImageBank, diff_augment
 from vidgan.training.launch import image_run_training_images, start_image_run
 from vidgan.training.loop import TrainResult, eval_mode
 from vidgan.training.losses import GRADIENT_PENALTY_WEIGHT, adversarial_loss, gradient_penalty
 from vidgan.training.options import DCGANOptions, MLPGANOptions
-from vidgan.training.plots import plot_score_histogram
 
 SAMPLE_COUNT = 64  # images in each sample grid, from one fixed noise batch
 
@@ -52,7 +54,7 @@ class GANTask:
         self.critic_steps = critic_steps
         self.diffaug = diffaug
         self.batch_size = batch_size
-        generator, discriminator = build_networks(kind, arch)
+        generator, discriminator = gan_networks(arch)
         self.generator, self.discriminator = generator.to(device), discriminator.to(device)
         self.noise_dim = generator.config.noise_dim
         self.modules = {"generator": self.generator, "discriminator": self.discriminator}
@@ -120,21 +122,6 @@ class GANTask:
         plot_score_histogram(real, fake, run.histogram_path(step), title=f"{self.kind}, step {step}", xlabel=label)
 
 
-def build_networks(kind: str, arch: dict[str, Any]) -> tuple[nn.Module, nn.Module]:
-    """G and D of a dcgan or mlp-gan run from its architecture record."""
-    if kind == "dcgan":
-        return DCGenerator(DCGeneratorConfig(**arch["generator"])), DCDiscriminator(DiscriminatorConfig(**arch["discriminator"]))
-    mlp = MLPConfig(**arch["mlp"])
-    return MLPGenerator(mlp), MLPDiscriminator(mlp)
-
-
-def load_sampler(checkpoint: dict[str, Any]) -> nn.Module:
-    """The trained generator of a dcgan or mlp-gan checkpoint: N × noise_dim → images."""
-    generator, _ = build_networks(checkpoint["kind"], checkpoint["arch"])
-    generator.load_state_dict(checkpoint["models"]["generator"])
-    return generator
-
-
 def train_dcgan(options: DCGANOptions) -> TrainResult:
     """Train a DCGAN on the image folder `options.data` into the run folder `options.out`."""
     return start_image_run(options, build_task)
@@ -148,10 +135,10 @@ def train_mlp_gan(options: MLPGANOptions) -> TrainResult:
 def build_task(config: dict[str, Any], device: torch.device) -> GANTask:
     """The task a dcgan or mlp-gan run config describes."""
     kind = config["kind"]
-    options = (DCGANOptions if kind == "dcgan" else MLPGANOptions).from_config(config)
+    options = model_kind(kind).options_type.from_config(config)
     size, image_channels = options.size, options.channels_in
     bank = ImageBank(image_run_training_images(options), device, options.aug)
-    if kind == "dcgan":
+    if isinstance(options, DCGANOptions):
         arch = {
             "generator": DCGeneratorConfig(size, options.noise_dim, options.channels, image_channels).to_dict(),
             "discriminator": DiscriminatorConfig(

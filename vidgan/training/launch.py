@@ -1,17 +1,15 @@
 """Starting and resuming training runs of every model kind.
 
-Each model's pipeline module has a trainer taking its options object (`train_cyclegan(CycleGANOptions)`, …)
-and `build_task(config, device) -> Trainable`, which rebuilds the task from a run config; config.json records
-the run's `kind`, so `resume_training` rebuilds the right task from the run folder alone.
+Each kind's record (vidgan.runs.kinds) names its trainer, which takes its options object (`train_cyclegan(
+CycleGANOptions)`, …), and its `build_task(config, device) -> Trainable`, which rebuilds the task from a run config;
+config.json records the run's `kind`, so `resume_training` rebuilds the right task from the run folder alone.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import torch
@@ -22,39 +20,48 @@ from vidgan.core.errors import UsageError, VidganError
 from vidgan.core.options import AT_LEAST_1, check_number
 from vidgan.core.progress import console
 from vidgan.io.images import detect_channels, detect_image_size
-from vidgan.runs.checkpoints import LATEST, checkpoint_dir, checkpoint_step, step_checkpoints
+from vidgan.runs.checkpoints import LATEST, checkpoint_step, step_checkpoints
 from vidgan.runs.folder import RunFolder
-from vidgan.runs.splits import DomainSplit, load_split, save_split, split_domains
-from vidgan.training.data import load_training_images
+from vidgan.runs.images import load_training_images
+from vidgan.runs.kinds import MODEL_KINDS, model_kind
+from vidgan.runs.splits import IMAGES_DOMAIN, DomainSplit, load_split, save_split, split_domains
 from vidgan.training.loop import Trainable, TrainResult, restore, train_loop
-from vidgan.training.options import TRAIN_OPTIONS, ImageOptions, TrainOptions
-
-# kind (as stored in config.json and checkpoints) → the pipeline module that trains and loads it, and its trainer
-PIPELINES = {
-    "cyclegan": ("vidgan.training.cyclegan", "train_cyclegan"),
-    "dcgan": ("vidgan.training.gan", "train_dcgan"),
-    "mlp-gan": ("vidgan.training.gan", "train_mlp_gan"),
-    "vae": ("vidgan.training.vae", "train_vae"),
-}
-# the kinds whose tasks average their gradients over torchrun's processes (DDP); the others train in one process
-DISTRIBUTED_KINDS = ("cyclegan",)
+from vidgan.training.options import ImageOptions, TrainOptions
 
 TaskBuilder = Callable[[dict[str, Any], torch.device], Trainable]
-# the split.json domain of a run trained on one image folder (dcgan, mlp-gan, vae)
-IMAGES_DOMAIN = "data"
-
-
-def pipeline_for(kind: str, source: Path) -> ModuleType:
-    """The pipeline module of a model kind; `source` names the run or checkpoint in the error."""
-    if kind not in PIPELINES:
-        raise VidganError(f"{source}: holds an unknown kind of model ({kind!r})")
-    return importlib.import_module(PIPELINES[kind][0])
 
 
 def train(options: TrainOptions) -> TrainResult:
-    """Start a new run of the model the options are for (CycleGANOptions: a CycleGAN, …) in `options.out`."""
-    module, trainer = PIPELINES[options.kind]
-    return getattr(importlib.import_module(module), trainer)(options)
+    """Start a new run of the model the options are for (CycleGANOptions: a CycleGAN, …) in `options.out`, with
+    its kind's trainer (vidgan.runs.kinds), or start_run for a kind that names none."""
+    kind = model_kind(options.kind)
+    if kind.train is None:
+        return start_run(options, kind.get("build_task"))
+    return kind.get("train")(options)
+
+
+def start_run(options: TrainOptions, build_task: TaskBuilder) -> TrainResult:
+    """A new run with the options as they are: checked, refused where `options.out` holds a run, then trained."""
+    options.validate()
+    check_new_run(options.out)
+    return start_training(options, build_task)
+
+
+def resolve_domains(data: Path | None, a: Path | None, b: Path | None) -> tuple[Path, Path]:
+    """DATA/a and DATA/b, or the --a/--b folders."""
+    if data is not None and (a is not None or b is not None):
+        raise UsageError("give either DATA (a folder with a/ and b/) or --a and --b, not both")
+    if data is not None:
+        data = Path(data)
+        if not data.is_dir():
+            raise VidganError(f"{data}: no such data folder")
+        missing = [d for d in ("a", "b") if not (data / d).is_dir()]
+        if missing:
+            raise VidganError(f"{data}: data folder has no {' or '.join(m + '/' for m in missing)} subfolder (needs a/ and b/)")
+        return data / "a", data / "b"
+    if a is None or b is None:
+        raise UsageError("give a data folder (with a/ and b/) or both --a DIR and --b DIR")
+    return Path(a), Path(b)
 
 
 def check_new_run(out: Path) -> None:
@@ -121,11 +128,11 @@ def resume_training(
     kind = config["kind"]
     if model is not None and model != kind:
         raise UsageError(f"{out}: holds a {kind} run, not {model} (leave out --model to resume it)")
-    pipeline = pipeline_for(kind, run.root)
+    record = model_kind(kind, run.root)
     config.update(out=str(run.root), iters=config["iters"] if iters is None else iters)  # out: where the run is now
-    options = TRAIN_OPTIONS[kind].from_config(config)
+    options = record.options_type.from_config(config)
     options.validate()
-    task, torch_device = _build(pipeline.build_task, config, device)
+    task, torch_device = _build(record.get("build_task"), config, device)
     start = restore(task, run, torch_device)
     main = distributed.is_main_process()
     if start >= options.iters:
@@ -145,7 +152,7 @@ def _resuming(run: RunFolder, step: int) -> str:
     """The line that says where a resumed run continues: its step and checkpoint, and any newer checkpoint that
     could not be read (load_latest_checkpoint takes the newest step file that loads, then latest.pt)."""
     saved = {checkpoint_step(path): path for path in step_checkpoints(run.root)}
-    source = saved.get(step, checkpoint_dir(run.root) / LATEST)
+    source = saved.get(step, run.checkpoints_dir / LATEST)
     skipped = [path.name for s, path in saved.items() if s > step]
     unreadable = f" ({', '.join(skipped)} could not be read)" if skipped else ""
     return f"resuming at step {step} from {source}{unreadable}"
@@ -166,8 +173,9 @@ def _train(task: Trainable, run: RunFolder, options: TrainOptions, *, start_step
 
 def _build(build_task: TaskBuilder, config: dict[str, Any], device: str) -> tuple[Trainable, torch.device]:
     kind = config["kind"]
-    if distributed.world_size() > 1 and kind not in DISTRIBUTED_KINDS:
-        raise UsageError(f"vidgan train {kind} trains in one process; under torchrun only {', '.join(DISTRIBUTED_KINDS)} does")
+    if distributed.world_size() > 1 and not model_kind(kind).distributed:
+        under_ddp = ", ".join(name for name, record in MODEL_KINDS.items() if record.distributed)
+        raise UsageError(f"vidgan train {kind} trains in one process; under torchrun only {under_ddp} does")
     torch_device = resolve_device(device)
     distributed.join(torch_device)
     torch.manual_seed(config["seed"])

@@ -29,7 +29,7 @@ from vidgan.runs.checkpoints import (
     step_checkpoints,
 )
 from vidgan.runs.folder import RunFolder
-from vidgan.training.plots import domain_pairs, refresh_plots
+from vidgan.runs.plots import domain_pairs, refresh_plots
 
 
 class Trainable(Protocol):

@@ -1,7 +1,8 @@
 """The options of every training job as frozen dataclasses: each field's default, help, range and choices here.
 
 The Python API takes one options object (`vidgan.training.launch.train(options)`, or `train_cyclegan(options)`
-and its siblings), `vidgan train MODEL` builds its flags from these fields (vidgan.cli), and a run's
+and its siblings), `vidgan train MODEL` builds its flags from these fields (vidgan.cli; each kind's record in
+vidgan.runs.kinds names its options class, and `kind` here is that record's name), and a run's
 config.json is their serialised form (`to_config`), plus the values resolved when the run started.
 No torch here, so that the CLI can list and check options without loading it.
 
@@ -30,6 +31,7 @@ from vidgan.models.arch import (
     default_downsamplings,
     stages_to_4px,
 )
+from vidgan.runs.splits import MAX_HOLDOUT
 
 CYCLEGAN_SIZES = (64, 128)
 # "basic" is the DCGAN seeds' name for resize-and-normalise only, i.e. "none".
@@ -48,7 +50,6 @@ DEFAULT_TEMPORAL_FORM = "auto"
 # term's effect on image datasets' translation quality is unmeasured.
 PAIRED_TEMPORAL_WEIGHT = 4.0
 WGAN_CRITIC_STEPS = 5  # critic updates per generator update with wgan-gp (Gulrajani et al. 2017)
-MAX_HOLDOUT = 0.5
 # The patch discriminator's depth: 4 stride-2 layers judge 78-px patches (the whole 64-px image); with 3 (38-px
 # patches) translations were easier to tell from photos on the cats with both training seeds (docs/experiments.md).
 DEFAULT_DISC_LAYERS = 4
@@ -371,7 +372,3 @@ class VAEOptions(ImageOptions):
     beta1: float = redefault(TrainOptions, "beta1", 0.9)
     batch_size: int = redefault(TrainOptions, "batch_size", 32)
 
-
-# kind, as config.json and checkpoints record it → its options
-TRAIN_OPTIONS: dict[str, type[TrainOptions]] = {cls.kind: cls for cls in (CycleGANOptions, DCGANOptions, MLPGANOptions, VAEOptions)}
-MODELS = tuple(TRAIN_OPTIONS)

@@ -14,7 +14,6 @@ Images are square N×C×S×S batches in [-1, 1].
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,47 +26,14 @@ import torch.nn.functional as F
 from vidgan.core.directions import Direction
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.core.progress import warn
+from vidgan.io.batches import defined, move, random_motion, to_float
 from vidgan.io.images import centre_square, read_rgb, resize_image, square_scale
 from vidgan.io.pairs import PairFiles, read_pair
-from vidgan.training.data import to_float
 
 Translate = Callable[[torch.Tensor], torch.Tensor]
 # The temporal term of one direction: (direction, its generator, a batch of source images, their translations)
 # → a loss. CycleGANTask's is `equivariance_term`, or a FramesTerm for --temporal-form frames.
 TemporalTerm = Callable[[Direction, Translate, torch.Tensor, torch.Tensor], torch.Tensor]
-
-# The largest motion T draws, each uniform in ±: of the order of what the demo's hand moves between two extracted
-# frames (about 2 px of a 64-px crop and 1.5°).
-MAX_SHIFT = 0.04  # share of the image side
-MAX_ROTATION = math.radians(3.0)
-MAX_ZOOM = 0.04  # relative scale change
-_INSIDE = 0.999  # a pixel whose bilinear footprint lies wholly in the image samples ones to within rounding
-
-
-def random_motion(n: int, device: torch.device, generator: torch.Generator | None = None) -> torch.Tensor:
-    """N×2×3 affine matrices (affine_grid's [-1, 1] coordinates) of small random motions about the image centre.
-
-    Drawn on the CPU (with `generator` when given), so a seed draws the same motions on any device."""
-    u = torch.rand(n, 4, generator=generator) * 2 - 1
-    angle, zoom = u[:, 0] * MAX_ROTATION, 1 + u[:, 1] * MAX_ZOOM
-    shift = u[:, 2:] * 2 * MAX_SHIFT  # the image spans 2 in these coordinates
-    cos, sin = torch.cos(angle) * zoom, torch.sin(angle) * zoom
-    rows = [torch.stack([cos, -sin, shift[:, 0]], -1), torch.stack([sin, cos, shift[:, 1]], -1)]
-    return torch.stack(rows, 1).to(device)
-
-
-def move(images: torch.Tensor, motion: torch.Tensor, padding: str = "reflection") -> torch.Tensor:
-    """`images` (N×C×H×W) resampled (bilinear) by the N×2×3 `motion`; what comes from outside the image is
-    `padding` (grid_sample's padding_mode). Differentiable; float32 (as autocast runs grid_sample)."""
-    grid = F.affine_grid(motion.float(), list(images.shape), align_corners=False)
-    return F.grid_sample(images.float(), grid, mode="bilinear", padding_mode=padding, align_corners=False)
-
-
-def defined(motion: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """N×1×H×W bool: the pixels of a moved image that `motion` takes from inside the original."""
-    ones = torch.ones(motion.shape[0], 1, height, width, device=motion.device)
-    return move(ones, motion, padding="zeros") > _INSIDE
-
 
 def equivariance_loss(translate: Translate, images: torch.Tensor, translated: torch.Tensor, motion: torch.Tensor) -> torch.Tensor:
     """Mean L1 between translate(T(images)) and T(translated) over the pixels T keeps defined (the border a

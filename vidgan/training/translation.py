@@ -17,13 +17,14 @@ from vidgan.core.devices import autocast, fast_layout
 from vidgan.core.errors import UsageError
 from vidgan.io.images import detect_image_size, list_images
 from vidgan.io.pairs import has_frame_pairs
+from vidgan.runs.images import load_training_images
+from vidgan.runs.plots import domain_term
 from vidgan.runs.splits import DomainSplit
-from vidgan.training.data import ImageBank, diff_augment, load_training_images, short_side
+from vidgan.training.data import ImageBank, diff_augment, short_side
 from vidgan.training.launch import TaskBuilder, check_new_run, start_training, training_split
 from vidgan.training.loop import TrainResult, ema_decay, update_average
 from vidgan.training.losses import lsgan_loss
 from vidgan.training.options import TranslationOptions
-from vidgan.training.plots import domain_term
 from vidgan.training.temporal import FramesTerm, TemporalTerm, equivariance_term, load_frame_pairs, paired_images
 
 SAMPLE_COLUMNS = 8

@@ -6,23 +6,22 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 from torchvision.utils import make_grid
 
+from vidgan.io.batches import to_uint8
 from vidgan.models.vae import VAE, VAEConfig
-from vidgan.training.data import ImageBank, to_uint8
+from vidgan.training.data import ImageBank
 from vidgan.training.launch import image_run_training_images, start_image_run
 from vidgan.training.loop import TrainResult, eval_mode
 from vidgan.training.options import VAEOptions
 
-KIND = "vae"
 SAMPLE_COLUMNS = 8
 
 
 class VAETask:
     """Encode, sample the latent with the reparameterisation trick, decode; loss = reconstruction + kl_weight · KL."""
 
-    kind = KIND
+    kind = VAEOptions.kind
 
     def __init__(
         self,
@@ -67,13 +66,6 @@ class VAETask:
             mean, _ = self.vae.encode(self.fixed_inputs)
             rows = [self.fixed_inputs, self.vae.decoder(mean), self.vae.decoder(self.fixed_noise)]
         return make_grid(to_uint8(torch.cat(rows)), nrow=len(self.fixed_inputs), padding=2)
-
-
-def load_sampler(checkpoint: dict[str, Any]) -> nn.Module:
-    """The trained decoder of a vae checkpoint: N × latent_dim → images."""
-    vae = VAE(VAEConfig(**checkpoint["arch"]["vae"]))
-    vae.load_state_dict(checkpoint["models"]["vae"])
-    return vae.decoder
 
 
 def train_vae(options: VAEOptions) -> TrainResult:
