@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -119,6 +120,7 @@ def test_edge_ssim_keeps_to_structure_not_colour():
     assert edges(step).max().item() == pytest.approx(1.0)
 
 
+@pytest.mark.slow  # about 15 s of CPU each: a run trained, resumed, rendered, evaluated and exported
 @pytest.mark.parametrize("kind", ["cut", "fastcut"])
 def test_cli_trains_resumes_renders_evaluates_and_exports_a_one_sided_run(kind, tmp_path, run_cli):
     from conftest import assert_clean_failure
@@ -147,18 +149,18 @@ def test_cli_trains_resumes_renders_evaluates_and_exports_a_one_sided_run(kind, 
 
     done = run_cli("eval", "--run", run, "--classifier-steps", 2, "--c2st-repeats", 1, "--device", "cpu", "-q")
     assert done.code == 0, done.stderr
-    import json
-
     results = json.loads((run / "eval.json").read_text())
     assert results["kind"] == kind and list(results["directions"]) == ["a2b"]
     scores = results["directions"]["a2b"]
-    assert "cycle_l1" not in scores and 0 < scores["edge_ssim"] <= 1 and "edges kept" in done.stdout
+    assert scores["cycle_l1"] is None and 0 < scores["edge_ssim"] <= 1
+    assert "edges kept" in done.stderr and "cycle L1" not in done.stderr  # the one-way table has no round-trip rows
 
     done = run_cli("export", "--run", run, "--format", "torchscript", "--out", tmp_path / "g.pt")
     assert done.code == 0, done.stderr
     exported = torch.jit.load(str(tmp_path / "g.pt"))
     generator = load_generator(run, "a2b")
-    x = torch.rand(1, 3, 64, 64) * 2 - 1
-    assert torch.allclose(exported(x), generator(x), atol=1e-5)
+    x = torch.rand(1, 3, 64, 64)  # the export takes and gives RGB in [0, 1]
+    with torch.inference_mode():
+        assert torch.allclose(exported(x), (generator(x * 2 - 1) + 1) / 2, atol=1e-5)
     refused = run_cli("export", "--run", run, "--direction", "b2a", "--format", "torchscript", "--out", tmp_path / "h.pt")
     assert_clean_failure(refused, f"a {kind} run translates a2b only", "trains one generator", code=2)
