@@ -21,7 +21,6 @@ from torch import nn
 from vidgan.io.video import write_test_clip
 from vidgan.models.cyclegan import DiscriminatorConfig, GeneratorConfig, build_generator
 from vidgan.runs.checkpoints import save_checkpoint
-from vidgan.training.cyclegan import KIND
 from vidgan.training.options import CycleGANOptions
 
 
@@ -62,7 +61,7 @@ def random_generator_checkpoint(path: Path, config: GeneratorConfig) -> Path:
     torch.manual_seed(0)
     generators = nn.ModuleDict({d: build_generator(config) for d in ("a2b", "b2a")})
     arch = {"generator": config.to_dict(), "discriminator": DiscriminatorConfig(size=config.size).to_dict()}
-    return save_checkpoint(path, kind=KIND, step=0, arch=arch, modules={"generators": generators})
+    return save_checkpoint(path, kind=CycleGANOptions.kind, step=0, arch=arch, modules={"generators": generators})
 
 
 def best_rate(runs: dict[str, Callable[[], float]], rounds: int) -> dict[str, float]:

@@ -139,20 +139,24 @@ def translating_kinds() -> tuple[str, ...]:
 
 def _register_builtin() -> None:
     sampler_eval = {"evaluate": "vidgan.eval.samples:evaluate_sampler_run", "eval_table": "vidgan.eval.samples:sampler_table"}
+    # what every kind translating between two domains shares: its data, generator loading, evaluation and DDP
+    translation = {
+        "data": TWO_DOMAINS,
+        "load_generator": "vidgan.runs.generators:generator_from_checkpoint",
+        "evaluate": "vidgan.eval.cyclegan:evaluate_translation_run",
+        "eval_table": "vidgan.eval.cyclegan:translation_table",
+        "distributed": True,
+    }
     register_kind(
         ModelKind(
             name="cyclegan",
             options="vidgan.training.options:CycleGANOptions",
             build_task="vidgan.training.cyclegan:build_task",
             train="vidgan.training.cyclegan:train_cyclegan",
-            data=TWO_DOMAINS,
             directions=BOTH_DIRECTIONS,
-            load_generator="vidgan.runs.generators:generator_from_checkpoint",
-            evaluate="vidgan.eval.cyclegan:evaluate_translation_run",
-            eval_table="vidgan.eval.cyclegan:translation_table",
-            distributed=True,
             legacy="vidgan.runs.config:CYCLEGAN_LEGACY",
             sample_rows="Rows: real a, a→b, a→b→a, real b, b→a, b→a→b.",
+            **translation,
         )
     )
     for name, options, paper_name in (("cut", "CUTOptions", "CUT"), ("fastcut", "FastCUTOptions", "FastCUT")):
@@ -162,14 +166,10 @@ def _register_builtin() -> None:
                 options=f"vidgan.training.options:{options}",
                 build_task="vidgan.training.cut:build_task",
                 train="vidgan.training.cut:train_cut",
-                data=TWO_DOMAINS,
                 directions=A2B_ONLY,
-                load_generator="vidgan.runs.generators:generator_from_checkpoint",
-                evaluate="vidgan.eval.cyclegan:evaluate_translation_run",
-                eval_table="vidgan.eval.cyclegan:translation_table",
-                distributed=True,
                 sample_rows="Rows: real a, a→b, real b, b→b (identity).",
                 direction_note=f"{paper_name} trains one generator",
+                **translation,
             )
         )
     for name, options, module, trainer, sampler in (
