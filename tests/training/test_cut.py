@@ -164,3 +164,17 @@ def test_cli_trains_resumes_renders_evaluates_and_exports_a_one_sided_run(kind, 
         assert torch.allclose(exported(x), (generator(x * 2 - 1) + 1) / 2, atol=1e-5)
     refused = run_cli("export", "--run", run, "--direction", "b2a", "--format", "torchscript", "--out", tmp_path / "h.pt")
     assert_clean_failure(refused, f"a {kind} run translates a2b only", "trains one generator", code=2)
+
+
+def test_fastcut_trains_on_crops_with_the_temporal_term_and_a_weight_average(tmp_path):
+    write_domains(tmp_path, size=80, count=4)
+    out = tmp_path / "run"
+    options = FastCUTOptions(a_dir=tmp_path / "a", b_dir=tmp_path / "b", out=out, crop=64, temporal_weight=1.0,
+                             temporal_form="equivariance", ema=0.9, nce_patches=16, holdout=0,
+                             **{**TINY, "size": None, "iters": 2})
+    result = train_cut(options)
+    assert result.losses["temporal_b"] > 0 and "nce_b" not in result.losses
+    config = json.loads((out / "config.json").read_text())
+    assert (config["working_scale"], config["size"], config["crop"]) == (80, 64, 64)
+    models = load_latest_checkpoint(out)["models"]
+    assert not torch.equal(models["generators_ema"]["a2b.out.0.weight"], models["generators"]["a2b.out.0.weight"])

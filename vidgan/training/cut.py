@@ -10,6 +10,7 @@ the input patch at its own position among all of the image's sampled patches.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -46,14 +47,22 @@ def patch_taps(config: GeneratorConfig, stages: int) -> tuple[int, ...]:
     return tuple(sorted(taps))
 
 
-class PatchNCE:
-    """PatchNCE of a generator's output against its input, per image: the mean over `taps` of
-    `patch_nce_loss` on `patches` shared positions per layer, through `heads`."""
+Features = list[torch.Tensor]
 
-    def __init__(self, encode, heads, taps: tuple[int, ...], patches: int, temperature: float) -> None:
-        self.encode = encode  # (generator name, images) → features at the taps (the training call: DDP under torchrun)
-        self.heads = heads  # (features, positions) → projected unit vectors per layer
-        self.taps = taps
+
+class PatchNCE:
+    """PatchNCE of a generator's output against its input, per image: the mean over the encoder layers `encode`
+    gives of `patch_nce_loss` on `patches` shared positions per layer, projected by `heads`."""
+
+    def __init__(
+        self,
+        encode: Callable[[torch.Tensor], Features],
+        heads: Callable[[Features, list[torch.Tensor]], Features],
+        patches: int,
+        temperature: float,
+    ) -> None:
+        self.encode = encode  # images → the generator's encoder features at PatchNCE's taps
+        self.heads = heads  # (features, positions) → projected unit vectors per layer (PatchHeads)
         self.patches = patches
         self.temperature = temperature
 
@@ -104,7 +113,7 @@ class CUTTask(TranslationTask):
         # The encoder runs outside DDP's forward; its gradients still reach the generator's weights, which DDP
         # averages over the ranks in the same backward pass as those of the full forward pass.
         encode = partial(encoder_features, self.generators[A2B.name], taps=taps)
-        self.nce = PatchNCE(encode, partial(self._generate, HEADS), taps, options.nce_patches, options.nce_temperature)
+        self.nce = PatchNCE(encode, partial(self._generate, HEADS), options.nce_patches, options.nce_temperature)
 
     def train_step(self, step: int, total_steps: int) -> dict[str, torch.Tensor]:
         """One step of the generator and heads, then the discriminator; returns the detached loss terms.
