@@ -2,7 +2,7 @@
 wall-time budget each with `vidgan train`'s defaults, then `vidgan eval` them on the held-out images.
 
     python bench/quality_cats.py [--models cyclegan,cut,fastcut] [--minutes 15 | --iters N] [--holdout 0.2]
-        [--out runs/quality_cats] [--plain] [--set KEY=VALUE ...] [--speed STEPS]
+        [--out runs/quality_cats] [--plain] [--set KEY=VALUE ...] [--classifier-steps N] [--speed STEPS]
 
 `--models` trains each kind in turn (default: cyclegan) into OUT/KIND; `--plain` trains the plain seed-sized CycleGAN
 that set the quality bar (docs/experiments.md) instead of the defaults; `--set` overrides one option of every model
@@ -38,7 +38,7 @@ import torch  # noqa: E402
 
 from vidgan.core.devices import resolve_device  # noqa: E402
 from vidgan.core.progress import console  # noqa: E402
-from vidgan.eval.options import EvalOptions  # noqa: E402
+from vidgan.eval.options import ClassifierSettings, EvalOptions  # noqa: E402
 from vidgan.eval.run import eval_table, evaluate_run  # noqa: E402
 from vidgan.runs.kinds import model_kind  # noqa: E402
 from vidgan.training.launch import train  # noqa: E402
@@ -192,6 +192,8 @@ def main() -> None:
     parser.add_argument("--set", type=parse_setting, action="append", default=[], metavar="KEY=VALUE",
                         help="override one train option, e.g. --set ema=0.999 (repeatable)")
     parser.add_argument("--models", default="cyclegan", help="comma-separated model kinds: cyclegan, cut, fastcut")
+    parser.add_argument("--classifier-steps", type=int, default=ClassifierSettings.steps,
+                        help="training steps of eval's classifiers (fewer only to check the bench runs)")
     parser.add_argument("--speed", type=int, default=None, metavar="STEPS",
                         help="time STEPS training steps of each model and measure its peak memory instead")
     args = parser.parse_args()
@@ -214,7 +216,7 @@ def train_and_eval(kind: str, args: argparse.Namespace, out: Path) -> str:
     started = time.perf_counter()
     trained = train(options)  # without --iters the time budget stops it
     train_seconds = time.perf_counter() - started
-    results = evaluate_run(out, EvalOptions(device=args.device))
+    results = evaluate_run(out, EvalOptions(device=args.device, classifier=ClassifierSettings(steps=args.classifier_steps)))
     console.print(eval_table(results))
     print(f"options {dict(args.set) or 'train defaults'}{' (plain)' if args.plain and kind == 'cyclegan' else ''}")
     print(
