@@ -13,8 +13,8 @@ each direction it has, seconds per step and the steps reached.
 
 `--speed STEPS` instead times each model's training step at 64 px, batch 4 (the models' defaults otherwise),
 interleaved over 3 rounds (best of each), and measures its peak training memory in a process of its own: on CUDA
-the peak allocated memory, on the CPU the growth of the peak resident set over the steps (weights, gradients, Adam
-state and activations). The ratios to the first model are the figures to quote; absolute times drift with the load.
+the peak allocated memory, on the CPU the process's peak resident set (interpreter, torch and images included).
+The ratios to the first model are the figures to quote; absolute times drift with the load.
 """
 
 from __future__ import annotations
@@ -110,19 +110,16 @@ def build_model_task(kind: str, args: argparse.Namespace, out: Path, batch: int)
 
 
 def peak_training_memory(kind: str, args: argparse.Namespace, out: Path, batch: int, steps: int, answer) -> None:
-    """(In a process of its own.) The peak memory of `steps` training steps beyond what the task holds before them:
-    CUDA's peak allocated bytes, or the growth of the peak resident set on the CPU."""
+    """(In a process of its own.) The peak memory of building the task and taking `steps` training steps: CUDA's
+    peak allocated bytes, or on the CPU the process's peak resident set (the same interpreter, torch and images
+    in every model's, so differences are the networks' weights, gradients, Adam state and activations)."""
     task = build_model_task(kind, args, out, batch)
     cuda = task.device.type == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     for step in range(steps):
         task.train_step(step, steps)
-    if cuda:
-        answer.put(torch.cuda.max_memory_allocated())
-    else:
-        answer.put(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before)
+    answer.put(torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 
 
 def speed(kinds: list[str], args: argparse.Namespace) -> None:
@@ -142,6 +139,7 @@ def speed(kinds: list[str], args: argparse.Namespace) -> None:
         return run
 
     rates = best_rate({kind: steps_of(task) for kind, task in tasks.items()}, rounds=3)
+    print("s/step: " + ", ".join(f"{kind} {1 / rate:.3f}" for kind, rate in rates.items()), flush=True)
     del tasks
     memory = {}
     context = multiprocessing.get_context("spawn")
