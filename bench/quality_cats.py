@@ -1,22 +1,34 @@
-"""Quality benchmark: train the 64×64 CycleGAN on ../shared/data/cats (a = russian_blue, b = grumpy) for a fixed
-wall-time budget with `vidgan train`'s defaults, then `vidgan eval` it on the held-out images.
+"""Quality benchmark: train 64×64 translation models on ../shared/data/cats (a = russian_blue, b = grumpy) for a fixed
+wall-time budget each with `vidgan train`'s defaults, then `vidgan eval` them on the held-out images.
 
-    python bench/quality_cats.py [--minutes 15 | --iters N] [--holdout 0.2] [--out runs/quality_cats] [--plain] [--set KEY=VALUE ...]
+    python bench/quality_cats.py [--models cyclegan,cut,fastcut] [--minutes 15 | --iters N] [--holdout 0.2]
+        [--out runs/quality_cats] [--plain] [--set KEY=VALUE ...] [--classifier-steps N] [--speed STEPS]
 
-`--plain` trains the plain seed-sized CycleGAN that set the quality bar (docs/experiments.md) instead of the defaults;
-`--set` overrides one option of `train_cyclegan` (repeatable), for screening one change at a time.
-Prints the eval table, the steps reached, torch's thread count and the load average at start and end;
-the last line holds both translation scores, both cycle L1 and both C2ST figures (C2ST averaged over 3 classifier seeds).
+`--models` trains each kind in turn (default: cyclegan) into OUT/KIND; `--plain` trains the plain seed-sized CycleGAN
+that set the quality bar (docs/experiments.md) instead of the defaults; `--set` overrides one option of every model
+trained (repeatable), for screening one change at a time.
+Prints each eval table, the steps reached, torch's thread count and the load average at start and end; then one
+line per model: translation scores, cycle L1 (CycleGAN), edge SSIM and C2ST (averaged over 3 classifier seeds) of
+each direction it has, seconds per step and the steps reached.
+
+`--speed STEPS` instead times each model's training step at 64 px, batch 4 (the models' defaults otherwise),
+interleaved over 3 rounds (best of each), and measures its peak training memory in a process of its own: on CUDA
+the peak allocated memory, on the CPU the process's peak resident set (interpreter, torch and images included).
+The ratios to the first model are the figures to quote; absolute times drift with the load.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
+import resource
 import shutil
 import sys
+import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,11 +36,15 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
+from vidgan.core.devices import resolve_device  # noqa: E402
 from vidgan.core.progress import console  # noqa: E402
-from vidgan.eval.options import EvalOptions  # noqa: E402
+from vidgan.eval.options import ClassifierSettings, EvalOptions  # noqa: E402
 from vidgan.eval.run import eval_table, evaluate_run  # noqa: E402
-from vidgan.training.cyclegan import train_cyclegan  # noqa: E402
-from vidgan.training.options import CycleGANOptions  # noqa: E402
+from vidgan.runs.kinds import model_kind  # noqa: E402
+from vidgan.training.launch import train  # noqa: E402
+
+sys.path.insert(0, str(REPO / "bench"))
+from benchlib import best_rate, machine  # noqa: E402
 
 CATS = REPO.parent / "shared" / "data" / "cats"
 # The quality bar's configuration: width 32, 3 residual blocks, nearest-upsampling decoder, instance norm, 3-layer patch D,
@@ -69,6 +85,89 @@ def parse_setting(text: str) -> tuple[str, object]:
         return key.replace("-", "_"), value
 
 
+def model_options(kind: str, out: Path, args: argparse.Namespace, **overrides: object):
+    """The options of one model on the cats: its defaults at 64 px, with --plain (CycleGAN) and --set applied."""
+    settings = {**(PLAIN if args.plain and kind == "cyclegan" else {}), **dict(args.set), **overrides}
+    return model_kind(kind).options_type(
+        a_dir=CATS / "russian_blue", b_dir=CATS / "grumpy", out=out, size=64, holdout=args.holdout, device=args.device, **settings
+    )
+
+
+def build_model_task(kind: str, args: argparse.Namespace, out: Path, batch: int):
+    """A model's training task as `vidgan train` builds it (without a run folder's files besides its split)."""
+    options = model_options(kind, out, args, batch_size=batch, quiet=True)
+    options.validate()
+    options = replace(options, a_dir=options.a_dir.resolve(), b_dir=options.b_dir.resolve()).resolved(64)
+    config = {
+        **options.to_config(),
+        "kind": kind,
+        "generator": options.generator().to_dict(),
+        "discriminator": options.discriminator().to_dict(),
+        "working_scale": 64,
+    }
+    torch.manual_seed(0)
+    return model_kind(kind).get("build_task")(config, resolve_device(args.device))
+
+
+def peak_training_memory(kind: str, args: argparse.Namespace, out: Path, batch: int, steps: int, answer) -> None:
+    """(In a process of its own.) The peak memory of building the task and taking `steps` training steps: CUDA's
+    peak allocated bytes, or on the CPU the process's peak resident set (the same interpreter, torch and images
+    in every model's, so differences are the networks' weights, gradients, Adam state and activations)."""
+    task = build_model_task(kind, args, out, batch)
+    cuda = task.device.type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    for step in range(steps):
+        task.train_step(step, steps)
+    answer.put(torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+
+
+def speed(kinds: list[str], args: argparse.Namespace) -> None:
+    """Step time and peak training memory of each model at 64 px, batch 4 (see the module's docstring)."""
+    batch, work = 4, Path(tempfile.mkdtemp(prefix="vidgan-bench-cut-"))
+    tasks = {kind: build_model_task(kind, args, work / kind, batch) for kind in kinds}
+    for task in tasks.values():
+        task.train_step(0, args.speed)  # warm-up: the first step allocates Adam's state
+
+    def steps_of(task):
+        def run() -> float:
+            for step in range(args.speed):
+                task.train_step(step, args.speed)
+            if task.device.type == "cuda":
+                torch.cuda.synchronize()
+            return args.speed
+        return run
+
+    rates = best_rate({kind: steps_of(task) for kind, task in tasks.items()}, rounds=3)
+    print("s/step: " + ", ".join(f"{kind} {1 / rate:.3f}" for kind, rate in rates.items()), flush=True)
+    del tasks
+    memory = {}
+    context = multiprocessing.get_context("spawn")
+    for kind in kinds:
+        answer = context.Queue()
+        child = context.Process(target=peak_training_memory, args=(kind, args, work / f"{kind}-memory", batch, args.speed, answer))
+        child.start()
+        memory[kind] = answer.get()
+        child.join()
+    shutil.rmtree(work, ignore_errors=True)
+    first = kinds[0]
+    print(f"training step at 64 px, batch {batch}, best of 3 rounds of {args.speed} steps\n{machine()}")
+    print(f"{'model':<10} {'s/step':>8} {'vs ' + first:>12} {'peak MiB':>9} {'vs ' + first:>12}")
+    for kind in kinds:
+        seconds, mib = 1 / rates[kind], memory[kind] / 2**20
+        print(f"{kind:<10} {seconds:8.3f} {seconds * rates[first]:11.2f}x {mib:9.0f} {memory[kind] / memory[first]:11.2f}x")
+
+
+def summary(kind: str, results: dict, steps: int, seconds: float) -> str:
+    """One line of a model's figures: per direction it has, translation, cycle L1 where measured, edge SSIM, C2ST."""
+    parts = []
+    for name, d in results["directions"].items():
+        cycle = f" cycle L1 {d['cycle_l1']:.3f}" if "cycle_l1" in d else ""
+        c2st = "n/a" if d["c2st"] is None else f"{d['c2st']:.3f}"
+        parts.append(f"{name}: translation {d['translation_score']:.1%}{cycle} edge SSIM {d['edge_ssim']:.3f} C2ST {c2st}")
+    return f"{kind:<9} {' | '.join(parts)} | {seconds / max(steps, 1):.3f} s/step, {steps} steps"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=15.0, help="training wall time (default 15)")
@@ -90,39 +189,39 @@ def main() -> None:
     parser.add_argument("--plain", action="store_true", help="train the plain seed-sized CycleGAN of the quality bar")
     parser.add_argument("--set", type=parse_setting, action="append", default=[], metavar="KEY=VALUE",
                         help="override one train option, e.g. --set ema=0.999 (repeatable)")
+    parser.add_argument("--models", default="cyclegan", help="comma-separated model kinds: cyclegan, cut, fastcut")
+    parser.add_argument("--classifier-steps", type=int, default=ClassifierSettings.steps,
+                        help="training steps of eval's classifiers (fewer only to check the bench runs)")
+    parser.add_argument("--speed", type=int, default=None, metavar="STEPS",
+                        help="time STEPS training steps of each model and measure its peak memory instead")
     args = parser.parse_args()
-    options = {**(PLAIN if args.plain else {}), **dict(args.set)}
+    kinds = args.models.split(",")
+    if args.speed:
+        speed(kinds, args)
+        return
+    lines = []
+    for kind in kinds:
+        lines.append(train_and_eval(kind, args, args.out / kind if len(kinds) > 1 else args.out))
+    print("\n".join(lines))
 
-    shutil.rmtree(args.out, ignore_errors=True)
+
+def train_and_eval(kind: str, args: argparse.Namespace, out: Path) -> str:
+    """Train one model on the cats for the budget, evaluate it, print its table; returns its summary line."""
+    options = model_options(kind, out, args, iters=args.iters or 10**9, minutes=None if args.iters else args.minutes)
+
+    shutil.rmtree(out, ignore_errors=True)
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
-    trained = train_cyclegan(
-        CycleGANOptions(
-            a_dir=CATS / "russian_blue",
-            b_dir=CATS / "grumpy",
-            out=args.out,
-            size=64,
-            iters=args.iters or 10**9,  # without --iters the time budget stops it
-            minutes=None if args.iters else args.minutes,
-            holdout=args.holdout,
-            device=args.device,
-            **options,
-        )
-    )
+    trained = train(options)  # without --iters the time budget stops it
     train_seconds = time.perf_counter() - started
-    results = evaluate_run(args.out, EvalOptions(device=args.device))
+    results = evaluate_run(out, EvalOptions(device=args.device, classifier=ClassifierSettings(steps=args.classifier_steps)))
     console.print(eval_table(results))
-    d = results["directions"]
-    print(f"options {options or 'train defaults'}")
+    print(f"options {dict(args.set) or 'train defaults'}{' (plain)' if args.plain and kind == 'cyclegan' else ''}")
     print(
-        f"trained {trained.step} steps in {train_seconds / 60:.1f} min with {torch.get_num_threads()} torch threads, "
-        f"load average {load_before:.1f} at start, {os.getloadavg()[0]:.1f} at end; run folder {args.out}"
+        f"{kind}: trained {trained.step} steps in {train_seconds / 60:.1f} min with {torch.get_num_threads()} torch threads, "
+        f"load average {load_before:.1f} at start, {os.getloadavg()[0]:.1f} at end; run folder {out}"
     )
-    print(
-        f"translation a2b {d['a2b']['translation_score']:.1%} b2a {d['b2a']['translation_score']:.1%} | "
-        f"cycle L1 a2b {d['a2b']['cycle_l1']:.3f} b2a {d['b2a']['cycle_l1']:.3f} | "
-        f"C2ST a2b {d['a2b']['c2st']:.3f} b2a {d['b2a']['c2st']:.3f}"
-    )
+    return summary(kind, results, trained.step, train_seconds)
 
 
 if __name__ == "__main__":

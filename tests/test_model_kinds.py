@@ -195,5 +195,5 @@ def test_every_builtin_kind_resolves_what_its_record_names():
 
 
 def test_an_unknown_kind_is_named_with_the_known_ones(tmp_path):
-    with pytest.raises(Exception, match=r"unknown kind of model \('toy'; vidgan knows cyclegan, dcgan"):
+    with pytest.raises(Exception, match=r"unknown kind of model \('toy'; vidgan knows cyclegan, cut, fastcut, dcgan"):
         model_kind("toy", tmp_path)

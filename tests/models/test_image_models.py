@@ -21,12 +21,12 @@ from vidgan.models.cyclegan import (
 from vidgan.models.dcgan import DCGenerator, DCGeneratorConfig
 from vidgan.models.mlp_gan import MLPConfig, MLPDiscriminator, MLPGenerator
 from vidgan.models.vae import VAE, VAEConfig
-from vidgan.training.cyclegan import ImagePool, linear_decay
 from vidgan.training.cyclegan import build_task as build_cyclegan_task
 from vidgan.training.data import ImageBank
 from vidgan.training.gan import build_task as build_gan_task
 from vidgan.training.losses import gradient_penalty
 from vidgan.training.options import CycleGANOptions, DCGANOptions, MLPGANOptions, VAEOptions
+from vidgan.training.translation import ImagePool, linear_decay
 from vidgan.training.vae import build_task as build_vae_task
 
 CPU = torch.device("cpu")

@@ -2,7 +2,7 @@
 
 Trains, resumes and renders through the CLI (as `python -m vidgan` would), saving this rank's weights after each
 training leg and the names of the clips it rendered, so that the test can compare the ranks. Then trains with a
-time limit, tries a DCGAN (which must refuse to start), and last starts a run in which rank 1 fails at its
+time limit, trains a FastCUT, tries a DCGAN (which must refuse to start), and last starts a run in which rank 1 fails at its
 second step, which must bring the whole job down.
 (One launch for everything: each torchrun launch costs seconds of imports.)
 """
@@ -54,6 +54,9 @@ save_weights(6)
 clips = sorted(str(p) for p in work.glob("clip*.mp4"))
 main(["render", *clips, "--checkpoint", str(work / "run"), "--out-dir", str(work / "out"), "--device", "cpu", "-q"])
 (work / f"rendered_rank{rank()}.txt").write_text("\n".join(rendered))
+# FastCUT averages its generator's, PatchNCE heads' and discriminator's gradients over the ranks too
+main(["train", "fastcut", str(work / "data"), "--out", str(work / "fastcut"), "--iters", "2", "--nce-patches", "16", *TINY])
+save_weights("fastcut")
 # --minutes: ranks' clocks differ, yet they must stop at the same step (here the first)
 main(["train", str(work / "data"), "--out", str(work / "timed"), "--iters", "1000", "--minutes", "0.00001", *TINY])
 try:  # models without DDP refuse to run in several processes

@@ -16,7 +16,7 @@ from vidgan.models.arch import DiscriminatorConfig
 from vidgan.models.cyclegan import GeneratorConfig, build_generator, feature_taps
 from vidgan.runs.checkpoints import load_latest_checkpoint, weights_digest
 from vidgan.runs.generators import generator_from_checkpoint, load_generator
-from vidgan.training.cyclegan import training_banks
+from vidgan.training.translation import training_banks
 from vidgan.training.distill import DistillTask, FeatureTaps, student_config, tap_pairs
 from vidgan.training.options import CycleGANOptions, DistillOptions
 

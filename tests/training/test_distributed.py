@@ -52,6 +52,8 @@ def test_train_resume_render_and_failure_under_torchrun(tmp_path):
     for step in (4, 6):
         assert torch.equal(weights[step, 0], weights[step, 1]), step
     assert not torch.equal(weights[4, 0], weights[6, 0])
+    fastcut = [torch.load(tmp_path / f"weights_fastcut_rank{r}.pt") for r in (0, 1)]
+    assert torch.equal(fastcut[0], fastcut[1])
 
     # One set of run files, written by rank 0 only, holding the weights every rank trained.
     run = RunFolder(tmp_path / "run")
@@ -77,7 +79,7 @@ def test_train_resume_render_and_failure_under_torchrun(tmp_path):
     assert sorted(p.name for p in (tmp_path / "timed" / "checkpoints").iterdir()) == ["latest.pt", "step_0000001.pt"]
 
     # A model that does not average its gradients over the processes refuses to train in several.
-    assert done.stderr.count("vidgan train dcgan trains in one process; under torchrun only cyclegan does") == 2
+    assert done.stderr.count("vidgan train dcgan trains in one process; under torchrun only cyclegan, cut, fastcut does") == 2
     assert not (tmp_path / "dcgan").exists()
 
     # The last run: rank 1 fails at its second step; the job stops (no hang) with rank 1's error named.

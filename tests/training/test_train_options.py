@@ -12,7 +12,7 @@ from conftest import BAD_NUMBERS, REPO_ROOT, assert_clean_failure, numeric_optio
 from PIL import Image
 
 from vidgan.core.errors import UsageError
-from vidgan.runs.kinds import kind_names, model_kind
+from vidgan.runs.kinds import TWO_DOMAINS, kind_names, model_kind
 from vidgan.training.options import CycleGANOptions, DCGANOptions, MLPGANOptions, VAEOptions
 
 MODELS = kind_names()  # vidgan's own kinds, at collection
@@ -29,13 +29,13 @@ SIZED = {"--holdout", "--size", "--channels"}
 
 @pytest.fixture(scope="module")
 def train_data(tmp_path_factory) -> dict[str, Path]:
-    """DATA for each model: a folder with a/ and b/ for cyclegan, one image folder for the others."""
+    """DATA for each model: a folder with a/ and b/ for the kinds that translate, one image folder for the others."""
     root = tmp_path_factory.mktemp("data")
     for domain, colour in (("a", (200, 30, 30)), ("b", (30, 30, 200))):
         (root / domain).mkdir()
         for i in range(2):
             Image.new("RGB", (64, 64), tuple(c + i for c in colour)).save(root / domain / f"{i}.png")
-    return {model: root if model == CycleGANOptions.kind else root / "a" for model in MODELS}
+    return {model: root if model_kind(model).data == TWO_DOMAINS else root / "a" for model in MODELS}
 
 
 def test_the_cli_loads_without_torch():

@@ -23,6 +23,7 @@ from vidgan.core.progress import make_progress, warn
 from vidgan.eval.judges import BATCH, FEW_IMAGES, Progress, c2st_classifiers, holdout_accuracy, predict, two_sample_test
 from vidgan.eval.metrics import (
     colour_distance,
+    edge_ssim_per_image,
     l1_per_image,
     mse_per_image,
     psnr,
@@ -129,7 +130,9 @@ def score_direction(
     beside its baseline; `classifier` labels domain b 1 (vidgan.eval.judges.holdout_accuracy(a, b)). "c2st" is
     None when a set has fewer than 2 images. The temporal error is measured on the source images' frame pairs
     where `later` holds them ("temporal_pairs": "frames"), else on the images and slightly moved copies
-    ("motions"). The cycle figures are None where `generators` lacks the reverse direction."""
+    ("motions"). The cycle figures are None where `generators` lacks the reverse direction. Edge SSIM
+    (vidgan.eval.metrics.edge_ssim_per_image) is the structure figure of every model, one-way ones included, beside
+    it for unrelated image pairs (each source image against a target image)."""
     source, target = images[direction.source], images[direction.target]
     translated = translate_images(generators[direction], source)
     reverse = generators.get(direction.reverse)
@@ -138,6 +141,7 @@ def score_direction(
     later_frames = (later or {}).get(direction.source)
     translate = partial(translate_images, generators[direction])
     temporal_error, input_temporal_error = temporal_errors(translate, source, later_frames)
+    unrelated = target[torch.arange(len(source)) % len(target)]
 
     def share_judged_target(judged: torch.Tensor) -> float:
         return (predict(classifier, judged) == target_label).float().mean().item()
@@ -152,6 +156,8 @@ def score_direction(
         "colour_distance": colour_distance(translated, target),
         "untranslated_colour_distance": colour_distance(source, target),
         "ssim_grey": _paired(ssim_grey_per_image, source, translated),
+        "edge_ssim": _paired(edge_ssim_per_image, source, translated),
+        "unrelated_edge_ssim": _paired(edge_ssim_per_image, source, unrelated),
         "temporal_error": temporal_error,
         "input_temporal_error": input_temporal_error,
         "temporal_pairs": "motions" if later_frames is None else "frames",
@@ -231,17 +237,27 @@ TABLE_ROWS = (
     ("colour_distance", "LAB mean/std distance to the target domain (lower is better)", "{:.2f}"),
     ("untranslated_colour_distance", "  baseline: untranslated input", "{:.2f}"),
     ("ssim_grey", "structure kept: SSIM of grey input vs output (1 = same)", "{:.3f}"),
+    ("edge_ssim", "edges kept: SSIM of input vs output edge maps (Sobel of grey; 1 = same edges)", "{:.3f}"),
+    ("unrelated_edge_ssim", "  baseline: unrelated image pairs (input vs a target image)", "{:.3f}"),
     ("temporal_error", "temporal warp error: translations of frame pairs, or of images and moved copies (lower is better)", "{:.6f}"),
     ("input_temporal_error", "  baseline: the input images' own", "{:.6f}"),
     ("temporal_pairs", "  pairs: frames (extract --pair-gap) or motions (moved copies)", "{}"),
 )
 
 
+ROUND_TRIP = ("cycle_l1", "cycle_psnr")  # measured only where a run translates both ways
+
+
 def table_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
-    """(label, a→b[, b→a]) strings for every row of the eval table ("n/a" for figures an older eval did not record,
-    or a one-way run has none of)."""
+    """(label, a→b[, b→a]) strings for every row of the eval table ("n/a" for figures an older eval did not record);
+    a one-way run's (CUT, FastCUT) has no round-trip rows."""
     directions = results["directions"]
-    return [(label, *(_shown(fmt, directions[d].get(key)) for d in directions)) for key, label, fmt in TABLE_ROWS]
+    one_way = len(directions) == 1
+    return [
+        (label, *(_shown(fmt, directions[d].get(key)) for d in directions))
+        for key, label, fmt in TABLE_ROWS
+        if not (one_way and key in ROUND_TRIP)
+    ]
 
 
 def _shown(fmt: str, value: float | str | None) -> str:

@@ -1,5 +1,5 @@
 """Image-set metrics for `vidgan eval` (no I/O, no models): balanced accuracy, L1/PSNR, grey SSIM, LAB colour
-statistics, and distances between embedded images (pairwise spread, nearest neighbours).
+statistics, edge SSIM, and distances between embedded images (pairwise spread, nearest neighbours).
 
 Image batches are N×3×H×W float tensors in [-1, 1] as everywhere in vidgan; whole image sets are uint8.
 """
@@ -40,10 +40,10 @@ def grey(x: torch.Tensor) -> torch.Tensor:
     return ((x + 1) / 2 * weights).sum(1, keepdim=True)
 
 
-def ssim_grey_per_image(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """SSIM of each pair's grey-level images (11×11 Gaussian window, σ = 1.5): how much structure y keeps of x."""
-    a, b = grey(x), grey(y)
-    coords = torch.arange(11, device=x.device, dtype=torch.float32) - 5
+def ssim_per_image(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """SSIM (Wang et al. 2004) of each pair of N×1×H×W maps of values in about [0, 1] (11×11 Gaussian window,
+    σ = 1.5), averaged over the pixels: N values, 1 for identical maps."""
+    coords = torch.arange(11, device=a.device, dtype=torch.float32) - 5
     g = torch.exp(-coords.pow(2) / (2 * 1.5**2))
     window = (g[:, None] * g[None, :] / g.sum() ** 2).view(1, 1, 11, 11)
 
@@ -57,6 +57,27 @@ def ssim_grey_per_image(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     c1, c2 = 0.01**2, 0.03**2
     ssim = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a.pow(2) + mu_b.pow(2) + c1) * (var_a + var_b + c2))
     return ssim.mean(dim=(1, 2, 3))
+
+
+def ssim_grey_per_image(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """SSIM of each pair's grey-level images: how much structure y keeps of x."""
+    return ssim_per_image(grey(x), grey(y))
+
+
+def edges(x: torch.Tensor) -> torch.Tensor:
+    """N×1×H×W edge strength of images in [-1, 1]: the Sobel gradient magnitude of their grey levels, scaled so that
+    a straight black-to-white step is 1 (diagonal steps reach a little more)."""
+    sobel = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], device=x.device)
+    kernels = torch.stack([sobel, sobel.T])[:, None]  # 2×1×3×3: d/dx, d/dy
+    gradient = F.conv2d(F.pad(grey(x), (1, 1, 1, 1), mode="replicate"), kernels)
+    return gradient.pow(2).sum(1, keepdim=True).sqrt() / 4
+
+
+def edge_ssim_per_image(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Edge SSIM: SSIM of each pair's edge maps (`edges`): how much of x's structure (where its edges are and how
+    they run) y keeps, whatever it does to colour and flat texture; 1 = the same edges. A one-sided model's
+    structure figure in place of a round trip's (vidgan eval)."""
+    return ssim_per_image(edges(x), edges(y))
 
 
 def lab_statistics(images: torch.Tensor) -> np.ndarray:

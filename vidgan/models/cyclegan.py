@@ -107,6 +107,13 @@ class ResnetGenerator(nn.Module):
         """Input sides must be multiples of this."""
         return 2**self.config.downsamplings
 
+    def encoder_stages(self) -> list[nn.Module]:
+        """The encoder in order (see `encoder_features`): the full-resolution stem, each stride-2 stage, each
+        bottleneck block (residual blocks, then self-attention where configured)."""
+        downs = self.config.downsamplings
+        blocks = self.config.res_blocks + int(self.config.attention)
+        return [self.net[3 * i : 3 * i + 3] for i in range(downs + 1)] + list(self.net[3 * downs + 3 : 3 * downs + 3 + blocks])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
@@ -144,6 +151,11 @@ class UnetGenerator(nn.Module):
         """Input sides must be multiples of this."""
         return 2**self.config.downsamplings
 
+    def encoder_stages(self) -> list[nn.Module]:
+        """The encoder in order (see `encoder_features`): each stride-2 stage, then each bottleneck block (the
+        full-resolution stem is a side branch, not part of it)."""
+        return [*self.down, *self.bottleneck]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         full = None if self.stem is None else self.stem(x)  # C × 64 × 64
         skips = []
@@ -173,6 +185,20 @@ def feature_taps(generator: nn.Module) -> list[str]:
     start = blocks[-1] if blocks else next(i for i, layer in enumerate(layers) if isinstance(layer, (nn.Upsample, nn.ConvTranspose2d)))
     decoder = [i for i, layer in enumerate(layers) if i > start and isinstance(layer, nn.ReLU)]
     return [f"net.{i}" for i in blocks[-1:] + decoder]
+
+
+def encoder_features(generator: nn.Module, x: torch.Tensor, taps: tuple[int, ...]) -> list[torch.Tensor]:
+    """The features of `x` at the encoder taps `taps` of a generator (either kind), for feature-level losses such as
+    PatchNCE: tap 0 is `x` itself, tap i the output of `generator.encoder_stages()[i - 1]`; N × C_tap × H_tap × W_tap
+    each, in the order of `taps`. Runs the encoder only as far as the deepest tap."""
+    wanted = sorted(set(taps))
+    if wanted and not 0 <= wanted[0] <= wanted[-1] <= len(generator.encoder_stages()):
+        raise ValueError(f"encoder taps must be from 0 to {len(generator.encoder_stages())}, got {taps}")
+    found = {0: x}
+    for i, stage in enumerate(generator.encoder_stages()[: wanted[-1]] if wanted else [], start=1):
+        x = stage(x)
+        found[i] = x
+    return [found[tap] for tap in taps]
 
 
 def build_generator(config: GeneratorConfig) -> nn.Module:

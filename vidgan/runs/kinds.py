@@ -68,6 +68,7 @@ class ModelKind:
     legacy: the options older versions' runs lack, for vidgan.runs.config.upgrade_config: oldest first,
         (last version whose runs can lack them, {option: value or function of the config}).
     sample_rows: what the rows of its sample grids show, for the report ("" says nothing).
+    direction_note: why it translates only its `directions`, said when another is asked for ("" says nothing).
     """
 
     name: str
@@ -83,6 +84,7 @@ class ModelKind:
     distributed: bool = False
     legacy: Ref = ()
     sample_rows: str = ""
+    direction_note: str = ""
 
     def __post_init__(self) -> None:
         if self.data not in (IMAGE_FOLDER, TWO_DOMAINS, TEACHER_RUN):
@@ -107,7 +109,8 @@ class ModelKind:
             raise VidganError(f"{source}: holds a {self.name} model, which cannot translate images (need a run of {need})")
         if direction not in self.directions:
             can = " and ".join(d.name for d in self.directions)
-            raise UsageError(f"--direction: a {self.name} run translates {can} only, not {direction.name}")
+            why = f": {self.direction_note}" if self.direction_note else ""
+            raise UsageError(f"--direction: a {self.name} run translates {can} only, not {direction.name}{why}")
 
 
 MODEL_KINDS: dict[str, ModelKind] = {}
@@ -138,22 +141,39 @@ def translating_kinds() -> tuple[str, ...]:
 
 def _register_builtin() -> None:
     sampler_eval = {"evaluate": "vidgan.eval.samples:evaluate_sampler_run", "eval_table": "vidgan.eval.samples:sampler_table"}
+    # what every kind translating between two domains shares: its data, generator loading, evaluation and DDP
+    translation = {
+        "data": TWO_DOMAINS,
+        "load_generator": "vidgan.runs.generators:generator_from_checkpoint",
+        "evaluate": "vidgan.eval.cyclegan:evaluate_translation_run",
+        "eval_table": "vidgan.eval.cyclegan:translation_table",
+        "distributed": True,
+    }
     register_kind(
         ModelKind(
             name="cyclegan",
             options="vidgan.training.options:CycleGANOptions",
             build_task="vidgan.training.cyclegan:build_task",
             train="vidgan.training.cyclegan:train_cyclegan",
-            data=TWO_DOMAINS,
             directions=BOTH_DIRECTIONS,
-            load_generator="vidgan.runs.generators:generator_from_checkpoint",
-            evaluate="vidgan.eval.cyclegan:evaluate_translation_run",
-            eval_table="vidgan.eval.cyclegan:translation_table",
-            distributed=True,
             legacy="vidgan.runs.config:CYCLEGAN_LEGACY",
             sample_rows="Rows: real a, a→b, a→b→a, real b, b→a, b→a→b.",
+            **translation,
         )
     )
+    for name, options, paper_name in (("cut", "CUTOptions", "CUT"), ("fastcut", "FastCUTOptions", "FastCUT")):
+        register_kind(
+            ModelKind(
+                name=name,
+                options=f"vidgan.training.options:{options}",
+                build_task="vidgan.training.cut:build_task",
+                train="vidgan.training.cut:train_cut",
+                directions=A2B_ONLY,
+                sample_rows="Rows: real a, a→b, real b, b→b (identity).",
+                direction_note=f"{paper_name} trains one generator",
+                **translation,
+            )
+        )
     register_kind(
         ModelKind(
             name="distill",

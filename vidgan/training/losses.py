@@ -1,4 +1,4 @@
-"""Adversarial losses shared by the GAN pipelines: LSGAN, BCE (non-saturating) and WGAN-GP."""
+"""Losses shared by the GAN pipelines: LSGAN, BCE (non-saturating) and WGAN-GP; PatchNCE (CUT)."""
 
 from __future__ import annotations
 
@@ -35,3 +35,16 @@ def gradient_penalty(
     points = (mix * real + (1 - mix) * fake).requires_grad_(True)
     (gradients,) = torch.autograd.grad(critic(points).sum(), points, create_graph=True)
     return ((gradients.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def patch_nce_loss(query: torch.Tensor, key: torch.Tensor, temperature: float) -> torch.Tensor:
+    """PatchNCE (Park et al. 2020, CUT) per image: query and key are N × P × D unit vectors of the same P patch
+    positions (query from the output, key from the input); each query patch should pick its own key patch out of the
+    image's P, the others being its negatives: cross-entropy over its P cosine similarities / `temperature`.
+    Returns N per-image means over the patches (log P for unrelated features, towards 0 where they match).
+
+    Gradients flow to `query` only: the key is the fixed target (as in the paper's code)."""
+    logits = torch.bmm(query.float(), key.detach().float().transpose(1, 2)) / temperature  # N × P × P: own patch on the diagonal
+    n, p, _ = logits.shape
+    own = torch.arange(p, device=logits.device).repeat(n)
+    return F.cross_entropy(logits.flatten(0, 1), own, reduction="none").view(n, p).mean(dim=1)

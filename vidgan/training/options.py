@@ -130,10 +130,9 @@ def _serialised(value: Any) -> Any:
 
 
 @dataclass(frozen=True, kw_only=True)
-class CycleGANOptions(TrainOptions):
-    """A CycleGAN on two unpaired image domains (the folders `vidgan extract` writes, or any two image folders)."""
-
-    kind: ClassVar[str] = "cyclegan"
+class TranslationOptions(TrainOptions):
+    """What every model translating between two unpaired image domains takes (cyclegan, cut, fastcut): the two
+    folders, the generator and discriminator, the temporal term, augmentation, optimisation and precision."""
 
     a_dir: Path = given("Image folder of domain a.", "--a")
     b_dir: Path = given("Image folder of domain b.", "--b")
@@ -178,10 +177,6 @@ class CycleGANOptions(TrainOptions):
         0.999, "Moving average of the generators' weights with this decay (0: off), used for samples, eval, translate and render.",
         bounds=FRACTION,
     )
-    # 5, not the usual 10: with the U-Net's skips the round trip stays within target at 5, and the weight freed for
-    # the adversarial term made translations harder to tell from photos (docs/experiments.md).
-    cycle_weight: float = option(5.0, "Weight of the cycle-consistency L1 loss (0: none, as --no-cycle).", bounds=NOT_NEGATIVE)
-    identity_weight: float = option(0.0, "Weight of the identity L1 loss (0: off).", bounds=NOT_NEGATIVE)
     temporal_weight: float | None = option(
         None,
         "Weight of the temporal-consistency L1 loss (its form: --temporal-form), so invented texture does not flicker "
@@ -196,7 +191,7 @@ class CycleGANOptions(TrainOptions):
         "keeps in both data folders), or auto: frames where both data folders hold pairs, else equivariance.",
         choices=TEMPORAL_FORMS,
     )
-    pool: int = option(0, "History of N generated images shown to the discriminators (0: off).", bounds=NOT_NEGATIVE)
+    pool: int = option(0, "History of N generated images shown to the discriminator(s) (0: off).", bounds=NOT_NEGATIVE)
     aug: str = option("deluxe", AUG_HELP, choices=AUGMENTATIONS)
     diffaug: bool = option(True, "DiffAugment every discriminator input.")
     diffaug_policy: str = option(",".join(DIFFAUG_POLICY), f"DiffAugment ops, comma-separated from {', '.join(DIFFAUG_POLICY)}.")
@@ -222,7 +217,7 @@ class CycleGANOptions(TrainOptions):
         if self.crop is not None and self.size not in (None, self.crop):
             raise UsageError(f"--crop {self.crop} trains the networks at {self.crop} px; leave out --size {self.size}")
 
-    def resolved(self, image_side: int | None, frame_pairs: bool = False) -> CycleGANOptions:
+    def resolved(self: Options, image_side: int | None, frame_pairs: bool = False) -> Options:
         """These options with what they leave open decided for the images (`image_side`: their side when they are
         squares of a training size, else None; `frame_pairs`: whether both data folders hold frame pairs): the size,
         the widths and depths that follow from it, and the temporal term's form and weight."""
@@ -262,6 +257,52 @@ class CycleGANOptions(TrainOptions):
         return DiscriminatorConfig(
             size=self.size, kind=self.disc, channels=self.disc_channels, layers=layers, spectral_norm=self.spectral_norm
         )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CycleGANOptions(TranslationOptions):
+    """A CycleGAN on two unpaired image domains (the folders `vidgan extract` writes, or any two image folders)."""
+
+    kind: ClassVar[str] = "cyclegan"
+
+    # 5, not the usual 10: with the U-Net's skips the round trip stays within target at 5, and the weight freed for
+    # the adversarial term made translations harder to tell from photos (docs/experiments.md).
+    cycle_weight: float = option(5.0, "Weight of the cycle-consistency L1 loss (0: none, as --no-cycle).", bounds=NOT_NEGATIVE)
+    identity_weight: float = option(0.0, "Weight of the identity L1 loss (0: off).", bounds=NOT_NEGATIVE)
+
+
+# The defaults of CUT and FastCUT below are the paper's (Park, Efros, Zhang, Zhu, ECCV 2020, and its code,
+# taesungpark/contrastive-unpaired-translation): λ_GAN 1; λ_NCE 1 with the identity term (CUT) or 10 without it
+# and with flip-equivariance (FastCUT); 256 patches per layer, temperature 0.07, 256-unit heads; Adam at 2e-4.
+@dataclass(frozen=True, kw_only=True)
+class CUTOptions(TranslationOptions):
+    """CUT, Contrastive Unpaired Translation (Park et al. 2020): one generator a→b and one discriminator; PatchNCE
+    keeps each output patch closer to its own input patch than to the image's other patches (a→b only)."""
+
+    kind: ClassVar[str] = "cut"
+
+    gan_weight: float = option(1.0, "Weight of the adversarial (least-squares GAN) loss, λ_GAN.", bounds=NOT_NEGATIVE)
+    nce_weight: float = option(1.0, "Weight of the PatchNCE loss, λ_NCE.", bounds=POSITIVE)
+    nce_identity: bool = option(True, "Identity PatchNCE: G(b) against b, averaged with G(a) against a.")
+    nce_patches: int = option(256, "Patch positions sampled per encoder layer (the same for input and output).", bounds=AT_LEAST_1)
+    nce_temperature: float = option(0.07, "PatchNCE temperature: cosine similarities are divided by it.", bounds=POSITIVE)
+    nce_units: int = option(256, "Width of each layer's MLP head (Linear, ReLU, Linear) before L2 normalisation.", bounds=AT_LEAST_1)
+    flip_equivariance: bool = option(
+        False, "On a random half of the steps translate a mirrored, and compare the output's features mirrored back."
+    )
+    lr: float = redefault(TranslationOptions, "lr", 2e-4)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FastCUTOptions(CUTOptions):
+    """FastCUT (Park et al. 2020): CUT without the identity term, with a stronger PatchNCE (λ_NCE 10) and
+    flip-equivariance; faster and lighter than CUT and CycleGAN (a→b only)."""
+
+    kind: ClassVar[str] = "fastcut"
+
+    nce_weight: float = redefault(CUTOptions, "nce_weight", 10.0)
+    nce_identity: bool = redefault(CUTOptions, "nce_identity", False)
+    flip_equivariance: bool = redefault(CUTOptions, "flip_equivariance", True)
 
 
 @dataclass(frozen=True, kw_only=True)
