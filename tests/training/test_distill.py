@@ -16,9 +16,9 @@ from vidgan.models.arch import DiscriminatorConfig
 from vidgan.models.cyclegan import GeneratorConfig, build_generator, feature_taps
 from vidgan.runs.checkpoints import load_latest_checkpoint, weights_digest
 from vidgan.runs.generators import generator_from_checkpoint, load_generator
-from vidgan.training.translation import training_banks
 from vidgan.training.distill import DistillTask, FeatureTaps, student_config, tap_pairs
 from vidgan.training.options import CycleGANOptions, DistillOptions
+from vidgan.training.translation import training_banks
 
 TINY_TEACHER = dict(channels=8, res_blocks=1, batch_size=2, iters=2, holdout=0.25, quiet=True, device="cpu")
 TINY_STUDENT = ("--width", "2", "--batch-size", "2", "--device", "cpu", "--quiet")

@@ -38,12 +38,12 @@ from vidgan.runs.generators import generator_from_checkpoint, load_teachers
 from vidgan.runs.kinds import model_kind, translating_kinds
 from vidgan.runs.plots import domain_term, domain_totals
 from vidgan.runs.splits import load_split, save_split
-from vidgan.training.translation import SAMPLE_COLUMNS, training_banks
 from vidgan.training.data import ImageBank, diff_augment
 from vidgan.training.launch import check_new_run, start_training
 from vidgan.training.loop import TrainResult, ema_decay, update_average
 from vidgan.training.losses import lsgan_loss
 from vidgan.training.options import DistillOptions
+from vidgan.training.translation import SAMPLE_COLUMNS, training_banks
 
 KIND = DistillOptions.kind
 
