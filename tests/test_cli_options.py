@@ -240,6 +240,9 @@ def test_readme_has_commands_to_check():
 
 @pytest.mark.parametrize("command", _readme_commands())
 def test_every_readme_command_parses(command, run_cli):
-    """Each command line of the README, with --help added, names a command and only flags it takes."""
-    done = run_cli(*shlex.split(command), "--help")
+    """Each command line of the README, with --help added (before a `--` that hands the rest to another command),
+    names a command and only flags it takes."""
+    words = shlex.split(command)
+    cut = words.index("--") if "--" in words else len(words)
+    done = run_cli(*words[:cut], "--help", *words[cut:])
     assert done.code == 0 and done.stdout.startswith("Usage: vidgan "), done.stderr

@@ -24,7 +24,7 @@ from vidgan.io.batches import to_float, to_uint8
 from vidgan.io.video import iter_frames
 from vidgan.models.protocol import Generator
 from vidgan.runs.images import load_training_images
-from vidgan.runs.kinds import A2B_ONLY, MODEL_KINDS, TWO_DOMAINS, ModelKind, kind_names, model_kind, register_kind
+from vidgan.runs.kinds import A2B_ONLY, MODEL_KINDS, TEACHER_RUN, TWO_DOMAINS, ModelKind, kind_names, model_kind, register_kind
 from vidgan.runs.splits import load_split
 from vidgan.training.launch import training_split
 from vidgan.training.options import TrainOptions, given
@@ -191,9 +191,10 @@ def test_every_builtin_kind_resolves_what_its_record_names():
             if getattr(kind, field) is not None:
                 assert callable(kind.get(field)), (name, field)
         assert bool(kind.directions) == (kind.load_sampler is None)
-        assert {f.name for f in fields(kind.options_type)} >= ({"a_dir", "b_dir"} if kind.data == TWO_DOMAINS else {"data"})
+        inputs = {TWO_DOMAINS: {"a_dir", "b_dir"}, TEACHER_RUN: {"teacher"}}.get(kind.data, {"data"})
+        assert {f.name for f in fields(kind.options_type)} >= inputs
 
 
 def test_an_unknown_kind_is_named_with_the_known_ones(tmp_path):
-    with pytest.raises(Exception, match=r"unknown kind of model \('toy'; vidgan knows cyclegan, cut, fastcut, dcgan"):
+    with pytest.raises(Exception, match=r"unknown kind of model \('toy'; vidgan knows cyclegan, cut, fastcut, distill, dcgan"):
         model_kind("toy", tmp_path)

@@ -53,7 +53,7 @@ def test_cli_render_errors(run_cli, make_clip, tiny_run, tmp_path, audio_only_fi
         (["render", text, "--run", tiny_run], ["notes.mp4", "not a readable video"], 1),
         (["render", audio_only_file, "--run", tiny_run], ["voice.m4a", "no video stream"], 1),
         (["render", source, "--run", empty_run], ["no checkpoint"], 1),
-        (["render", source, "--checkpoint", other], ["dcgan", "cannot translate images (need a run of cyclegan)"], 1),
+        (["render", source, "--checkpoint", other], ["dcgan", "cannot translate images (need a run of cyclegan"], 1),
         (["render", source, "--run", tiny_run, "--out", source], ["overwrite the input"], 2),
         (["render", source, "--run", tiny_run, "--direction", "sideways"], ["--direction"], 2),
         (["render", source, "--run", tiny_run, "--batch-size", "0"], ["--batch-size must be at least 1"], 2),

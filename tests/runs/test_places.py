@@ -63,9 +63,9 @@ def test_a_copied_project_evaluates_and_resumes_on_its_own_data_and_says_what_is
     with pytest.raises(VidganError, match=gone):
         evaluate_run(run, EvalOptions(classifier=FAST, device="cpu", quiet=True))
     with pytest.raises(VidganError, match=gone):
-        resume_training(run, iters=2, device="cpu", quiet=True)
+        resume_training(run, {"iters": 2, "device": "cpu", "quiet": True})
     shutil.move(tmp_path / "kept_b", tmp_path / "projB" / "data" / "b")
-    assert resume_training(run, iters=2, device="cpu", quiet=True).step == 2
+    assert resume_training(run, {"iters": 2, "device": "cpu", "quiet": True}).step == 2
     assert json.loads((run / "config.json").read_text())["a_dir"] == str(data / "a")  # recorded where it is now
 
     # A run of vidgan 0.6 records absolute paths only: they are used as they are.
@@ -76,7 +76,7 @@ def test_a_copied_project_evaluates_and_resumes_on_its_own_data_and_says_what_is
     assert RunFolder(run).read_config()["a_dir"] == str(data / "a")
     shutil.rmtree(data / "b")
     with pytest.raises(VidganError, match=r"data folder b_dir .*/data/b is gone \(the run records it as an absolute path\)"):
-        resume_training(run, iters=3, device="cpu", quiet=True)
+        resume_training(run, {"iters": 3, "device": "cpu", "quiet": True})
 
 
 def test_data_folders_are_recorded_relative_only_under_a_common_root(tmp_path):

@@ -61,7 +61,7 @@ def test_crops_that_do_not_fit_the_images_are_refused(run_cli, tmp_path):
 
 
 def test_eval_judges_a_crop_run_on_centre_windows_at_its_working_scale(run_cli, tmp_path):
-    from vidgan.eval.cyclegan import _image_sets
+    from vidgan.eval.cyclegan import image_sets
 
     write_frames(tmp_path / "data" / "a", 3)
     write_frames(tmp_path / "data" / "b", 3, width=320, height=192)
@@ -70,7 +70,7 @@ def test_eval_judges_a_crop_run_on_centre_windows_at_its_working_scale(run_cli, 
     assert done.code == 0, done.stderr
 
     run = RunFolder(out)
-    sets = _image_sets(run, run.read_config(), None, torch.device("cpu"))
+    sets = image_sets(run, run.read_config(), None, torch.device("cpu"))
     steps = torch.arange(64)
     for domain in ("a", "b"):  # b's 320x192 frames come at a's working scale (96 px short side), as they trained
         images = sets.train[domain].long()

@@ -144,14 +144,15 @@ def test_cyclegan_unet_translate_round_trip(tmp_path, run_cli):
 def test_options_of_another_model_are_refused(tmp_path, run_cli):
     grumpy, blue = CATS / "grumpy", CATS / "russian_blue"
     cases = [
-        (["--model", "dcgan", grumpy, "--pool", 4], "--pool is an option of vidgan train cyclegan, not of dcgan"),
+        (["--model", "dcgan", grumpy, "--pool", 4], "--pool is an option of vidgan train cyclegan / cut / fastcut, not of dcgan"),
         (["dcgan", grumpy, "--kl-weight", 2.0], "--kl-weight is an option of vidgan train vae, not of dcgan"),
-        (["--model", "vae", grumpy, "--lr-g", 1e-3], "--lr-g is an option of vidgan train cyclegan / dcgan / mlp-gan, not of vae"),
-        (["vae", "--a", grumpy, "--b", blue], "--a is an option of vidgan train cyclegan, not of vae"),
+        (["--model", "vae", grumpy, "--lr-g", 1e-3],
+         "--lr-g is an option of vidgan train cyclegan / cut / fastcut / dcgan / mlp-gan, not of vae"),
+        (["vae", "--a", grumpy, "--b", blue], "--a is an option of vidgan train cyclegan / cut / fastcut, not of vae"),
         (["dcgan", grumpy, "--size", 48], "--size must be 16, 32, 64 or 128, got 48"),
         (["dcgan", grumpy, "--loss", "hinge"], "--loss"),
         (["--a", grumpy, "--b", blue, "--iters", 10, "--lr-decay-from", 10], "--lr-decay-from must be a step from 0 to 9"),
-        (["--model", "gan", grumpy], "--model must be cyclegan, dcgan, mlp-gan or vae, got 'gan'"),
+        (["--model", "gan", grumpy], "--model must be cyclegan, cut, fastcut, distill, dcgan, mlp-gan or vae, got 'gan'"),
     ]
     for args, message in cases:
         assert_clean_failure(run_cli("train", *args, "--out", tmp_path / "r"), message, code=2)
