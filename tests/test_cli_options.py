@@ -20,11 +20,13 @@ from vidgan.cli import app, option_flags
 from vidgan.core.directions import B2A, DIRECTIONS
 from vidgan.core.errors import UsageError
 from vidgan.core.options import flag
-from vidgan.eval.options import EvalOptions
+from vidgan.demo import DemoOptions
+from vidgan.eval.options import EvalOptions, VideoEvalOptions
 from vidgan.io.extract import ExtractOptions
 from vidgan.render.export import ExportOptions
 from vidgan.render.options import RenderOptions, SampleOptions, TranslateOptions
 from vidgan.runs.kinds import MODEL_KINDS
+from vidgan.runs.options import RunFolderOptions
 from vidgan.training.options import CycleGANOptions
 
 COMMANDS = {
@@ -34,6 +36,10 @@ COMMANDS = {
     ("eval",): EvalOptions,
     ("export",): ExportOptions,
     ("sample",): SampleOptions,
+    ("demo",): DemoOptions,
+    ("eval-video",): VideoEvalOptions,
+    ("report",): RunFolderOptions,
+    ("plot",): RunFolderOptions,
     **{("train", name): kind.options_type for name, kind in MODEL_KINDS.items()},
 }
 
@@ -84,8 +90,12 @@ def test_each_command_takes_a_flag_per_field_with_its_default_and_help(path, run
     for option in option_flags(options_type):
         f = option.field
         param = params.pop(option.name)
-        names = f.metadata["flags"] or (flag(f.name),)
-        assert set(names) <= {*param.opts, *param.secondary_opts}, option.name
+        if f.metadata["argument"]:  # a positional argument, shown by its name
+            names = (f.name,)
+            assert param.param_type_name == "argument", option.name
+        else:
+            names = f.metadata["flags"] or (flag(f.name),)
+            assert set(names) <= {*param.opts, *param.secondary_opts}, option.name
         if f.default is MISSING and f.default_factory is MISSING:
             assert param.required, option.name
         else:
@@ -175,6 +185,40 @@ def test_config_nested_options_and_unknown_keys(run_cli, tmp_path, captured):
     assert_clean_failure(done, str(config), "unknown option 'frame_step'", code=2)
     config.write_text("every = \n")
     assert_clean_failure(run_cli("extract", "--config", config), str(config), "not valid TOML", code=2)
+
+
+def test_config_gives_demo_eval_video_report_and_plot_their_arguments_and_options(run_cli, tmp_path, monkeypatch):
+    import vidgan.demo
+    import vidgan.eval.report
+    import vidgan.eval.video
+    import vidgan.runs.plots
+
+    seen = []
+
+    def record(options):
+        seen.append(options)
+        raise KeyboardInterrupt  # the work itself is not this test's
+
+    monkeypatch.setattr(vidgan.demo, "run_demo", record)
+    monkeypatch.setattr(vidgan.eval.video, "evaluate_video", record)
+    monkeypatch.setattr(vidgan.eval.report, "write_report", record)
+    monkeypatch.setattr(vidgan.runs.plots, "plot_run", record)
+    config = tmp_path / "options.toml"
+    config.write_text('run = "runs/cats"\n')
+    run_cli("report", "--config", config)
+    run_cli("plot", "runs/dogs", "--config", config)  # the argument on the line wins
+    config.write_text('output = "out.mp4"\nsource = "a.mp4"\nquiet = true\n')
+    run_cli("eval-video", "--config", config, "--source", "b.mp4")
+    config.write_text('out = "demo"\ndevice = "cpu"\n')
+    run_cli("demo", "--config", config, "-q")
+    assert seen == [
+        RunFolderOptions("runs/cats"),
+        RunFolderOptions("runs/dogs"),
+        VideoEvalOptions("out.mp4", "b.mp4", quiet=True),
+        DemoOptions("demo", device="cpu", quiet=True),
+    ]
+    config.write_text("out = \"demo\"\niters = 3\n")
+    assert_clean_failure(run_cli("demo", "--config", config), str(config), "unknown option 'iters'", code=2)
 
 
 def test_a_runs_config_json_configures_train_only(run_cli, tmp_path, tiny_run, monkeypatch):

@@ -4,7 +4,7 @@ table-top the glove never covers stays roughly as it was."""
 import numpy as np
 import pytest
 
-from vidgan.demo import GLOVE, SKIN, DemoScale, hand_colours, hand_mask, run_demo
+from vidgan.demo import GLOVE, SKIN, DemoOptions, DemoScale, hand_colours, hand_mask, run_demo
 from vidgan.io.video import iter_frames, probe_video
 
 SMALL = DemoScale(width=160, height=90, seconds=2.5, every=1, scale=64, crop=64, channels=8, res_blocks=2, batch_size=4, iters=70)
@@ -12,7 +12,7 @@ SMALL = DemoScale(width=160, height=90, seconds=2.5, every=1, scale=64, crop=64,
 
 @pytest.mark.slow
 def test_demo_removes_the_glove(tmp_path):
-    result = run_demo(tmp_path / "demo", SMALL, device="cpu", quiet=True)
+    result = run_demo(DemoOptions(tmp_path / "demo", device="cpu", quiet=True, scale=SMALL))
     shot = tmp_path / "demo" / "clips" / "shot.mp4"
     source = [f.rgb.astype(float) for f in iter_frames(shot)]
     translated = [f.rgb.astype(float) for f in iter_frames(result.translated)]

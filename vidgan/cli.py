@@ -19,11 +19,13 @@ from vidgan.core.errors import UsageError, VidganError, sigterm_as_interrupt
 from vidgan.core.options import Spelling, one_of
 from vidgan.core.options import flag as flag_name
 from vidgan.core.progress import console
-from vidgan.eval.options import EvalOptions
+from vidgan.demo import DemoOptions
+from vidgan.eval.options import EvalOptions, VideoEvalOptions
 from vidgan.io.extract import ExtractOptions
 from vidgan.render.export import ExportOptions
-from vidgan.render.options import DEVICE_HELP, QUIET, RenderOptions, SampleOptions, TranslateOptions
+from vidgan.render.options import RenderOptions, SampleOptions, TranslateOptions
 from vidgan.runs.kinds import DEFAULT_KIND, MODEL_KINDS, TEACHER_RUN, TWO_DOMAINS, ModelKind
+from vidgan.runs.options import RunFolderOptions
 from vidgan.training.options import TrainOptions
 
 if sys.version_info >= (3, 11):
@@ -52,15 +54,13 @@ app = typer.Typer(
 )
 
 
-DeviceOption = Annotated[str, typer.Option(help=DEVICE_HELP)]
-QuietOption = Annotated[bool, typer.Option(*QUIET["flags"], help=QUIET["help"])]
 CONFIG_HELP = (
     "A TOML (or .json) file of options by their field names (batch_size = 2); flags given on the line win. "
     "vidgan train also takes a run's config.json."
 )
 
 
-# ---- Commands built from options dataclasses: one flag per field ------------------------------------------------
+# ---- Commands built from options dataclasses: one flag (or positional argument) per field -----------------------
 #
 # Each field's metadata (vidgan.core.options) gives its flag names, help, choices and the form the command line
 # takes it in; the field's type and default give the rest. A nested dataclass field (eval's classifier settings)
@@ -132,10 +132,13 @@ def _parameter(flag: _Flag) -> inspect.Parameter:
     if enum is not None and default not in (None, inspect.Parameter.empty):
         default = enum(default)
     metavar = {"metavar": f.metadata["metavar"]} if f.metadata.get("metavar") else {}
-    # Typer names a flag after its parameter (and a bool's --no- form too) unless told; a nested field's parameter
-    # name carries its outer field's, which its flag does not.
-    names = f.metadata.get("flags") or ((flag_name(f.name),) if len(flag.path) > 1 else ())
-    info = typer.Option(*names, help=f.metadata.get("help", ""), **metavar)
+    if f.metadata.get("argument"):
+        info = typer.Argument(help=f.metadata.get("help", ""), **metavar)
+    else:
+        # Typer names a flag after its parameter (and a bool's --no- form too) unless told; a nested field's
+        # parameter name carries its outer field's, which its flag does not.
+        names = f.metadata.get("flags") or ((flag_name(f.name),) if len(flag.path) > 1 else ())
+        info = typer.Option(*names, help=f.metadata.get("help", ""), **metavar)
     return inspect.Parameter(flag.name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[cli_type, info])
 
 
@@ -477,12 +480,12 @@ def translate(
     console.print(f"wrote {result.written} images to {result.out_dir}{skipped}")
 
 
-@app.command()
-def plot(run: Annotated[Path, typer.Argument(help="Run folder.")]) -> None:
+@options_command(app, RunFolderOptions)
+def plot(options: RunFolderOptions) -> None:
     """Redraw a run's losses.png and progress.gif (training refreshes them with each sample grid)."""
     from vidgan.runs.plots import plot_run
 
-    for path in plot_run(run):
+    for path in plot_run(options):
         console.print(f"wrote {path}")
 
 
@@ -624,25 +627,21 @@ def eval_run(
     console.print(f"wrote {RunFolder(run).eval_path}")
 
 
-@app.command("eval-video")
-def eval_video(
-    output: Annotated[Path, typer.Argument(help="Rendered video or image sequence.")],
-    source: Annotated[Path, typer.Option(help="The clip it was rendered from (its motion is the reference).")],
-    quiet: QuietOption = False,
-) -> None:
+@options_command(app, VideoEvalOptions, "eval-video")
+def eval_video(options: VideoEvalOptions) -> None:
     """Temporal warp error (flicker) of a rendered clip, beside the source clip's own."""
     from vidgan.eval.video import evaluate_video
 
-    result = evaluate_video(output, source, quiet=quiet)
+    result = evaluate_video(options)
     console.print(f"warp error over {result.frames} frames: {_warp_report(result.output_error, result.source_error)}")
 
 
-@app.command()
-def report(run: Annotated[Path, typer.Argument(help="Run folder.")]) -> None:
+@options_command(app, RunFolderOptions)
+def report(options: RunFolderOptions) -> None:
     """Write RUN/report.html: config, split, loss curves, sample progress and the eval table, images embedded."""
     from vidgan.eval.report import write_report
 
-    console.print(f"wrote {write_report(run)}")
+    console.print(f"wrote {write_report(options)}")
 
 
 @options_command(app, ExportOptions, "export")
@@ -664,16 +663,12 @@ def _model_source(run: Path | None, checkpoint: Path | None) -> Path:
     return run if run is not None else checkpoint
 
 
-@app.command()
-def demo(
-    out: Annotated[Path, typer.Option(help="Folder for the demo's clips, data, run and videos.")] = Path("vidgan-demo"),
-    device: DeviceOption = "auto",
-    quiet: QuietOption = False,
-) -> None:
+@options_command(app, DemoOptions)
+def demo(options: DemoOptions) -> None:
     """Remove a glove from a synthetic shot: builds clips, then extract → train → render (a few CPU minutes)."""
     from vidgan.demo import run_demo
 
-    result = run_demo(out, device=device, quiet=quiet)
+    result = run_demo(options)
     console.print(f"translated clip: {result.translated}")
     console.print(f"side by side:    {result.side_by_side}")
     console.print(f"training run:    {result.run_dir} (sample grids in samples/)")

@@ -18,11 +18,10 @@ import numpy as np
 
 from vidgan.core.directions import A2B
 from vidgan.core.errors import UsageError
+from vidgan.core.options import option
 from vidgan.io.extract import extract_frames
 from vidgan.io.video import write_test_clip
-from vidgan.render.options import RenderOptions
-from vidgan.render.video import render_video
-from vidgan.training.cyclegan import train_cyclegan
+from vidgan.render.options import DEVICE_HELP, QUIET, RenderOptions
 from vidgan.training.options import CycleGANOptions
 
 SKIN = (224, 172, 140)
@@ -48,6 +47,19 @@ class DemoScale:
     res_blocks: int = 3
     batch_size: int = 4
     iters: int = 400
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What `vidgan demo` (run_demo) builds, where and on which device; a path may be given as a string."""
+
+    out: Path = option(Path("vidgan-demo"), "Folder for the demo's clips, data, run and videos.")
+    device: str = option("auto", DEVICE_HELP)
+    quiet: bool = option(False, **QUIET)
+    scale: DemoScale = option(DemoScale(), "How big the demo is (tests and benches run smaller ones).", cli=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out", Path(self.out))
 
 
 def hand_mask(i: int, width: int, height: int, phase: float = 0.0) -> np.ndarray:
@@ -161,6 +173,9 @@ def train_demo_run(
     out_dir: Path, scale: DemoScale = DemoScale(), *, device: str = "auto", quiet: bool = False
 ) -> tuple[dict[str, Path], Path]:
     """The demo's footage in OUT/clips and its trained run in OUT/run: (the clips by name, the run folder)."""
+    # Imported here, so that the command line, which imports DemoOptions when it starts, starts without torch.
+    from vidgan.training.cyclegan import train_cyclegan
+
     # 1. Footage: a gloved take, a bare-hand take, and a new gloved shot to fix.
     clips = make_demo_clips(out_dir / "clips", scale)
     # 2. Extract every Nth frame of each take into the two domains, whole, at the working scale, each with the next
@@ -173,15 +188,14 @@ def train_demo_run(
     return clips, train_cyclegan(training_options(data, out_dir / "run", scale, device=device, quiet=quiet)).run_dir
 
 
-def run_demo(
-    out_dir: Path = Path("vidgan-demo"), scale: DemoScale = DemoScale(), *, device: str = "auto", quiet: bool = False
-) -> DemoResult:
+def run_demo(options: DemoOptions = DemoOptions()) -> DemoResult:
     """Remove the glove from a synthetic shot, going through the same three stages a user runs."""
-    out_dir = Path(out_dir)
-    _clear_previous_demo(out_dir)
-    clips, run_dir = train_demo_run(out_dir, scale, device=device, quiet=quiet)
+    from vidgan.render.video import render_video  # (as train_demo_run's import)
+
+    _clear_previous_demo(options.out)
+    clips, run_dir = train_demo_run(options.out, options.scale, device=options.device, quiet=options.quiet)
     # 4. Render the shot glove → bare hand at the run's working scale, its detail from the source (the defaults),
     #    plus a side-by-side (source | result) for a quick look.
-    result = render_video(clips["shot"], run_dir, render_options(out_dir / "shot_nogloves.mp4", device=device, quiet=quiet))
-    clip = result.clips[0]
+    render = render_options(options.out / "shot_nogloves.mp4", device=options.device, quiet=options.quiet)
+    clip = render_video(clips["shot"], run_dir, render).clips[0]
     return DemoResult(clip.outputs["a2b"], clip.compares["a2b"], run_dir)

@@ -4,6 +4,7 @@ import json
 from html.parser import HTMLParser
 
 from vidgan.eval.report import write_report
+from vidgan.runs.options import RunFolderOptions
 
 VOID = {"meta", "img", "br", "hr", "link", "input"}
 
@@ -39,7 +40,7 @@ def test_report_is_valid_self_contained_html(tiny_run, tmp_path):
     import shutil
 
     shutil.copytree(tiny_run, run)
-    assert "Not evaluated yet" in write_report(run).read_text()
+    assert "Not evaluated yet" in write_report(RunFolderOptions(run)).read_text()
     directions = {d: {"translation_score": 0.9, "real_target_score": 1.0, "untranslated_score": 0.0, "c2st": 0.8,
                       "cycle_l1": 0.1, "cycle_psnr": 20.0, "identity_l1": 0.2, "colour_distance": 3.0,
                       "untranslated_colour_distance": 12.0, "ssim_grey": 0.7} for d in ("a2b", "b2a")}
@@ -48,7 +49,7 @@ def test_report_is_valid_self_contained_html(tiny_run, tmp_path):
         "classifier": {"balanced_accuracy": 1.0, "reliable": True}, "directions": directions,
     }))
 
-    html = write_report(run).read_text()
+    html = write_report(RunFolderOptions(run)).read_text()
 
     checker = Checker()
     checker.feed(html)

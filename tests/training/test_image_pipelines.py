@@ -18,6 +18,7 @@ from vidgan.render.options import TranslateOptions
 from vidgan.render.sample import sample_images
 from vidgan.render.translate import translate_folder
 from vidgan.runs.folder import RunFolder
+from vidgan.runs.options import RunFolderOptions
 from vidgan.runs.plots import plot_run
 from vidgan.training.gan import train_dcgan, train_mlp_gan
 from vidgan.training.launch import resume_training, train
@@ -164,11 +165,11 @@ def test_plot_command_redraws_and_refuses_non_runs(tmp_path):
     run.create()
     run.write_config({"kind": "dcgan"})
     with pytest.raises(VidganError, match="nothing to plot"):
-        plot_run(run.root)
+        plot_run(RunFolderOptions(run.root))
     for step in (10, 20, 30):
         run.append_metrics(step, {"d_real": 1.0 / step, "d_fake": 0.5, "g": 2.0})
         run.save_sample(torch.full((3, 8, 12), step, dtype=torch.uint8), step)
-    assert plot_run(run.root) == [run.losses_plot_path, run.progress_gif_path]
+    assert plot_run(RunFolderOptions(run.root)) == [run.losses_plot_path, run.progress_gif_path]
     _assert_plots(run.root, samples=3)
     with pytest.raises(VidganError, match="not a vidgan run folder"):
-        plot_run(tmp_path)
+        plot_run(RunFolderOptions(tmp_path))

@@ -4,7 +4,8 @@ Field metadata, read by `check_fields` and by the CLI, which builds every comman
 "help"; "bounds" (a `Bounds`) for numbers; "choices"; "flags" (the CLI's spelling, where it is not --field-name;
 the first names the option in errors); "metavar" (what --help shows for its value); "cli": False for a field the
 command line does not take as a flag; "spelling" (a `Spelling`) for a value the command line gives in another
-form; "aliases" (other words for a flag and its value); "per_run": False for a training option that may change
+form; "aliases" (other words for a flag and its value); "argument": True for a field the command line takes
+as a positional argument, not a flag (a run folder, a clip); "per_run": False for a training option that may change
 when a run resumes. No torch here, so that the CLI can check options without loading it.
 """
 
@@ -78,12 +79,14 @@ def option(
     aliases: dict[tuple[str, ...], tuple[str, ...]] | None = None,
     per_run: bool = True,
     metavar: str | None = None,
+    argument: bool = False,
 ) -> Any:
     """A field of an options dataclass with its default (none: required), help and accepted values, and how the
     command line takes it (see the module docstring). `aliases` maps words a user may type (`--matte alpha`) to
     the flag and value they mean (`--alpha matte`)."""
     metadata = {"help": help, "bounds": bounds, "choices": choices, "flags": flags, "cli": cli, "spelling": spelling}
-    return field(default=default, metadata={**metadata, "aliases": aliases or {}, "per_run": per_run, "metavar": metavar})
+    more = {"aliases": aliases or {}, "per_run": per_run, "metavar": metavar, "argument": argument}
+    return field(default=default, metadata={**metadata, **more})
 
 
 def flag(name: str) -> str:

@@ -85,3 +85,16 @@ class EvalOptions:
             raise UsageError("give both --a DIR and --b DIR, or neither (to use the run's held-out images)")
         check_fields(self)
         self.classifier.validate()
+
+
+@dataclass(frozen=True)
+class VideoEvalOptions:
+    """What `vidgan eval-video` (vidgan.eval.video.evaluate_video) compares; paths may be given as strings."""
+
+    output: Path = option(help="Rendered video or image sequence.", argument=True)
+    source: Path = option(help="The clip it was rendered from (its motion is the reference).")
+    quiet: bool = option(False, **QUIET)
+
+    def __post_init__(self) -> None:
+        for name in ("output", "source"):
+            object.__setattr__(self, name, Path(getattr(self, name)))

@@ -16,6 +16,7 @@ from vidgan.core.fsutil import write_text_atomic
 from vidgan.eval.run import eval_table_parts
 from vidgan.runs.folder import RunFolder
 from vidgan.runs.kinds import model_kind
+from vidgan.runs.options import RunFolderOptions
 from vidgan.runs.plots import refresh_plots
 from vidgan.runs.splits import load_split
 
@@ -75,9 +76,9 @@ def _eval_section(run: RunFolder) -> str:
     return f"<p>{escape(summary)}</p>" + _table(rows, header)
 
 
-def write_report(run_dir: Path) -> Path:
+def write_report(options: RunFolderOptions) -> Path:
     """Write RUN/report.html from what the run folder holds; returns its path."""
-    run = RunFolder(run_dir)
+    run = RunFolder(options.run)
     config = run.read_config()
     config_rows = [(key, json.dumps(value) if isinstance(value, (dict, list)) else str(value)) for key, value in config.items()]
     kind = model_kind(config["kind"], run.root)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import zip_longest
-from pathlib import Path
 
 from vidgan.core.errors import VidganError
 from vidgan.core.progress import make_progress
+from vidgan.eval.options import VideoEvalOptions
 from vidgan.io.sequences import open_clip
 from vidgan.render.temporal import MotionTracker, WarpErrorMeter
 
@@ -20,14 +20,14 @@ class VideoWarpResult:
     frames: int
 
 
-def evaluate_video(output: str | Path, source: str | Path, *, quiet: bool = False) -> VideoWarpResult:
+def evaluate_video(options: VideoEvalOptions) -> VideoWarpResult:
     """Temporal warp error of a rendered clip (video or image sequence) beside its source's, in one streaming pass;
     VidganError when one clip has fewer frames than the other."""
-    output_clip, source_clip = open_clip(Path(output)), open_clip(Path(source))
+    output_clip, source_clip = open_clip(options.output), open_clip(options.source)
     tracker = MotionTracker()
     meters = {"output": WarpErrorMeter(), "source": WarpErrorMeter()}
     frames = 0
-    with make_progress(quiet=quiet) as progress:
+    with make_progress(quiet=options.quiet) as progress:
         bar = progress.add_task("warp error", total=source_clip.frame_count, info=source_clip.path.name)
         for output_frame, source_frame in zip_longest(output_clip.frames(), source_clip.frames()):
             if output_frame is None or source_frame is None:

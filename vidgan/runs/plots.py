@@ -19,6 +19,7 @@ from vidgan.core.directions import DOMAINS
 from vidgan.core.errors import VidganError
 from vidgan.core.fsutil import atomic_path
 from vidgan.runs.folder import RunFolder
+from vidgan.runs.options import RunFolderOptions
 
 GIF_MAX_FRAMES = 60
 GIF_MAX_WIDTH = 768
@@ -177,12 +178,12 @@ def plot_score_histogram(real: torch.Tensor, fake: torch.Tensor, path: Path, *, 
     return _save_figure(figure, path)
 
 
-def plot_run(run_dir: Path) -> list[Path]:
+def plot_run(options: RunFolderOptions) -> list[Path]:
     """`vidgan plot`: redraw the run's plots now (training also refreshes them with every sample grid); returns
     the files written. Raises VidganError when the folder is not a run or has nothing to plot yet."""
-    run = RunFolder(run_dir)
+    run = RunFolder(options.run)
     run.read_config()  # a clear error when this is not a run folder
     written = refresh_plots(run)
     if not written:
-        raise VidganError(f"{run_dir}: nothing to plot yet (no metrics.jsonl records or sample grids)")
+        raise VidganError(f"{options.run}: nothing to plot yet (no metrics.jsonl records or sample grids)")
     return written
