@@ -52,21 +52,6 @@ def describe(param: Any, ctx: Any) -> str:
     return head + (f": {escape(help_text)}" if help_text.strip() else "")
 
 
-def usage(command: Any) -> str:
-    """[OPTIONS] and the command's arguments, as the user types them (a group: COMMAND [ARGS]...)."""
-    pieces = ["[OPTIONS]"]
-    for param in command.params:
-        if param.param_type_name != "argument":
-            continue
-        name = param.metavar or param.name.upper()
-        if not param.required and not name.startswith("["):
-            name = f"[{name}]"
-        pieces.append(name + ("..." if param.nargs == -1 else ""))
-    if getattr(command, "commands", None):
-        pieces.append("COMMAND [ARGS]...")
-    return " ".join(pieces)
-
-
 def command_section(path: list[str], command: Any, parent_ctx: Any) -> list[str]:
     """The Markdown of one command and, for a group, of each of its subcommands."""
     ctx = command.context_class(command, info_name=path[-1], parent=parent_ctx)
@@ -76,7 +61,7 @@ def command_section(path: list[str], command: Any, parent_ctx: Any) -> list[str]
         lines += ["Not called by this name: its group's help above says how it is reached.", ""]
     if command.help:
         lines += [escape(command.help), ""]
-    lines += ["```", f"{title} {usage(command)}", "```", ""]
+    lines += ["```", f"{title} {' '.join(command.collect_usage_pieces(ctx))}", "```", ""]  # as --help's usage line
     params = [p for p in command.get_params(ctx) if not getattr(p, "hidden", False) and p.name != "help"]
     if params:
         lines += [describe(p, ctx) for p in params] + [""]

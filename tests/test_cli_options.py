@@ -71,6 +71,17 @@ FLAGS_0_6 = {
 }
 
 
+# What each command's usage line shows after [OPTIONS]: its arguments as users type them (Typer's own reads {run}).
+ARGUMENTS = {
+    "render": "INPUTS...",
+    "translate": "INPUT",
+    "eval-video": "OUTPUT",
+    "report": "RUN",
+    "plot": "RUN",
+    **{f"train {name}": {"run": "RUN"}.get(kind.data, "[DATA]") for name, kind in MODEL_KINDS.items()},
+}
+
+
 def command_of(*path: str):
     found = typer.main.get_command(app)
     for name in path:
@@ -86,7 +97,10 @@ def _plain(value: object) -> object:
 def test_each_command_takes_a_flag_per_field_with_its_default_and_help(path, run_cli):
     options_type = COMMANDS[path]
     params = {param.name: param for param in command_of(*path).params}
-    help_text = " ".join(run_cli(*path, "--help").stdout.split())
+    shown = run_cli(*path, "--help").stdout
+    help_text = " ".join(shown.split())
+    arguments = ARGUMENTS.get(" ".join(path))
+    assert shown.splitlines()[0] == f"Usage: vidgan {' '.join(path)} [OPTIONS]" + (f" {arguments}" if arguments else "")
     for option in option_flags(options_type):
         f = option.field
         param = params.pop(option.name)

@@ -160,7 +160,24 @@ def given_on_line(ctx: typer.Context, names: Iterable[str]) -> set[str]:
     return {name for name in names if (source := ctx.get_parameter_source(name)) is not None and source.name != "DEFAULT"}
 
 
-class OptionsCommand(typer.core.TyperCommand):
+def usage_name(param: Any) -> str:
+    """How a usage line names the positional argument `param`: its metavar or its name in capitals, in brackets
+    when optional, with ... when it takes several (RUN, [DATA], INPUTS...)."""
+    name = param.metavar or param.name.upper()
+    if param.nargs == -1 and not name.endswith(("...", "…")):
+        name += "..."
+    return name if param.required or name.startswith("[") else f"[{name}]"
+
+
+class Command(typer.core.TyperCommand):
+    """A vidgan command, whose usage line names its arguments by `usage_name` (Typer's shows `{run}`)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        arguments = [usage_name(param) for param in self.get_params(ctx) if param.param_type_name == "argument"]
+        return [self.options_metavar, *arguments] if self.options_metavar else arguments
+
+
+class OptionsCommand(Command):
     """A command built by `options_command`: it also takes the words its fields declare as aliases of a flag and
     value (`render --matte alpha` for `--alpha matte`), unless the alias's last word names a file (an input)."""
 
@@ -525,7 +542,7 @@ def render(
         console.print(f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps)")
 
 
-@app.command()
+@app.command(cls=Command)
 def join(
     parts: Annotated[Path, typer.Argument(help="The --parts folder of `vidgan render --segment K/N`.")],
     out: Annotated[
@@ -587,7 +604,7 @@ def _render_paths(args: list[str]) -> tuple[dict[str, Path], tuple[str, ...]]:
     return paths, tuple(rest)
 
 
-@farm_app.command("openjd")
+@farm_app.command("openjd", cls=Command)
 def farm_openjd(
     bundle: Annotated[Path, typer.Argument(help="Folder for the job bundle: template.yaml and parameter_values.yaml.")],
     render_args: Annotated[
