@@ -1,12 +1,11 @@
 """Every command's flags come from its options dataclass: --help shows each field's flag and default, the flags of
 0.6 all still exist, --config FILE (TOML or JSON, or a run's config.json for train) sets options that flags on the
-line override, `vidgan train … --resume` takes the run's own command, and every command in README.md parses."""
+line override, and `vidgan train … --resume` takes the run's own command (tests/test_docs.py parses the commands
+the docs show)."""
 
 from __future__ import annotations
 
 import json
-import re
-import shlex
 from dataclasses import MISSING, fields
 from enum import Enum
 from pathlib import Path
@@ -14,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 import typer
-from conftest import REPO_ROOT, assert_clean_failure
+from conftest import assert_clean_failure
 
 from vidgan.cli import app, option_flags
 from vidgan.core.directions import B2A, DIRECTIONS
@@ -278,29 +277,3 @@ def test_resume_takes_the_runs_own_command_and_refuses_a_changed_option(run_cli,
     done = run_cli("train", "--config", out / "config.json", "--resume", "--iters", 3, "--device", "cpu")
     assert done.code == 0, done.stderr  # the run's own config.json is its own options
     assert json.loads((out / "config.json").read_text())["iters"] == 3
-
-
-def _readme_commands() -> list[str]:
-    """The `vidgan …` command lines of README.md's and docs/'s code blocks (torchrun's too), comments cut."""
-    found = []
-    for doc in [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]:
-        for block in re.findall(r"```[a-z]*\n(.*?)```", doc.read_text(encoding="utf-8"), re.S):
-            for line in block.replace("\\\n", " ").splitlines():
-                if re.match(r"\s*(vidgan|torchrun) ", line):
-                    words = shlex.split(line.split("  #")[0].split(" # ")[0])
-                    found.append(shlex.join(words[words.index("vidgan") + 1 :]))
-    return sorted(set(found))
-
-
-def test_readme_has_commands_to_check():
-    assert len(_readme_commands()) > 15
-
-
-@pytest.mark.parametrize("command", _readme_commands())
-def test_every_readme_command_parses(command, run_cli):
-    """Each command line of the README, with --help added (before a `--` that hands the rest to another command),
-    names a command and only flags it takes."""
-    words = shlex.split(command)
-    cut = words.index("--") if "--" in words else len(words)
-    done = run_cli(*words[:cut], "--help", *words[cut:])
-    assert done.code == 0 and done.stdout.startswith("Usage: vidgan "), done.stderr

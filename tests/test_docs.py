@@ -1,5 +1,6 @@
 """The documentation follows the code: the committed CLI reference is what the commands generate, and every
-`vidgan` command the README shows parses (each is run with --help appended, so nothing is read or written)."""
+`vidgan` command README.md and docs/ show parses (each is run with --help appended, so nothing is read or
+written)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,6 @@ import shlex
 from pathlib import Path
 
 import pytest
-
-from vidgan.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,39 +35,42 @@ def test_the_reference_names_every_command_and_option():
     assert "- `--every <int>` (default: `15`): Keep frames 0, N, 2N, … of each clip (decode order)." in text
 
 
-def readme_commands() -> list[list[str]]:
-    """Every `vidgan …` command in the README, as argv: the lines of its shell code blocks (each part of an `a && b`
-    line on its own) and its inline code that starts with `vidgan `."""
-    text = (ROOT / "README.md").read_text()
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def documented_commands() -> list[list[str]]:
+    """Every `vidgan …` command README.md and docs/ show, as argv: the lines of their code blocks (torchrun's too,
+    each part of an `a && b` line on its own, comments cut) and the README's inline code that starts with `vidgan `
+    (docs/' inline code names commands with gaps: `vidgan train KIND --config RUN/config.json`)."""
     lines = []
-    for language, block in re.findall(r"```(\w*)\n(.*?)```", text, re.S):
-        if language in ("", "sh", "bash", "console"):
+    for document in DOCUMENTS:
+        text = document.read_text(encoding="utf-8")
+        for block in re.findall(r"```[a-z]*\n(.*?)```", text, re.S):
             lines += block.replace("\\\n", " ").splitlines()
-    lines += re.findall(r"(?<!`)`(vidgan [^`]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
+        if document.name == "README.md":
+            lines += re.findall(r"(?<!`)`(vidgan [^`]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
     commands = []
     for line in lines:
-        if not re.match(r"\s*vidgan |.*&&\s*vidgan ", line) or "…" in line:
-            continue  # a file listing, another tool's command, a program's output, a pattern with a gap
+        if not re.match(r"\s*(vidgan|torchrun) |.*&&\s*vidgan ", line):
+            continue  # a file listing, another tool's command, a program's output
         words = shlex.split(line, comments=True)
         while words:
             part = words[: words.index("&&")] if "&&" in words else words
             words = words[len(part) + 1 :]
-            if part and part[0] == "vidgan":
-                commands.append(part[1:])
+            if "vidgan" in part:  # (torchrun … -m vidgan …)
+                commands.append(part[part.index("vidgan") + 1 :])
     return commands
 
 
-def test_the_readme_shows_commands():
-    assert ["demo"] in readme_commands()
-    assert len(readme_commands()) >= 5
+def test_the_docs_show_commands():
+    commands = documented_commands()
+    assert ["demo"] in commands and len(commands) > 40
 
 
-@pytest.mark.parametrize("argv", readme_commands(), ids=lambda argv: " ".join(argv)[:60])
-def test_every_readme_command_parses(argv, capsys):
-    # --help before a `--`, after which the words are another command's (vidgan farm openjd … -- RENDER-ARGS)
+@pytest.mark.parametrize("argv", documented_commands(), ids=lambda argv: " ".join(argv)[:60])
+def test_every_documented_command_parses(argv, run_cli):
+    """Each command, with --help added (before a `--`, after which the words are another command's: vidgan farm
+    openjd … -- RENDER-ARGS), names a command and only flags it takes; nothing is read or written."""
     at = argv.index("--") if "--" in argv else len(argv)
-    try:
-        main([*argv[:at], "--help", *argv[at:]])
-    except SystemExit as done:
-        assert done.code in (0, None), capsys.readouterr().err
-    assert "Usage:" in capsys.readouterr().out
+    done = run_cli(*argv[:at], "--help", *argv[at:])
+    assert done.code == 0 and done.stdout.startswith("Usage: vidgan "), done.stderr
