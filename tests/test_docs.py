@@ -39,7 +39,7 @@ DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 def documented_commands() -> list[list[str]]:
-    """Every `vidgan …` command README.md and docs/ show, as argv: the lines of their code blocks (torchrun's too,
+    """Each `vidgan …` command README.md and docs/ show, as argv: the lines of their code blocks (torchrun's too,
     each part of an `a && b` line on its own, comments cut) and the README's inline code that starts with `vidgan `
     (docs/' inline code names commands with gaps: `vidgan train KIND --config RUN/config.json`)."""
     lines = []
@@ -59,7 +59,7 @@ def documented_commands() -> list[list[str]]:
             words = words[len(part) + 1 :]
             if "vidgan" in part:  # (torchrun … -m vidgan …)
                 commands.append(part[part.index("vidgan") + 1 :])
-    return commands
+    return [list(argv) for argv in dict.fromkeys(map(tuple, commands))]  # each once
 
 
 def test_the_docs_show_commands():
