@@ -218,7 +218,7 @@ def _build(build_task: TaskBuilder, config: dict[str, Any], device: str) -> tupl
     kind = config["kind"]
     if distributed.world_size() > 1 and not model_kind(kind).distributed:
         under_ddp = ", ".join(name for name, record in MODEL_KINDS.items() if record.distributed)
-        raise UsageError(f"vidgan train {kind} trains in one process; under torchrun only {under_ddp} does")
+        raise UsageError(f"vidgan train {kind} trains in one process only; the kinds that train under torchrun: {under_ddp}")
     torch_device = resolve_device(device)
     distributed.join(torch_device)
     torch.manual_seed(config["seed"])
