@@ -366,34 +366,12 @@ def iter_frames(
     try:
         stream = _video_stream(container, path)
         stream.codec_context.thread_type = "AUTO"
-        frame_period = 1 / float(_stream_fps(stream))
         sizes = FirstFrameSize(path) if resize is None else None
-        index, frame_end = -1, 0.0
-        if seek is not None:
-            container.seek(seek[0], stream=stream, backward=True, any_frame=False)
-            index = seek[1] - 1
-        decoded = _progressive(container.decode(stream), stream, path)
-        while True:
-            try:
-                frame = next(decoded)
-            except StopIteration:
-                if index >= 0:
-                    _warn_if_cut_short(path, container, stream, index + 1, frame_end)
-                break
-            except av.error.FFmpegError as exc:
-                if index < 0:
-                    raise VidganError(f"{path}: no video frames could be decoded ({ffmpeg_reason(exc)})") from exc
-                warn(f"{path}: decoding stopped at frame {index + 1} ({ffmpeg_reason(exc)}); keeping the frames before it")
-                break
-            if seek is not None and frame.pts is not None and frame.pts < seek[0]:
-                continue
-            index += 1
+        for index, time, frame in _numbered_frames(container, stream, path, seek):
             if index == 0 and (caveat := ColourTags.of(frame).caveat()):
                 warn(f"{path}: {caveat}")
             displayed = _displayed_size(frame)
             refit = sizes is not None and sizes.differs(*displayed, f"frame {index}")
-            time = frame.time if frame.time is not None else index * frame_period
-            frame_end = time + frame_period
             if end is not None and time >= end:
                 break
             if start is not None and time < start:
@@ -403,10 +381,43 @@ def iter_frames(
             rgb = _to_rgb(frame, resize(*displayed) if resize else None, _rgb_format(frame, deep))
             rgb, plate = split_plate(sizes.fit(rgb) if refit else rgb)
             yield Frame(index=index, time=time, pts=frame.pts, rgb=rgb, plate=plate)
-        if index < 0:
-            raise VidganError(f"{path}: no video frames could be decoded")
     finally:
         container.close()
+
+
+def _numbered_frames(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: Path, seek: tuple[int, int] | None
+) -> Iterator[tuple[int, float, av.VideoFrame]]:
+    """Every frame iter_frames decodes, as (index, time in seconds, frame): numbered from the clip's start, or from
+    `seek`'s index at its pts (the frames decoded from the keyframe before it are dropped). A decode error part-way
+    through ends them with a warning, decoding that ends well before the announced length warns
+    (_warn_if_cut_short), and a clip where no frame decodes raises VidganError."""
+    frame_period = 1 / float(_stream_fps(stream))
+    index, frame_end = -1, 0.0
+    if seek is not None:
+        container.seek(seek[0], stream=stream, backward=True, any_frame=False)
+        index = seek[1] - 1
+    decoded = _progressive(container.decode(stream), stream, path)
+    while True:
+        try:
+            frame = next(decoded)
+        except StopIteration:
+            if index >= 0:
+                _warn_if_cut_short(path, container, stream, index + 1, frame_end)
+            break
+        except av.error.FFmpegError as exc:
+            if index < 0:
+                raise VidganError(f"{path}: no video frames could be decoded ({ffmpeg_reason(exc)})") from exc
+            warn(f"{path}: decoding stopped at frame {index + 1} ({ffmpeg_reason(exc)}); keeping the frames before it")
+            break
+        if seek is not None and frame.pts is not None and frame.pts < seek[0]:
+            continue
+        index += 1
+        time = frame.time if frame.time is not None else index * frame_period
+        frame_end = time + frame_period
+        yield index, time, frame
+    if index < 0:
+        raise VidganError(f"{path}: no video frames could be decoded")
 
 
 def _progressive(
