@@ -551,6 +551,12 @@ class VideoWriter:
         self.tags = tags or PictureTags()
         video = {"codec": VIDEO_CODECS[codec], "width": width, "height": height, "fps": self.fps,
                  "time_base": self.time_base, "crf": crf, "pix_fmt": pix_fmt, "tags": self.tags}
+        self._start_with_tracks(video, codec, audio_from)
+        self._warn_of_what_is_left_out(codec, audio_from)
+
+    def _start_with_tracks(self, video: dict, codec: str, audio_from: str | Path | None) -> None:
+        """`_start` with the tracks of `audio_from`, or, when FFmpeg refuses them, without (with a warning);
+        VidganError naming `codec` when the video alone cannot start either."""
         try:
             self._start(video, audio_from)
         except _START_ERRORS as exc:
@@ -562,6 +568,10 @@ class VideoWriter:
                 raise self._start_error(codec, bare) from bare
             warn(f"{self.path}: the audio and subtitle tracks of {audio_from} cannot be written into it"
                  f" ({ffmpeg_reason(exc)}); writing the video without them")
+
+    def _warn_of_what_is_left_out(self, codec: str, audio_from: str | Path | None) -> None:
+        """One warning each for the source's tracks, HDR10 metadata and sample aspect ratio that the output
+        cannot carry."""
         if self._tracks is not None and self._tracks.summary:
             warn(f"{self.path}: from {audio_from}: {self._tracks.summary}")
         if self.tags.hdr is not None and self._colour.is_hdr and self.codec.hdr_option is None:
