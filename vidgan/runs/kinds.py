@@ -139,8 +139,8 @@ def translating_kinds() -> tuple[str, ...]:
     return tuple(name for name, kind in MODEL_KINDS.items() if kind.directions)
 
 
-def _register_builtin() -> None:
-    sampler_eval = {"evaluate": "vidgan.eval.samples:evaluate_sampler_run", "eval_table": "vidgan.eval.samples:sampler_table"}
+def _register_translation_kinds() -> None:
+    """cyclegan, cut and fastcut: the kinds translating between two domains."""
     # what every kind translating between two domains shares: its data, generator loading, evaluation and DDP
     translation = {
         "data": TWO_DOMAINS,
@@ -174,20 +174,11 @@ def _register_builtin() -> None:
                 **translation,
             )
         )
-    register_kind(
-        ModelKind(
-            name="distill",
-            options="vidgan.training.options:DistillOptions",
-            build_task="vidgan.training.distill:build_task",
-            train="vidgan.training.distill:train_distill",
-            data=TEACHER_RUN,
-            directions=BOTH_DIRECTIONS,  # those the run was distilled for (student_from_checkpoint refuses the others)
-            load_generator="vidgan.runs.generators:student_from_checkpoint",
-            evaluate="vidgan.eval.distill:evaluate_student_run",
-            eval_table="vidgan.eval.distill:student_table",
-            sample_rows="Rows per direction: real, the teacher's translation, the student's.",
-        )
-    )
+
+
+def _register_image_kinds() -> None:
+    """dcgan, mlp-gan and vae: the kinds that draw new images of one folder."""
+    sampler_eval = {"evaluate": "vidgan.eval.samples:evaluate_sampler_run", "eval_table": "vidgan.eval.samples:sampler_table"}
     for name, options, module, trainer, sampler in (
         ("dcgan", "DCGANOptions", "gan", "train_dcgan", "gan_sampler"),
         ("mlp-gan", "MLPGANOptions", "gan", "train_mlp_gan", "gan_sampler"),
@@ -204,6 +195,26 @@ def _register_builtin() -> None:
                 **sampler_eval,
             )
         )
+
+
+def _register_builtin() -> None:
+    """vidgan's own kinds, in the order commands list them."""
+    _register_translation_kinds()
+    register_kind(
+        ModelKind(
+            name="distill",
+            options="vidgan.training.options:DistillOptions",
+            build_task="vidgan.training.distill:build_task",
+            train="vidgan.training.distill:train_distill",
+            data=TEACHER_RUN,
+            directions=BOTH_DIRECTIONS,  # those the run was distilled for (student_from_checkpoint refuses the others)
+            load_generator="vidgan.runs.generators:student_from_checkpoint",
+            evaluate="vidgan.eval.distill:evaluate_student_run",
+            eval_table="vidgan.eval.distill:student_table",
+            sample_rows="Rows per direction: real, the teacher's translation, the student's.",
+        )
+    )
+    _register_image_kinds()
 
 
 _register_builtin()
