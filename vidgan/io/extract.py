@@ -25,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 from rich.markup import escape
+from rich.progress import Progress
 
 from vidgan.core.background import BackgroundWriter
-from vidgan.core.errors import Interrupted, UsageError, VidganError, interrupts_deferred
+from vidgan.core.errors import Interrupted, StopRequest, UsageError, VidganError, interrupts_deferred
 from vidgan.core.fsutil import write_text_atomic
 from vidgan.core.options import NOT_NEGATIVE, POSITIVE, Spelling, check_number, option
 from vidgan.core.progress import make_progress, warn
@@ -360,6 +361,46 @@ def _write(item: tuple[Path, np.ndarray, np.ndarray | None], shape: Callable[[np
         write_pair(PairFiles.of(path.parent, path.name), later, estimate_motion(rgb, later))
 
 
+@dataclass
+class _Staging:
+    """An extraction's staging folder, the writer that fills it, and what it has been handed so far: the
+    manifest's records, and per domain the names of the images and of those with a pair."""
+
+    folder: Path
+    writer: BackgroundWriter
+    images: list[dict[str, object]] = field(default_factory=list)
+    written: dict[str, set[str]] = field(default_factory=dict)
+    paired: dict[str, set[str]] = field(default_factory=dict)
+
+
+def _stage_domain(
+    staged: _Staging, domain: str, clips: list[_Input], sampling: _Sampling, size: int, crop: str, progress: Progress, stop: StopRequest
+) -> None:
+    """Hand the kept frames of one domain's clips (at `size`, `crop`: _clip_frames) to the writer for
+    staged.folder/<domain>/, with a progress bar; Interrupted once `stop` is requested (Ctrl-C, SIGTERM)."""
+    domain_dir = staged.folder / domain
+    try:
+        domain_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise VidganError(f"{domain_dir}: cannot create the folder ({exc.strerror or exc})") from exc
+    estimates = [_estimate_kept(source.info, sampling) for source in clips]
+    task = progress.add_task(f"domain {domain}", total=None if None in estimates else sum(estimates), info="")
+    written, paired = staged.written.setdefault(domain, set()), staged.paired.setdefault(domain, set())
+    for clip_index, source in enumerate(clips):
+        # The info column renders markup, so a "[" in a file name must not be read as a style tag.
+        progress.update(task, info=escape(f"{source.path.name} @ {float(source.info.fps):.2f} fps"))
+        for name, record, later in _clip_frames(source, clip_index, domain, sampling, size, crop):
+            if stop.requested:  # Ctrl-C or SIGTERM, taken here rather than inside the writer's queue
+                raise Interrupted(f"interrupted; nothing was written to {staged.folder.parent}")
+            staged.writer.submit((domain_dir / name, record.pop("rgb"), later))
+            written.add(name)
+            if later is not None:
+                paired.add(name)
+            staged.images.append(record)
+            progress.advance(task)
+    progress.update(task, total=len(written), completed=len(written))
+
+
 def extract_frames(
     domains: dict[str, list[Path]],
     out_dir: Path,
@@ -395,48 +436,24 @@ def extract_frames(
     shutil.rmtree(staging, ignore_errors=True)  # left by a run that was killed
     created = not out_dir.exists()
 
-    images: list[dict[str, object]] = []
-    written: dict[str, set[str]] = {}
-    paired: dict[str, set[str]] = {}
     # Resizing, PNG encoding, optical flow and writing run on a thread of their own while the next frames decode.
     # Frames are decoded at square_scale's size; square frames are then cut to their square.
     shape = (lambda rgb: rgb) if whole else partial(square_resize, size=size, crop=crop)
-    writer = BackgroundWriter(partial(_write, shape=shape), maxsize=8)
+    staged = _Staging(staging, BackgroundWriter(partial(_write, shape=shape), maxsize=8))
     try:
         with make_progress(quiet=quiet) as progress, interrupts_deferred() as stop:
             for domain, clips in plan.items():
-                domain_dir = staging / domain
-                try:
-                    domain_dir.mkdir(parents=True, exist_ok=True)
-                except OSError as exc:
-                    raise VidganError(f"{domain_dir}: cannot create the folder ({exc.strerror or exc})") from exc
-                estimates = [_estimate_kept(source.info, sampling) for source in clips]
-                total = None if None in estimates else sum(estimates)
-                task = progress.add_task(f"domain {domain}", total=total, info="")
-                written[domain], paired[domain] = set(), set()
-                for clip_index, source in enumerate(clips):
-                    # The info column renders markup, so a "[" in a file name must not be read as a style tag.
-                    progress.update(task, info=escape(f"{source.path.name} @ {float(source.info.fps):.2f} fps"))
-                    for name, record, later in _clip_frames(source, clip_index, domain, sampling, size, crop):
-                        if stop.requested:  # Ctrl-C or SIGTERM, taken here rather than inside the writer's queue
-                            raise Interrupted(f"interrupted; nothing was written to {out_dir}")
-                        writer.submit((domain_dir / name, record.pop("rgb"), later))
-                        written[domain].add(name)
-                        if later is not None:
-                            paired[domain].add(name)
-                        images.append(record)
-                        progress.advance(task)
-                progress.update(task, total=len(written[domain]), completed=len(written[domain]))
-        writer.finish()  # a write error (disk full) surfaces here, before the manifest lists the images
+                _stage_domain(staged, domain, clips, sampling, size, crop, progress, stop)
+        staged.writer.finish()  # a write error (disk full) surfaces here, before the manifest lists the images
         framing = {"scale": scale, "size": None, "crop": None} if whole else {"scale": None, "size": size, "crop": crop}
-        manifest = {"every": every, "pair_gap": pair_gap, **framing, "images": images}
-        _publish(staging, out_dir, written, paired, manifest)
+        manifest = {"every": every, "pair_gap": pair_gap, **framing, "images": staged.images}
+        _publish(staging, out_dir, staged.written, staged.paired, manifest)
     except BaseException:
-        writer.finish(check=False)
+        staged.writer.finish(check=False)
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if created and not any(out_dir.iterdir()):
             out_dir.rmdir()  # a failed first extraction leaves no empty folder behind
-    counts = {domain: len(names) for domain, names in written.items()}
-    return ExtractResult(out_dir=out_dir, counts=counts, pairs={domain: len(names) for domain, names in paired.items()})
+    counts = {domain: len(names) for domain, names in staged.written.items()}
+    return ExtractResult(out_dir=out_dir, counts=counts, pairs={domain: len(names) for domain, names in staged.paired.items()})
