@@ -30,7 +30,13 @@ from vidgan.training.data import ImageBank
 from vidgan.training.loop import TrainResult
 from vidgan.training.losses import lsgan_loss, patch_nce_loss
 from vidgan.training.options import CUTOptions
-from vidgan.training.translation import TranslationTask, start_translation_run, task_settings, translation_data
+from vidgan.training.translation import (
+    TaskSettings,
+    TranslationTask,
+    start_translation_run,
+    task_settings,
+    translation_data,
+)
 
 HEADS = "patch_heads"  # the heads' name among the generators (checkpointed with them; not a direction)
 
@@ -95,7 +101,7 @@ class CUTTask(TranslationTask):
         **settings: Any,
     ) -> None:
         """`options`: the run's (resolved) CUT or FastCUT options, for the losses' weights and PatchNCE's settings;
-        `settings`: TranslationTask's keywords."""
+        `settings`: the fields of TaskSettings."""
         self.kind = options.kind
         network = build_generator(generator)
         taps = patch_taps(generator, len(network.encoder_stages()))
@@ -107,7 +113,7 @@ class CUTTask(TranslationTask):
             nn.ModuleDict({A2B.name: network, HEADS: PatchHeads(widths, options.nce_units)}),
             nn.ModuleDict({A2B.target: build_discriminator(discriminator)}),
             {"generator": generator.to_dict(), "discriminator": discriminator.to_dict(), "patch_taps": list(taps)},
-            **settings,
+            TaskSettings(**settings),
         )
         self.options = options
         # The encoder runs outside DDP's forward; its gradients still reach the generator's weights, which DDP

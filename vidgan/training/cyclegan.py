@@ -25,7 +25,13 @@ from vidgan.training.data import ImageBank
 from vidgan.training.loop import TrainResult
 from vidgan.training.losses import lsgan_loss
 from vidgan.training.options import CycleGANOptions
-from vidgan.training.translation import TranslationTask, start_translation_run, task_settings, translation_data
+from vidgan.training.translation import (
+    TaskSettings,
+    TranslationTask,
+    start_translation_run,
+    task_settings,
+    translation_data,
+)
 
 
 @dataclass(frozen=True)
@@ -49,14 +55,14 @@ class CycleGANTask(TranslationTask):
         weights: LossWeights,
         **settings: Any,
     ) -> None:
-        """`settings`: TranslationTask's keywords (batch_size, lr_g, lr_d, betas, diffaug, device, …); the temporal
+        """`settings`: the fields of TaskSettings (batch_size, lr_g, lr_d, betas, diffaug, device, …); the temporal
         term is weighted by weights.temporal."""
         super().__init__(
             banks,
             nn.ModuleDict({d.name: build_generator(generator) for d in DIRECTIONS}),
             nn.ModuleDict({d: build_discriminator(discriminator) for d in banks}),
             {"generator": generator.to_dict(), "discriminator": discriminator.to_dict()},
-            **settings,
+            TaskSettings(**settings),
         )
         self.weights = weights
 

@@ -23,7 +23,7 @@ from vidgan.training.data import ImageBank, diff_augment
 from vidgan.training.launch import image_run_training_images, start_image_run
 from vidgan.training.loop import TrainResult, eval_mode
 from vidgan.training.losses import GRADIENT_PENALTY_WEIGHT, adversarial_loss, gradient_penalty
-from vidgan.training.options import DCGANOptions, MLPGANOptions
+from vidgan.training.options import DCGANOptions, GANOptions, MLPGANOptions
 
 SAMPLE_COUNT = 64  # images in each sample grid, from one fixed noise batch
 
@@ -31,29 +31,17 @@ SAMPLE_COUNT = 64  # images in each sample grid, from one fixed noise batch
 class GANTask:
     """G: noise → image; D: image → score. `critic_steps` D updates, then one G update, per step."""
 
-    def __init__(
-        self,
-        kind: str,
-        bank: ImageBank,
-        arch: dict[str, Any],
-        *,
-        loss: str,
-        critic_steps: int,
-        diffaug: bool,
-        batch_size: int,
-        lr_g: float,
-        lr_d: float,
-        betas: tuple[float, float],
-        seed: int,
-        device: torch.device,
-    ) -> None:
-        self.kind = kind
+    def __init__(self, bank: ImageBank, arch: dict[str, Any], options: GANOptions, device: torch.device) -> None:
+        """`options`: the run's dcgan or mlp-gan options (its loss, critic steps, DiffAugment, batch, Adam's rates
+        and betas, and the seed of the grids' fixed noise); `arch`: the networks' configs (gan_networks)."""
+        self.kind = options.kind
         self.arch = arch
         self.bank = bank
-        self.loss = loss
-        self.critic_steps = critic_steps
-        self.diffaug = diffaug
-        self.batch_size = batch_size
+        self.loss = options.loss
+        self.critic_steps = options.critic_steps
+        self.diffaug = getattr(options, "diffaug", False)  # the mlp-gan has no DiffAugment option
+        self.batch_size = options.batch_size
+        lr_g, lr_d, betas = options.lr_g, options.lr_d, (options.beta1, options.beta2)
         generator, discriminator = gan_networks(arch)
         self.generator, self.discriminator = generator.to(device), discriminator.to(device)
         self.noise_dim = generator.config.noise_dim
@@ -63,7 +51,7 @@ class GANTask:
             "discriminator": torch.optim.Adam(self.discriminator.parameters(), lr=lr_d, betas=betas),
         }
         # Own generator, seeded from the run's seed: the same noise after a resume, so grids stay comparable.
-        noise_rng = torch.Generator().manual_seed(seed)
+        noise_rng = torch.Generator().manual_seed(options.seed)
         self.fixed_noise = torch.randn(SAMPLE_COUNT, self.noise_dim, generator=noise_rng).to(device)
         self.fixed_real = bank.fixed(SAMPLE_COUNT)
 
@@ -134,8 +122,7 @@ def train_mlp_gan(options: MLPGANOptions) -> TrainResult:
 
 def build_task(config: dict[str, Any], device: torch.device) -> GANTask:
     """The task a dcgan or mlp-gan run config describes."""
-    kind = config["kind"]
-    options = model_kind(kind).options_type.from_config(config)
+    options = model_kind(config["kind"]).options_type.from_config(config)
     size, image_channels = options.size, options.channels_in
     bank = ImageBank(image_run_training_images(options), device, options.aug)
     if isinstance(options, DCGANOptions):
@@ -148,17 +135,4 @@ def build_task(config: dict[str, Any], device: torch.device) -> GANTask:
     else:
         mlp = MLPConfig(size, image_channels, options.noise_dim, options.channels, options.dropout, options.slope)
         arch = {"mlp": mlp.to_dict()}
-    return GANTask(
-        kind,
-        bank,
-        arch,
-        loss=options.loss,
-        critic_steps=options.critic_steps,
-        diffaug=getattr(options, "diffaug", False),  # the mlp-gan has no DiffAugment option
-        batch_size=options.batch_size,
-        lr_g=options.lr_g,
-        lr_d=options.lr_d,
-        betas=(options.beta1, options.beta2),
-        seed=options.seed,
-        device=device,
-    )
+    return GANTask(bank, arch, options, device)

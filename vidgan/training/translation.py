@@ -5,7 +5,7 @@ task base that owns the networks' placement, optimizers, weight average, DDP wra
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,12 +68,33 @@ def linear_decay(step: int, total_steps: int, decay_from: int | None) -> float:
     return max(0.0, (total_steps - step) / (total_steps - decay_from))
 
 
+@dataclass(frozen=True)
+class TaskSettings:
+    """How a TranslationTask trains, besides its networks and losses: Adam's rates and betas for the generators
+    and the discriminators, the DiffAugment ops applied to every D input (() = off), the image pool's capacity, the
+    step the rates start to fall from (linear_decay), the forward passes' dtype (weights and optimizers stay
+    float32), torch.compile, the weight average's decay (0: none) and the temporal term."""
+
+    batch_size: int
+    lr_g: float
+    lr_d: float
+    betas: tuple[float, float]
+    diffaug: tuple[str, ...]
+    device: torch.device
+    pool: int = 0
+    lr_decay_from: int | None = None
+    precision: torch.dtype = torch.float32
+    compile: bool = False
+    ema: float = 0.0
+    temporal_term: TemporalTerm = equivariance_term
+
+
 class TranslationTask:
     """The part of a translation model's task (vidgan.training.loop.Trainable) that does not depend on its losses.
 
     `generators` (a ModuleDict: a member per direction, named "a2b"/"b2a" so that vidgan.runs.generators finds
     it, and anything else the generators' optimizer trains) and `discriminators` (a member per judged domain) are
-    placed on `device`; with `ema` > 0 an exponential moving average of the generators' weights is kept
+    placed on settings.device; with settings.ema > 0 an exponential moving average of the generators' weights is kept
     ("generators_ema", checkpointed beside them), which draws the sample grids and is what eval, translate and
     render load. Training calls go through `_generate(name, x)` and `_discriminate(domain, x)`, which under torchrun
     average each network's gradients over the ranks.
@@ -85,42 +106,31 @@ class TranslationTask:
         generators: nn.ModuleDict,
         discriminators: nn.ModuleDict,
         arch: dict[str, Any],
-        *,
-        batch_size: int,
-        lr_g: float,
-        lr_d: float,
-        betas: tuple[float, float],
-        diffaug: tuple[str, ...],
-        device: torch.device,
-        pool: int = 0,
-        lr_decay_from: int | None = None,
-        precision: torch.dtype = torch.float32,
-        compile: bool = False,
-        ema: float = 0.0,
-        temporal_term: TemporalTerm = equivariance_term,
+        settings: TaskSettings,
     ) -> None:
         self.banks = banks
-        self.device = device
-        self.precision = precision  # forward passes autocast to this dtype; weights and optimizers stay float32
-        self.batch_size = batch_size
-        self.diffaug = diffaug  # DiffAugment ops applied to every D input; () = off
-        self.base_lrs = {"generators": lr_g, "discriminators": lr_d}
-        self.lr_decay_from = lr_decay_from
-        self.ema = ema
-        self.pools = {d: ImagePool(pool) for d in discriminators}
-        self.temporal_term = temporal_term
+        self.device = device = settings.device
+        self.precision = settings.precision  # forward passes autocast to this dtype; weights and optimizers stay float32
+        self.batch_size = settings.batch_size
+        self.diffaug = settings.diffaug  # DiffAugment ops applied to every D input; () = off
+        self.base_lrs = {"generators": settings.lr_g, "discriminators": settings.lr_d}
+        self.lr_decay_from = settings.lr_decay_from
+        self.ema = settings.ema
+        self.pools = {d: ImagePool(settings.pool) for d in discriminators}
+        self.temporal_term = settings.temporal_term
         self.arch = arch
         self.generators = generators.to(device)
         self.discriminators = discriminators.to(device)
         for network in (*self.generators.values(), *self.discriminators.values()):
             fast_layout(network, device)
         self.averaged = None
-        if ema > 0:  # copied before compiling: the average is only run for sample grids
+        if settings.ema > 0:  # copied before compiling: the average is only run for sample grids
             self.averaged = copy.deepcopy(self.generators).requires_grad_(False)
-        if compile:
+        if settings.compile:
             for network in (*self.generators.values(), *self.discriminators.values()):
                 network.compile()  # in place: parameter names, and so checkpoints, stay as they are
         fused = device.type == "cuda"  # one kernel per parameter group instead of one per tensor
+        lr_g, lr_d, betas = settings.lr_g, settings.lr_d, settings.betas
         self.optimizers = {
             "generators": torch.optim.Adam(self.generators.parameters(), lr=lr_g, betas=betas, fused=fused),
             "discriminators": torch.optim.Adam(self.discriminators.parameters(), lr=lr_d, betas=betas, fused=fused),
@@ -228,7 +238,7 @@ def training_banks(
 
 
 def task_settings(options: TranslationOptions, device: torch.device, precision: torch.dtype) -> dict[str, Any]:
-    """The TranslationTask keywords a run's options give (besides its banks, networks and losses)."""
+    """The TaskSettings fields a run's options give (all but the temporal term, which its data gives), by name."""
     return {
         "batch_size": options.batch_size,
         "lr_g": options.lr_g or options.lr,
