@@ -23,6 +23,7 @@ from vidgan.demo import DemoOptions
 from vidgan.eval.options import EvalOptions, VideoEvalOptions
 from vidgan.io.extract import ExtractOptions
 from vidgan.render.export import ExportOptions
+from vidgan.render.farm import JoinOptions
 from vidgan.render.options import RenderOptions, SampleOptions, TranslateOptions
 from vidgan.runs.kinds import MODEL_KINDS
 from vidgan.runs.options import RunFolderOptions
@@ -39,6 +40,7 @@ COMMANDS = {
     ("eval-video",): VideoEvalOptions,
     ("report",): RunFolderOptions,
     ("plot",): RunFolderOptions,
+    ("join",): JoinOptions,
     **{("train", name): kind.options_type for name, kind in MODEL_KINDS.items()},
 }
 
@@ -77,6 +79,7 @@ ARGUMENTS = {
     "eval-video": "OUTPUT",
     "report": "RUN",
     "plot": "RUN",
+    "join": "PARTS",
     **{f"train {name}": {"run": "RUN"}.get(kind.data, "[DATA]") for name, kind in MODEL_KINDS.items()},
 }
 

@@ -23,6 +23,7 @@ from vidgan.demo import DemoOptions
 from vidgan.eval.options import EvalOptions, VideoEvalOptions
 from vidgan.io.extract import ExtractOptions
 from vidgan.render.export import ExportOptions
+from vidgan.render.farm import JoinOptions
 from vidgan.render.options import RenderOptions, SampleOptions, TranslateOptions
 from vidgan.runs.kinds import DEFAULT_KIND, MODEL_KINDS, TEACHER_RUN, TWO_DOMAINS, ModelKind
 from vidgan.runs.options import RunFolderOptions
@@ -542,18 +543,12 @@ def render(
         console.print(f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps)")
 
 
-@app.command(cls=Command)
-def join(
-    parts: Annotated[Path, typer.Argument(help="The --parts folder of `vidgan render --segment K/N`.")],
-    out: Annotated[
-        Path | None, typer.Option(help="The output (default: the one the render planned); its outputs are named after it.")
-    ] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
-) -> None:
+@options_command(app, JoinOptions)
+def join(options: JoinOptions) -> None:
     """Join the parts of a shot rendered with `render --segment K/N --parts DIR` into the one-pass output."""
-    from vidgan.render.farm import JoinOptions, join_parts
+    from vidgan.render.farm import join_parts
 
-    result = join_parts(JoinOptions(parts, out, overwrite))
+    result = join_parts(options)
     for path in result.outputs:
         console.print(f"wrote {path} ({result.frames} frames)")
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from vidgan.core.errors import UsageError, VidganError
 from vidgan.core.fsutil import temp_path_for, write_text_atomic
+from vidgan.core.options import option
 from vidgan.io.ranges import whole_span
 from vidgan.io.sequences import INCOMPLETE_MARKER, INCOMPLETE_NOTE, open_clip
 from vidgan.render.formats import FrameWriter, output_format
@@ -164,9 +165,10 @@ def finish_part(folder: Path, segment: Segment, frames: int) -> Path:
 class JoinOptions:
     """How `vidgan join` (join_parts) makes the one-pass output of a folder of parts."""
 
-    parts: Path  # the --parts folder of `vidgan render --segment K/N`
-    out: Path | None = None  # the output (its suffix the planned one's); default: the planned output
-    overwrite: bool = False  # replace existing outputs
+    parts: Path = option(help="The --parts folder of `vidgan render --segment K/N`.", argument=True)
+    # of the planned output's kind: its suffix, or a folder for a sequence (_output_paths refuses another)
+    out: Path | None = option(None, "The output (default: the one the render planned); its outputs are named after it.")
+    overwrite: bool = option(False, "Replace existing outputs.", flags=("--overwrite",))
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "parts", Path(self.parts))
