@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -125,7 +127,20 @@ def test_the_export_is_made_once_and_remade_when_the_checkpoint_or_a_version_cha
     runtime_generator(changed, run, "a2b", CPU, "onnxruntime")
     runtime_generator(changed, run, "a2b", CPU, "onnxruntime")
     assert len(exports) == 3
-    assert sorted(p.name for p in (run / "checkpoints" / "onnx").iterdir()) == ["a2b.onnxruntime.onnx"]
+    assert sorted(p.name for p in (run / "checkpoints" / "onnx").iterdir()) == ["a2b.onnxruntime.onnx", "a2b.onnxruntime.onnx.key"]
+
+
+def test_a_cached_export_runs_without_importing_onnx(run: Path):
+    """Parsing the model to check its key would import onnx (and ml_dtypes): most of a second of every render's start."""
+    runtime_generator(load_generator(run, "a2b"), run, "a2b", CPU, "openvino")
+    script = (
+        "import sys, torch; from vidgan.runs.generators import load_generator;"
+        "from vidgan.render.runtimes import runtime_generator;"
+        f"runtime_generator(load_generator({str(run)!r}, 'a2b'), {str(run)!r}, 'a2b', torch.device('cpu'), 'openvino');"
+        "print(sorted(m for m in ('onnx', 'onnxscript', 'ml_dtypes') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=Path(__file__).parents[2], check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_the_cache_key_follows_weights_architecture_shape_policy_and_versions(monkeypatch):

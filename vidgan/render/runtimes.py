@@ -13,6 +13,7 @@ the TorchScript-based exporter is deprecated since torch 2.9, warns on every use
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.metadata
 import importlib.util
 import io
@@ -209,22 +210,40 @@ def _example(generator: nn.Module) -> torch.Tensor:
 
 
 def _cached(path: Path, key: dict[str, str], build: Callable[[dict[str, str]], bytes]) -> bytes:
-    """The serialised ONNX model at `path` where it records `key`, else build(metadata recording it) written there.
-    The file is read once and its key checked in what was read, so a render never runs a model that another process
-    replaced in between. Where the folder cannot be written (a read-only share), the model is used uncached, with a
-    warning."""
+    """The serialised ONNX model at `path` where it was cached under `key`, else build(metadata recording it), cached.
+
+    The key is checked in the record beside the file (key_record_path), which also holds the SHA-256 of the bytes it
+    was written for: a render reads the model once and checks that digest on what it read, so it never runs a model
+    another process replaced in between, and it need not parse the model (importing onnx costs most of a second)."""
     text = json.dumps(key, sort_keys=True)
     with contextlib.suppress(OSError):
         model = path.read_bytes()
-        if stored_metadata(model).get(_KEY_PROP) == text:
+        if key_record_path(path).read_text() == _key_record(text, model):
             return model
     model = build({_KEY_PROP: text})
+    write_cached(path, model, key)
+    return model
+
+
+def key_record_path(path: Path) -> Path:
+    """The cache-key record of the export cached at `path`: a2b.openvino.onnx.key beside a2b.openvino.onnx."""
+    return path.with_name(path.name + ".key")
+
+
+def _key_record(text: str, model: bytes) -> str:
+    return json.dumps({"key": text, "sha256": hashlib.sha256(model).hexdigest()}, sort_keys=True)
+
+
+def write_cached(path: Path, model: bytes, key: dict[str, str]) -> None:
+    """Cache the serialised `model` at `path` under `key`: the model first, then its key record, each atomically.
+    Where the folder cannot be written (a read-only share), a warning: the model is then used uncached."""
     try:
         with atomic_path(path) as temp:
             temp.write_bytes(model)
+        with atomic_path(key_record_path(path)) as temp:
+            temp.write_text(_key_record(json.dumps(key, sort_keys=True), model))
     except VidganError as error:
         warn(f"{error}; the ONNX export is not cached")
-    return model
 
 
 def stored_metadata(model: bytes) -> dict[str, str]:
