@@ -21,6 +21,8 @@ from vidgan.render import runtimes
 from vidgan.render.runtimes import CPU_PREFERENCE, ExportedGenerator, onnx_cache_path, resolve_runtime, runtime_generator
 from vidgan.runs.checkpoints import load_latest_checkpoint, save_checkpoint, step_checkpoints
 from vidgan.runs.generators import load_generator
+from vidgan.training.distill import student_config
+from vidgan.training.options import CycleGANOptions, DistillOptions
 
 CPU = torch.device("cpu")
 ONNX_RUNTIMES = ("onnxruntime", "openvino")
@@ -177,6 +179,16 @@ def test_a_run_folder_that_cannot_be_written_gets_a_temporary_export(run: Path, 
     with torch.inference_mode():
         assert max_8bit_difference(translate(images), generator(images)) <= 1
     assert "the ONNX export is not cached" in capsys.readouterr().err
+
+
+def test_a_small_generator_runs_on_one_thread_and_a_large_one_on_all(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 6)
+    large = CycleGANOptions(a_dir=Path("a"), b_dir=Path("b"), size=128).resolved(128).generator()  # the default
+    small = student_config(large, DistillOptions(teacher=Path("run")))  # the student `vidgan distill` makes of it
+    assert runtimes.model_threads(build_generator(large)) == 6
+    assert runtimes.model_threads(build_generator(small)) == 1
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert runtimes.model_threads(build_generator(large)) == 1
 
 
 def pretend_installed(monkeypatch: pytest.MonkeyPatch, *packages: str) -> None:
