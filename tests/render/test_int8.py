@@ -42,8 +42,9 @@ def exported_run(tiny_run: Path, tmp_path_factory) -> Path:
     generator = load_generator(run, "a2b")
     runtime_generator(generator, run, "a2b", CPU, "onnxruntime")
     model = onnx_cache_path(run, A2B, "onnxruntime").read_bytes()
-    key = json.dumps(runtimes.cache_key(generator, "openvino"), sort_keys=True)
-    onnx_cache_path(run, A2B, "openvino").write_bytes(with_metadata(model, {"vidgan.cache_key": key}))
+    key = runtimes.cache_key(generator, "openvino")
+    metadata = {"vidgan.cache_key": json.dumps(key, sort_keys=True)}
+    runtimes.write_cached(onnx_cache_path(run, A2B, "openvino"), with_metadata(model, metadata), key)
     return run
 
 

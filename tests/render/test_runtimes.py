@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,8 @@ from vidgan.render import runtimes
 from vidgan.render.runtimes import CPU_PREFERENCE, ExportedGenerator, onnx_cache_path, resolve_runtime, runtime_generator
 from vidgan.runs.checkpoints import load_latest_checkpoint, save_checkpoint, step_checkpoints
 from vidgan.runs.generators import load_generator
+from vidgan.training.distill import student_config
+from vidgan.training.options import CycleGANOptions, DistillOptions
 
 CPU = torch.device("cpu")
 ONNX_RUNTIMES = ("onnxruntime", "openvino")
@@ -125,7 +129,20 @@ def test_the_export_is_made_once_and_remade_when_the_checkpoint_or_a_version_cha
     runtime_generator(changed, run, "a2b", CPU, "onnxruntime")
     runtime_generator(changed, run, "a2b", CPU, "onnxruntime")
     assert len(exports) == 3
-    assert sorted(p.name for p in (run / "checkpoints" / "onnx").iterdir()) == ["a2b.onnxruntime.onnx"]
+    assert sorted(p.name for p in (run / "checkpoints" / "onnx").iterdir()) == ["a2b.onnxruntime.onnx", "a2b.onnxruntime.onnx.key"]
+
+
+def test_a_cached_export_runs_without_importing_onnx(run: Path):
+    """Parsing the model to check its key would import onnx (and ml_dtypes): most of a second of every render's start."""
+    runtime_generator(load_generator(run, "a2b"), run, "a2b", CPU, "openvino")
+    script = (
+        "import sys, torch; from vidgan.runs.generators import load_generator;"
+        "from vidgan.render.runtimes import runtime_generator;"
+        f"runtime_generator(load_generator({str(run)!r}, 'a2b'), {str(run)!r}, 'a2b', torch.device('cpu'), 'openvino');"
+        "print(sorted(m for m in ('onnx', 'onnxscript', 'ml_dtypes') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=Path(__file__).parents[2], check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_the_cache_key_follows_weights_architecture_shape_policy_and_versions(monkeypatch):
@@ -162,6 +179,16 @@ def test_a_run_folder_that_cannot_be_written_gets_a_temporary_export(run: Path, 
     with torch.inference_mode():
         assert max_8bit_difference(translate(images), generator(images)) <= 1
     assert "the ONNX export is not cached" in capsys.readouterr().err
+
+
+def test_a_small_generator_runs_on_one_thread_and_a_large_one_on_all(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 6)
+    large = CycleGANOptions(a_dir=Path("a"), b_dir=Path("b"), size=128).resolved(128).generator()  # the default
+    small = student_config(large, DistillOptions(teacher=Path("run")))  # the student `vidgan distill` makes of it
+    assert runtimes.model_threads(build_generator(large)) == 6
+    assert runtimes.model_threads(build_generator(small)) == 1
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert runtimes.model_threads(build_generator(large)) == 1
 
 
 def pretend_installed(monkeypatch: pytest.MonkeyPatch, *packages: str) -> None:

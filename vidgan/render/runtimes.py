@@ -13,6 +13,8 @@ the TorchScript-based exporter is deprecated since torch 2.9, warns on every use
 from __future__ import annotations
 
 import contextlib
+import copy
+import hashlib
 import importlib.metadata
 import importlib.util
 import io
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from vidgan.core.directions import Direction
 from vidgan.core.errors import UsageError, VidganError
@@ -49,6 +52,9 @@ OPSET = 18
 # How the cached exports take shapes; part of their cache key, so a change here rebuilds them.
 SHAPE_POLICY = "batch, height and width dynamic; height and width multiples of the generator's stride"
 _KEY_PROP = "vidgan.cache_key"
+# Below this many GFLOP per image at its training size a generator runs on one thread (model_threads): vidgan's
+# default 128-px generator costs 6.8 and its default student 0.38.
+SMALL_MODEL_GFLOP = 2.0
 
 
 def installed(package: str) -> bool:
@@ -116,7 +122,25 @@ def runtime_generator(
     if chosen == "torch":
         return generator
     model = cached_onnx(generator, source, Direction.parse(direction), chosen, int8)
-    return ExportedGenerator(open_onnx(model, chosen), chosen, generator)
+    return ExportedGenerator(open_onnx(model, chosen, model_threads(generator)), chosen, generator)
+
+
+def model_threads(generator: nn.Module) -> int:
+    """Threads for one call of `generator` exported: torch's intra-op count (the machine's physical cores unless the
+    user set it), or 1 for a generator of under SMALL_MODEL_GFLOP per image at its training size.
+
+    A runtime shares each layer out over its threads and waits for the slowest; a small generator's layers are too
+    short to pay for that, and in a render the other cores decode, composite and encode, so a thread held up there
+    holds up the whole call (bench/distill.py measures both). Counted by torch's FLOP counter on a weightless copy."""
+    threads = torch.get_num_threads()
+    if threads == 1:
+        return 1
+    size = generator.config.size
+    with torch.device("meta"):
+        weightless = copy.deepcopy(generator).to("meta")
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            weightless(torch.empty(1, 3, size, size))
+    return 1 if counter.get_total_flops() / 1e9 < SMALL_MODEL_GFLOP else threads
 
 
 class ExportedGenerator:
@@ -134,12 +158,9 @@ class ExportedGenerator:
         return torch.from_numpy(self.run(array)).to(images.device)
 
 
-def open_onnx(model: bytes, runtime: str) -> Callable[[np.ndarray], np.ndarray]:
-    """A function running the serialised ONNX `model` with `runtime` on the CPU: one float32 array in, one out.
-
-    Both runtimes get torch's intra-op thread count (the machine's physical cores unless the user set it), and
-    OpenVINO float32 arithmetic, which it otherwise lowers to bfloat16 on CPUs with bfloat16 units."""
-    threads = torch.get_num_threads()
+def open_onnx(model: bytes, runtime: str, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+    """A function running the serialised ONNX `model` with `runtime` on `threads` CPU threads: one float32 array in,
+    one out. OpenVINO gets float32 arithmetic, which it otherwise lowers to bfloat16 on CPUs with bfloat16 units."""
     if runtime == "onnxruntime":
         import onnxruntime
 
@@ -209,22 +230,40 @@ def _example(generator: nn.Module) -> torch.Tensor:
 
 
 def _cached(path: Path, key: dict[str, str], build: Callable[[dict[str, str]], bytes]) -> bytes:
-    """The serialised ONNX model at `path` where it records `key`, else build(metadata recording it) written there.
-    The file is read once and its key checked in what was read, so a render never runs a model that another process
-    replaced in between. Where the folder cannot be written (a read-only share), the model is used uncached, with a
-    warning."""
+    """The serialised ONNX model at `path` where it was cached under `key`, else build(metadata recording it), cached.
+
+    The key is checked in the record beside the file (key_record_path), which also holds the SHA-256 of the bytes it
+    was written for: a render reads the model once and checks that digest on what it read, so it never runs a model
+    another process replaced in between, and it need not parse the model (importing onnx costs most of a second)."""
     text = json.dumps(key, sort_keys=True)
     with contextlib.suppress(OSError):
         model = path.read_bytes()
-        if stored_metadata(model).get(_KEY_PROP) == text:
+        if key_record_path(path).read_text() == _key_record(text, model):
             return model
     model = build({_KEY_PROP: text})
+    write_cached(path, model, key)
+    return model
+
+
+def key_record_path(path: Path) -> Path:
+    """The cache-key record of the export cached at `path`: a2b.openvino.onnx.key beside a2b.openvino.onnx."""
+    return path.with_name(path.name + ".key")
+
+
+def _key_record(text: str, model: bytes) -> str:
+    return json.dumps({"key": text, "sha256": hashlib.sha256(model).hexdigest()}, sort_keys=True)
+
+
+def write_cached(path: Path, model: bytes, key: dict[str, str]) -> None:
+    """Cache the serialised `model` at `path` under `key`: the model first, then its key record, each atomically.
+    Where the folder cannot be written (a read-only share), a warning: the model is then used uncached."""
     try:
         with atomic_path(path) as temp:
             temp.write_bytes(model)
+        with atomic_path(key_record_path(path)) as temp:
+            temp.write_text(_key_record(json.dumps(key, sort_keys=True), model))
     except VidganError as error:
         warn(f"{error}; the ONNX export is not cached")
-    return model
 
 
 def stored_metadata(model: bytes) -> dict[str, str]:
