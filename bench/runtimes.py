@@ -72,7 +72,8 @@ def main() -> None:
         runners = {name: runtime_generator(generator, source, "a2b", torch.device("cpu"), name) for name in installed_runtimes()}
         for name in [name for name in runners if name in QUANTISERS and installed(QUANTISERS[name].package)]:
             int8 = quantise(cached_onnx(generator, source, A2B, name), name, calibration)
-            runners[f"{name} int8"] = ExportedGenerator(open_onnx(int8, name, model_threads(generator)), name, generator)
+            threads = model_threads(generator, torch.get_num_threads())
+            runners[f"{name} int8"] = ExportedGenerator(open_onnx(int8, name, threads), name, generator)
     errors = {name: int((to_uint8(run(batch)).int() - to_uint8(reference).int()).abs().max()) for name, run in runners.items()}
     a, b = torch.randn(MATMUL_SIDE, MATMUL_SIDE), torch.randn(MATMUL_SIDE, MATMUL_SIDE)
 

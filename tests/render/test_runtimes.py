@@ -18,7 +18,9 @@ from vidgan.core.errors import UsageError
 from vidgan.io.batches import to_float, to_uint8
 from vidgan.models.cyclegan import DiscriminatorConfig, GeneratorConfig, build_generator
 from vidgan.render import runtimes
+from vidgan.render.options import RenderOptions
 from vidgan.render.runtimes import CPU_PREFERENCE, ExportedGenerator, onnx_cache_path, resolve_runtime, runtime_generator
+from vidgan.render.translator import render_threads
 from vidgan.runs.checkpoints import load_latest_checkpoint, save_checkpoint, step_checkpoints
 from vidgan.runs.generators import load_generator
 from vidgan.training.distill import student_config
@@ -181,14 +183,25 @@ def test_a_run_folder_that_cannot_be_written_gets_a_temporary_export(run: Path, 
     assert "the ONNX export is not cached" in capsys.readouterr().err
 
 
-def test_a_small_generator_runs_on_one_thread_and_a_large_one_on_all(monkeypatch):
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 6)
+def test_a_small_generator_runs_on_one_thread_and_a_large_one_on_all():
     large = CycleGANOptions(a_dir=Path("a"), b_dir=Path("b"), size=128).resolved(128).generator()  # the default
     small = student_config(large, DistillOptions(teacher=Path("run")))  # the student `vidgan distill` makes of it
-    assert runtimes.model_threads(build_generator(large)) == 6
-    assert runtimes.model_threads(build_generator(small)) == 1
-    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
-    assert runtimes.model_threads(build_generator(large)) == 1
+    assert runtimes.model_threads(build_generator(large), 6) == 6
+    assert runtimes.model_threads(build_generator(small), 6) == 1
+    assert runtimes.model_threads(build_generator(large), 1) == 1
+
+
+def test_torch_runs_on_one_thread_while_an_onnx_runtime_renders_and_is_restored_after(tmp_path):
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for runtime, inside in (("openvino", 1), ("torch", 2)):
+            options = RenderOptions(out=tmp_path / "out.mp4", runtime=runtime, device="cpu")
+            with render_threads(options, CPU) as cores:
+                assert (cores, torch.get_num_threads()) == (2, inside)
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
 
 
 def pretend_installed(monkeypatch: pytest.MonkeyPatch, *packages: str) -> None:

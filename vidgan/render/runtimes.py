@@ -13,12 +13,12 @@ the TorchScript-based exporter is deprecated since torch 2.9, warns on every use
 from __future__ import annotations
 
 import contextlib
-import copy
 import hashlib
 import importlib.metadata
 import importlib.util
 import io
 import json
+import math
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +28,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
 from vidgan.core.directions import Direction
 from vidgan.core.errors import UsageError, VidganError
@@ -110,9 +109,11 @@ def runtime_generator(
     device: torch.device,
     runtime: str = "auto",
     int8: Calibration | None = None,
+    cores: int | None = None,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
     """`generator` (from vidgan.runs.generators.load_generator(source, direction)) run by `runtime` on `device`, in
-    float32, or with `int8` quantised to int8 calibrated on the run's training frames (vidgan.render.quantise).
+    float32, or with `int8` quantised to int8 calibrated on the run's training frames (vidgan.render.quantise); an
+    ONNX runtime on model_threads(generator, cores) threads (`cores` default: torch's intra-op count).
 
     The result has the module's contract, N×3×h×w float32 in [-1, 1] → the same shape and range (h and w multiples
     of its `stride`), and its `config` and `stride`: torch returns the module itself, the others an
@@ -122,25 +123,48 @@ def runtime_generator(
     if chosen == "torch":
         return generator
     model = cached_onnx(generator, source, Direction.parse(direction), chosen, int8)
-    return ExportedGenerator(open_onnx(model, chosen, model_threads(generator)), chosen, generator)
+    return ExportedGenerator(open_onnx(model, chosen, model_threads(generator, cores or torch.get_num_threads())), chosen, generator)
 
 
-def model_threads(generator: nn.Module) -> int:
-    """Threads for one call of `generator` exported: torch's intra-op count (the machine's physical cores unless the
-    user set it), or 1 for a generator of under SMALL_MODEL_GFLOP per image at its training size.
+def model_threads(generator: nn.Module, cores: int) -> int:
+    """Threads for one call of `generator` exported: `cores` (torch's intra-op count: the machine's physical cores
+    unless the user set it), or 1 for a generator of under SMALL_MODEL_GFLOP per image at its training size.
 
     A runtime shares each layer out over its threads and waits for the slowest; a small generator's layers are too
     short to pay for that, and in a render the other cores decode, composite and encode, so a thread held up there
-    holds up the whole call (bench/distill.py measures both). Counted by torch's FLOP counter on a weightless copy."""
-    threads = torch.get_num_threads()
-    if threads == 1:
+    holds up the whole call (bench/distill.py measures both)."""
+    if cores == 1:
         return 1
-    size = generator.config.size
-    with torch.device("meta"):
-        weightless = copy.deepcopy(generator).to("meta")
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            weightless(torch.empty(1, 3, size, size))
-    return 1 if counter.get_total_flops() / 1e9 < SMALL_MODEL_GFLOP else threads
+    return 1 if layer_gflop(generator, generator.config.size) < SMALL_MODEL_GFLOP else cores
+
+
+def layer_gflop(generator: nn.Module, size: int) -> float:
+    """GFLOP (2 per multiply-add) of the generator's convolutions and linear layers on one 3×size×size image: what
+    sets its cost. Counted on a call at a small size (≥ 16 px, twice its stride) and scaled by the pixels (each of its layers costs so much
+    per position): in milliseconds, where torch's FlopCounterMode, or any call on the meta device, takes a second to
+    set itself up in a fresh process."""
+    macs = 0
+
+    def count(layer: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal macs
+        if isinstance(layer, nn.Linear):
+            macs += output.numel() * layer.in_features
+        elif isinstance(layer, nn.ConvTranspose2d):  # each input value is spread over a kernel of every output group
+            macs += inputs[0].numel() * layer.out_channels // layer.groups * math.prod(layer.kernel_size)
+        else:
+            macs += output.numel() * layer.in_channels // layer.groups * math.prod(layer.kernel_size)
+
+    layers = [m for m in generator.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+    hooks = [layer.register_forward_hook(count) for layer in layers]
+    probe = generator.stride * max(2, -(-16 // generator.stride))  # ≥ 16 px, for the first layers' reflect padding
+    parameter = next(generator.parameters())
+    try:
+        with torch.no_grad():
+            generator(torch.zeros(1, 3, probe, probe, dtype=parameter.dtype, device=parameter.device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return 2 * macs * (size / probe) ** 2 / 1e9
 
 
 class ExportedGenerator:

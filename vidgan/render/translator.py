@@ -9,7 +9,9 @@ reference CycleGAN state dict, at the working scale: --scale, else the run's rec
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -137,27 +139,45 @@ def render_scale(source: Path, options: RenderOptions, generator: nn.Module) -> 
     return working_scale(source, generator.config.size)
 
 
-def _runtime(options: RenderOptions, device: torch.device) -> str:
+def _runtime(options: RenderOptions, device: torch.device, note: bool = True) -> str:
     """The runtime that runs the generators: resolve_runtime's choice, except that tiles and --half need torch (the
     exported graph cannot be tiled, as tiles reach into its instance norms, nor run in half precision): `auto` then
     takes torch and says so, a named ONNX runtime is a UsageError. --precision int8 takes an ONNX runtime that can run
-    it (RenderOptions.validate refuses it with tiles or --half)."""
+    it (RenderOptions.validate refuses it with tiles or --half). `note`: say so where auto takes torch."""
     runtime = resolve_runtime(options.runtime, device, options.precision == "int8")
     if runtime == "torch" or not (options.half or (options.tile or 0) > 0):
         return runtime
     if options.runtime != "auto":
         raise UsageError(f"--runtime {options.runtime} runs the whole frame in float32: leave out --half and --tile")
-    if not options.quiet:
+    if note and not options.quiet:
         console.print(f"--runtime auto: torch runs the generator, as {'--half' if options.half else '--tile'} needs it")
     return "torch"
 
 
+@contextlib.contextmanager
+def render_threads(options: RenderOptions, device: torch.device) -> Iterator[int]:
+    """Yields the CPU threads the render's generators may use (torch's intra-op count as found). Where an ONNX runtime
+    runs them, torch, which then only loads their weights and converts batches, runs on one thread inside (restored
+    on leaving): on more, its workers wait for each other on the cores that the runtime and the render's decode,
+    composite and encode threads share (bench/distill.py measures the difference)."""
+    cores = torch.get_num_threads()
+    if cores == 1 or _runtime(options, device, note=False) == "torch":
+        yield cores
+        return
+    torch.set_num_threads(1)
+    try:
+        yield cores
+    finally:
+        torch.set_num_threads(cores)
+
+
 def load_translators(
-    source: Path, options: RenderOptions, device: torch.device, dtype: torch.dtype
+    source: Path, options: RenderOptions, device: torch.device, dtype: torch.dtype, cores: int | None = None
 ) -> dict[Direction, FrameTranslator]:
-    """A translator per direction of `options`, with the generators of `source` in `dtype` on `device`; the
-    framing (fit, working scale, region) and the tile size are checked against the first direction's generator
-    (both of a run share one architecture). UsageError for a --tile that is no multiple of its stride."""
+    """A translator per direction of `options`, with the generators of `source` in `dtype` on `device`, an ONNX
+    runtime's on at most `cores` threads (default: torch's count); the framing (fit, working scale, region) and the
+    tile size are checked against the first direction's generator (both of a run share one architecture).
+    UsageError for a --tile that is no multiple of its stride."""
     loaded = {d: load_generator(source, d, device, arch=options.arch) for d in options.directions}
     digests = {d: weights_digest(g) for d, g in loaded.items()}
     generators = {d: fast_layout(g, device).to(dtype) for d, g in loaded.items()}
@@ -169,7 +189,7 @@ def load_translators(
     if runtime != "torch":
         tile = 0
         int8 = Calibration.asked(options)
-        generators = {d: runtime_generator(g, source, d, device, runtime, int8) for d, g in generators.items()}
+        generators = {d: runtime_generator(g, source, d, device, runtime, int8, cores) for d, g in generators.items()}
     scale = render_scale(source, options, first)
     if options.fit != "native" and scale < first.stride:
         raise UsageError(f"--scale {scale} is below the generator's stride ({first.stride} px)")

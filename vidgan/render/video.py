@@ -48,7 +48,7 @@ from vidgan.render.segments import (
     warm_up_frames,
 )
 from vidgan.render.temporal import MotionTracker, TemporalSmoother, WarpErrorMeter
-from vidgan.render.translator import FrameTranslator, default_batch_size, load_translators
+from vidgan.render.translator import FrameTranslator, default_batch_size, load_translators, render_threads
 
 if TYPE_CHECKING:
     import torch
@@ -366,15 +366,20 @@ def render_video(inputs: str | Path | Sequence[str | Path], source: str | Path, 
     # A part writes into its parts folder only: the join checks the outputs (so a retried part is skipped after it).
     plans = plan_outputs(paths, options if options.segment is None else replace(options, overwrite=True))
     device = resolve_device(options.device)
-    dtype = inference_dtype(device, options.half)
-    if options.segment is not None:
-        return _render_part(plans, Path(source), options, device, dtype)
+    with render_threads(options, device) as cores:
+        if options.segment is not None:
+            return _render_part(plans, Path(source), options, device, cores)
+        return _render_all(plans, Path(source), options, device, cores)
+
+
+def _render_all(plans: list[ClipPlan], source: Path, options: RenderOptions, device: torch.device, cores: int) -> RenderResult:
+    """Every planned clip (or its segments), shared out over the torchrun processes when there are several."""
     distributed.join(device, timeout=SHARE_TIMEOUT)
     batch_size = options.batch_size or default_batch_size(device)
     units = _units(plans, options, batch_size)
-    translators = load_translators(Path(source), options, device, dtype)
+    translators = load_translators(source, options, device, inference_dtype(device, options.half), cores)
     if distributed.is_main_process():
-        _record_sequences(plans, Path(source), translators, options)
+        _record_sequences(plans, source, translators, options)
         for plan, segment in units:
             if segment is not None and segment.number == 0 and segment.count > 1:
                 prepare(plan, options)
@@ -388,7 +393,7 @@ def render_video(inputs: str | Path | Sequence[str | Path], source: str | Path, 
     return RenderResult(_joined(units, rendered, options), time.perf_counter() - started)
 
 
-def _render_part(plans: list[ClipPlan], source: Path, options: RenderOptions, device: torch.device, dtype: torch.dtype) -> RenderResult:
+def _render_part(plans: list[ClipPlan], source: Path, options: RenderOptions, device: torch.device, cores: int) -> RenderResult:
     """`--segment K/N --parts DIR`: part K of the one input's N segments, into DIR (vidgan.render.farm), in this
     process alone; nothing when DIR holds it complete already."""
     if len(plans) != 1:
@@ -398,7 +403,7 @@ def _render_part(plans: list[ClipPlan], source: Path, options: RenderOptions, de
     segment = start_part(folder, plan, options, farm_segments(plan, options, batch_size))
     if isinstance(segment, str):
         return RenderResult([], 0.0, [segment])
-    translators = load_translators(source, options, device, dtype)
+    translators = load_translators(source, options, device, inference_dtype(device, options.half), cores)
     started = time.perf_counter()
     renderer = ClipRenderer(plan, translators, options, batch_size, segment, farm_writer(folder, plan, segment))
     with make_progress(quiet=options.quiet) as progress, interrupts_deferred() as stop:
