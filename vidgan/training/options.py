@@ -412,7 +412,7 @@ class DistillOptions(TrainOptions):
         0.999, "Moving average of the students' weights with this decay (0: off), used by render and eval.", bounds=FRACTION
     )
     batch_size: int = option(4, "Images of each domain per step.", bounds=AT_LEAST_1)
-    iters: int = redefault(TrainOptions, "iters", 1500)
+    iters: int = redefault(TrainOptions, "iters", 1100)  # the demo run distils in under 2 minutes (docs/distill.md)
     sample_every: int = redefault(TrainOptions, "sample_every", 250)
     checkpoint_every: int = redefault(TrainOptions, "checkpoint_every", 500)
     # The student keeps the teacher's held-out images out (its split.json is the teacher's): no share of its own.
