@@ -171,3 +171,24 @@ def test_the_term_draws_pairs_of_the_source_domain():
     images = torch.zeros(2, 3, 16, 16)
     losses = {d.source: term(d, lambda x: x, images, images).item() for d in DIRECTIONS}
     assert losses["a"] < 0.02 and losses["b"] > 0.2  # rounding to uint8 leaves a trace on the steady pair
+
+
+@pytest.mark.slow  # a run trained and translated twice: about 8 s idle
+def test_a_cut_run_trains_the_frames_form_and_translates_alike_in_torch_and_onnx_runtime(paired_data, run_cli, tmp_path):
+    done = run_cli("train", "cut", paired_data, "--crop", 64, "--out", "run", "--temporal-weight", 2, "--temporal-form", "frames",
+                   "--nce-patches", 16, *TINY)  # fmt: skip
+    assert done.code == 0, done.stderr
+    run = tmp_path / "run"
+    config = json.loads((run / "config.json").read_text())
+    assert (config["kind"], config["temporal_weight"], config["temporal_form"]) == ("cut", 2.0, "frames")
+    logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][-1]
+    assert logged["temporal_b"] > 0 and "temporal_a" not in logged  # one generator, a→b: named by the domain it makes
+    outputs = {}
+    for runtime in ("torch", "onnxruntime"):
+        done = run_cli("translate", paired_data / "a", "--run", run, "--out", runtime, "--runtime", runtime, "--device", "cpu", "-q")
+        assert done.code == 0, done.stderr
+        outputs[runtime] = sorted((tmp_path / runtime).glob("*.png"))
+    assert [p.name for p in outputs["torch"]] == [p.name for p in outputs["onnxruntime"]] and outputs["torch"]
+    for ours, theirs in zip(outputs["torch"], outputs["onnxruntime"]):
+        difference = cv2.absdiff(cv2.imread(str(ours)), cv2.imread(str(theirs)))
+        assert difference.max() <= 1, ours.name
