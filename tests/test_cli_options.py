@@ -24,6 +24,7 @@ from vidgan.eval.options import EvalOptions, VideoEvalOptions
 from vidgan.io.extract import ExtractOptions
 from vidgan.render.export import ExportOptions
 from vidgan.render.farm import JoinOptions
+from vidgan.render.openjd import OpenJDOptions
 from vidgan.render.options import RenderOptions, SampleOptions, TranslateOptions
 from vidgan.runs.kinds import MODEL_KINDS
 from vidgan.runs.options import RunFolderOptions
@@ -41,6 +42,7 @@ COMMANDS = {
     ("report",): RunFolderOptions,
     ("plot",): RunFolderOptions,
     ("join",): JoinOptions,
+    ("farm", "openjd"): OpenJDOptions,
     **{("train", name): kind.options_type for name, kind in MODEL_KINDS.items()},
 }
 
@@ -80,6 +82,7 @@ ARGUMENTS = {
     "report": "RUN",
     "plot": "RUN",
     "join": "PARTS",
+    "farm openjd": "BUNDLE [-- RENDER-ARGS…]",
     **{f"train {name}": {"run": "RUN"}.get(kind.data, "[DATA]") for name, kind in MODEL_KINDS.items()},
 }
 
@@ -120,7 +123,7 @@ def test_each_command_takes_a_flag_per_field_with_its_default_and_help(path, run
             if default is not None and not isinstance(default, bool):
                 assert f"[default: {_plain(param.default)}]" in help_text, option.name
         assert param.help == f.metadata["help"] and names[0] in help_text, option.name
-    fields_of_no_flag = {p for p in params if p not in ("config", "run", "checkpoint", "inputs", "input")}
+    fields_of_no_flag = {p for p in params if p not in ("config", "run", "checkpoint", "inputs", "input", "render_args")}
     train_inputs = {"data", "a_dir", "b_dir", "teacher", "no_cycle", "resume"}
     assert fields_of_no_flag <= train_inputs, fields_of_no_flag  # every other parameter is a field's
 

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import MISSING, Field, asdict, dataclass, fields, is_dataclass
+from dataclasses import MISSING, Field, asdict, dataclass, fields, is_dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, get_args, get_type_hints
@@ -24,6 +24,7 @@ from vidgan.eval.options import EvalOptions, VideoEvalOptions
 from vidgan.io.extract import ExtractOptions
 from vidgan.render.export import ExportOptions
 from vidgan.render.farm import JoinOptions
+from vidgan.render.openjd import OpenJDOptions
 from vidgan.render.options import RenderOptions, SampleOptions, TranslateOptions
 from vidgan.runs.kinds import DEFAULT_KIND, MODEL_KINDS, TEACHER_RUN, TWO_DOMAINS, ModelKind
 from vidgan.runs.options import RunFolderOptions
@@ -199,7 +200,8 @@ def _command_class(base: type[OptionsCommand], flags: list[_Flag]) -> type[Optio
 
 
 def command_signature(inputs: Iterable[inspect.Parameter], flags: list[_Flag], *, train: bool = False) -> inspect.Signature:
-    """A command's parameters: the Typer context, its inputs, a flag per field, and --config."""
+    """A command's parameters: the Typer context, the fields it takes as arguments, its inputs, a flag per other
+    field, and --config (so a field's argument comes before the inputs: `farm openjd BUNDLE -- RENDER-ARGS…`)."""
     context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
 
     def loader(ctx: typer.Context, value: Path | None) -> None:  # Typer reads a callback's own signature
@@ -208,12 +210,14 @@ def command_signature(inputs: Iterable[inspect.Parameter], flags: list[_Flag], *
     config_info = typer.Option("--config", help=CONFIG_HELP, metavar="FILE", is_eager=True, callback=loader)
     config = inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[Path | None, config_info])
     inputs = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in inputs]
-    return inspect.Signature([context, *inputs, *(_parameter(flag) for flag in flags), config])
+    arguments = [_parameter(flag) for flag in flags if flag.field.metadata.get("argument")]
+    options = [_parameter(flag) for flag in flags if not flag.field.metadata.get("argument")]
+    return inspect.Signature([context, *arguments, *inputs, *options, config])
 
 
 def options_command(group: typer.Typer, options_type: type, name: str | None = None) -> Callable[[Action], Action]:
     """Register `action(options, **inputs)` as the command `name` of `group`: its own parameters after the first
-    (inputs, declared as Typer parameters) come first, then a flag per field of `options_type`, then --config."""
+    (inputs, declared as Typer parameters) and the fields of `options_type` as command_signature orders them."""
 
     def register(action: Callable[..., None]) -> Callable[..., None]:
         flags = option_flags(options_type)
@@ -599,23 +603,20 @@ def _render_paths(args: list[str]) -> tuple[dict[str, Path], tuple[str, ...]]:
     return paths, tuple(rest)
 
 
-@farm_app.command("openjd", cls=Command)
+@options_command(farm_app, OpenJDOptions, "openjd")
 def farm_openjd(
-    bundle: Annotated[Path, typer.Argument(help="Folder for the job bundle: template.yaml and parameter_values.yaml.")],
+    options: OpenJDOptions,
     render_args: Annotated[
         list[str] | None,
         typer.Argument(help="After --: the arguments of `vidgan render` for the shot, --out included.", metavar="-- RENDER-ARGS…"),
     ] = None,
-    tasks: Annotated[int, typer.Option(help="Render tasks: the shot's segments, rendered in parallel.")] = 4,
-    parts: Annotated[Path | None, typer.Option(help="Folder for the parts (default: OUT.parts beside the output).")] = None,
-    command: Annotated[str, typer.Option(help="How the workers run vidgan (a job parameter: Vidgan).")] = "vidgan",
 ) -> None:
     """Write an Open Job Description job bundle (Deadline Cloud: `deadline bundle submit BUNDLE`; locally: `openjd run
     BUNDLE/template.yaml -p NAME=VALUE…`) rendering one shot as N segment tasks and a join."""
-    from vidgan.render.openjd import OpenJDOptions, write_openjd_bundle
+    from vidgan.render.openjd import write_openjd_bundle
 
     paths, rest = _render_paths(render_args or [])
-    result = write_openjd_bundle(OpenJDOptions(bundle, paths, rest, tasks=tasks, parts=parts, command=command))
+    result = write_openjd_bundle(replace(options, paths=paths, args=rest))
     console.print(f"wrote {result.template} and {result.parameter_values}")
 
 

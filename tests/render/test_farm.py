@@ -184,6 +184,18 @@ def test_the_openjd_template_is_valid_and_runs_render_tasks_then_the_join(run_cl
     assert_clean_failure(run_cli("farm", "openjd", "bundle", "--", shot, "--run", tiny_run), "--out")
 
 
+def test_farm_openjd_takes_its_options_from_a_config_file_and_the_line_wins(run_cli, shot, tiny_run, tmp_path):
+    (tmp_path / "job.toml").write_text('tasks = 3\nparts = "shot.parts"\n')
+    result = run_cli("farm", "openjd", "job", "--config", "job.toml", "--tasks", 2, "--", shot, "--run", tiny_run, "--out", "out.mkv")
+    assert result.code == 0, result.stderr
+    text = (tmp_path / "job" / "template.yaml").read_text()
+    assert "range: 1-2" in text  # --tasks on the line won over the file's 3
+    values = yaml.safe_load((tmp_path / "job" / "parameter_values.yaml").read_text())["parameterValues"]
+    assert {v["name"]: v["value"] for v in values}["Parts"] == str(tmp_path / "shot.parts")
+    (tmp_path / "bad.toml").write_text("task = 3\n")
+    assert_clean_failure(run_cli("farm", "openjd", "b", "--config", "bad.toml", "--", shot), "unknown option 'task'", code=2)
+
+
 # The vidgan that openjd's tasks run: this interpreter's, with this checkout first on its path.
 VIDGAN = Path(sys.executable).with_name("vidgan")
 

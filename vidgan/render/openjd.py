@@ -11,10 +11,8 @@ Template schema: https://github.com/OpenJobDescription/openjd-specifications/wik
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-
-import yaml
 
 from vidgan.core.errors import UsageError
 from vidgan.core.fsutil import write_text_atomic
@@ -52,13 +50,13 @@ class OpenJDOptions:
     """What `vidgan farm openjd` (write_openjd_bundle) writes: the bundle folder, the number of tasks, and the
     shot's render command: `paths` its path options by name (RENDER_PATHS), `args` the rest as given."""
 
-    bundle: Path
-    paths: dict[str, Path]
-    args: tuple[str, ...] = ()
-    tasks: int = option(4, bounds=AT_LEAST_1)  # segments of the shot, one task each
-    parts: Path | None = None  # folder of the parts; default OUT.parts beside the output
-    command: str = "vidgan"  # how a worker runs vidgan (a job parameter too)
-    name: str = ""  # the job's name; default "vidgan render INPUT"
+    bundle: Path = option(help="Folder for the job bundle: template.yaml and parameter_values.yaml.", argument=True)
+    tasks: int = option(4, "Render tasks: the shot's segments, rendered in parallel.", bounds=AT_LEAST_1)
+    parts: Path | None = option(None, "Folder for the parts (default: OUT.parts beside the output).")
+    command: str = option("vidgan", "How the workers run vidgan (a job parameter: Vidgan).")
+    name: str = option("", cli=False)  # the job's name; default "vidgan render INPUT"
+    paths: dict[str, Path] = field(default_factory=dict, metadata={"cli": False})  # from the render's arguments
+    args: tuple[str, ...] = option((), cli=False)
 
     def validate(self) -> None:
         """UsageError naming --tasks out of bounds, or what the render lacks: its input, its model (--run or
@@ -136,6 +134,8 @@ def write_openjd_bundle(options: OpenJDOptions) -> Bundle:
     values = options.values()
     folder = options.bundle
     folder.mkdir(parents=True, exist_ok=True)
+    import yaml  # (here: the command line imports this module's options when it starts)
+
     header = "# Written by `vidgan farm openjd`: a vidgan render as render-farm tasks (Open Job Description 2023-09).\n"
     write_text_atomic(folder / "template.yaml", header + yaml.safe_dump(openjd_template(options), sort_keys=False, width=120))
     listed = {"parameterValues": [{"name": name, "value": value} for name, value in values.items()]}
