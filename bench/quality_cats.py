@@ -13,7 +13,8 @@ each direction it has, seconds per step and the steps reached.
 
 `--speed STEPS` instead times each model's training step at 64 px, batch 4 (the models' defaults otherwise),
 interleaved over 3 rounds (best of each), and measures its peak training memory in a process of its own: on CUDA
-the peak allocated memory, on the CPU the process's peak resident set (interpreter, torch and images included).
+the peak allocated memory, on the CPU how far the resident set rises over the steps (interpreter, torch and images
+left out).
 The ratios to the first model are the figures to quote; absolute times drift with the load.
 """
 
@@ -23,10 +24,10 @@ import argparse
 import json
 import multiprocessing
 import os
-import resource
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -109,17 +110,33 @@ def build_model_task(kind: str, args: argparse.Namespace, out: Path, batch: int)
     return model_kind(kind).get("build_task")(config, resolve_device(args.device))
 
 
+def resident_bytes() -> int:
+    """The process's resident set now (Linux: /proc/self/statm)."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
 def peak_training_memory(kind: str, args: argparse.Namespace, out: Path, batch: int, steps: int, answer) -> None:
-    """(In a process of its own.) The peak memory of building the task and taking `steps` training steps: CUDA's
-    peak allocated bytes, or on the CPU the process's peak resident set (the same interpreter, torch and images
-    in every model's, so differences are the networks' weights, gradients, Adam state and activations)."""
+    """(In a process of its own.) The peak memory of `steps` training steps of the built task: CUDA's peak allocated
+    bytes, or on the CPU how far the resident set rose above its level before the first step (sampled every
+    millisecond): the networks' gradients, Adam state and activations, without the interpreter, torch and images,
+    which are the same in every model's process and hide the difference in its lifetime peak."""
     task = build_model_task(kind, args, out, batch)
     cuda = task.device.type == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats()
+    before, peak, done = resident_bytes(), [0], threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.001):
+            peak[0] = max(peak[0], resident_bytes())
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
     for step in range(steps):
         task.train_step(step, steps)
-    answer.put(torch.cuda.max_memory_allocated() if cuda else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+    done.set()
+    sampler.join()
+    answer.put(torch.cuda.max_memory_allocated() if cuda else max(peak[0], resident_bytes()) - before)
 
 
 def speed(kinds: list[str], args: argparse.Namespace) -> None:
@@ -152,7 +169,8 @@ def speed(kinds: list[str], args: argparse.Namespace) -> None:
     shutil.rmtree(work, ignore_errors=True)
     first = kinds[0]
     print(f"training step at 64 px, batch {batch}, best of 3 rounds of {args.speed} steps\n{machine()}")
-    print(f"{'model':<10} {'s/step':>8} {'vs ' + first:>12} {'peak MiB':>9} {'vs ' + first:>12}")
+    memory_note = "" if torch.cuda.is_available() and args.device != "cpu" else "  (peak: the resident set's rise over the steps)"
+    print(f"{'model':<10} {'s/step':>8} {'vs ' + first:>12} {'peak MiB':>9} {'vs ' + first:>12}{memory_note}")
     for kind in kinds:
         seconds, mib = 1 / rates[kind], memory[kind] / 2**20
         print(f"{kind:<10} {seconds:8.3f} {seconds * rates[first]:11.2f}x {mib:9.0f} {memory[kind] / memory[first]:11.2f}x")
