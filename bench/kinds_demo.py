@@ -1,13 +1,13 @@
 """The demo's footage through each translation kind: `vidgan demo`'s recipe (its data, crops, width, residual blocks,
 batch and steps) with only the kind changed, then its shot rendered at 1280x720 with the defaults.
 
-    PYTHONPATH=. python bench/kinds_demo.py [--kinds cyclegan,cut,fastcut] [--demo DIR] [--frames 48]
+    PYTHONPATH=. python bench/kinds_demo.py [--kinds cyclegan,cut,fastcut] [--demo DIR] [--frames 48] [--iters N]
 
 Per kind: training time, the hand's colour criterion (bench/detail.py's: the hand's mean colour moves at least
 halfway to skin), the PSNR of the table-top (the pixels the hand never covers) to the source, and the render's warp
 error against the source's own. The same steps for every kind: the recipe, not the clock, is held equal, and the
-training times show what each step costs. The cyclegan row reuses the demo run in DIR/run when there is one
-(bench/detail.py trains it there).
+training times show what each step costs (`--iters N` trains N steps instead, into DIR/KIND-N). The cyclegan row
+reuses the demo run in DIR/run when there is one (bench/detail.py trains it there).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,12 +31,16 @@ from vidgan.runs.kinds import model_kind
 from vidgan.training.launch import train
 
 
-def train_kind(kind: str, folder: Path) -> tuple[Path, float | None]:
-    """FOLDER/KIND trained with the demo's recipe on FOLDER/data (seconds; None where it was trained before)."""
-    out = folder / kind
-    if kind == "cyclegan" and step_checkpoints(folder / "run"):
+def train_kind(kind: str, folder: Path, iters: int | None) -> tuple[Path, float | None]:
+    """FOLDER/KIND (FOLDER/KIND-ITERS) trained with the demo's recipe on FOLDER/data (seconds; None where it was
+    trained before)."""
+    out = folder / (kind if iters is None else f"{kind}-{iters}")
+    if kind == "cyclegan" and iters is None and step_checkpoints(folder / "run"):
         return folder / "run", None
-    recipe = training_options(folder / "data", out, DemoScale(), device="cpu", quiet=True)
+    if step_checkpoints(out):
+        return out, None
+    scale = DemoScale() if iters is None else replace(DemoScale(), iters=iters)
+    recipe = training_options(folder / "data", out, scale, device="cpu", quiet=True)
     # What the demo sets; every other option keeps the kind's own default (CUT's learning rate and λs are its own).
     given = ("a_dir", "b_dir", "out", "crop", "channels", "res_blocks", "batch_size", "iters", "sample_every", "checkpoint_every")
     options = model_kind(kind).options_type(**{name: getattr(recipe, name) for name in given}, device="cpu", quiet=True)
@@ -49,6 +54,7 @@ def main() -> None:
     parser.add_argument("--kinds", default="cyclegan,cut,fastcut")
     parser.add_argument("--demo", type=Path, default=Path(tempfile.gettempdir()) / "vidgan-bench-detail-demo")
     parser.add_argument("--frames", type=int, default=48)
+    parser.add_argument("--iters", type=int, default=None, help="training steps (default: the demo's)")
     args = parser.parse_args()
     demo_run(args.demo)  # the demo's clips and data (and its CycleGAN run)
     with tempfile.TemporaryDirectory() as work:
@@ -57,14 +63,15 @@ def main() -> None:
         never = np.logical_and.reduce([hand_mask(i, *SHOT, TAKES["shot"][1]) == 0 for i in range(len(sources))])
         print(f"the demo's recipe per kind, its shot at {SHOT[0]}x{SHOT[1]}, {args.frames} frames\n{machine()}")
         for kind in args.kinds.split(","):
-            run, seconds = train_kind(kind, args.demo)
+            run, seconds = train_kind(kind, args.demo, args.iters)
             options = RenderOptions(out=Path(work) / f"{kind}.mkv", codec="ffv1", overwrite=True, device="cpu", quiet=True)
             clip = render_video(shot, run, options).clips[0]
             frames = [frame.rgb for frame in iter_frames(clip.outputs["a2b"])]
             (hand, distance, verdict), *_ = hand_rows(frames, sources, "source")[0]
             trained = "trained before" if seconds is None else f"trained in {seconds:.0f} s"
             warp = clip.warp_errors["a2b"] / clip.source_warp_error if clip.source_warp_error else float("nan")
-            print(f"{kind}: {trained}; {hand}: {distance} ({verdict}); table-top PSNR {masked_psnr(frames, sources, never):.1f} dB "
+            steps = args.iters or DemoScale().iters
+            print(f"{kind}, {steps} steps: {trained}; {hand}: {distance} ({verdict}); table-top PSNR {masked_psnr(frames, sources, never):.1f} dB "
                   f"(target >= 40); warp error {warp:.2f}x the source's")
 
 
