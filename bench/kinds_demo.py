@@ -70,8 +70,8 @@ def main() -> None:
             (hand, distance, verdict), *_ = hand_rows(frames, sources, "source")[0]
             trained = "trained before" if seconds is None else f"trained in {seconds:.0f} s"
             warp = clip.warp_errors["a2b"] / clip.source_warp_error if clip.source_warp_error else float("nan")
-            steps = args.iters or DemoScale().iters
-            print(f"{kind}, {steps} steps: {trained}; {hand}: {distance} ({verdict}); table-top PSNR {masked_psnr(frames, sources, never):.1f} dB "
+            steps, table_top = args.iters or DemoScale().iters, masked_psnr(frames, sources, never)
+            print(f"{kind}, {steps} steps: {trained}; {hand}: {distance} ({verdict}); table-top PSNR {table_top:.1f} dB "
                   f"(target >= 40); warp error {warp:.2f}x the source's")
 
 
