@@ -180,7 +180,7 @@ def summary(kind: str, results: dict, steps: int, seconds: float) -> str:
     """One line of a model's figures: per direction it has, translation, cycle L1 where measured, edge SSIM, C2ST."""
     parts = []
     for name, d in results["directions"].items():
-        cycle = f" cycle L1 {d['cycle_l1']:.3f}" if "cycle_l1" in d else ""
+        cycle = f" cycle L1 {d['cycle_l1']:.3f}" if d.get("cycle_l1") is not None else ""
         c2st = "n/a" if d["c2st"] is None else f"{d['c2st']:.3f}"
         parts.append(f"{name}: translation {d['translation_score']:.1%}{cycle} edge SSIM {d['edge_ssim']:.3f} C2ST {c2st}")
     return f"{kind:<9} {' | '.join(parts)} | {seconds / max(steps, 1):.3f} s/step, {steps} steps"
