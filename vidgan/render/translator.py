@@ -75,15 +75,11 @@ class FrameTranslator:
 
     def __call__(self, frames: list[Frame]) -> list[Translation]:
         """Each frame's translation at its frame's size, with its change matte."""
-        return [self.restore(frame, x, gx) for frame, (x, gx) in zip(frames, self.working(frames))]
-
-    def working(self, frames: list[Frame]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Each frame's working-scale image x (framing.shrink) and the generator's output for it, h×w×3 uint8."""
         images = [self.framing.shrink(frame) for frame in frames]
-        return list(zip(images, self.generate(images)))
+        outputs = self.generate(images)
+        return [self._restore(frame, x, gx) for frame, x, gx in zip(frames, images, outputs)]
 
-    def restore(self, frame: Frame, x: np.ndarray, gx: np.ndarray) -> Translation:
-        """The translation gx of x = framing.shrink(frame) at the frame's size, with its change matte."""
+    def _restore(self, frame: Frame, x: np.ndarray, gx: np.ndarray) -> Translation:
         if self.detail == "source":
             return self.framing.restore_detail(frame, x, gx, self._source_detail)
         matte = self.framing.matte(frame, x, gx, self._source_detail) if self.mattes else None

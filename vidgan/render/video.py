@@ -2,9 +2,9 @@
 
 Inputs are video files or image sequences; outputs H.264, ProRes 422 HQ or 4444, FFV1, or PNG, TIFF or OpenEXR
 sequences at the source's resolution, frame numbers, timestamps, audio, bit depth and alpha (vidgan.io.plates).
-Decoding, translation and encoding overlap: frames are decoded on one thread, shrunk and translated in batches on
-the calling thread, brought back to full resolution on another, and smoothed, measured and encoded on a third, with
-bounded queues between them so memory stays flat however long the clip is.
+Decoding, translation and encoding overlap: frames are decoded on one thread, translated in batches on the calling
+thread, and smoothed, measured and encoded on another, with bounded queues between them so memory stays flat
+however long the clip is.
 
 render_video plans every output (vidgan.render.outputs), loads a translator per direction
 (vidgan.render.translator), then renders clip after clip with a ClipRenderer.
@@ -110,18 +110,14 @@ def _labelled(rgb: np.ndarray, text: str) -> np.ndarray:
     return labelled
 
 
-# One decoded frame and, per direction, the generator's working-scale input and output (a pair), or the output kept
-# from an earlier render (--resume; an array).
-_Generated = tuple[Frame, dict[Direction, tuple[np.ndarray, np.ndarray] | np.ndarray]]
 # One decoded frame and, per direction, its output, its change matte (None unless asked for), and whether that
 # output was kept from an earlier render.
 _Translated = tuple[Frame, dict[Direction, tuple[np.ndarray, np.ndarray | None, bool]]]
 
 
 class ClipRenderer:
-    """Renders one planned clip: decode (thread) → shrink and generate in batches → back to full resolution
-    (thread) → smooth, measure and encode (thread), keeping each frame's timestamp. Holds the clip's writers, its
-    flicker meters and its smoothers.
+    """Renders one planned clip: decode (thread) → translate in batches → smooth, measure and encode (thread),
+    keeping each frame's timestamp. Holds the clip's writers, its flicker meters and its smoothers.
 
     Optical flow is the costly part of smoothing and measuring (a fifth of a second per 1080p frame on a CPU), so
     it is estimated only for frames that smoothing or a measured pair needs; meters see only the two frames of
@@ -166,8 +162,6 @@ class ClipRenderer:
             warn(dropped)
         started = time.perf_counter()
         encoder = BackgroundWriter(self._finish, maxsize=2 * self.batch_size)
-        # Restoring full resolution (the composite, on the CPU as costly as a small generator) overlaps the next batch.
-        restorer = BackgroundWriter(lambda item: encoder.submit(self._restored(item)), maxsize=self.batch_size)
         try:
             self._open_writers()
             frames = in_background(segment_frames(clip, self.segment, deep=self.plan.deep), 2 * self.batch_size)
@@ -175,17 +169,15 @@ class ClipRenderer:
             for batch in _batches(frames, self.batch_size, cut=self.segment.first - self.segment.start):
                 if stop.requested:
                     raise KeyboardInterrupt  # cleaned up and reported below, as one that could not wait
-                for item in self._generate(batch):
-                    restorer.submit(item)
+                for item in self._translate(batch):
+                    encoder.submit(item)
                 self.frames += len(batch)
                 advance(len(batch), self.frames / (time.perf_counter() - started))
-            restorer.finish()
             encoder.finish()
             # Only complete files are moved to their final names.
             for writer in self._all_writers():
                 writer.close()
         except BaseException as error:
-            restorer.finish(check=False)
             encoder.finish(check=False)
             for writer in self._all_writers():
                 writer.abort()
@@ -203,28 +195,17 @@ class ClipRenderer:
     def _all_writers(self) -> list[FrameWriter]:
         return [*self.writers.values(), *self.compares.values(), *self.mattes.values()]
 
-    def _generate(self, batch: list[Frame]) -> list[_Generated]:
-        """Each frame of the batch with the generator's working-scale input and output per direction; with
-        --resume, outputs already written are read back instead of translated again."""
-        results: dict[Direction, list[tuple[np.ndarray, np.ndarray] | np.ndarray]] = {}
-        for direction, translator in self.translators.items():
+    def _translate(self, batch: list[Frame]) -> list[_Translated]:
+        """Each frame of the batch with its output per direction; with --resume, outputs already written are
+        read back instead of translated again."""
+        results: dict[Direction, list[tuple[np.ndarray, np.ndarray | None, bool]]] = {}
+        for direction, translate in self.translators.items():
             earlier = [self.writers[direction].existing(f) if self.options.resume else None for f in batch]
-            fresh = iter(translator.working([f for f, e in zip(batch, earlier) if e is None]))
-            results[direction] = [next(fresh) if e is None else e for e in earlier]
+            fresh = iter(translate([f for f, e in zip(batch, earlier) if e is None]))
+            results[direction] = [(*next(fresh), False) if e is None else (e, None, True) for e in earlier]
             warm_up = self.segment.first - self.segment.start - self.frames  # of this batch, not written here
             self.resumed += sum(e is not None for e in earlier[max(0, warm_up) :])
         return [(frame, {d: results[d][i] for d in self.translators}) for i, frame in enumerate(batch)]
-
-    def _restored(self, item: _Generated) -> _Translated:
-        """Runs on the restorer thread: each direction's output at full resolution (or the one kept before)."""
-        frame, results = item
-        restored = {}
-        for direction, result in results.items():
-            if isinstance(result, np.ndarray):  # kept from an earlier render
-                restored[direction] = (result, None, True)
-            else:
-                restored[direction] = (*self.translators[direction].restore(frame, *result), False)
-        return frame, restored
 
     def _measured(self, position: int) -> bool:
         """Whether the pair (frame position − 1, frame position) counts towards the warp error."""
