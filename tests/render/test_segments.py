@@ -17,7 +17,7 @@ from conftest import REPO_ROOT, assert_clean_failure, free_port
 
 import vidgan.render.video as render_module
 from vidgan.core.errors import VidganError
-from vidgan.io.ranges import frame_stamps
+from vidgan.io.ranges import Span, frame_stamps
 from vidgan.io.sequences import INCOMPLETE_MARKER, open_clip
 from vidgan.io.video import iter_frames
 from vidgan.render.options import RenderOptions
@@ -298,3 +298,19 @@ def test_segments_at_29_97_keep_every_timestamp_of_one_pass(tiny_run, tmp_path, 
             return sorted(int(p.pts * p.time_base * 30000) for p in container.demux(stream) if p.size)
 
     assert stamps(tmp_path / f"two{suffix}") == stamps(tmp_path / f"one{suffix}") == [i * 1001 for i in range(12)]
+
+
+@pytest.mark.parametrize(("first", "stop", "parts", "warm_up"), [(2, 7, 1, 1), (5, 30, 3, 1), (9, 40, 2, 16), (0, 23, 4, 1)])
+def test_written_frames_meet_the_generator_in_their_one_pass_batches_up_to_the_range_end(first, stop, parts, warm_up):
+    """The CPU's one-thread kernels give results that depend on the batch, so a range or segment must batch its frames
+    as one pass over the whole clip does: whole batches from the clip's first frame (cut short only at its end)."""
+    size, frames = 4, 40
+    span = Span(first, stop, tuple(range(frames)), Fraction(1, 25))
+    written = []
+    for segment in plan_segments(None, parts, warm_up, size, span):
+        positions = range(segment.start, segment.stop)
+        for batch in render_module._batches(positions, size, cut=-segment.start % size):
+            if any(position >= segment.first for position in batch):
+                assert batch == list(range(batch[0] - batch[0] % size, min(batch[0] - batch[0] % size + size, frames, segment.stop)))
+                written += [position for position in batch if position >= segment.first]
+    assert written == list(range(first, stop))

@@ -90,22 +90,23 @@ def split(frames: int, parts: int) -> list[tuple[int, int]]:
 
 def plan_segments(clip: Clip, parts: int, warm_up: int, batch_size: int, span: Span | None = None) -> list[Segment]:
     """The segments of the clip's frames in `span` (None: all of them): `parts` of them (fewer for a range of
-    fewer batches), each warmed by `warm_up` frames before its first (none before the range's first frame).
-    Segments start at whole batches of `batch_size` from the range's first frame, so that every frame meets the
-    generator in the same batch as in one pass (some GPU kernels' results depend on the batch). A video whose
-    packets lack timestamps is one segment."""
+    fewer batches), each warmed by `warm_up` frames before its first. Segments start at whole batches of
+    `batch_size` from the clip's first frame, and a range that starts within a batch decodes that batch's earlier
+    frames too (as warm-up), so that every frame meets the generator in the same batch as in one pass (the CPU's
+    one-thread kernels and some GPU kernels give results that depend on the batch); a range that ends within a batch
+    still ends with a shorter one. A video whose packets lack timestamps is one segment."""
     if span is None and parts > 1:
         span = whole_span(clip)
         if span is None:
             warn(f"{clip.path}: its packets have no timestamps, so it cannot be cut into segments; one process renders it")
     if span is None:
         return [Segment(0, 1, 0, 0, clip.frame_count or 0, None)]
-    frames = span.stop - span.first
-    batches = split(math.ceil(frames / batch_size), parts)
-    ranges = [(span.first + first * batch_size, span.first + min(stop * batch_size, frames)) for first, stop in batches]
+    grid = span.first - span.first % batch_size  # the one-pass batch the range's first frame is in starts here
+    batches = split(math.ceil((span.stop - grid) / batch_size), parts)
+    ranges = [(max(span.first, grid + first * batch_size), min(grid + stop * batch_size, span.stop)) for first, stop in batches]
     segments = []
     for number, (first, stop) in enumerate(ranges):
-        start = max(span.first, first - warm_up)
+        start = max(0, min(first - warm_up, first - first % batch_size))
         segments.append(Segment(number, len(ranges), start, first, stop, span.stamps[start:stop]))
     return segments
 

@@ -165,8 +165,9 @@ class ClipRenderer:
         try:
             self._open_writers()
             frames = in_background(segment_frames(clip, self.segment, deep=self.plan.deep), 2 * self.batch_size)
-            # Warm-up frames batched apart: the segment's own frames meet the generator in the batches of one pass.
-            for batch in _batches(frames, self.batch_size, cut=self.segment.first - self.segment.start):
+            # Batches on the clip's grid (whole batches from its first frame), as in one pass: warm-up frames before
+            # the segment's first grid batch are batched apart.
+            for batch in _batches(frames, self.batch_size, cut=-self.segment.start % self.batch_size):
                 if stop.requested:
                     raise KeyboardInterrupt  # cleaned up and reported below, as one that could not wait
                 for item in self._translate(batch):
