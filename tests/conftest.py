@@ -95,15 +95,20 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
+def write_random_domains(root: Path, count: int) -> None:
+    """`count` 64-px PNGs of uniform noise in root/a and root/b, the same pixels every time."""
+    for domain, seed in (("a", 1), ("b", 2)):
+        (root / domain).mkdir(parents=True)
+        for i in range(count):
+            pixels = np.random.default_rng(seed * 10 + i).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / domain / f"{i}.png")
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     """An (untrained) 64-px CycleGAN run: 2 steps of a 4-channel, 1-block generator."""
     root = tmp_path_factory.mktemp("run")
-    for domain, seed in (("a", 1), ("b", 2)):
-        (root / domain).mkdir()
-        for i in range(4):
-            pixels = np.random.default_rng(seed * 10 + i).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(root / domain / f"{i}.png")
+    write_random_domains(root, 4)
     from vidgan.training.cyclegan import train_cyclegan
     from vidgan.training.options import CycleGANOptions
 

@@ -4,9 +4,8 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
+from conftest import write_random_domains
 
 from vidgan.core.errors import VidganError
 from vidgan.eval.options import ClassifierSettings, EvalOptions
@@ -23,11 +22,7 @@ FAST = ClassifierSettings(steps=5, batch_size=8, lr=2e-3, c2st_repeats=1)
 
 def _project(root: Path) -> Path:
     """root/data/{a,b} of 8 64-px images each and root/run, a 1-step CycleGAN trained on them with a held-out split."""
-    for domain, seed in (("a", 1), ("b", 2)):
-        (root / "data" / domain).mkdir(parents=True)
-        for i in range(8):
-            pixels = np.random.default_rng(seed * 10 + i).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(root / "data" / domain / f"{i}.png")
+    write_random_domains(root / "data", 8)
     tiny = dict(size=64, channels=4, res_blocks=1, iters=1, holdout=0.25, quiet=True, device="cpu")
     train_cyclegan(CycleGANOptions(a_dir=root / "data" / "a", b_dir=root / "data" / "b", out=root / "run", **tiny))
     return root / "run"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import assert_clean_failure
+from conftest import assert_clean_failure, write_random_domains
 from PIL import Image
 from torch import nn
 
@@ -31,11 +31,7 @@ def teacher(tmp_path_factory) -> Path:
     from vidgan.training.cyclegan import train_cyclegan
 
     root = tmp_path_factory.mktemp("teacher")
-    for domain, seed in (("a", 1), ("b", 2)):
-        (root / domain).mkdir()
-        for i in range(8):
-            pixels = np.random.default_rng(seed * 10 + i).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(root / domain / f"{i}.png")
+    write_random_domains(root, 8)
     train_cyclegan(CycleGANOptions(a_dir=root / "a", b_dir=root / "b", out=root / "run", **TINY_TEACHER))
     return root / "run"
 
