@@ -140,9 +140,9 @@ def model_threads(generator: nn.Module, cores: int) -> int:
 
 def layer_gflop(generator: nn.Module, size: int) -> float:
     """GFLOP (2 per multiply-add) of the generator's convolutions and linear layers on one 3×size×size image: what
-    sets its cost. Counted on a call at a small size (≥ 16 px, twice its stride) and scaled by the pixels (each of its layers costs so much
-    per position): in milliseconds, where torch's FlopCounterMode, or any call on the meta device, takes a second to
-    set itself up in a fresh process."""
+    sets its cost. Counted by hooks on one call at a small probe size (a multiple of its stride, at least 16 px) and
+    scaled by the pixels, as each layer costs the same per position. That takes milliseconds, where torch's
+    FlopCounterMode, or any call on the meta device, takes a second to set itself up in a fresh process."""
     macs = 0
 
     def count(layer: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
