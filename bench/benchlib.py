@@ -7,6 +7,7 @@ one run, because on a shared machine absolute times drift while ratios of interl
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import tempfile
@@ -83,3 +84,14 @@ def print_table(title: str, unit: str, rates: dict[str, float], baseline: str, n
     print(f"{'variant':<{width}}  {unit:>10}  vs {baseline}")
     for name, rate in rates.items():
         print(f"{name:<{width}}  {rate:10.2f}  {rate / rates[baseline]:.2f}x  {notes.get(name, '')}".rstrip())
+
+
+def parse_setting(text: str) -> tuple[str, object]:
+    """KEY=VALUE, the value read as JSON where it parses (numbers, true/false, null) and as a string otherwise."""
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.replace("-", "_"), json.loads(value)
+    except json.JSONDecodeError:
+        return key.replace("-", "_"), value

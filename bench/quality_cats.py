@@ -12,22 +12,21 @@ line per model: translation scores, cycle L1 (CycleGAN), edge SSIM and C2ST (ave
 each direction it has, seconds per step and the steps reached.
 
 `--speed STEPS` instead times each model's training step at 64 px, batch 4 (the models' defaults otherwise),
-interleaved over 3 rounds (best of each), and measures its peak training memory in a process of its own: on CUDA
-the peak allocated memory, on the CPU how far the resident set rises over the steps (interpreter, torch and images
-left out).
+interleaved over 3 rounds (best of each), and measures its peak training memory over STEPS steps of a new task in a
+process of its own: on CUDA the peak allocated memory, on the CPU the weights plus the peak of the tensor bytes the
+steps hold at once, from torch.profiler's memory records (interpreter, torch and images left out); the same figure
+on every run, whatever the load.
 The ratios to the first model are the figures to quote; absolute times drift with the load.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -45,7 +44,7 @@ from vidgan.runs.kinds import model_kind  # noqa: E402
 from vidgan.training.launch import train  # noqa: E402
 
 sys.path.insert(0, str(REPO / "bench"))
-from benchlib import best_rate, machine  # noqa: E402
+from benchlib import best_rate, machine, parse_setting  # noqa: E402
 
 CATS = REPO.parent / "shared" / "data" / "cats"
 # The quality bar's configuration: width 32, 3 residual blocks, nearest-upsampling decoder, instance norm, 3-layer patch D,
@@ -75,17 +74,6 @@ PLAIN = dict(
 )
 
 
-def parse_setting(text: str) -> tuple[str, object]:
-    """KEY=VALUE, the value read as JSON where it parses (numbers, true/false, null) and as a string otherwise."""
-    key, sep, value = text.partition("=")
-    if not sep:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key.replace("-", "_"), json.loads(value)
-    except json.JSONDecodeError:
-        return key.replace("-", "_"), value
-
-
 def model_options(kind: str, out: Path, args: argparse.Namespace, **overrides: object):
     """The options of one model on the cats: its defaults at 64 px, with --plain (CycleGAN) and --set applied."""
     settings = {**(PLAIN if args.plain and kind == "cyclegan" else {}), **dict(args.set), **overrides}
@@ -110,33 +98,46 @@ def build_model_task(kind: str, args: argparse.Namespace, out: Path, batch: int)
     return model_kind(kind).get("build_task")(config, resolve_device(args.device))
 
 
-def resident_bytes() -> int:
-    """The process's resident set now (Linux: /proc/self/statm)."""
-    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+def model_bytes(task) -> int:
+    """The bytes of the task's networks' weights and buffers (its weight average included)."""
+    tensors = [t for module in task.modules.values() for t in (*module.parameters(), *module.buffers())]
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def peak_allocated_bytes(work) -> int:
+    """The peak of the bytes that tensors allocated during `work()` hold at once, from torch.profiler's memory records
+    (profile_memory: every allocation and free of torch's CPU allocator, with its size and time): the running sum
+    of their sizes in time order, at its highest. Counts tensors only, so it does not move with the load or with the
+    C library's caching of freed memory, which make the resident set's rise vary by tenths from run to run."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as profiler:
+        work()
+    records = sorted(
+        (event.start_ns(), event.nbytes()) for event in profiler.profiler.kineto_results.events() if event.name() == "[memory]"
+    )
+    live = peak = 0
+    for _, size in records:
+        live += size
+        peak = max(peak, live)
+    return peak
 
 
 def peak_training_memory(kind: str, args: argparse.Namespace, out: Path, batch: int, steps: int, answer) -> None:
-    """(In a process of its own.) The peak memory of `steps` training steps of the built task: CUDA's peak allocated
-    bytes, or on the CPU how far the resident set rose above its level before the first step (sampled every
-    millisecond): the networks' gradients, Adam state and activations, without the interpreter, torch and images,
-    which are the same in every model's process and hide the difference in its lifetime peak."""
+    """(In a process of its own.) The peak memory of `steps` training steps of the newly built task: on CUDA the peak
+    allocated bytes; on the CPU the networks' weights (model_bytes) plus the peak of what the steps allocate
+    (peak_allocated_bytes): gradients, Adam's state (allocated by the first step) and activations, without the
+    interpreter, torch and the images, which are the same in every model's process."""
     task = build_model_task(kind, args, out, batch)
-    cuda = task.device.type == "cuda"
-    if cuda:
+
+    def train_steps() -> None:
+        for step in range(steps):
+            task.train_step(step, steps)
+
+    if task.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    before, peak, done = resident_bytes(), [0], threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.001):
-            peak[0] = max(peak[0], resident_bytes())
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    for step in range(steps):
-        task.train_step(step, steps)
-    done.set()
-    sampler.join()
-    answer.put(torch.cuda.max_memory_allocated() if cuda else max(peak[0], resident_bytes()) - before)
+        train_steps()
+        answer.put(torch.cuda.max_memory_allocated())
+    else:
+        answer.put(model_bytes(task) + peak_allocated_bytes(train_steps))
 
 
 def speed(kinds: list[str], args: argparse.Namespace) -> None:
@@ -169,7 +170,7 @@ def speed(kinds: list[str], args: argparse.Namespace) -> None:
     shutil.rmtree(work, ignore_errors=True)
     first = kinds[0]
     print(f"training step at 64 px, batch {batch}, best of 3 rounds of {args.speed} steps\n{machine()}")
-    memory_note = "" if torch.cuda.is_available() and args.device != "cpu" else "  (peak: the resident set's rise over the steps)"
+    memory_note = "" if torch.cuda.is_available() and args.device != "cpu" else "  (peak: weights + live tensor bytes of the steps)"
     print(f"{'model':<10} {'s/step':>8} {'vs ' + first:>12} {'peak MiB':>9} {'vs ' + first:>12}{memory_note}")
     for kind in kinds:
         seconds, mib = 1 / rates[kind], memory[kind] / 2**20

@@ -16,7 +16,7 @@ from vidgan.models.cyclegan import build_generator, encoder_features
 from vidgan.models.patchnce import PatchHeads, sample_positions
 from vidgan.runs.checkpoints import load_latest_checkpoint
 from vidgan.runs.generators import load_generator
-from vidgan.training.cut import patch_taps, train_cut
+from vidgan.training.cut import PatchNCE, patch_taps, train_cut
 from vidgan.training.losses import patch_nce_loss
 from vidgan.training.options import CUTOptions, FastCUTOptions
 
@@ -49,6 +49,25 @@ def test_patch_nce_gradients_reach_the_heads_through_the_query_only():
     loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in heads.parameters())
     assert all(o.grad.abs().sum() > 0 for o in output)
+
+
+def test_flip_equivariance_compares_the_mirrored_translation_with_the_unmirrored_input():
+    """FastCUT translates a mirrored input half the time; its output's features are mirrored back, so that each
+    query patch meets the key patch of the same place in the unmirrored input (as the paper's code does)."""
+    torch.manual_seed(0)
+    heads = PatchHeads((3, 3), units=16)
+    nce = PatchNCE(lambda x: [x, F.avg_pool2d(x, 2)], heads, patches=24, temperature=0.07)  # a mirror-equivariant encoder
+    source = torch.rand(2, 3, 8, 8) * 2 - 1
+    mirrored_output = source.flip(3)  # what a generator that keeps its input makes of the mirrored input
+
+    def loss(output: torch.Tensor, mirrored: bool) -> torch.Tensor:
+        torch.manual_seed(1)  # the same patch positions every time
+        return nce(source, output, mirrored)
+
+    kept = loss(source, False)
+    assert torch.allclose(loss(mirrored_output, True), kept)
+    # left unmirrored, the output's patches would meet the wrong places of the input: the loss is far higher
+    assert (loss(mirrored_output, False) > kept + 1).all()
 
 
 @pytest.mark.parametrize("kind", ["resnet", "unet"])
