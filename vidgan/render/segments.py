@@ -4,7 +4,8 @@ A clip's frames, in presentation order, are split into contiguous ranges by thei
 packets, without decoding). Each process renders its range: it seeks to the keyframe at or before the range's
 first frame, decodes forward, and drops what comes before. A few frames before the range ("warm-up") are decoded
 and translated but not written, so that the temporal smoother and the warp-error meter enter the range as they
-would in one pass. Every decoded frame's timestamp is checked against the packets': a clip that does not decode
+would in one pass, and the frames before and after it that share its end batches fill those batches as in one
+pass. Every decoded frame's timestamp is checked against the packets': a clip that does not decode
 the same from a keyframe fails with an error rather than a frame short.
 
 Video outputs are written per segment to hidden files beside the output (in the output's codec, renamed into
