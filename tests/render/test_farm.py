@@ -17,6 +17,8 @@ import yaml
 from conftest import NTSC, REPO_ROOT, assert_clean_failure
 from PIL import Image
 
+from vidgan.render.translator import FrameTranslator
+
 FRAMES = 24
 AAC_PACKET = 1024 / 44100  # seconds: the audio is cut to whole packets
 
@@ -88,6 +90,23 @@ def test_a_frame_range_of_a_sequence_keeps_its_file_numbers_and_pixels(run_cli, 
     whole = dict(decoded(tmp_path / "all"))
     for name, pixels in some:
         assert np.array_equal(pixels, whole[name]), name
+
+
+def test_a_frame_range_meets_the_generator_in_whole_batches_of_the_clip(run_cli, shot, tiny_run, tmp_path, monkeypatch):
+    """Frames 5-14 with batches of 4: frames 4 (warm-up) … 15 (filling) go to the generator as the one pass's batches
+    4-7, 8-11 and 12-15; a shorter last batch could give other results (batch-dependent one-thread kernels)."""
+    batches = []
+    translate = FrameTranslator.__call__
+
+    def spy(self, frames):
+        batches.append([frame.index for frame in frames])
+        return translate(self, frames)
+
+    monkeypatch.setattr(FrameTranslator, "__call__", spy)
+    result = run_cli("render", shot, "--run", tiny_run, "--out", "range.mp4", "--frames", "5-14", "--batch-size", "4", "-q")
+    assert result.code == 0, result.stderr
+    assert batches == [[4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15]]
+    assert video_pts(tmp_path / "range.mp4") == video_pts(shot)[5:15]
 
 
 @pytest.mark.parametrize(

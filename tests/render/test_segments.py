@@ -111,7 +111,7 @@ def test_segments_per_clip_and_warm_up():
 def test_segments_start_at_whole_batches_after_their_warm_up(vfr_clip):
     clip = open_clip(vfr_clip)
     cut = plan_segments(clip, parts=3, warm_up=1, batch_size=5)  # 5 batches: 2, 2 and 1 of them
-    assert [(s.start, s.first, s.stop) for s in cut] == [(0, 0, 10), (9, 10, 20), (19, 20, 23)]
+    assert [(s.start, s.first, s.stop, s.end) for s in cut] == [(0, 0, 10, 10), (9, 10, 20, 20), (19, 20, 23, 23)]
     assert cut[1].stamps == tuple(frame_stamps(vfr_clip)[9:20])
     assert len(plan_segments(clip, parts=8, warm_up=1, batch_size=16)) == 2  # 23 frames: 2 batches to share
 
@@ -308,9 +308,11 @@ def test_written_frames_meet_the_generator_in_their_one_pass_batches_up_to_the_r
     span = Span(first, stop, tuple(range(frames)), Fraction(1, 25))
     written = []
     for segment in plan_segments(None, parts, warm_up, size, span):
-        positions = range(segment.start, segment.stop)
+        assert segment.stamps == span.stamps[segment.start : segment.end] and len(segment.stamps) == segment.decoded
+        positions = range(segment.start, segment.end)
         for batch in render_module._batches(positions, size, cut=-segment.start % size):
-            if any(position >= segment.first for position in batch):
-                assert batch == list(range(batch[0] - batch[0] % size, min(batch[0] - batch[0] % size + size, frames, segment.stop)))
-                written += [position for position in batch if position >= segment.first]
+            if any(segment.writes(position) for position in batch):
+                assert batch == list(range(batch[0] - batch[0] % size, min(batch[0] - batch[0] % size + size, frames)))
+                written += [position for position in batch if segment.writes(position)]
+        assert segment.written(segment.decoded) == segment.stop - segment.first
     assert written == list(range(first, stop))

@@ -80,7 +80,7 @@ def _plan_record(plan: ClipPlan, options: RenderOptions, segments: list[Segment]
             "outputs": [{"name": output.path.name, "format": output.format.name} for output in outputs],
             "tasks": options.segment[1],
             "parts": [
-                {"start": s.start, "first": s.first, "stop": s.stop, "stamps": list(s.stamps)} for s in segments
+                {"start": s.start, "first": s.first, "stop": s.stop, "end": s.end, "stamps": list(s.stamps)} for s in segments
             ],
         },
     }
@@ -277,7 +277,7 @@ def join_parts(options: JoinOptions) -> JoinResult:
             frames = _join_sequence(path, [part / str(j) for part in parts])
             continue
         clip = open_clip(source, fps, plan["colorspace"])  # the picture tags a video declares
-        planned = [tuple(p["stamps"][p["first"] - p["start"] :]) for p in plan["parts"]]
+        planned = [tuple(p["stamps"][p["first"] - p["start"] : p["stop"] - p["start"]]) for p in plan["parts"]]
         videos = VideoParts([part / f"{j}{path.suffix}" for part in parts], fps, planned, time_base)
         path.parent.mkdir(parents=True, exist_ok=True)
         join_video(path, videos, source if plan["tracks"] else None, clip.tags, tuple(plan["tracks_span"]))

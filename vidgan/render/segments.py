@@ -4,7 +4,8 @@ A clip's frames, in presentation order, are split into contiguous ranges by thei
 packets, without decoding). Each process renders its range: it seeks to the keyframe at or before the range's
 first frame, decodes forward, and drops what comes before. A few frames before the range ("warm-up") are decoded
 and translated but not written, so that the temporal smoother and the warp-error meter enter the range as they
-would in one pass. Every decoded frame's timestamp is checked against the packets': a clip that does not decode
+would in one pass, and the frames before and after it that share its end batches fill those batches as in one
+pass. Every decoded frame's timestamp is checked against the packets': a clip that does not decode
 the same from a keyframe fails with an error rather than a frame short.
 
 Video outputs are written per segment to hidden files beside the output (in the output's codec, renamed into
@@ -44,16 +45,37 @@ MAX_WARM_UP = 64
 
 @dataclass(frozen=True)
 class Segment:
-    """Frames first … stop−1 of a clip (positions in presentation order), decoded from `start` (≤ first): frames
-    start … first−1 only warm the smoother and the meters. `stamps` are the pts of frames start … stop−1 (the
-    clip's time base; for an image sequence, frame numbers from the first file's), None for a whole clip."""
+    """Frames first … stop−1 of a clip (positions in presentation order), decoded from `start` (≤ first) to `end`−1
+    (≥ stop−1): frames start … first−1 only warm the smoother and the meters, frames stop … end−1 only fill the last
+    batch. `stamps` are the pts of frames start … end−1 (the clip's time base; for an image sequence, frame numbers
+    from the first file's), None for a whole clip."""
 
     number: int  # 0-based
     count: int  # segments of the clip
     start: int
     first: int
     stop: int
+    end: int
     stamps: tuple[int, ...] | None
+
+    @property
+    def decoded(self) -> int:
+        """Frames decoded and translated: the written ones and those before and after them (for a whole clip, the
+        count its container gives, 0 where it gives none)."""
+        return self.end - self.start
+
+    def writes(self, position: int) -> bool:
+        """Whether the frame at `position` is written, not only decoded; a whole clip writes every frame it has."""
+        return self.stamps is None or self.first <= position < self.stop
+
+    def written(self, decoded: int) -> int:
+        """How many of the first `decoded` frames decoded are written."""
+        return decoded if self.stamps is None else max(0, min(self.start + decoded, self.stop) - self.first)
+
+
+def whole_clip(clip: Clip) -> Segment:
+    """The one segment of a clip rendered whole in one pass."""
+    return Segment(0, 1, 0, 0, clip.frame_count or 0, clip.frame_count or 0, None)
 
 
 def segments_per_clip(asked: int | None, inputs: int, processes: int) -> int:
@@ -91,23 +113,24 @@ def split(frames: int, parts: int) -> list[tuple[int, int]]:
 def plan_segments(clip: Clip, parts: int, warm_up: int, batch_size: int, span: Span | None = None) -> list[Segment]:
     """The segments of the clip's frames in `span` (None: all of them): `parts` of them (fewer for a range of
     fewer batches), each warmed by `warm_up` frames before its first. Segments start at whole batches of
-    `batch_size` from the clip's first frame, and a range that starts within a batch decodes that batch's earlier
-    frames too (as warm-up), so that every frame meets the generator in the same batch as in one pass (the CPU's
-    one-thread kernels and some GPU kernels give results that depend on the batch); a range that ends within a batch
-    still ends with a shorter one. A video whose packets lack timestamps is one segment."""
+    `batch_size` from the clip's first frame, and a range that starts or ends within a batch decodes that batch's
+    other frames too (before its first as warm-up, after its last to fill the batch), so that every frame meets the
+    generator in the same batch as in one pass (the CPU's one-thread kernels and some GPU kernels give results that
+    depend on the batch). A video whose packets lack timestamps is one segment."""
     if span is None and parts > 1:
         span = whole_span(clip)
         if span is None:
             warn(f"{clip.path}: its packets have no timestamps, so it cannot be cut into segments; one process renders it")
     if span is None:
-        return [Segment(0, 1, 0, 0, clip.frame_count or 0, None)]
+        return [whole_clip(clip)]
     grid = span.first - span.first % batch_size  # the one-pass batch the range's first frame is in starts here
     batches = split(math.ceil((span.stop - grid) / batch_size), parts)
     ranges = [(max(span.first, grid + first * batch_size), min(grid + stop * batch_size, span.stop)) for first, stop in batches]
     segments = []
     for number, (first, stop) in enumerate(ranges):
         start = max(0, min(first - warm_up, first - first % batch_size))
-        segments.append(Segment(number, len(ranges), start, first, stop, span.stamps[start:stop]))
+        end = min(len(span.stamps), stop + -stop % batch_size)
+        segments.append(Segment(number, len(ranges), start, first, stop, end, span.stamps[start:end]))
     return segments
 
 
@@ -139,7 +162,7 @@ def segment_frames(clip: Clip, segment: Segment, deep: bool = False) -> Iterator
     finally:
         frames.close()
     if decoded < len(segment.stamps):
-        raise VidganError(f"{clip.path}: decoding ended before frame {segment.stop - 1}; render it with --segments 1")
+        raise VidganError(f"{clip.path}: decoding ended before frame {segment.end - 1}; render it with --segments 1")
 
 
 def _seek_frames(clip: Clip, segment: Segment, deep: bool) -> Iterator[Frame]:
@@ -159,10 +182,10 @@ def _seek_frames(clip: Clip, segment: Segment, deep: bool) -> Iterator[Frame]:
 
 
 def _sequence_frames(clip: Clip, segment: Segment) -> Iterator[Frame]:
-    """Files start … stop−1 of an image sequence, with the pts and times they have in the whole sequence."""
+    """Files start … end−1 of an image sequence, with the pts and times they have in the whole sequence."""
     files = clip.sequence.files
     first_number = files[0][0]
-    part = replace(clip.sequence, files=files[segment.start : segment.stop])
+    part = replace(clip.sequence, files=files[segment.start : segment.end])
     for frame in iter_sequence_frames(part, clip.fps):
         pts = frame.index - first_number
         yield replace(frame, time=float(pts / clip.fps), pts=pts)  # the plate (depth, alpha) comes along
@@ -241,7 +264,7 @@ def join(plan: ClipPlan, segments: list[Segment], audio: bool) -> None:
         parts = [part_path(path, segment) for segment in segments]
         # Like writer_spec: every video output of a video source carries its tracks, side-by-sides too.
         tracks_from = plan.clip.path if audio and plan.clip.sequence is None else None
-        planned = [segment.stamps[segment.first - segment.start :] for segment in segments]
+        planned = [segment.stamps[segment.first - segment.start : segment.stop - segment.start] for segment in segments]
         join_video(path, VideoParts(parts, plan.clip.fps, planned, plan.clip.time_base), tracks_from, plan.clip.tags, plan.tracks_span)
         for part in parts:
             part.unlink()

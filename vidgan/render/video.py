@@ -46,6 +46,7 @@ from vidgan.render.segments import (
     segment_frames,
     segments_per_clip,
     warm_up_frames,
+    whole_clip,
 )
 from vidgan.render.temporal import MotionTracker, TemporalSmoother, WarpErrorMeter
 from vidgan.render.translator import FrameTranslator, default_batch_size, load_translators, render_threads
@@ -138,7 +139,7 @@ class ClipRenderer:
         opener: Callable[[Output, ClipPlan, RenderOptions], FrameWriter] | None = None,
     ) -> None:
         self.plan = plan
-        self.segment = segment or Segment(0, 1, 0, 0, plan.clip.frame_count or 0, None)
+        self.segment = segment or whole_clip(plan.clip)
         self.translators = translators
         self.options = options
         self.batch_size = batch_size
@@ -204,8 +205,8 @@ class ClipRenderer:
             earlier = [self.writers[direction].existing(f) if self.options.resume else None for f in batch]
             fresh = iter(translate([f for f, e in zip(batch, earlier) if e is None]))
             results[direction] = [(*next(fresh), False) if e is None else (e, None, True) for e in earlier]
-            warm_up = self.segment.first - self.segment.start - self.frames  # of this batch, not written here
-            self.resumed += sum(e is not None for e in earlier[max(0, warm_up) :])
+            position = self.segment.start + self.frames  # of the batch's first frame
+            self.resumed += sum(e is not None and self.segment.writes(position + i) for i, e in enumerate(earlier))
         return [(frame, {d: results[d][i] for d in self.translators}) for i, frame in enumerate(batch)]
 
     def _measured(self, position: int) -> bool:
@@ -220,7 +221,7 @@ class ClipRenderer:
         8-bit view."""
         frame, results = item
         position, self.finished = self.segment.start + self.finished, self.finished + 1
-        written = position >= self.segment.first  # else a warm-up frame of a segment
+        written = self.segment.writes(position)
         measure = written and self._measured(position)
         metered = measure or self._measured(position + 1)
         motion = self.tracker(frame.rgb, estimate=measure or self.options.temporal_smooth > 0)
@@ -252,7 +253,7 @@ class ClipRenderer:
             outputs={t.direction.name: t.path for t in targets},
             compares={t.direction.name: t.compare for t in targets if t.compare is not None},
             mattes={t.direction.name: t.matte for t in targets if t.matte is not None},
-            frames=self.frames - (self.segment.first - self.segment.start),
+            frames=self.segment.written(self.frames),
             resumed=self.resumed // len(self.translators),
             warp_errors={d.name: meter.value for d, meter in self.meters.items()},
             source_warp_error=self.source_meter.value,
@@ -269,7 +270,7 @@ def _render_share(
 ) -> list[RenderedClip]:
     """Render clips or segments one after the other, with a bar for each and one for all of them (on rank 0 only)."""
     rendered = []
-    counts = [plan.clip.frame_count if segment is None else segment.stop - segment.start for plan, segment in share]
+    counts = [plan.clip.frame_count if segment is None else segment.decoded for plan, segment in share]
     with make_progress(quiet=options.quiet or not distributed.is_main_process()) as progress, interrupts_deferred() as stop:
         overall = None
         if len(share) > 1:
@@ -409,7 +410,7 @@ def _render_part(plans: list[ClipPlan], source: Path, options: RenderOptions, de
     renderer = ClipRenderer(plan, translators, options, batch_size, segment, farm_writer(folder, plan, segment))
     with make_progress(quiet=options.quiet) as progress, interrupts_deferred() as stop:
         name = f"{plan.clip.stem} part {segment.number + 1}/{segment.count}"
-        bar = progress.add_task(name, total=segment.stop - segment.start, info="")
+        bar = progress.add_task(name, total=segment.decoded, info="")
         clip = renderer.render(lambda frames, fps: progress.update(bar, advance=frames, info=f"{fps:.1f} fps"), stop)
     written = finish_part(folder, segment, clip.frames)
     part = replace(clip, outputs={name: written for name in clip.outputs}, compares={}, mattes={})
