@@ -1,10 +1,12 @@
 """Teacher vs distilled student (vs the student in int8), side by side in one run: what `vidgan distill` buys.
 
     PYTHONPATH=. python bench/distill.py [--frames 264] [--rounds 2] [--demo DIR] [--cats DIR] [--cats-minutes M]
-        [--sections speed,demo,cats]
+        [--sections speed,demo,cats] [--speed-runs TEACHER STUDENT]
 
-speed: vidgan's default 128-px generator (random weights: speed does not depend on them) and the student
-`vidgan distill` makes of it by default: GFLOP per 1280x720 frame, model-only frames/s (torch, and the runtime
+speed: vidgan's default 128-px generator and the student `vidgan distill` makes of it by default, with random weights
+or, with --speed-runs, a trained run of that generator and its student (a random generator's output is noise-like, so
+x264 and the `--detail source` composite, whose change matte then covers every pixel, cost more than on the footage a
+trained one gives back; the models themselves cost the same): GFLOP per 1280x720 frame, model-only frames/s (torch, and the runtime
 `--runtime auto` takes), and whole processes (imports, model load, every frame) on --frames frames of the demo's
 gloved shot made at 1280x720: `vidgan render --runtime auto` with the student (and with the teacher) against the
 naive loop running the teacher (bench/naive_loop.py: cv2 read, resize, torch batch 1, resize back, mp4v).
@@ -49,7 +51,7 @@ from vidgan.render.runtimes import resolve_runtime
 from vidgan.render.translator import load_translators
 from vidgan.runs.checkpoints import load_latest_checkpoint
 from vidgan.runs.folder import RunFolder
-from vidgan.runs.generators import load_teachers, student_from_checkpoint
+from vidgan.runs.generators import load_generator, load_teachers, student_from_checkpoint
 from vidgan.training.cyclegan import train_cyclegan
 from vidgan.training.distill import student_config, train_distill
 from vidgan.training.options import CycleGANOptions, DistillOptions
@@ -110,11 +112,17 @@ def speed_section(args: argparse.Namespace, folder: Path) -> dict[str, float]:
     frames.mkdir()
     for i, frame in enumerate(iter_frames(clip, every=max(1, args.frames // 16))):
         cv2.imwrite(str(frames / f"{i:03d}.png"), cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR))
-    checkpoints = {name: random_run(folder / name, config, frames) for name, config in (("teacher", teacher), ("student", student))}
+    if args.speed_runs:  # trained: outputs like footage, which x264 and the matte's rows cost what they do in use
+        checkpoints = dict(zip(("teacher", "student"), args.speed_runs))
+        teacher, student = (load_generator(run, A2B, torch.device("cpu")).config for run in args.speed_runs)
+    else:  # random weights: outputs like noise, the encoder's and the composite's worst case
+        checkpoints = {name: random_run(folder / name, config, frames) for name, config in (("teacher", teacher), ("student", student))}
     auto = resolve_runtime("auto", torch.device("cpu"))
     flops = {"teacher": gflop(teacher), "student": gflop(student)}
+    weights = f"trained: {' and '.join(map(str, args.speed_runs))}" if args.speed_runs else "random weights"
     print(f"speed: the default {SCALE}-px generator (teacher: {teacher.channels} channels, {teacher.res_blocks} blocks) and its "
-          f"default student ({student.channels} channels, {student.res_blocks} block), 1280x720, {args.frames} frames\n{machine()}")
+          f"default student ({student.channels} channels, {student.res_blocks} block), {weights}; 1280x720, {args.frames} "
+          f"frames\n{machine()}")
     for name, value in flops.items():
         print(f"{name}: {value:.2f} GFLOP per 720p frame ({flops['teacher'] / value:.1f}x fewer than the teacher)")
     models = {}
@@ -220,6 +228,8 @@ def main() -> None:
     parser.add_argument("--cats-minutes", type=float, default=15.0)
     parser.add_argument("--demo-frames", type=int, default=48)
     parser.add_argument("--width", type=int, default=None, help="student width (default: distill's)")
+    parser.add_argument("--speed-runs", type=Path, nargs=2, metavar=("TEACHER", "STUDENT"),
+                        help="speed: a trained run of the default generator and its distilled student (default: random weights)")
     args = parser.parse_args()
     sections = args.sections.split(",")
     with tempfile.TemporaryDirectory() as folder:
