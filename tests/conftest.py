@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +19,13 @@ import pytest
 from PIL import Image
 
 from vidgan.io.video import write_test_clip
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C reaches the tests that raise it in-process: a suite started in the background (`pytest &` from a
+    script), whose shell ignores SIGINT for it, would otherwise ignore them, as vidgan rightly does in a background job."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 NTSC = Fraction(30000, 1001)
 
