@@ -1,12 +1,16 @@
-"""The training loop's bookkeeping: loss logging and its NaN check, the progress bar's text, the loss plot."""
+"""The training loop's bookkeeping: loss logging and its NaN check, the progress bar and its text, the loss plot."""
 
+import io
 import math
 
 import pytest
 import torch
 from PIL import Image
+from rich.console import Console
 
+from vidgan.core import progress as progress_module
 from vidgan.core.errors import VidganError
+from vidgan.core.progress import make_progress
 from vidgan.runs.folder import RunFolder
 from vidgan.runs.plots import domain_pairs, plot_losses
 from vidgan.training.loop import LossLog, format_losses
@@ -60,6 +64,19 @@ def test_progress_text_pairs_the_per_domain_terms():
     assert format_losses({"cycle_a": math.nan, "cycle_b": -0.25, "lr": 0.5}) == "cycle nan/-.25 lr 0.500"
     # Terms of models that log no per-domain terms read as they always did.
     assert format_losses({"d_real": 0.25, "d_fake": 0.5, "g": 2.0}) == "d_real 0.250 d_fake 0.500 g 2.000"
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_the_bar_count_and_eta_show_whole_beside_a_run_of_losses_in_a_narrow_terminal(width, monkeypatch):
+    monkeypatch.setattr(progress_module, "console", Console(file=io.StringIO(), width=width, force_terminal=False))
+    progress = make_progress()
+    info = "g_adv .28/.29 cycle .032/.024 temporal .013/.0084 d_real .26/.27 d_fake .25/.24"
+    progress.update(progress.add_task("train", total=400, info=info), advance=29)
+    progress.console.print(progress.get_renderable())
+    lines = progress.console.file.getvalue().splitlines()
+    assert lines[0].startswith("train ") and "29/400" in lines[0] and "eta" in lines[0]
+    assert " ".join(" ".join(lines).split()).endswith(info)  # every loss, wrapped onto more lines where it must
+    assert max(len(line.rstrip()) for line in lines) <= width
 
 
 def test_domain_pairs_need_every_domain():

@@ -12,21 +12,30 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column
 
 # Progress and messages go to stderr so that stdout stays clean for what a command prints as its result.
 console = Console(stderr=True)
 
 
+def _whole() -> Column:
+    """A progress column that is never cut short or wrapped."""
+    return Column(no_wrap=True)
+
+
 def make_progress(*, quiet: bool = False) -> Progress:
-    """A bar with count, elapsed time, ETA and a free-text `info` field for losses or fps."""
+    """A bar with count, elapsed time, ETA and a free-text `info` field for losses or fps.
+
+    The info field wraps onto more lines where the terminal is too narrow for it (a training run's losses take 80
+    columns), so that the bar, the count and the ETA before it always show whole."""
     return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[info]}"),
+        TextColumn("[bold]{task.description}", table_column=_whole()),
+        BarColumn(bar_width=20),
+        MofNCompleteColumn(table_column=_whole()),
+        TimeElapsedColumn(table_column=_whole()),
+        TextColumn("eta", table_column=_whole()),
+        TimeRemainingColumn(table_column=_whole()),
+        TextColumn("{task.fields[info]}", table_column=Column(ratio=1)),
         console=console,
         disable=quiet,
     )

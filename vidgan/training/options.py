@@ -84,7 +84,7 @@ class TrainOptions:
     kind: ClassVar[str]
 
     out: Path = option(
-        Path("runs/latest"), "Run folder to create (continue one with `vidgan train --out RUN --resume`).", per_run=False
+        Path("runs/latest"), "Run folder to create (continue one with the same command and --resume).", per_run=False
     )
     iters: int = option(5000, "Training steps.", bounds=AT_LEAST_1, per_run=False)
     batch_size: int = option(16, "Images per step.", bounds=AT_LEAST_1)
