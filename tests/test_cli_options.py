@@ -6,6 +6,7 @@ the docs show)."""
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import MISSING, fields
 from enum import Enum
 from pathlib import Path
@@ -14,6 +15,11 @@ from types import SimpleNamespace
 import pytest
 import typer
 from conftest import assert_clean_failure
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 from vidgan.cli import app, option_flags
 from vidgan.core.directions import B2A, DIRECTIONS
@@ -283,3 +289,10 @@ def test_resume_takes_the_runs_own_command_and_refuses_a_changed_option(run_cli,
     done = run_cli("train", "--config", out / "config.json", "--resume", "--iters", 3, "--device", "cpu")
     assert done.code == 0, done.stderr  # the run's own config.json is its own options
     assert json.loads((out / "config.json").read_text())["iters"] == 3
+
+
+def test_version_is_the_packages(run_cli):
+    result = run_cli("--version")
+    assert result.code == 0, result.stderr
+    version = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["version"]
+    assert result.stdout.strip() == f"vidgan {version}"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, TypeVar, get_args, g
 import typer
 import typer.core
 
+from vidgan import __version__
 from vidgan.core.errors import UsageError, VidganError, sigterm_as_interrupt
 from vidgan.core.options import Spelling, one_of
 from vidgan.core.options import flag as flag_name
@@ -54,6 +55,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        print(f"vidgan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print vidgan's version and exit.", callback=_print_version, is_eager=True),
+) -> None:
+    """The commands below; `vidgan COMMAND --help` for each."""
 
 
 CONFIG_HELP = (
