@@ -57,7 +57,6 @@ app = typer.Typer(
 )
 
 
-
 def _print_version(asked: bool) -> None:
     if asked:
         print(f"vidgan {__version__}")

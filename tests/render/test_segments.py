@@ -315,4 +315,6 @@ def test_written_frames_meet_the_generator_in_their_one_pass_batches_up_to_the_r
                 assert batch == list(range(batch[0] - batch[0] % size, min(batch[0] - batch[0] % size + size, frames)))
                 written += [position for position in batch if segment.writes(position)]
         assert segment.written(segment.decoded) == segment.stop - segment.first
+        assert [segment.fills(p) for p in positions] == [p >= segment.stop for p in positions]
+        assert segment.written_stamps == span.stamps[segment.first : segment.stop]
     assert written == list(range(first, stop))

@@ -197,7 +197,7 @@ def open_onnx(model: bytes, runtime: str, threads: int) -> Callable[[np.ndarray]
     import openvino
 
     # Unpinned: pinned to a core of its own, its threads wait there while the render's decode, composite and encode
-    # threads hold that core (bench/distill.py: the student's render takes 2-3% less time unpinned).
+    # threads hold that core (the student's 720p render took about 2% less time unpinned: docs/distill.md).
     config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
               "ENABLE_CPU_PINNING": False}  # fmt: skip
     core = openvino.Core()

@@ -64,6 +64,15 @@ class Segment:
         count its container gives, 0 where it gives none)."""
         return self.end - self.start
 
+    @property
+    def written_stamps(self) -> tuple[int, ...] | None:
+        """The pts of the frames written, first … stop−1 (None for a whole clip)."""
+        return None if self.stamps is None else self.stamps[self.first - self.start : self.stop - self.start]
+
+    def fills(self, position: int) -> bool:
+        """Whether the frame at `position` comes after the written ones, decoded only to fill the last batch."""
+        return self.stamps is not None and position >= self.stop
+
     def writes(self, position: int) -> bool:
         """Whether the frame at `position` is written, not only decoded; a whole clip writes every frame it has."""
         return self.stamps is None or self.first <= position < self.stop
@@ -264,7 +273,7 @@ def join(plan: ClipPlan, segments: list[Segment], audio: bool) -> None:
         parts = [part_path(path, segment) for segment in segments]
         # Like writer_spec: every video output of a video source carries its tracks, side-by-sides too.
         tracks_from = plan.clip.path if audio and plan.clip.sequence is None else None
-        planned = [segment.stamps[segment.first - segment.start : segment.stop - segment.start] for segment in segments]
+        planned = [segment.written_stamps for segment in segments]
         join_video(path, VideoParts(parts, plan.clip.fps, planned, plan.clip.time_base), tracks_from, plan.clip.tags, plan.tracks_span)
         for part in parts:
             part.unlink()

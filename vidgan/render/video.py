@@ -201,12 +201,14 @@ class ClipRenderer:
         """Each frame of the batch with its output per direction; with --resume, outputs already written are
         read back instead of translated again."""
         results: dict[Direction, list[tuple[np.ndarray, np.ndarray | None, bool]]] = {}
+        positions = range(self.segment.start + self.frames, self.segment.start + self.frames + len(batch))
+        # Filling frames are translated whatever another render left: they keep the last batch whole.
+        looked_up = [self.options.resume and not self.segment.fills(p) for p in positions]
         for direction, translate in self.translators.items():
-            earlier = [self.writers[direction].existing(f) if self.options.resume else None for f in batch]
+            earlier = [self.writers[direction].existing(f) if look else None for f, look in zip(batch, looked_up)]
             fresh = iter(translate([f for f, e in zip(batch, earlier) if e is None]))
             results[direction] = [(*next(fresh), False) if e is None else (e, None, True) for e in earlier]
-            position = self.segment.start + self.frames  # of the batch's first frame
-            self.resumed += sum(e is not None and self.segment.writes(position + i) for i, e in enumerate(earlier))
+            self.resumed += sum(e is not None and self.segment.writes(p) for p, e in zip(positions, earlier))
         return [(frame, {d: results[d][i] for d in self.translators}) for i, frame in enumerate(batch)]
 
     def _measured(self, position: int) -> bool:
@@ -221,6 +223,8 @@ class ClipRenderer:
         8-bit view."""
         frame, results = item
         position, self.finished = self.segment.start + self.finished, self.finished + 1
+        if self.segment.fills(position):
+            return  # nothing after it is written or measured: no motion, smoothing or meter needed
         written = self.segment.writes(position)
         measure = written and self._measured(position)
         metered = measure or self._measured(position + 1)
